@@ -1,0 +1,175 @@
+//! Constant-product pool math on virtual reserves (pump.fun style).
+//!
+//! Pure integer math with no Solana types, so it can be property-tested on its own.
+//! Every rounding goes the pool's way: outputs round down, fees round up, and the
+//! product `quote × tokens` never decreases across a trade.
+
+/// Fixed-point scale of prices: USDC base units per token base unit, times 1e18.
+pub const PRICE_SCALE: u128 = 1_000_000_000_000_000_000;
+const BPS: u128 = 10_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CurveError {
+    Overflow,
+    ZeroAmount,
+    ZeroOutput,
+    InsufficientLiquidity,
+}
+
+pub type CurveResult<T> = Result<T, CurveError>;
+
+/// The state the price is computed from. Only `real_quote` is USDC the pool can pay out;
+/// `virtual_quote` gives the token a price before anyone has bought.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reserves {
+    pub virtual_quote: u64,
+    pub real_quote: u64,
+    pub tokens: u64,
+}
+
+/// The outcome of one trade: what went in, the fee kept by the pool (in quote units),
+/// what comes out, and the reserves afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trade {
+    pub amount_in: u64,
+    pub fee: u64,
+    pub amount_out: u64,
+    pub after: Reserves,
+}
+
+impl Reserves {
+    /// Effective quote reserve. Kept within u64 so that `k` always fits in u128.
+    pub fn quote(&self) -> CurveResult<u64> {
+        self.virtual_quote
+            .checked_add(self.real_quote)
+            .ok_or(CurveError::Overflow)
+    }
+
+    /// The invariant `quote × tokens`.
+    pub fn k(&self) -> CurveResult<u128> {
+        Ok(u128::from(self.quote()?) * u128::from(self.tokens))
+    }
+
+    /// Spot price scaled by [`PRICE_SCALE`].
+    pub fn spot_price(&self) -> CurveResult<u128> {
+        if self.tokens == 0 {
+            return Err(CurveError::InsufficientLiquidity);
+        }
+        Ok(u128::from(self.quote()?) * PRICE_SCALE / u128::from(self.tokens))
+    }
+
+    /// Exact-in buy: `quote_in` USDC (fee included) for tokens.
+    pub fn buy(&self, quote_in: u64, fee_bps: u16) -> CurveResult<Trade> {
+        if quote_in == 0 {
+            return Err(CurveError::ZeroAmount);
+        }
+        let fee = fee_ceil(quote_in, fee_bps)?;
+        let net = u128::from(quote_in - fee);
+        let quote = u128::from(self.quote()?);
+        let tokens = u128::from(self.tokens);
+        let out = net * tokens / (quote + net);
+        if out == 0 {
+            return Err(CurveError::ZeroOutput);
+        }
+        let after = Reserves {
+            virtual_quote: self.virtual_quote,
+            real_quote: self
+                .real_quote
+                .checked_add(quote_in)
+                .ok_or(CurveError::Overflow)?,
+            tokens: self.tokens - out as u64,
+        };
+        after.quote()?;
+        Ok(Trade {
+            amount_in: quote_in,
+            fee,
+            amount_out: out as u64,
+            after,
+        })
+    }
+
+    /// Exact-in sell: `tokens_in` tokens for USDC, the fee taken from the proceeds.
+    pub fn sell(&self, tokens_in: u64, fee_bps: u16) -> CurveResult<Trade> {
+        if tokens_in == 0 {
+            return Err(CurveError::ZeroAmount);
+        }
+        let tokens_after = self
+            .tokens
+            .checked_add(tokens_in)
+            .ok_or(CurveError::Overflow)?;
+        let quote = u128::from(self.quote()?);
+        let gross = u128::from(tokens_in) * quote / u128::from(tokens_after);
+        // gross < quote ≤ u64::MAX, so the casts below are lossless.
+        let fee = fee_ceil(gross as u64, fee_bps)?;
+        let out = gross as u64 - fee;
+        if out == 0 {
+            return Err(CurveError::ZeroOutput);
+        }
+        let real_quote = self
+            .real_quote
+            .checked_sub(out)
+            .ok_or(CurveError::InsufficientLiquidity)?;
+        Ok(Trade {
+            amount_in: tokens_in,
+            fee,
+            amount_out: out,
+            after: Reserves {
+                virtual_quote: self.virtual_quote,
+                real_quote,
+                tokens: tokens_after,
+            },
+        })
+    }
+}
+
+/// `amount × bps / 10000`, rounded up: what a fee takes.
+pub fn fee_ceil(amount: u64, bps: u16) -> CurveResult<u64> {
+    if u128::from(bps) > BPS {
+        return Err(CurveError::Overflow);
+    }
+    let fee = (u128::from(amount) * u128::from(bps)).div_ceil(BPS);
+    Ok(fee as u64)
+}
+
+/// `amount × bps / 10000`, rounded down: a share paid out of the pool's or vault's money.
+pub fn share_floor(amount: u64, bps: u16) -> CurveResult<u64> {
+    if u128::from(bps) > BPS {
+        return Err(CurveError::Overflow);
+    }
+    Ok((u128::from(amount) * u128::from(bps) / BPS) as u64)
+}
+
+/// Relative distance `|a − b| / b` in basis points, rounded up (so a guard never
+/// lets through a move it should have refused).
+pub fn deviation_bps(a: u128, b: u128) -> CurveResult<u128> {
+    if b == 0 {
+        return Err(CurveError::InsufficientLiquidity);
+    }
+    let diff = a.abs_diff(b);
+    diff.checked_mul(BPS)
+        .map(|d| d.div_ceil(b))
+        .ok_or(CurveError::Overflow)
+}
+
+/// Moves the reference price towards `spot` by `elapsed / window` of the gap (all of it
+/// once a full window has passed). Called with the pre-trade spot at the first touch of the
+/// pool in a slot, so one slot of manipulation moves the reference by at most `1 / window`
+/// of the distortion, and trades later in the same slot cannot move it at all.
+pub fn next_reference(reference: u128, spot: u128, elapsed_slots: u64, window_slots: u64) -> u128 {
+    if window_slots == 0 || elapsed_slots >= window_slots || reference == 0 {
+        return spot;
+    }
+    let (diff, elapsed, window) = (
+        reference.abs_diff(spot),
+        u128::from(elapsed_slots),
+        u128::from(window_slots),
+    );
+    let step = diff
+        .checked_mul(elapsed)
+        .map_or(diff / window * elapsed, |d| d / window);
+    if spot >= reference {
+        reference + step
+    } else {
+        reference - step
+    }
+}

@@ -1,0 +1,158 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::TokenAccount;
+
+use super::market::*;
+
+use crate::{
+    constants::{BPS_DENOMINATOR, VAULT_SEED},
+    curve::{self, CurveError},
+    error::ModelVaultError,
+    state::{accrue, with_vault_signer},
+    token_ops,
+};
+
+/// Permissionless: no signer besides the fee payer of the transaction.
+#[derive(Accounts)]
+pub struct BuybackAndBurn<'info> {
+    pub market: Market<'info>,
+    /// CHECK: PDA that owns the revenue vault; it holds no data and only signs.
+    #[account(seeds = [VAULT_SEED, market.model.key().as_ref()], bump = market.model.vault_bump)]
+    pub vault_authority: UncheckedAccount<'info>,
+    #[account(
+        mut,
+        associated_token::mint = market.usdc_mint,
+        associated_token::authority = vault_authority,
+        associated_token::token_program = market.usdc_token_program
+    )]
+    pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(
+        mut,
+        associated_token::mint = market.usdc_mint,
+        associated_token::authority = market.config.treasury,
+        associated_token::token_program = market.usdc_token_program
+    )]
+    pub treasury_usdc: Box<InterfaceAccount<'info, TokenAccount>>,
+}
+
+/// Newly arrived revenue and the part of it owed to the treasury.
+struct Split {
+    revenue: u64,
+    protocol_fee: u64,
+}
+
+pub(crate) fn handler(ctx: Context<BuybackAndBurn>) -> Result<()> {
+    let a = ctx.accounts;
+    let guard = a.market.config.params.guard;
+    let last = a.market.model.last_buyback_slot;
+    let slot = Clock::get()?.slot;
+    require!(
+        last == 0 || slot >= last.saturating_add(guard.cooldown_slots),
+        ModelVaultError::BuybackCooldown
+    );
+    a.market.open()?;
+    let reserves = a.market.pool.reserves();
+    let spot = reserves.spot_price()?;
+    require!(
+        curve::deviation_bps(spot, a.market.pool.reference_price)?
+            <= u128::from(guard.max_deviation_bps),
+        ModelVaultError::PriceDeviationTooHigh
+    );
+
+    let split = split_new_revenue(a)?;
+    let model = &mut a.market.model;
+    let spend = model.buyback_pending.min(guard.max_spend);
+    require!(
+        split.revenue > 0 || spend > 0,
+        ModelVaultError::NothingToBuyBack
+    );
+    if split.protocol_fee > 0 {
+        with_vault_signer(model, |signer| {
+            token_ops::transfer(
+                &a.market.usdc_token_program.to_account_info(),
+                &a.vault.to_account_info(),
+                &a.treasury_usdc.to_account_info(),
+                &a.market.usdc_mint,
+                &a.vault_authority.to_account_info(),
+                split.protocol_fee,
+                signer,
+            )
+        })?;
+    }
+
+    // A spend too small to buy a single token unit stays pending for a later crank.
+    let trade = match reserves.buy(spend, a.market.pool.fee_bps) {
+        Ok(trade) => trade,
+        Err(CurveError::ZeroAmount | CurveError::ZeroOutput) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let impact = curve::deviation_bps(trade.after.spot_price()?, spot)?;
+    require!(
+        impact <= u128::from(guard.max_price_impact_bps),
+        ModelVaultError::PriceImpactTooHigh
+    );
+    let market = &a.market;
+    with_vault_signer(&market.model, |signer| {
+        token_ops::transfer(
+            &market.usdc_token_program.to_account_info(),
+            &a.vault.to_account_info(),
+            &market.pool_quote_vault.to_account_info(),
+            &market.usdc_mint,
+            &a.vault_authority.to_account_info(),
+            spend,
+            signer,
+        )
+    })?;
+    // The tokens bought never leave the pool's account: they are burned there.
+    market.with_pool_signer(|signer| {
+        token_ops::burn(
+            &market.token_program.to_account_info(),
+            &market.pool_token_vault.to_account_info(),
+            &market.mint,
+            &market.pool.to_account_info(),
+            trade.amount_out,
+            signer,
+        )
+    })?;
+
+    let market = &mut a.market;
+    market.pool.set_reserves(trade.after);
+    let model = &mut market.model;
+    model.buyback_pending -= spend;
+    model.last_buyback_slot = slot;
+    let totals = &mut model.totals;
+    accrue(&mut totals.buyback_spent, spend)?;
+    accrue(&mut totals.tokens_burned, trade.amount_out)
+
+}
+
+/// Divides what reached the vault since the last crank and books it on the model.
+fn split_new_revenue(a: &mut BuybackAndBurn) -> Result<Split> {
+    let fee_bps = a.market.config.params.protocol_fee_bps;
+    let model = &mut a.market.model;
+    let reserved = model
+        .creator_unclaimed
+        .checked_add(model.buyback_pending)
+        .ok_or(ModelVaultError::MathOverflow)?;
+    let revenue = a
+        .vault
+        .amount
+        .checked_sub(reserved)
+        .ok_or(ModelVaultError::VaultUnderfunded)?;
+    let protocol_fee = curve::share_floor(revenue, fee_bps)?;
+    // A share set under an older, lower fee is clamped so the parts never exceed the whole.
+    let share_bps = model.creator_share_bps.min(BPS_DENOMINATOR - fee_bps);
+    let creator = curve::share_floor(revenue, share_bps)?;
+    let buyback = revenue - protocol_fee - creator;
+
+    accrue(&mut model.creator_unclaimed, creator)?;
+    accrue(&mut model.buyback_pending, buyback)?;
+    let totals = &mut model.totals;
+    accrue(&mut totals.revenue_swept, revenue)?;
+    accrue(&mut totals.protocol_fees, protocol_fee)?;
+    accrue(&mut totals.creator_accrued, creator)?;
+    accrue(&mut totals.buyback_accrued, buyback)?;
+    Ok(Split {
+        revenue,
+        protocol_fee,
+    })
+}
