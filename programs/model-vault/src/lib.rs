@@ -28,7 +28,11 @@ pub mod model_vault {
     use super::*;
 
     /// Creates the protocol config. Run once, right after deployment.
-    pub fn initialize(ctx: Context<Initialize>, treasury: Pubkey, params: ConfigParams) -> Result<()> {
+    pub fn initialize(
+        ctx: Context<Initialize>,
+        treasury: Pubkey,
+        params: ConfigParams,
+    ) -> Result<()> {
         instructions::initialize::handler(ctx, treasury, params)
     }
 

@@ -3,8 +3,8 @@
 #![allow(deprecated)] // program-test 3.1 marks `processor!` and context fields "unstable"
 
 use anchor_lang::{
-    prelude::Pubkey, solana_program::program_pack::Pack as _, AccountDeserialize,
-    InstructionData, ToAccountMetas,
+    prelude::Pubkey, solana_program::program_pack::Pack as _, AccountDeserialize, InstructionData,
+    ToAccountMetas,
 };
 use model_vault::{
     accounts as acc, constants::*, instruction as ix, BuybackGuard, ConfigParams, ConfigUpdate,
@@ -142,6 +142,7 @@ impl Env {
 
     /// A bank with USDC and funded admin/treasury keys, before `initialize`.
     pub async fn without_config() -> Self {
+        quiet_runtime_logs();
         let mut pt = ProgramTest::new("model_vault", model_vault::ID, processor!(entry));
         pt.prefer_bpf(false);
         let admin = Keypair::new();
@@ -159,7 +160,9 @@ impl Env {
             nonce: 0,
         };
         env.usdc = env.create_mint(6).await;
-        env.treasury_usdc = env.create_ata(&env.treasury.pubkey(), &env.usdc.clone(), TOKEN_PROGRAM).await;
+        env.treasury_usdc = env
+            .create_ata(&env.treasury.pubkey(), &env.usdc.clone(), TOKEN_PROGRAM)
+            .await;
         env
     }
 
@@ -194,7 +197,12 @@ impl Env {
         let mut keys: Vec<&Keypair> = vec![&self.ctx.payer];
         keys.extend_from_slice(signers);
         let blockhash = self.ctx.banks_client.get_latest_blockhash().await.unwrap();
-        let tx = Transaction::new_signed_with_payer(&all, Some(&self.ctx.payer.pubkey()), &keys, blockhash);
+        let tx = Transaction::new_signed_with_payer(
+            &all,
+            Some(&self.ctx.payer.pubkey()),
+            &keys,
+            blockhash,
+        );
         match self.ctx.banks_client.process_transaction(tx).await {
             Ok(()) => Ok(()),
             Err(BanksClientError::TransactionError(e)) => Err(e),
@@ -239,8 +247,15 @@ impl Env {
     }
 
     pub async fn create_ata(&mut self, owner: &Pubkey, mint: &Pubkey, program: Pubkey) -> Pubkey {
-        let ix = create_associated_token_account_idempotent(&self.ctx.payer.pubkey(), owner, mint, &program);
-        self.send(&[ix], &[]).await.expect("create associated token account");
+        let ix = create_associated_token_account_idempotent(
+            &self.ctx.payer.pubkey(),
+            owner,
+            mint,
+            &program,
+        );
+        self.send(&[ix], &[])
+            .await
+            .expect("create associated token account");
         ata(owner, mint, &program)
     }
 
@@ -291,13 +306,19 @@ impl Env {
     }
 
     pub async fn account<T: AccountDeserialize>(&mut self, key: &Pubkey) -> T {
-        let raw = self.raw_account(key).await.unwrap_or_else(|| panic!("no account {key}"));
+        let raw = self
+            .raw_account(key)
+            .await
+            .unwrap_or_else(|| panic!("no account {key}"));
         T::try_deserialize(&mut raw.data.as_slice()).expect("deserialize")
     }
 
     /// Token balance of an SPL Token or Token-2022 account.
     pub async fn balance(&mut self, token_account: &Pubkey) -> u64 {
-        let raw = self.raw_account(token_account).await.expect("token account exists");
+        let raw = self
+            .raw_account(token_account)
+            .await
+            .expect("token account exists");
         spl_token_2022_interface::extension::StateWithExtensions::<
             spl_token_2022_interface::state::Account,
         >::unpack(&raw.data)
@@ -327,7 +348,12 @@ impl Env {
 
     // ---- model-vault instructions -------------------------------------------------------
 
-    pub async fn register(&mut self, creator: &Keypair, slug: &str, share_bps: u16) -> Result<ModelKeys, TransactionError> {
+    pub async fn register(
+        &mut self,
+        creator: &Keypair,
+        slug: &str,
+        share_bps: u16,
+    ) -> Result<ModelKeys, TransactionError> {
         let keys = ModelKeys::new(slug, &self.usdc);
         let ix = self.register_ix(creator, &keys, share_bps);
         self.send(&[ix], &[creator]).await?;
@@ -379,13 +405,24 @@ impl Env {
     /// Registers and tokenizes a model with a fresh creator.
     pub async fn tokenized_model(&mut self, slug: &str, share_bps: u16) -> (Keypair, ModelKeys) {
         let creator = self.funded_keypair().await;
-        let keys = self.register(&creator, slug, share_bps).await.expect("register");
+        let keys = self
+            .register(&creator, slug, share_bps)
+            .await
+            .expect("register");
         let ix = self.tokenize_ix(&creator, &keys);
         self.send(&[ix], &[&creator]).await.expect("tokenize");
         (creator, keys)
     }
 
-    pub fn buy_ix(&self, keys: &ModelKeys, buyer: &Pubkey, buyer_usdc: &Pubkey, buyer_tokens: &Pubkey, usdc_in: u64, min_out: u64) -> Instruction {
+    pub fn buy_ix(
+        &self,
+        keys: &ModelKeys,
+        buyer: &Pubkey,
+        buyer_usdc: &Pubkey,
+        buyer_tokens: &Pubkey,
+        usdc_in: u64,
+        min_out: u64,
+    ) -> Instruction {
         instruction(
             acc::Buy {
                 buyer: *buyer,
@@ -400,7 +437,15 @@ impl Env {
         )
     }
 
-    pub fn sell_ix(&self, keys: &ModelKeys, seller: &Pubkey, seller_tokens: &Pubkey, seller_usdc: &Pubkey, tokens_in: u64, min_out: u64) -> Instruction {
+    pub fn sell_ix(
+        &self,
+        keys: &ModelKeys,
+        seller: &Pubkey,
+        seller_tokens: &Pubkey,
+        seller_usdc: &Pubkey,
+        tokens_in: u64,
+        min_out: u64,
+    ) -> Instruction {
         instruction(
             acc::Sell {
                 seller: *seller,
@@ -419,16 +464,39 @@ impl Env {
     pub async fn trader(&mut self, keys: &ModelKeys, usdc: u64) -> Trader {
         let (key, usdc_account) = self.agent_with_usdc(usdc).await;
         let tokens = self.create_ata(&key.pubkey(), &keys.mint, TOKEN_2022).await;
-        Trader { key, usdc: usdc_account, tokens }
+        Trader {
+            key,
+            usdc: usdc_account,
+            tokens,
+        }
     }
 
-    pub async fn buy(&mut self, keys: &ModelKeys, t: &Trader, usdc_in: u64, min_out: u64) -> Result<(), TransactionError> {
+    pub async fn buy(
+        &mut self,
+        keys: &ModelKeys,
+        t: &Trader,
+        usdc_in: u64,
+        min_out: u64,
+    ) -> Result<(), TransactionError> {
         let ix = self.buy_ix(keys, &t.key.pubkey(), &t.usdc, &t.tokens, usdc_in, min_out);
         self.send(&[ix], &[&t.key]).await
     }
 
-    pub async fn sell(&mut self, keys: &ModelKeys, t: &Trader, tokens_in: u64, min_out: u64) -> Result<(), TransactionError> {
-        let ix = self.sell_ix(keys, &t.key.pubkey(), &t.tokens, &t.usdc, tokens_in, min_out);
+    pub async fn sell(
+        &mut self,
+        keys: &ModelKeys,
+        t: &Trader,
+        tokens_in: u64,
+        min_out: u64,
+    ) -> Result<(), TransactionError> {
+        let ix = self.sell_ix(
+            keys,
+            &t.key.pubkey(),
+            &t.tokens,
+            &t.usdc,
+            tokens_in,
+            min_out,
+        );
         self.send(&[ix], &[&t.key]).await
     }
 
@@ -450,7 +518,12 @@ impl Env {
         self.send(&[ix], &[]).await
     }
 
-    pub fn claim_ix(&self, keys: &ModelKeys, creator: &Pubkey, destination: &Pubkey) -> Instruction {
+    pub fn claim_ix(
+        &self,
+        keys: &ModelKeys,
+        creator: &Pubkey,
+        destination: &Pubkey,
+    ) -> Instruction {
         instruction(
             acc::ClaimCreatorRevenue {
                 creator: *creator,
@@ -489,24 +562,37 @@ impl Env {
     }
 
     pub async fn set_guard(&mut self, f: impl FnOnce(&mut BuybackGuard)) {
-        let mut params = self.account::<model_vault::Config>(&config_pda()).await.params;
-        f(&mut params.guard);
-        self.update_config(ConfigUpdate { params: Some(params), ..Default::default() })
+        let mut params = self
+            .account::<model_vault::Config>(&config_pda())
             .await
-            .expect("update guard");
+            .params;
+        f(&mut params.guard);
+        self.update_config(ConfigUpdate {
+            params: Some(params),
+            ..Default::default()
+        })
+        .await
+        .expect("update guard");
     }
 }
 
 pub fn update_config_ix(admin: &Pubkey, update: ConfigUpdate) -> Instruction {
     instruction(
-        acc::UpdateConfig { admin: *admin, config: config_pda() },
+        acc::UpdateConfig {
+            admin: *admin,
+            config: config_pda(),
+        },
         ix::UpdateConfig { update },
     )
 }
 
 pub fn update_model_ix(keys: &ModelKeys, creator: &Pubkey, update: ModelUpdate) -> Instruction {
     instruction(
-        acc::UpdateModel { creator: *creator, config: config_pda(), model: keys.model },
+        acc::UpdateModel {
+            creator: *creator,
+            config: config_pda(),
+            model: keys.model,
+        },
         ix::UpdateModel { update },
     )
 }
@@ -517,8 +603,22 @@ pub struct Trader {
     pub tokens: Pubkey,
 }
 
+/// program-test logs every instruction at debug level unless RUST_LOG says otherwise.
+fn quiet_runtime_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("RUST_LOG").is_none() {
+            // SAFETY: runs once, before program-test starts the logger or any thread reads env.
+            unsafe { std::env::set_var("RUST_LOG", "error") };
+        }
+    });
+}
+
 fn lamports(amount: u64) -> Account {
-    Account { lamports: amount, ..Account::default() }
+    Account {
+        lamports: amount,
+        ..Account::default()
+    }
 }
 
 /// The custom error code a failed transaction's instruction returned.
@@ -531,6 +631,13 @@ pub fn custom_code(result: Result<(), TransactionError>) -> u32 {
 
 /// Asserts that `result` failed with `expected` (an Anchor or model-vault error).
 #[track_caller]
-pub fn assert_error(result: Result<(), TransactionError>, expected: impl Into<u32> + std::fmt::Debug + Copy) {
-    assert_eq!(custom_code(result), expected.into(), "expected {expected:?}");
+pub fn assert_error(
+    result: Result<(), TransactionError>,
+    expected: impl Into<u32> + std::fmt::Debug + Copy,
+) {
+    assert_eq!(
+        custom_code(result),
+        expected.into(),
+        "expected {expected:?}"
+    );
 }

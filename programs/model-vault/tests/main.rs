@@ -1,4 +1,6 @@
 //! model-vault's test suite: one binary (each links the whole Solana runtime).
 
+mod buyback_guards;
 mod harness;
 mod lifecycle;
+mod trading;

@@ -122,7 +122,6 @@ pub(crate) fn handler(ctx: Context<BuybackAndBurn>) -> Result<()> {
     let totals = &mut model.totals;
     accrue(&mut totals.buyback_spent, spend)?;
     accrue(&mut totals.tokens_burned, trade.amount_out)
-
 }
 
 /// Divides what reached the vault since the last crank and books it on the model.

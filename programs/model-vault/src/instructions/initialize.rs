@@ -16,7 +16,11 @@ pub struct Initialize<'info> {
     pub system_program: Program<'info, System>,
 }
 
-pub(crate) fn handler(ctx: Context<Initialize>, treasury: Pubkey, params: ConfigParams) -> Result<()> {
+pub(crate) fn handler(
+    ctx: Context<Initialize>,
+    treasury: Pubkey,
+    params: ConfigParams,
+) -> Result<()> {
     params.validate()?;
     ctx.accounts.config.set_inner(Config {
         admin: ctx.accounts.admin.key(),

@@ -34,9 +34,7 @@ pub(crate) fn handler(
     config.require_active()?;
     // Binding the id to the slug means an id can only ever name the model the catalog means.
     require!(
-        !slug.is_empty()
-            && slug.len() <= MAX_SLUG_LEN
-            && Model::id_for_slug(&slug) == model_id,
+        !slug.is_empty() && slug.len() <= MAX_SLUG_LEN && Model::id_for_slug(&slug) == model_id,
         ModelVaultError::InvalidModelId
     );
     require!(

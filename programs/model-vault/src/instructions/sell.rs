@@ -24,7 +24,10 @@ pub(crate) fn handler(ctx: Context<Sell>, tokens_in: u64, min_usdc_out: u64) -> 
     let accounts = ctx.accounts;
     let market = &mut accounts.market;
     market.open()?;
-    let trade = market.pool.reserves().sell(tokens_in, market.pool.fee_bps)?;
+    let trade = market
+        .pool
+        .reserves()
+        .sell(tokens_in, market.pool.fee_bps)?;
     require!(
         trade.amount_out >= min_usdc_out,
         ModelVaultError::SlippageExceeded

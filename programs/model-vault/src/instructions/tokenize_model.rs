@@ -1,17 +1,15 @@
 use anchor_lang::{prelude::*, system_program};
 use anchor_spl::{
     associated_token::AssociatedToken,
-    token_2022::{self, spl_token_2022::instruction::AuthorityType, MintTo, SetAuthority, Token2022},
+    token_2022::{
+        self, spl_token_2022::instruction::AuthorityType, MintTo, SetAuthority, Token2022,
+    },
     token_interface::{
         token_metadata_initialize, Mint, TokenAccount, TokenInterface, TokenMetadataInitialize,
     },
 };
 
-use crate::{
-    constants::*,
-    error::ModelVaultError,
-    state::*,
-};
+use crate::{constants::*, error::ModelVaultError, state::*};
 
 #[derive(Accounts)]
 pub struct TokenizeModel<'info> {
@@ -85,7 +83,12 @@ pub struct TokenizeModel<'info> {
     pub system_program: Program<'info, System>,
 }
 
-pub(crate) fn handler(ctx: Context<TokenizeModel>, name: String, symbol: String, uri: String) -> Result<()> {
+pub(crate) fn handler(
+    ctx: Context<TokenizeModel>,
+    name: String,
+    symbol: String,
+    uri: String,
+) -> Result<()> {
     let a = ctx.accounts;
     a.config.require_active()?;
     require!(!a.model.is_tokenized(), ModelVaultError::AlreadyTokenized);
