@@ -110,12 +110,12 @@ impl ModelKeys {
     pub fn market(&self, usdc: &Pubkey) -> acc::Market {
         acc::Market {
             config: config_pda(),
+            usdc_mint: *usdc,
             model: self.model,
             pool: self.pool,
             mint: self.mint,
             pool_token_vault: self.pool_token_vault,
             pool_quote_vault: self.pool_quote_vault,
-            usdc_mint: *usdc,
             token_program: TOKEN_2022,
             usdc_token_program: TOKEN_PROGRAM,
         }
@@ -619,6 +619,26 @@ fn lamports(amount: u64) -> Account {
         lamports: amount,
         ..Account::default()
     }
+}
+
+/// Replaces every account `from` of `ix` with `to`, as an attacker crafting it would.
+pub fn swap_account(ix: &mut Instruction, from: Pubkey, to: Pubkey) {
+    let mut found = false;
+    for meta in ix.accounts.iter_mut().filter(|m| m.pubkey == from) {
+        meta.pubkey = to;
+        found = true;
+    }
+    assert!(found, "{from} is not an account of this instruction");
+}
+
+/// Asserts that the model-vault instruction (index 1, after the compute-budget one) failed,
+/// whatever refused it.
+#[track_caller]
+pub fn assert_refused(result: Result<(), TransactionError>) {
+    assert!(
+        matches!(result, Err(TransactionError::InstructionError(1, _))),
+        "expected the program instruction to fail, got {result:?}"
+    );
 }
 
 /// The custom error code a failed transaction's instruction returned.

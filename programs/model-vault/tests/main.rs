@@ -3,4 +3,5 @@
 mod buyback_guards;
 mod harness;
 mod lifecycle;
+mod security;
 mod trading;

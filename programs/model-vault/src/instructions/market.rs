@@ -16,6 +16,9 @@ use crate::{
 pub struct Market<'info> {
     #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
+    /// Checked first, so a foreign mint is named as such rather than as a wrong vault.
+    #[account(address = config.usdc_mint, mint::token_program = usdc_token_program)]
+    pub usdc_mint: Box<InterfaceAccount<'info, Mint>>,
     #[account(
         mut,
         seeds = [MODEL_SEED, model.model_id.as_ref()],
@@ -48,8 +51,6 @@ pub struct Market<'info> {
         associated_token::token_program = usdc_token_program
     )]
     pub pool_quote_vault: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(address = config.usdc_mint, mint::token_program = usdc_token_program)]
-    pub usdc_mint: Box<InterfaceAccount<'info, Mint>>,
     /// Model tokens live on Token-2022 only.
     pub token_program: Program<'info, Token2022>,
     pub usdc_token_program: Interface<'info, TokenInterface>,
