@@ -63,9 +63,12 @@ impl Reserves {
         if quote_in == 0 {
             return Err(CurveError::ZeroAmount);
         }
+        let quote = u128::from(self.quote()?);
+        if quote == 0 {
+            return Err(CurveError::InsufficientLiquidity);
+        }
         let fee = fee_ceil(quote_in, fee_bps)?;
         let net = u128::from(quote_in - fee);
-        let quote = u128::from(self.quote()?);
         let tokens = u128::from(self.tokens);
         let out = net * tokens / (quote + net);
         if out == 0 {
