@@ -3,6 +3,7 @@
 mod buyback_guards;
 mod curve_props;
 mod harness;
+mod idl;
 mod lifecycle;
 mod security;
 mod trading;
