@@ -259,6 +259,12 @@ impl Env {
         ata(owner, mint, &program)
     }
 
+    /// `owner`'s associated USDC account, created empty.
+    pub async fn usdc_account(&mut self, owner: &Pubkey) -> Pubkey {
+        let usdc = self.usdc;
+        self.create_ata(owner, &usdc, TOKEN_PROGRAM).await
+    }
+
     /// Mints fresh USDC (the admin is the test mint's authority).
     pub async fn mint_usdc(&mut self, to: &Pubkey, amount: u64) {
         let ix = spl_token_interface::instruction::mint_to(
@@ -537,6 +543,16 @@ impl Env {
             },
             ix::ClaimCreatorRevenue {},
         )
+    }
+
+    pub async fn claim(
+        &mut self,
+        keys: &ModelKeys,
+        creator: &Keypair,
+        destination: &Pubkey,
+    ) -> Result<(), TransactionError> {
+        let ix = self.claim_ix(keys, &creator.pubkey(), destination);
+        self.send(&[ix], &[creator]).await
     }
 
     pub fn release_ix(&self, keys: &ModelKeys, amount: u64) -> Instruction {

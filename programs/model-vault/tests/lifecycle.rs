@@ -121,12 +121,8 @@ async fn full_life_of_a_model() {
     );
 
     // the creator claims their share, to an account of their choosing
-    let usdc = env.usdc;
-    let creator_usdc = env
-        .create_ata(&creator.pubkey(), &usdc, TOKEN_PROGRAM)
-        .await;
-    let ix = env.claim_ix(&keys, &creator.pubkey(), &creator_usdc);
-    env.send(&[ix], &[&creator]).await.unwrap();
+    let creator_usdc = env.usdc_account(&creator.pubkey()).await;
+    env.claim(&keys, &creator, &creator_usdc).await.unwrap();
     assert_eq!(env.balance(&creator_usdc).await, 30 * USDC);
     assert_eq!(env.balance(&keys.vault).await, 0);
     let model: Model = env.account(&keys.model).await;

@@ -92,8 +92,7 @@ async fn account_owned_by_another_program_is_refused() {
         ..Account::default()
     };
     env.ctx.set_account(&fake, &AccountSharedData::from(forged));
-    let usdc = env.usdc;
-    let thief_usdc = env.create_ata(&thief.pubkey(), &usdc, TOKEN_PROGRAM).await;
+    let thief_usdc = env.usdc_account(&thief.pubkey()).await;
     let mut ix = env.claim_ix(&keys, &thief.pubkey(), &thief_usdc);
     swap_account(&mut ix, keys.model, fake);
     assert_error(
@@ -108,10 +107,7 @@ async fn an_account_of_another_type_is_refused() {
     let mut env = Env::new().await;
     let (creator, keys) = model_with_claimable(&mut env, "cosplay").await;
     // The pool is owned by the program too; only its discriminator tells it apart.
-    let usdc = env.usdc;
-    let dest = env
-        .create_ata(&creator.pubkey(), &usdc, TOKEN_PROGRAM)
-        .await;
+    let dest = env.usdc_account(&creator.pubkey()).await;
     let mut ix = env.claim_ix(&keys, &creator.pubkey(), &dest);
     swap_account(&mut ix, keys.model, keys.pool);
     assert_error(
@@ -127,10 +123,7 @@ async fn another_models_vault_or_pool_is_refused() {
     let (_creator_b, b) = model_with_claimable(&mut env, "model-b").await;
 
     // creator A tries to claim out of B's vault
-    let usdc = env.usdc;
-    let dest = env
-        .create_ata(&creator_a.pubkey(), &usdc, TOKEN_PROGRAM)
-        .await;
+    let dest = env.usdc_account(&creator_a.pubkey()).await;
     let mut ix = env.claim_ix(&a, &creator_a.pubkey(), &dest);
     swap_account(&mut ix, a.vault_authority, b.vault_authority);
     swap_account(&mut ix, a.vault, b.vault);

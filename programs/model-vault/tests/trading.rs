@@ -96,12 +96,8 @@ async fn pause_stops_everything_but_claims() {
     assert_error(env.send(&[ix], &[&treasury]).await, ModelVaultError::Paused);
 
     // the creator still gets their money out
-    let usdc = env.usdc;
-    let dest = env
-        .create_ata(&creator.pubkey(), &usdc, TOKEN_PROGRAM)
-        .await;
-    let ix = env.claim_ix(&keys, &creator.pubkey(), &dest);
-    env.send(&[ix], &[&creator]).await.unwrap();
+    let dest = env.usdc_account(&creator.pubkey()).await;
+    env.claim(&keys, &creator, &dest).await.unwrap();
     assert_eq!(env.balance(&dest).await, 20 * USDC);
 
     env.update_config(ConfigUpdate {
