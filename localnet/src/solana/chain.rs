@@ -1,0 +1,547 @@
+//! The in-process Solana: a program-test bank with model-vault loaded natively, advanced one
+//! slot at a time, recording every transaction with the metadata an RPC node would keep.
+#![allow(deprecated)] // program-test 3.1 marks its context "Agave Unstable API"
+
+use std::collections::{BTreeMap, HashMap};
+
+use solana_account::Account;
+use solana_hash::Hash;
+use solana_message::inner_instruction::InnerInstructions;
+use solana_program_test::{processor, ProgramTest, ProgramTestContext};
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::versioned::VersionedTransaction;
+use solana_transaction_error::TransactionError;
+use tokio::sync::{broadcast, Mutex};
+
+use crate::error::LocalnetError;
+
+/// How many slots behind the newest closed slot a slot becomes finalized.
+pub const FINALIZATION_DEPTH: u64 = 2;
+/// A blockhash stays usable for this many blocks, as on a real cluster.
+pub const MAX_BLOCKHASH_AGE: u64 = 150;
+
+/// One token account's balance before or after a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenBalance {
+    pub account_index: u8,
+    pub mint: Pubkey,
+    pub owner: Pubkey,
+    pub program_id: Pubkey,
+    pub amount: u64,
+    pub decimals: u8,
+}
+
+/// What the runtime said about a transaction.
+#[derive(Clone, Debug)]
+pub struct TxMeta {
+    pub err: Option<TransactionError>,
+    pub fee: u64,
+    pub pre_balances: Vec<u64>,
+    pub post_balances: Vec<u64>,
+    pub pre_token_balances: Vec<TokenBalance>,
+    pub post_token_balances: Vec<TokenBalance>,
+    pub inner_instructions: Vec<InnerInstructions>,
+    pub logs: Vec<String>,
+    pub compute_units: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct TxRecord {
+    pub slot: u64,
+    /// Position within its block.
+    pub index: usize,
+    pub transaction: VersionedTransaction,
+    pub meta: TxMeta,
+}
+
+impl TxRecord {
+    pub fn signature(&self) -> Signature {
+        self.transaction.signatures[0]
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub slot: u64,
+    pub parent_slot: u64,
+    pub blockhash: Hash,
+    pub previous_blockhash: Hash,
+    pub block_height: u64,
+    pub block_time: i64,
+    pub signatures: Vec<Signature>,
+}
+
+/// Commitment of a slot, as clients ask for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Commitment {
+    Processed,
+    Confirmed,
+    Finalized,
+}
+
+/// What the chain announces to subscribers (the gRPC service).
+#[derive(Clone, Debug)]
+pub enum ChainEvent {
+    Transaction(Box<TxRecord>),
+    Slot {
+        slot: u64,
+        parent: u64,
+        commitment: Commitment,
+    },
+    Block(Block),
+}
+
+struct Inner {
+    ctx: ProgramTestContext,
+    /// The slot transactions are currently processed in.
+    working_slot: u64,
+    working_signatures: Vec<Signature>,
+    working_previous_blockhash: Hash,
+    blocks: BTreeMap<u64, Block>,
+    transactions: HashMap<Signature, TxRecord>,
+    /// Per address, the signatures that touched it, oldest first.
+    history: HashMap<Pubkey, Vec<Signature>>,
+    /// Blockhashes handed out, with the block height at which they were issued.
+    issued_blockhashes: HashMap<Hash, u64>,
+}
+
+pub struct Chain {
+    inner: Mutex<Inner>,
+    events: broadcast::Sender<ChainEvent>,
+    genesis_hash: Hash,
+    faucet: solana_keypair::Keypair,
+}
+
+/// Anchor's `entry` binds its arguments to one lifetime that `processor!` cannot express;
+/// leaking copies gives them that lifetime (a few bytes per instruction).
+fn model_vault_entry(
+    program_id: &Pubkey,
+    accounts: &[solana_account_info::AccountInfo],
+    data: &[u8],
+) -> solana_program_error::ProgramResult {
+    let program_id: &'static Pubkey = Box::leak(Box::new(*program_id));
+    let accounts = Box::leak(accounts.to_vec().into_boxed_slice());
+    let data: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
+    model_vault::entry(program_id, accounts, data)
+}
+
+impl Chain {
+    pub async fn start() -> Result<Self, LocalnetError> {
+        let mut pt = ProgramTest::new(
+            "model_vault",
+            model_vault::ID,
+            processor!(model_vault_entry),
+        );
+        pt.prefer_bpf(false);
+        let ctx = pt.start_with_context().await;
+        let genesis_hash = ctx.last_blockhash;
+        let faucet = ctx.payer.insecure_clone();
+        let clock: solana_clock::Clock = ctx.banks_client.get_sysvar().await?;
+        let working_slot = clock.slot;
+        let (events, _) = broadcast::channel(4096);
+        Ok(Chain {
+            inner: Mutex::new(Inner {
+                ctx,
+                working_slot,
+                working_signatures: Vec::new(),
+                working_previous_blockhash: genesis_hash,
+                blocks: BTreeMap::new(),
+                transactions: HashMap::new(),
+                history: HashMap::new(),
+                issued_blockhashes: HashMap::new(),
+            }),
+            events,
+            genesis_hash,
+            faucet,
+        })
+    }
+
+    pub fn genesis_hash(&self) -> Hash {
+        self.genesis_hash
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ChainEvent> {
+        self.events.subscribe()
+    }
+
+    /// The funded key `requestAirdrop` pays from.
+    pub fn faucet(&self) -> Pubkey {
+        self.faucet.pubkey()
+    }
+
+    /// Closes the working slot and opens the next one.
+    pub async fn advance_slot(&self) -> Result<u64, LocalnetError> {
+        let mut inner = self.inner.lock().await;
+        let slot = inner.working_slot;
+        let next = slot + 1;
+        inner
+            .ctx
+            .warp_to_slot(next)
+            .map_err(|e| LocalnetError::Bank(format!("{e:?}")))?;
+        let blockhash = inner.ctx.banks_client.get_latest_blockhash().await?;
+        let parent_slot = inner
+            .blocks
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(slot.saturating_sub(1));
+        let block = Block {
+            slot,
+            parent_slot,
+            blockhash,
+            previous_blockhash: inner.working_previous_blockhash,
+            block_height: inner.blocks.len() as u64 + 1,
+            block_time: unix_now(),
+            signatures: std::mem::take(&mut inner.working_signatures),
+        };
+        inner.working_previous_blockhash = blockhash;
+        inner.working_slot = next;
+        inner.blocks.insert(slot, block.clone());
+        drop(inner);
+
+        let _ = self.events.send(ChainEvent::Slot {
+            slot,
+            parent: parent_slot,
+            commitment: Commitment::Confirmed,
+        });
+        let _ = self.events.send(ChainEvent::Block(block));
+        if let Some(finalized) = slot.checked_sub(FINALIZATION_DEPTH) {
+            let _ = self.events.send(ChainEvent::Slot {
+                slot: finalized,
+                parent: finalized.saturating_sub(1),
+                commitment: Commitment::Finalized,
+            });
+        }
+        let _ = self.events.send(ChainEvent::Slot {
+            slot: next,
+            parent: slot,
+            commitment: Commitment::Processed,
+        });
+        Ok(next)
+    }
+
+    /// The newest slot at `commitment`.
+    pub async fn slot(&self, commitment: Commitment) -> u64 {
+        let inner = self.inner.lock().await;
+        inner.slot_at(commitment)
+    }
+
+    pub async fn block_height(&self, commitment: Commitment) -> u64 {
+        let inner = self.inner.lock().await;
+        let slot = inner.slot_at(commitment);
+        inner.blocks.range(..=slot).count() as u64
+    }
+
+    /// A recent blockhash and the last block height at which it is still accepted.
+    pub async fn latest_blockhash(&self) -> Result<(Hash, u64), LocalnetError> {
+        let mut inner = self.inner.lock().await;
+        let hash = inner.ctx.banks_client.get_latest_blockhash().await?;
+        let height = inner.blocks.len() as u64;
+        let issued = *inner.issued_blockhashes.entry(hash).or_insert(height);
+        Ok((hash, issued + MAX_BLOCKHASH_AGE))
+    }
+
+    pub async fn is_blockhash_valid(&self, hash: &Hash) -> bool {
+        let inner = self.inner.lock().await;
+        let height = inner.blocks.len() as u64;
+        inner
+            .issued_blockhashes
+            .get(hash)
+            .is_some_and(|issued| issued + MAX_BLOCKHASH_AGE >= height)
+    }
+
+    pub async fn account(&self, address: &Pubkey) -> Result<Option<Account>, LocalnetError> {
+        let inner = self.inner.lock().await;
+        Ok(inner.ctx.banks_client.get_account(*address).await?)
+    }
+
+    pub async fn rent_exempt_minimum(&self, len: usize) -> Result<u64, LocalnetError> {
+        let inner = self.inner.lock().await;
+        Ok(inner
+            .ctx
+            .banks_client
+            .get_rent()
+            .await?
+            .minimum_balance(len))
+    }
+
+    pub async fn fee_for_message(
+        &self,
+        message: solana_message::Message,
+    ) -> Result<Option<u64>, LocalnetError> {
+        let inner = self.inner.lock().await;
+        Ok(inner.ctx.banks_client.get_fee_for_message(message).await?)
+    }
+
+    /// Runs a transaction without committing it.
+    pub async fn simulate(&self, tx: VersionedTransaction) -> Result<Simulation, LocalnetError> {
+        let mut inner = self.inner.lock().await;
+        inner.simulate(tx).await
+    }
+
+    /// Processes a transaction in the working slot and records it, failed or not (a failed
+    /// transaction still pays its fee). Errors before execution (bad signature, unknown
+    /// blockhash, replay) come back as `Err` and record nothing.
+    pub async fn process(&self, tx: VersionedTransaction) -> Result<TxRecord, LocalnetError> {
+        let mut inner = self.inner.lock().await;
+        let record = inner.process(tx).await?;
+        drop(inner);
+        let _ = self
+            .events
+            .send(ChainEvent::Transaction(Box::new(record.clone())));
+        Ok(record)
+    }
+
+    pub async fn transaction(
+        &self,
+        signature: &Signature,
+    ) -> Option<(TxRecord, Option<i64>, Commitment)> {
+        let inner = self.inner.lock().await;
+        let record = inner.transactions.get(signature)?.clone();
+        let block_time = inner.blocks.get(&record.slot).map(|b| b.block_time);
+        let commitment = inner.commitment_of(record.slot);
+        Some((record, block_time, commitment))
+    }
+
+    pub async fn commitment_of(&self, slot: u64) -> Commitment {
+        self.inner.lock().await.commitment_of(slot)
+    }
+
+    /// Signatures touching `address`, newest first, starting after `before` and stopping at
+    /// `until` (both exclusive), at most `limit`.
+    pub async fn signatures_for_address(
+        &self,
+        address: &Pubkey,
+        before: Option<Signature>,
+        until: Option<Signature>,
+        limit: usize,
+    ) -> Vec<(TxRecord, Option<i64>, Commitment)> {
+        let inner = self.inner.lock().await;
+        let Some(all) = inner.history.get(address) else {
+            return Vec::new();
+        };
+        let mut newest_first = all.iter().rev().peekable();
+        if let Some(before) = before {
+            for s in newest_first.by_ref() {
+                if *s == before {
+                    break;
+                }
+            }
+        }
+        newest_first
+            .take_while(|s| Some(**s) != until)
+            .take(limit)
+            .filter_map(|s| inner.transactions.get(s))
+            .map(|r| {
+                (
+                    r.clone(),
+                    inner.blocks.get(&r.slot).map(|b| b.block_time),
+                    inner.commitment_of(r.slot),
+                )
+            })
+            .collect()
+    }
+
+    /// A closed block and its transactions.
+    pub async fn block(&self, slot: u64) -> Option<(Block, Vec<TxRecord>, Commitment)> {
+        let inner = self.inner.lock().await;
+        let block = inner.blocks.get(&slot)?.clone();
+        let txs = block
+            .signatures
+            .iter()
+            .filter_map(|s| inner.transactions.get(s).cloned())
+            .collect();
+        Some((block, txs, inner.commitment_of(slot)))
+    }
+
+    /// Closed blocks from `from` on, oldest first (for replay to late subscribers).
+    pub async fn blocks_since(&self, from: u64) -> Vec<(Block, Vec<TxRecord>)> {
+        let inner = self.inner.lock().await;
+        inner
+            .blocks
+            .range(from..)
+            .map(|(_, b)| {
+                let txs = b
+                    .signatures
+                    .iter()
+                    .filter_map(|s| inner.transactions.get(s).cloned())
+                    .collect();
+                (b.clone(), txs)
+            })
+            .collect()
+    }
+
+    /// Sends `lamports` from the faucet.
+    pub async fn airdrop(&self, to: &Pubkey, lamports: u64) -> Result<TxRecord, LocalnetError> {
+        let (blockhash, _) = self.latest_blockhash().await?;
+        let ix =
+            solana_system_interface::instruction::transfer(&self.faucet.pubkey(), to, lamports);
+        let tx = solana_transaction::Transaction::new_signed_with_payer(
+            &[ix],
+            Some(&self.faucet.pubkey()),
+            &[&self.faucet],
+            blockhash,
+        );
+        self.process(VersionedTransaction::from(tx)).await
+    }
+}
+
+/// The result of a simulation, as `simulateTransaction` reports it.
+pub struct Simulation {
+    pub err: Option<TransactionError>,
+    pub logs: Vec<String>,
+    pub units_consumed: u64,
+    pub inner_instructions: Vec<InnerInstructions>,
+}
+
+impl Inner {
+    fn slot_at(&self, commitment: Commitment) -> u64 {
+        let confirmed = self.blocks.keys().next_back().copied().unwrap_or(0);
+        match commitment {
+            Commitment::Processed => self.working_slot,
+            Commitment::Confirmed => confirmed,
+            Commitment::Finalized => confirmed.saturating_sub(FINALIZATION_DEPTH),
+        }
+    }
+
+    fn commitment_of(&self, slot: u64) -> Commitment {
+        if slot <= self.slot_at(Commitment::Finalized) && self.blocks.contains_key(&slot) {
+            Commitment::Finalized
+        } else if self.blocks.contains_key(&slot) {
+            Commitment::Confirmed
+        } else {
+            Commitment::Processed
+        }
+    }
+
+    async fn simulate(&mut self, tx: VersionedTransaction) -> Result<Simulation, LocalnetError> {
+        let sim = self.ctx.banks_client.simulate_transaction(tx).await?;
+        let details = sim.simulation_details.unwrap_or_else(|| {
+            solana_banks_interface::TransactionSimulationDetails {
+                logs: vec![],
+                units_consumed: 0,
+                loaded_accounts_data_size: 0,
+                return_data: None,
+                inner_instructions: None,
+            }
+        });
+        Ok(Simulation {
+            err: sim.result.and_then(|r| r.err()),
+            logs: details.logs,
+            units_consumed: details.units_consumed,
+            inner_instructions: details.inner_instructions.unwrap_or_default(),
+        })
+    }
+
+    async fn process(&mut self, tx: VersionedTransaction) -> Result<TxRecord, LocalnetError> {
+        let keys: Vec<Pubkey> = tx.message.static_account_keys().to_vec();
+        let signature = *tx.signatures.first().ok_or(LocalnetError::Invalid(
+            "transaction has no signature".into(),
+        ))?;
+        if self.transactions.contains_key(&signature) {
+            return Err(LocalnetError::Rejected(TransactionError::AlreadyProcessed));
+        }
+        // Inner instructions are only reported by simulation; under this lock nothing else
+        // runs between the simulation and the real execution, so they are the same.
+        let simulation = self.simulate(tx.clone()).await?;
+        let (pre_balances, pre_token_balances) = self.balances(&keys).await?;
+        let fee = match tx.message.clone() {
+            solana_message::VersionedMessage::Legacy(m) => self
+                .ctx
+                .banks_client
+                .get_fee_for_message(m)
+                .await?
+                .unwrap_or(0),
+            solana_message::VersionedMessage::V0(_) => {
+                5_000 * u64::from(tx.message.header().num_required_signatures)
+            }
+        };
+        let result = self
+            .ctx
+            .banks_client
+            .process_transaction_with_metadata(tx.clone())
+            .await?;
+        let err = result.result.err();
+        if let Some(e) = &err {
+            if !charges_fee(e) {
+                return Err(LocalnetError::Rejected(e.clone()));
+            }
+        }
+        let (post_balances, post_token_balances) = self.balances(&keys).await?;
+        let metadata =
+            result
+                .metadata
+                .unwrap_or_else(|| solana_banks_interface::TransactionMetadata {
+                    log_messages: simulation.logs.clone(),
+                    compute_units_consumed: simulation.units_consumed,
+                    return_data: None,
+                });
+        let record = TxRecord {
+            slot: self.working_slot,
+            index: self.working_signatures.len(),
+            transaction: tx,
+            meta: TxMeta {
+                err,
+                fee,
+                pre_balances,
+                post_balances,
+                pre_token_balances,
+                post_token_balances,
+                inner_instructions: simulation.inner_instructions,
+                logs: metadata.log_messages,
+                compute_units: metadata.compute_units_consumed,
+            },
+        };
+        self.working_signatures.push(signature);
+        for key in &keys {
+            self.history.entry(*key).or_default().push(signature);
+        }
+        self.transactions.insert(signature, record.clone());
+        Ok(record)
+    }
+
+    /// Lamports of every key, and token balances of those that are token accounts.
+    async fn balances(
+        &mut self,
+        keys: &[Pubkey],
+    ) -> Result<(Vec<u64>, Vec<TokenBalance>), LocalnetError> {
+        let mut lamports = Vec::with_capacity(keys.len());
+        let mut tokens = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let account = self.ctx.banks_client.get_account(*key).await?;
+            lamports.push(account.as_ref().map_or(0, |a| a.lamports));
+            let Some(account) = account else { continue };
+            if let Some(parsed) = crate::solana::token::parse_token_account(&account) {
+                let decimals = match self.ctx.banks_client.get_account(parsed.mint).await? {
+                    Some(mint) => crate::solana::token::mint_decimals(&mint).unwrap_or(0),
+                    None => 0,
+                };
+                tokens.push(TokenBalance {
+                    account_index: i as u8,
+                    mint: parsed.mint,
+                    owner: parsed.owner,
+                    program_id: account.owner,
+                    amount: parsed.amount,
+                    decimals,
+                });
+            }
+        }
+        Ok((lamports, tokens))
+    }
+}
+
+/// Errors the runtime reports after charging the fee: the transaction lands in a block.
+fn charges_fee(e: &TransactionError) -> bool {
+    matches!(
+        e,
+        TransactionError::InstructionError(..) | TransactionError::InsufficientFundsForRent { .. }
+    )
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,70 @@
+//! The Solana side of localnet: the chain, its JSON-RPC face, and the slot clock.
+
+pub mod chain;
+pub mod rpc;
+mod token;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+pub use chain::{Chain, ChainEvent, Commitment};
+
+use crate::LocalnetError;
+
+/// Where and how fast the local Solana runs.
+#[derive(Clone, Debug)]
+pub struct SolanaConfig {
+    /// Address of the JSON-RPC server (port 0 picks a free one).
+    pub rpc_addr: SocketAddr,
+    pub slot_time: Duration,
+}
+
+/// A running local Solana. Dropping it stops the slot clock and the server.
+pub struct SolanaNode {
+    pub chain: Arc<Chain>,
+    pub rpc_addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl SolanaNode {
+    pub async fn start(config: SolanaConfig) -> Result<Self, LocalnetError> {
+        let chain = Arc::new(Chain::start().await?);
+        let listener = tokio::net::TcpListener::bind(config.rpc_addr).await?;
+        let rpc_addr = listener.local_addr()?;
+        let app = rpc::router(chain.clone());
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("JSON-RPC server stopped: {e}");
+            }
+        });
+        let clock_chain = chain.clone();
+        let clock = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(config.slot_time);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = clock_chain.advance_slot().await {
+                    tracing::error!("slot clock stopped: {e}");
+                    return;
+                }
+            }
+        });
+        Ok(SolanaNode {
+            chain,
+            rpc_addr,
+            tasks: vec![server, clock],
+        })
+    }
+
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}", self.rpc_addr)
+    }
+}
+
+impl Drop for SolanaNode {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! `solana_client`'s RpcClient against our JSON-RPC, plus raw HTTP for malformed input.
+
+use std::time::Duration;
+
+use localnet::solana::{SolanaConfig, SolanaNode};
+use serde_json::{json, Value};
+use solana_client::{
+    nonblocking::rpc_client::RpcClient, rpc_client::GetConfirmedSignaturesForAddress2Config,
+    rpc_config::RpcTransactionConfig,
+};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_status_client_types::{
+    option_serializer::OptionSerializer, UiTransactionEncoding,
+};
+use spl_associated_token_account_interface::{
+    address::get_associated_token_address, instruction::create_associated_token_account_idempotent,
+};
+
+const TOKEN: Pubkey = spl_token_interface::ID;
+
+async fn node() -> (SolanaNode, RpcClient) {
+    crate::quiet_runtime_logs();
+    let node = SolanaNode::start(SolanaConfig {
+        rpc_addr: "127.0.0.1:0".parse().unwrap(),
+        slot_time: Duration::from_millis(50),
+    })
+    .await
+    .expect("start local solana");
+    let client = RpcClient::new_with_commitment(node.rpc_url(), CommitmentConfig::confirmed());
+    (node, client)
+}
+
+async fn funded(client: &RpcClient) -> Keypair {
+    let k = Keypair::new();
+    let sig = client
+        .request_airdrop(&k.pubkey(), 10_000_000_000)
+        .await
+        .expect("airdrop");
+    wait_confirmed(client, &sig).await;
+    k
+}
+
+async fn wait_confirmed(client: &RpcClient, sig: &solana_signature::Signature) {
+    for _ in 0..200 {
+        if client.confirm_transaction(sig).await.unwrap() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{sig} not confirmed");
+}
+
+async fn send(
+    client: &RpcClient,
+    ixs: &[solana_instruction::Instruction],
+    payer: &Keypair,
+    signers: &[&Keypair],
+) -> solana_signature::Signature {
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let mut all: Vec<&Keypair> = vec![payer];
+    all.extend_from_slice(signers);
+    let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &all, blockhash);
+    client
+        .send_and_confirm_transaction(&tx)
+        .await
+        .expect("send and confirm")
+}
+
+/// A 6-decimal SPL Token mint whose authority is `authority`.
+async fn create_usdc(client: &RpcClient, authority: &Keypair) -> Pubkey {
+    let mint = Keypair::new();
+    let len = <spl_token_interface::state::Mint as solana_program_pack::Pack>::LEN;
+    let rent = client
+        .get_minimum_balance_for_rent_exemption(len)
+        .await
+        .unwrap();
+    let ixs = [
+        solana_system_interface::instruction::create_account(
+            &authority.pubkey(),
+            &mint.pubkey(),
+            rent,
+            len as u64,
+            &TOKEN,
+        ),
+        spl_token_interface::instruction::initialize_mint2(
+            &TOKEN,
+            &mint.pubkey(),
+            &authority.pubkey(),
+            None,
+            6,
+        )
+        .unwrap(),
+    ];
+    send(client, &ixs, authority, &[&mint]).await;
+    mint.pubkey()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usdc_transfer_round_trip_through_rpc_client() {
+    let (_node, client) = node().await;
+    assert_eq!(client.get_health().await.unwrap(), ());
+    let alice = funded(&client).await;
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).await.unwrap(),
+        10_000_000_000
+    );
+    let bob = Keypair::new();
+    let usdc = create_usdc(&client, &alice).await;
+    let alice_ata = get_associated_token_address(&alice.pubkey(), &usdc);
+    let bob_ata = get_associated_token_address(&bob.pubkey(), &usdc);
+    send(
+        &client,
+        &[
+            create_associated_token_account_idempotent(
+                &alice.pubkey(),
+                &alice.pubkey(),
+                &usdc,
+                &TOKEN,
+            ),
+            create_associated_token_account_idempotent(
+                &alice.pubkey(),
+                &bob.pubkey(),
+                &usdc,
+                &TOKEN,
+            ),
+            spl_token_interface::instruction::mint_to(
+                &TOKEN,
+                &usdc,
+                &alice_ata,
+                &alice.pubkey(),
+                &[],
+                10_000_000,
+            )
+            .unwrap(),
+        ],
+        &alice,
+        &[],
+    )
+    .await;
+
+    let transfer = spl_token_interface::instruction::transfer_checked(
+        &TOKEN,
+        &alice_ata,
+        &usdc,
+        &bob_ata,
+        &alice.pubkey(),
+        &[],
+        1_500_000,
+        6,
+    )
+    .unwrap();
+    let sig = send(&client, &[transfer], &alice, &[]).await;
+
+    let balance = client.get_token_account_balance(&bob_ata).await.unwrap();
+    assert_eq!(balance.amount, "1500000");
+    assert_eq!(balance.ui_amount_string, "1.5");
+    assert_eq!(
+        client
+            .get_token_account_balance(&alice_ata)
+            .await
+            .unwrap()
+            .amount,
+        "8500000"
+    );
+
+    // the transaction comes back with the token balances an indexer needs
+    let tx = client
+        .get_transaction_with_config(
+            &sig,
+            RpcTransactionConfig {
+                encoding: Some(UiTransactionEncoding::Base64),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .unwrap();
+    let meta = tx.transaction.meta.unwrap();
+    assert!(meta.err.is_none());
+    assert_eq!(meta.fee, 5_000);
+    let decoded = tx.transaction.transaction.decode().unwrap();
+    assert_eq!(decoded.signatures[0], sig);
+    let keys = decoded.message.static_account_keys();
+    let (OptionSerializer::Some(pre), OptionSerializer::Some(post)) =
+        (meta.pre_token_balances, meta.post_token_balances)
+    else {
+        panic!("token balances missing");
+    };
+    let amount_of =
+        |list: &Vec<solana_transaction_status_client_types::UiTransactionTokenBalance>,
+         account: &Pubkey| {
+            list.iter()
+                .find(|b| keys[b.account_index as usize] == *account)
+                .map(|b| b.ui_token_amount.amount.clone())
+        };
+    assert_eq!(amount_of(&pre, &bob_ata).as_deref(), Some("0"));
+    assert_eq!(amount_of(&post, &bob_ata).as_deref(), Some("1500000"));
+    assert_eq!(amount_of(&post, &alice_ata).as_deref(), Some("8500000"));
+    assert!(post.iter().all(|b| b.mint == usdc.to_string()));
+    assert!(tx.block_time.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_for_address_page_newest_first() {
+    let (_node, client) = node().await;
+    let payer = funded(&client).await;
+    let target = Pubkey::new_unique();
+    let mut sent = Vec::new();
+    for i in 0..5u64 {
+        let ix =
+            solana_system_interface::instruction::transfer(&payer.pubkey(), &target, 1_000_000 + i);
+        sent.push(send(&client, &[ix], &payer, &[]).await);
+    }
+    let first_page = client
+        .get_signatures_for_address_with_config(
+            &target,
+            GetConfirmedSignaturesForAddress2Config {
+                limit: Some(2),
+                commitment: Some(CommitmentConfig::confirmed()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let page: Vec<String> = first_page.iter().map(|r| r.signature.clone()).collect();
+    assert_eq!(page, vec![sent[4].to_string(), sent[3].to_string()]);
+    let rest = client
+        .get_signatures_for_address_with_config(
+            &target,
+            GetConfirmedSignaturesForAddress2Config {
+                before: Some(sent[3]),
+                until: Some(sent[0]),
+                commitment: Some(CommitmentConfig::confirmed()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let rest: Vec<String> = rest.iter().map(|r| r.signature.clone()).collect();
+    assert_eq!(rest, vec![sent[2].to_string(), sent[1].to_string()]);
+    // and each slot's block lists what was in it
+    let slot = first_page[0].slot;
+    let block = client
+        .get_block_with_config(
+            slot,
+            solana_client::rpc_config::RpcBlockConfig {
+                encoding: Some(UiTransactionEncoding::Base64),
+                transaction_details: Some(
+                    solana_transaction_status_client_types::TransactionDetails::Signatures,
+                ),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+                rewards: Some(false),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(block.signatures.unwrap().contains(&sent[4].to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_vault_instruction_over_rpc_changes_program_state() {
+    use anchor_lang::{InstructionData, ToAccountMetas};
+    let (_node, client) = node().await;
+    let admin = funded(&client).await;
+    let usdc = create_usdc(&client, &admin).await;
+    let config =
+        Pubkey::find_program_address(&[model_vault::constants::CONFIG_SEED], &model_vault::ID).0;
+    assert!(client
+        .get_account_with_commitment(&config, CommitmentConfig::confirmed())
+        .await
+        .unwrap()
+        .value
+        .is_none());
+    let params = model_vault::ConfigParams {
+        protocol_fee_bps: 500,
+        max_creator_share_bps: 5_000,
+        curve: model_vault::CurveParams {
+            virtual_quote: 30_000_000_000,
+            token_supply: 1_000_000_000_000_000,
+            fee_bps: 100,
+        },
+        guard: model_vault::BuybackGuard {
+            cooldown_slots: 10,
+            max_spend: 1_000_000_000,
+            max_price_impact_bps: 500,
+            max_deviation_bps: 200,
+            reference_window_slots: 100,
+        },
+    };
+    let ix = solana_instruction::Instruction {
+        program_id: model_vault::ID,
+        accounts: model_vault::accounts::Initialize {
+            admin: admin.pubkey(),
+            config,
+            usdc_mint: usdc,
+            usdc_token_program: TOKEN,
+            system_program: solana_system_interface::program::ID,
+        }
+        .to_account_metas(None),
+        data: model_vault::instruction::Initialize {
+            treasury: admin.pubkey(),
+            params,
+        }
+        .data(),
+    };
+    send(&client, &[ix], &admin, &[]).await;
+    let account = client.get_account(&config).await.unwrap();
+    assert_eq!(account.owner, model_vault::ID);
+    let state: model_vault::Config =
+        anchor_lang::AccountDeserialize::try_deserialize(&mut account.data.as_slice()).unwrap();
+    assert_eq!(state.admin, admin.pubkey());
+    assert_eq!(state.usdc_mint, usdc);
+}
+
+async fn raw(url: &str, body: &str) -> Value {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_the_standard_errors() {
+    let (node, client) = node().await;
+    let url = node.rpc_url();
+    let r = raw(&url, "{not json").await;
+    assert_eq!(r["error"]["code"], -32700);
+    let r = raw(&url, r#"{"jsonrpc":"2.0","id":1,"method":"getFoo"}"#).await;
+    assert_eq!(r["error"]["code"], -32601);
+    assert_eq!(r["id"], 1);
+    let r = raw(&url, r#"{"id":1,"method":"getSlot"}"#).await;
+    assert_eq!(r["error"]["code"], -32600);
+    let r = raw(&url, &json!({"jsonrpc":"2.0","id":2,"method":"sendTransaction","params":["!!!", {"encoding":"base64"}]}).to_string()).await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let r = raw(
+        &url,
+        &json!({"jsonrpc":"2.0","id":3,"method":"getBalance","params":["not-a-key"]}).to_string(),
+    )
+    .await;
+    assert_eq!(r["error"]["code"], -32602);
+    // a batch answers each request in order
+    let r = raw(&url, r#"[{"jsonrpc":"2.0","id":1,"method":"getHealth"},{"jsonrpc":"2.0","id":2,"method":"nope"}]"#).await;
+    assert_eq!(r[0]["result"], "ok");
+    assert_eq!(r[1]["error"]["code"], -32601);
+
+    // an expired (never issued) blockhash is refused at preflight, and nothing lands
+    let payer = funded(&client).await;
+    let before = client.get_balance(&payer.pubkey()).await.unwrap();
+    let ix = solana_system_interface::instruction::transfer(
+        &payer.pubkey(),
+        &Pubkey::new_unique(),
+        1_000,
+    );
+    let tx = Transaction::new_signed_with_payer(
+        &[ix],
+        Some(&payer.pubkey()),
+        &[&payer],
+        solana_hash::Hash::new_unique(),
+    );
+    let err = client.send_transaction(&tx).await.unwrap_err();
+    assert!(err.to_string().contains("Blockhash not found"), "{err}");
+    assert_eq!(client.get_balance(&payer.pubkey()).await.unwrap(), before);
+
+    // a transaction with a forged signature is refused before it runs
+    let mut tx = Transaction::new_signed_with_payer(
+        &[solana_system_interface::instruction::transfer(
+            &payer.pubkey(),
+            &Pubkey::new_unique(),
+            1_000,
+        )],
+        Some(&payer.pubkey()),
+        &[&payer],
+        client.get_latest_blockhash().await.unwrap(),
+    );
+    tx.signatures[0] = solana_signature::Signature::from([7u8; 64]);
+    let err = client.send_transaction(&tx).await.unwrap_err();
+    assert!(err.to_string().contains("signature verification"), "{err}");
+}
