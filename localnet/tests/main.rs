@@ -1,5 +1,6 @@
 //! localnet's test suite: production clients against the local chains.
 
+mod grpc;
 mod rpc;
 
 /// program-test logs every instruction at debug level unless RUST_LOG says otherwise.

@@ -22,10 +22,11 @@ use spl_associated_token_account_interface::{
 
 const TOKEN: Pubkey = spl_token_interface::ID;
 
-async fn node() -> (SolanaNode, RpcClient) {
+pub async fn node() -> (SolanaNode, RpcClient) {
     crate::quiet_runtime_logs();
     let node = SolanaNode::start(SolanaConfig {
         rpc_addr: "127.0.0.1:0".parse().unwrap(),
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
         slot_time: Duration::from_millis(50),
     })
     .await
@@ -34,7 +35,7 @@ async fn node() -> (SolanaNode, RpcClient) {
     (node, client)
 }
 
-async fn funded(client: &RpcClient) -> Keypair {
+pub async fn funded(client: &RpcClient) -> Keypair {
     let k = Keypair::new();
     let sig = client
         .request_airdrop(&k.pubkey(), 10_000_000_000)
@@ -54,7 +55,7 @@ async fn wait_confirmed(client: &RpcClient, sig: &solana_signature::Signature) {
     panic!("{sig} not confirmed");
 }
 
-async fn send(
+pub async fn send(
     client: &RpcClient,
     ixs: &[solana_instruction::Instruction],
     payer: &Keypair,

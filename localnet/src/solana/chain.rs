@@ -162,10 +162,6 @@ impl Chain {
         self.genesis_hash
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<ChainEvent> {
-        self.events.subscribe()
-    }
-
     /// The funded key `requestAirdrop` pays from.
     pub fn faucet(&self) -> Pubkey {
         self.faucet.pubkey()
@@ -199,27 +195,46 @@ impl Chain {
         inner.working_previous_blockhash = blockhash;
         inner.working_slot = next;
         inner.blocks.insert(slot, block.clone());
-        drop(inner);
-
-        let _ = self.events.send(ChainEvent::Slot {
-            slot,
-            parent: parent_slot,
-            commitment: Commitment::Confirmed,
-        });
-        let _ = self.events.send(ChainEvent::Block(block));
-        if let Some(finalized) = slot.checked_sub(FINALIZATION_DEPTH) {
-            let _ = self.events.send(ChainEvent::Slot {
-                slot: finalized,
-                parent: finalized.saturating_sub(1),
-                commitment: Commitment::Finalized,
-            });
+        // Announced under the lock, so `subscribe_from` sees each event exactly once.
+        for event in slot_events(block, next) {
+            let _ = self.events.send(event);
         }
-        let _ = self.events.send(ChainEvent::Slot {
-            slot: next,
-            parent: slot,
-            commitment: Commitment::Processed,
-        });
         Ok(next)
+    }
+
+    /// A receiver of everything from now on, and the events since `from_slot` that it will
+    /// not see (closed blocks, then the working slot's transactions), cut at the same instant.
+    pub async fn subscribe_from(
+        &self,
+        from_slot: Option<u64>,
+    ) -> (broadcast::Receiver<ChainEvent>, Vec<ChainEvent>) {
+        let inner = self.inner.lock().await;
+        let receiver = self.events.subscribe();
+        let Some(from) = from_slot else {
+            return (receiver, Vec::new());
+        };
+        let mut backlog = Vec::new();
+        for (slot, block) in inner.blocks.range(from..) {
+            for s in &block.signatures {
+                if let Some(r) = inner.transactions.get(s) {
+                    backlog.push(ChainEvent::Transaction(Box::new(r.clone())));
+                }
+            }
+            let next = inner
+                .blocks
+                .range(slot + 1..)
+                .next()
+                .map_or(inner.working_slot, |(s, _)| *s);
+            backlog.extend(slot_events(block.clone(), next));
+        }
+        if inner.working_slot >= from {
+            for s in &inner.working_signatures {
+                if let Some(r) = inner.transactions.get(s) {
+                    backlog.push(ChainEvent::Transaction(Box::new(r.clone())));
+                }
+            }
+        }
+        (receiver, backlog)
     }
 
     /// The newest slot at `commitment`.
@@ -287,7 +302,7 @@ impl Chain {
     pub async fn process(&self, tx: VersionedTransaction) -> Result<TxRecord, LocalnetError> {
         let mut inner = self.inner.lock().await;
         let record = inner.process(tx).await?;
-        drop(inner);
+        // Announced under the lock, so `subscribe_from` sees each event exactly once.
         let _ = self
             .events
             .send(ChainEvent::Transaction(Box::new(record.clone())));
@@ -530,6 +545,33 @@ impl Inner {
         }
         Ok((lamports, tokens))
     }
+}
+
+/// What closing `block` announces: it is confirmed (with its meta), the slot
+/// `FINALIZATION_DEPTH` behind it is finalized, and `next` is now processing.
+fn slot_events(block: Block, next: u64) -> Vec<ChainEvent> {
+    let slot = block.slot;
+    let mut events = vec![
+        ChainEvent::Slot {
+            slot,
+            parent: block.parent_slot,
+            commitment: Commitment::Confirmed,
+        },
+        ChainEvent::Block(block),
+    ];
+    if let Some(finalized) = slot.checked_sub(FINALIZATION_DEPTH) {
+        events.push(ChainEvent::Slot {
+            slot: finalized,
+            parent: finalized.saturating_sub(1),
+            commitment: Commitment::Finalized,
+        });
+    }
+    events.push(ChainEvent::Slot {
+        slot: next,
+        parent: slot,
+        commitment: Commitment::Processed,
+    });
+    events
 }
 
 /// Errors the runtime reports after charging the fee: the transaction lands in a block.

@@ -1,6 +1,7 @@
 //! The Solana side of localnet: the chain, its JSON-RPC face, and the slot clock.
 
 pub mod chain;
+pub mod grpc;
 pub mod rpc;
 mod token;
 
@@ -15,6 +16,8 @@ use crate::LocalnetError;
 pub struct SolanaConfig {
     /// Address of the JSON-RPC server (port 0 picks a free one).
     pub rpc_addr: SocketAddr,
+    /// Address of the Yellowstone gRPC server (port 0 picks a free one).
+    pub grpc_addr: SocketAddr,
     pub slot_time: Duration,
 }
 
@@ -22,6 +25,7 @@ pub struct SolanaConfig {
 pub struct SolanaNode {
     pub chain: Arc<Chain>,
     pub rpc_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -34,6 +38,19 @@ impl SolanaNode {
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("JSON-RPC server stopped: {e}");
+            }
+        });
+        let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        let geyser = grpc::service(chain.clone());
+        let grpc = tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+            let served = tonic::transport::Server::builder()
+                .add_service(geyser)
+                .serve_with_incoming(incoming)
+                .await;
+            if let Err(e) = served {
+                tracing::error!("gRPC server stopped: {e}");
             }
         });
         let clock_chain = chain.clone();
@@ -52,12 +69,17 @@ impl SolanaNode {
         Ok(SolanaNode {
             chain,
             rpc_addr,
-            tasks: vec![server, clock],
+            grpc_addr,
+            tasks: vec![server, grpc, clock],
         })
     }
 
     pub fn rpc_url(&self) -> String {
         format!("http://{}", self.rpc_addr)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
     }
 }
 

@@ -1,0 +1,185 @@
+//! `yellowstone-grpc-client` against our Geyser service.
+
+use std::{collections::HashMap, time::Duration};
+
+use futures::{SinkExt, StreamExt};
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+use solana_signer::Signer;
+use yellowstone_grpc_client::{GeyserGrpcClient, GeyserStream};
+use yellowstone_grpc_proto::geyser::{
+    subscribe_update::UpdateOneof, CommitmentLevel, SubscribeRequest, SubscribeRequestFilterSlots,
+    SubscribeRequestFilterTransactions, SubscribeRequestPing,
+};
+
+use crate::rpc::{funded, node, send};
+
+fn watch(account: &Pubkey, from_slot: Option<u64>) -> SubscribeRequest {
+    SubscribeRequest {
+        transactions: HashMap::from([(
+            "watched".to_string(),
+            SubscribeRequestFilterTransactions {
+                account_include: vec![account.to_string()],
+                failed: Some(false),
+                ..Default::default()
+            },
+        )]),
+        slots: HashMap::from([("slots".to_string(), SubscribeRequestFilterSlots::default())]),
+        commitment: Some(CommitmentLevel::Processed as i32),
+        from_slot,
+        ..Default::default()
+    }
+}
+
+/// Transactions (signature, slot, filter names) from `stream` until confirmed slot `until`
+/// has been announced.
+async fn transactions_until_slot(
+    stream: &mut GeyserStream,
+    until: u64,
+) -> Vec<(Signature, u64, Vec<String>)> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let update = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("timed out waiting for updates")
+            .expect("stream ended")
+            .expect("stream error");
+        match update.update_oneof {
+            Some(UpdateOneof::Transaction(tx)) => {
+                let info = tx.transaction.unwrap();
+                let signature = Signature::try_from(info.signature.as_slice()).unwrap();
+                assert_eq!(info.meta.as_ref().unwrap().fee, 5_000);
+                seen.push((signature, tx.slot, update.filters));
+            }
+            Some(UpdateOneof::Slot(slot)) if slot.slot >= until && slot.status == 1 => return seen,
+            _ => {}
+        }
+    }
+}
+
+async fn transfer(
+    client: &solana_client::nonblocking::rpc_client::RpcClient,
+    payer: &solana_keypair::Keypair,
+    to: &Pubkey,
+    lamports: u64,
+) -> (Signature, u64) {
+    let ix = solana_system_interface::instruction::transfer(&payer.pubkey(), to, lamports);
+    let sig = send(client, &[ix], payer, &[]).await;
+    let status = client.get_signature_statuses(&[sig]).await.unwrap().value[0]
+        .clone()
+        .unwrap();
+    (sig, status.slot)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscription_delivers_exactly_the_matching_transactions_and_answers_pings() {
+    let (node, client) = node().await;
+    let payer = funded(&client).await;
+    let (a, b) = (Pubkey::new_unique(), Pubkey::new_unique());
+    let mut geyser = GeyserGrpcClient::build_from_shared(node.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let (mut sink, mut stream) = geyser
+        .subscribe_with_request(Some(watch(&a, None)))
+        .await
+        .unwrap();
+
+    let mut expected = Vec::new();
+    for i in 0..3 {
+        expected.push(transfer(&client, &payer, &a, 1_000_000 + i).await);
+        transfer(&client, &payer, &b, 1_000_000 + i).await;
+    }
+    let last_slot = expected.last().unwrap().1;
+    let seen = transactions_until_slot(&mut stream, last_slot + 1).await;
+    let got: Vec<(Signature, u64)> = seen.iter().map(|(s, slot, _)| (*s, *slot)).collect();
+    assert_eq!(
+        got, expected,
+        "exactly the transactions touching A, in order, with their slots"
+    );
+    assert!(seen
+        .iter()
+        .all(|(_, _, f)| f == &vec!["watched".to_string()]));
+
+    sink.send(SubscribeRequest {
+        ping: Some(SubscribeRequestPing { id: 42 }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let pong = loop {
+        let update = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Some(UpdateOneof::Pong(p)) = update.update_oneof {
+            break p;
+        }
+    };
+    assert_eq!(pong.id, 42);
+
+    assert_eq!(geyser.ping(7).await.unwrap().count, 7);
+    let slot = geyser
+        .get_slot(Some(CommitmentLevel::Confirmed))
+        .await
+        .unwrap()
+        .slot;
+    assert!(slot >= last_slot);
+    assert!(geyser
+        .get_version()
+        .await
+        .unwrap()
+        .version
+        .contains("paywire-localnet"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resuming_from_a_slot_after_a_disconnect_leaves_no_gap() {
+    let (node, client) = node().await;
+    let payer = funded(&client).await;
+    let a = Pubkey::new_unique();
+    let mut geyser = GeyserGrpcClient::build_from_shared(node.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let (_sink, mut stream) = geyser
+        .subscribe_with_request(Some(watch(&a, None)))
+        .await
+        .unwrap();
+    let first = transfer(&client, &payer, &a, 1_000_000).await;
+    let seen = transactions_until_slot(&mut stream, first.1).await;
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), vec![first.0]);
+    drop(stream);
+    drop(_sink);
+
+    // while nobody listens
+    let mut missed = Vec::new();
+    for i in 0..3 {
+        missed.push(transfer(&client, &payer, &a, 2_000_000 + i).await);
+    }
+
+    // resume from the last slot we fully saw: that slot again, then everything after it
+    let mut geyser = GeyserGrpcClient::build_from_shared(node.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let (_sink, mut stream) = geyser
+        .subscribe_with_request(Some(watch(&a, Some(first.1))))
+        .await
+        .unwrap();
+    let after = transfer(&client, &payer, &a, 3_000_000).await;
+    let seen = transactions_until_slot(&mut stream, after.1).await;
+    let got: Vec<(Signature, u64)> = seen.iter().map(|(s, slot, _)| (*s, *slot)).collect();
+    let mut expected = vec![first];
+    expected.extend(missed);
+    expected.push(after);
+    assert_eq!(
+        got, expected,
+        "the replay repeats the resume slot and misses nothing after it"
+    );
+}
