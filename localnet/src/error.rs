@@ -9,6 +9,8 @@ pub enum LocalnetError {
     Rejected(TransactionError),
     #[error("invalid input: {0}")]
     Invalid(String),
+    #[error("local Base: {0}")]
+    Evm(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -1,7 +1,9 @@
 //! Local chains for development, demos and tests: an in-process Solana with the model-vault
-//! program, reachable with production clients over JSON-RPC.
+//! program, reachable with production clients over JSON-RPC and Yellowstone gRPC, and anvil
+//! with a USDC look-alike for Base.
 
 pub mod error;
+pub mod evm;
 pub mod solana;
 
 pub use error::LocalnetError;

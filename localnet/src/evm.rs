@@ -1,0 +1,187 @@
+//! The Base side of localnet: anvil as a child process, with a USDC look-alike deployed
+//! (`evm/TestUSDC.sol`, EIP-3009, EIP-712 domain "USD Coin" / "2", 6 decimals).
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, U256},
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+    sol,
+};
+use tokio::process::{Child, Command};
+
+use crate::LocalnetError;
+
+sol!(
+    #[allow(missing_docs)]
+    #[sol(rpc)]
+    TestUSDC,
+    "evm/TestUSDC.json"
+);
+
+/// Chain id of Base Sepolia, so x402 clients know the network (`eip155:84532`).
+pub const CHAIN_ID: u64 = 84_532;
+/// anvil's first development account (public knowledge; for local use only): deploys and mints.
+pub const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+#[derive(Clone, Debug)]
+pub struct EvmConfig {
+    /// Port for anvil's JSON-RPC (0 picks a free one).
+    pub port: u16,
+    /// The anvil binary; `None` looks for it (see [`find_anvil`]).
+    pub anvil: Option<PathBuf>,
+}
+
+/// A running anvil with TestUSDC deployed. Dropping it kills anvil.
+pub struct EvmNode {
+    pub rpc_url: String,
+    pub usdc: Address,
+    pub deployer: PrivateKeySigner,
+    _anvil: Child,
+}
+
+impl EvmNode {
+    pub async fn start(config: EvmConfig) -> Result<Self, LocalnetError> {
+        let anvil = match config.anvil {
+            Some(path) => path,
+            None => find_or_install_anvil().await?,
+        };
+        let port = if config.port == 0 {
+            free_port()?
+        } else {
+            config.port
+        };
+        let child = Command::new(&anvil)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--chain-id",
+                &CHAIN_ID.to_string(),
+                "--silent",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            // anvil must not hold our stderr: a test runner waits for every holder to close it.
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| LocalnetError::Evm(format!("could not start {}: {e}", anvil.display())))?;
+        let rpc_url = format!("http://127.0.0.1:{port}");
+        let deployer: PrivateKeySigner = DEPLOYER_KEY.parse().expect("valid key");
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(deployer.clone()))
+            .connect_http(rpc_url.parse().expect("valid url"));
+        wait_until_ready(&provider).await?;
+        let usdc = TestUSDC::deploy(&provider)
+            .await
+            .map_err(|e| LocalnetError::Evm(format!("deploying TestUSDC: {e}")))?;
+        Ok(EvmNode {
+            rpc_url,
+            usdc: *usdc.address(),
+            deployer,
+            _anvil: child,
+        })
+    }
+
+    /// Mints `amount` (base units) of TestUSDC to `to`.
+    pub async fn mint_usdc(&self, to: Address, amount: u64) -> Result<(), LocalnetError> {
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(self.deployer.clone()))
+            .connect_http(self.rpc_url.parse().expect("valid url"));
+        TestUSDC::new(self.usdc, &provider)
+            .mint(to, U256::from(amount))
+            .send()
+            .await
+            .map_err(|e| LocalnetError::Evm(format!("mint: {e}")))?
+            .get_receipt()
+            .await
+            .map_err(|e| LocalnetError::Evm(format!("mint receipt: {e}")))?;
+        Ok(())
+    }
+}
+
+async fn wait_until_ready(provider: &impl Provider) -> Result<(), LocalnetError> {
+    for _ in 0..100 {
+        if provider.get_chain_id().await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(LocalnetError::Evm("anvil did not answer within 5 s".into()))
+}
+
+fn free_port() -> Result<u16, LocalnetError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// [`find_anvil`], and if it finds none, installs `localnet/evm`'s npm packages (anvil among
+/// them) once and looks again.
+pub async fn find_or_install_anvil() -> Result<PathBuf, LocalnetError> {
+    static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    if let Ok(path) = find_anvil() {
+        return Ok(path);
+    }
+    let _guard = INSTALL.lock().await;
+    if let Ok(path) = find_anvil() {
+        return Ok(path);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("evm");
+    eprintln!(
+        "anvil not found; installing it with `npm install --prefix {}` …",
+        dir.display()
+    );
+    let status = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .map_err(|e| {
+            LocalnetError::Evm(format!("could not run npm ({e}); install Node.js and npm"))
+        })?;
+    if !status.success() {
+        return Err(LocalnetError::Evm(format!(
+            "`npm install --prefix {}` failed ({status})",
+            dir.display()
+        )));
+    }
+    find_anvil()
+}
+
+/// anvil from `PAYWIRE_ANVIL`, else the binary npm installed under this repository's
+/// `localnet/evm/node_modules`, else `PATH`. The npm package's `.bin/anvil` is a node shim that
+/// starts the real binary as a grandchild, which killing the shim would orphan; so the
+/// platform package's binary is used directly.
+pub fn find_anvil() -> Result<PathBuf, LocalnetError> {
+    if let Some(p) = std::env::var_os("PAYWIRE_ANVIL") {
+        return Ok(PathBuf::from(p));
+    }
+    let packages = Path::new(env!("CARGO_MANIFEST_DIR")).join("evm/node_modules/@foundry-rs");
+    let bundled = std::fs::read_dir(&packages)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin/anvil"))
+        .find(|p| p.is_file());
+    let on_path = || {
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|dir| dir.join("anvil"))
+            .find(|p| p.is_file())
+    };
+    bundled.or_else(on_path).ok_or_else(|| {
+        LocalnetError::Evm(
+            "anvil not found: run `npm install --prefix localnet/evm` (installs @foundry-rs/anvil), \
+             put anvil on PATH, or set PAYWIRE_ANVIL"
+                .into(),
+        )
+    })
+}
