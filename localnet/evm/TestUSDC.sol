@@ -83,13 +83,9 @@ contract TestUSDC {
         address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce,
         uint8 v, bytes32 r, bytes32 s
     ) public {
-        _requireValidAuthorization(from, nonce, validAfter, validBefore);
-        bytes32 structHash = keccak256(
-            abi.encode(TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce)
+        _transferWithAuthorization(
+            TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, v, r, s
         );
-        require(_recover(structHash, v, r, s) == from, "FiatTokenV2: invalid signature");
-        _markAuthorizationAsUsed(from, nonce);
-        _transfer(from, to, value);
     }
 
     /// The `bytes signature` overload of USDC v2.2, used by x402 clients.
@@ -106,13 +102,9 @@ contract TestUSDC {
         uint8 v, bytes32 r, bytes32 s
     ) external {
         require(to == msg.sender, "FiatTokenV2: caller must be the payee");
-        _requireValidAuthorization(from, nonce, validAfter, validBefore);
-        bytes32 structHash = keccak256(
-            abi.encode(RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce)
+        _transferWithAuthorization(
+            RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, v, r, s
         );
-        require(_recover(structHash, v, r, s) == from, "FiatTokenV2: invalid signature");
-        _markAuthorizationAsUsed(from, nonce);
-        _transfer(from, to, value);
     }
 
     function cancelAuthorization(address authorizer, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external {
@@ -121,6 +113,18 @@ contract TestUSDC {
         require(_recover(structHash, v, r, s) == authorizer, "FiatTokenV2: invalid signature");
         _authorizationStates[authorizer][nonce] = true;
         emit AuthorizationCanceled(authorizer, nonce);
+    }
+
+    /// The checks and effects both authorization kinds share; only the signed type differs.
+    function _transferWithAuthorization(
+        bytes32 typehash, address from, address to, uint256 value, uint256 validAfter, uint256 validBefore,
+        bytes32 nonce, uint8 v, bytes32 r, bytes32 s
+    ) private {
+        _requireValidAuthorization(from, nonce, validAfter, validBefore);
+        bytes32 structHash = keccak256(abi.encode(typehash, from, to, value, validAfter, validBefore, nonce));
+        require(_recover(structHash, v, r, s) == from, "FiatTokenV2: invalid signature");
+        _markAuthorizationAsUsed(from, nonce);
+        _transfer(from, to, value);
     }
 
     function _requireValidAuthorization(address authorizer, bytes32 nonce, uint256 validAfter, uint256 validBefore)

@@ -4,6 +4,10 @@
 
 pub mod error;
 pub mod evm;
+mod setup;
 pub mod solana;
 
 pub use error::LocalnetError;
+pub use setup::{
+    default_params, BaseState, Localnet, LocalnetConfig, LocalnetState, SolanaState, DEMO_USDC,
+};

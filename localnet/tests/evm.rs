@@ -65,6 +65,23 @@ fn random_address() -> Address {
     PrivateKeySigner::random().address()
 }
 
+/// Submits `auth` through the `bytes signature` overload (the one x402 facilitators use).
+fn settle<'a, P: alloy::providers::Provider>(
+    usdc: &'a TestUSDC::TestUSDCInstance<P>,
+    auth: &Authorization,
+) -> alloy::contract::SolCallBuilder<&'a P, TestUSDC::transferWithAuthorization_0Call> {
+    let m = &auth.message;
+    usdc.transferWithAuthorization_0(
+        m.from,
+        m.to,
+        m.value,
+        m.validAfter,
+        m.validBefore,
+        m.nonce,
+        auth.signature.clone(),
+    )
+}
+
 /// The revert of a call that must fail.
 fn reverted<T>(result: Result<T, alloy::contract::Error>) -> String {
     match result {
@@ -81,40 +98,43 @@ fn far_future() -> u64 {
         + 3_600
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn eip3009_authorization_settles_once() {
+/// anvil with TestUSDC, and the contract as the facilitator (here the deployer) calls it.
+async fn local_usdc() -> (
+    EvmNode,
+    TestUSDC::TestUSDCInstance<impl alloy::providers::Provider>,
+) {
     let evm = EvmNode::start(EvmConfig {
         port: 0,
         anvil: None,
     })
     .await
     .expect("start anvil");
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(evm.deployer.clone()))
+        .connect_http(evm.rpc_url.parse().unwrap());
+    let usdc = TestUSDC::new(evm.usdc, provider);
+    (evm, usdc)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eip3009_authorization_settles_once() {
+    let (evm, usdc) = local_usdc().await;
     let payer = PrivateKeySigner::random();
     let merchant = random_address();
     evm.mint_usdc(payer.address(), 100 * USDC).await.unwrap();
 
-    // the facilitator (here the deployer) submits the payer's signed authorization
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(evm.deployer.clone()))
-        .connect_http(evm.rpc_url.parse().unwrap());
-    let usdc = TestUSDC::new(evm.usdc, &provider);
     assert_eq!(usdc.name().call().await.unwrap(), "USD Coin");
     assert_eq!(usdc.decimals().call().await.unwrap(), 6);
 
     let auth = authorize(&payer, evm.usdc, merchant, 12 * USDC, far_future()).await;
     let m = &auth.message;
-    let settle = || {
-        usdc.transferWithAuthorization_0(
-            m.from,
-            m.to,
-            m.value,
-            m.validAfter,
-            m.validBefore,
-            m.nonce,
-            auth.signature.clone(),
-        )
-    };
-    let receipt = settle().send().await.unwrap().get_receipt().await.unwrap();
+    let receipt = settle(&usdc, &auth)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
     assert!(receipt.status());
     assert_eq!(
         usdc.balanceOf(merchant).call().await.unwrap(),
@@ -131,7 +151,7 @@ async fn eip3009_authorization_settles_once() {
         .unwrap());
 
     // the same authorization again: refused, nothing moves
-    let replay = reverted(settle().call().await);
+    let replay = reverted(settle(&usdc, &auth).call().await);
     assert!(
         replay
             .to_string()
@@ -146,34 +166,12 @@ async fn eip3009_authorization_settles_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_or_forged_authorizations_are_refused() {
-    let evm = EvmNode::start(EvmConfig {
-        port: 0,
-        anvil: None,
-    })
-    .await
-    .expect("start anvil");
+    let (evm, usdc) = local_usdc().await;
     let payer = PrivateKeySigner::random();
     evm.mint_usdc(payer.address(), 10 * USDC).await.unwrap();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(evm.deployer.clone()))
-        .connect_http(evm.rpc_url.parse().unwrap());
-    let usdc = TestUSDC::new(evm.usdc, &provider);
 
     let expired = authorize(&payer, evm.usdc, random_address(), USDC, 1).await;
-    let m = &expired.message;
-    let err = reverted(
-        usdc.transferWithAuthorization_0(
-            m.from,
-            m.to,
-            m.value,
-            m.validAfter,
-            m.validBefore,
-            m.nonce,
-            expired.signature.clone(),
-        )
-        .call()
-        .await,
-    );
+    let err = reverted(settle(&usdc, &expired).call().await);
     assert!(
         err.to_string().contains("authorization is expired"),
         "{err}"
@@ -183,20 +181,7 @@ async fn expired_or_forged_authorizations_are_refused() {
     let thief = PrivateKeySigner::random();
     let mut forged = authorize(&thief, evm.usdc, thief.address(), USDC, far_future()).await;
     forged.message.from = payer.address();
-    let m = &forged.message;
-    let err = reverted(
-        usdc.transferWithAuthorization_0(
-            m.from,
-            m.to,
-            m.value,
-            m.validAfter,
-            m.validBefore,
-            m.nonce,
-            forged.signature.clone(),
-        )
-        .call()
-        .await,
-    );
+    let err = reverted(settle(&usdc, &forged).call().await);
     assert!(err.to_string().contains("invalid signature"), "{err}");
     assert_eq!(
         usdc.balanceOf(payer.address()).call().await.unwrap(),

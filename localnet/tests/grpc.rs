@@ -58,6 +58,14 @@ async fn transactions_until_slot(
     }
 }
 
+async fn connect(node: &localnet::solana::SolanaNode) -> GeyserGrpcClient {
+    GeyserGrpcClient::build_from_shared(node.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect to the Geyser service")
+}
+
 async fn transfer(
     client: &solana_client::nonblocking::rpc_client::RpcClient,
     payer: &solana_keypair::Keypair,
@@ -77,11 +85,7 @@ async fn subscription_delivers_exactly_the_matching_transactions_and_answers_pin
     let (node, client) = node().await;
     let payer = funded(&client).await;
     let (a, b) = (Pubkey::new_unique(), Pubkey::new_unique());
-    let mut geyser = GeyserGrpcClient::build_from_shared(node.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let mut geyser = connect(&node).await;
     let (mut sink, mut stream) = geyser
         .subscribe_with_request(Some(watch(&a, None)))
         .await
@@ -141,11 +145,7 @@ async fn resuming_from_a_slot_after_a_disconnect_leaves_no_gap() {
     let (node, client) = node().await;
     let payer = funded(&client).await;
     let a = Pubkey::new_unique();
-    let mut geyser = GeyserGrpcClient::build_from_shared(node.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let mut geyser = connect(&node).await;
     let (_sink, mut stream) = geyser
         .subscribe_with_request(Some(watch(&a, None)))
         .await
@@ -163,11 +163,7 @@ async fn resuming_from_a_slot_after_a_disconnect_leaves_no_gap() {
     }
 
     // resume from the last slot we fully saw: that slot again, then everything after it
-    let mut geyser = GeyserGrpcClient::build_from_shared(node.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let mut geyser = connect(&node).await;
     let (_sink, mut stream) = geyser
         .subscribe_with_request(Some(watch(&a, Some(first.1))))
         .await

@@ -277,22 +277,7 @@ async fn a_model_vault_instruction_over_rpc_changes_program_state() {
         .unwrap()
         .value
         .is_none());
-    let params = model_vault::ConfigParams {
-        protocol_fee_bps: 500,
-        max_creator_share_bps: 5_000,
-        curve: model_vault::CurveParams {
-            virtual_quote: 30_000_000_000,
-            token_supply: 1_000_000_000_000_000,
-            fee_bps: 100,
-        },
-        guard: model_vault::BuybackGuard {
-            cooldown_slots: 10,
-            max_spend: 1_000_000_000,
-            max_price_impact_bps: 500,
-            max_deviation_bps: 200,
-            reference_window_slots: 100,
-        },
-    };
+    let params = localnet::default_params();
     let ix = solana_instruction::Instruction {
         program_id: model_vault::ID,
         accounts: model_vault::accounts::Initialize {

@@ -390,16 +390,32 @@ impl Chain {
 
     /// Sends `lamports` from the faucet.
     pub async fn airdrop(&self, to: &Pubkey, lamports: u64) -> Result<TxRecord, LocalnetError> {
-        let (blockhash, _) = self.latest_blockhash().await?;
         let ix =
             solana_system_interface::instruction::transfer(&self.faucet.pubkey(), to, lamports);
+        self.submit(&[ix], &[]).await
+    }
+
+    /// Processes `instructions` in one transaction paid by the faucet; a failed instruction
+    /// is an error.
+    pub async fn submit(
+        &self,
+        instructions: &[solana_instruction::Instruction],
+        signers: &[&solana_keypair::Keypair],
+    ) -> Result<TxRecord, LocalnetError> {
+        let (blockhash, _) = self.latest_blockhash().await?;
+        let mut all = vec![&self.faucet];
+        all.extend_from_slice(signers);
         let tx = solana_transaction::Transaction::new_signed_with_payer(
-            &[ix],
+            instructions,
             Some(&self.faucet.pubkey()),
-            &[&self.faucet],
+            &all,
             blockhash,
         );
-        self.process(VersionedTransaction::from(tx)).await
+        let record = self.process(VersionedTransaction::from(tx)).await?;
+        match &record.meta.err {
+            None => Ok(record),
+            Some(e) => Err(LocalnetError::Rejected(e.clone())),
+        }
     }
 }
 

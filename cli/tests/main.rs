@@ -1,0 +1,146 @@
+//! `paywire localnet` started as a user starts it, used with production clients, stopped
+//! with Ctrl-C.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+    str::FromStr,
+    time::{Duration, Instant},
+};
+
+use alloy::{primitives::Address, providers::ProviderBuilder};
+use localnet::{evm::TestUSDC, LocalnetState, DEMO_USDC};
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_pubkey::Pubkey;
+
+struct Stop(std::process::Child);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("paywire-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn localnet_command_sets_up_both_chains_and_stops_cleanly_on_ctrl_c() {
+    let data_dir = temp_dir("localnet");
+    let state_file = data_dir.join("state.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .args([
+            "localnet",
+            "--rpc-port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--evm-port",
+            "0",
+            "--slot-ms",
+            "100",
+        ])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run paywire");
+    let mut child = Stop(child);
+
+    let started = Instant::now();
+    while !state_file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no state file after 120 s"
+        );
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "paywire localnet exited early"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let state: LocalnetState =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+
+    // Solana: the config exists and the demo payer holds its USDC
+    let rpc = RpcClient::new(state.solana.rpc_url.clone());
+    let config = rpc
+        .get_account(&Pubkey::from_str(&state.solana.config).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(config.owner.to_string(), state.solana.program_id);
+    let balance = rpc
+        .get_token_account_balance(&Pubkey::from_str(&state.solana.payer_usdc).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(balance.amount, DEMO_USDC.to_string());
+    assert_eq!(balance.decimals, 6);
+    assert!(
+        state.solana.payer_keypair.exists(),
+        "payer keypair file written"
+    );
+    let keypair: Vec<u8> =
+        serde_json::from_slice(&std::fs::read(&state.solana.payer_keypair).unwrap()).unwrap();
+    assert_eq!(keypair.len(), 64);
+
+    // Base: the demo payer holds USDC on anvil
+    let base = state.base.expect("base state");
+    assert_eq!(base.network, "eip155:84532");
+    let provider = ProviderBuilder::new().connect_http(base.rpc_url.parse().unwrap());
+    let usdc = TestUSDC::new(Address::from_str(&base.usdc).unwrap(), &provider);
+    let held = usdc
+        .balanceOf(Address::from_str(&base.payer).unwrap())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(held.to::<u64>(), DEMO_USDC);
+
+    // Ctrl-C: exits 0 and takes anvil with it
+    let status = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "did not stop within 30 s of Ctrl-C"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status {exit}");
+    assert!(
+        rpc.get_slot().await.is_err(),
+        "JSON-RPC still answering after shutdown"
+    );
+    let anvil_gone = alloy::providers::Provider::get_chain_id(&provider)
+        .await
+        .is_err();
+    assert!(anvil_gone, "anvil still running after shutdown");
+}
+
+#[test]
+fn help_documents_the_state_file() {
+    let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .args(["localnet", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for field in [
+        "solana.rpc_url",
+        "solana.payer_keypair",
+        "base.usdc_version",
+        "--state-file",
+        "--no-evm",
+    ] {
+        assert!(help.contains(field), "--help does not mention {field}");
+    }
+}

@@ -1,0 +1,323 @@
+//! A fresh localnet as clients find it: the USDC mint, the protocol config, a funded demo
+//! payer and a facilitator key on both chains, and the state file that names them all.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use alloy::{
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, U256},
+    providers::{Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+};
+use anchor_lang::{InstructionData, ToAccountMetas};
+use serde::{Deserialize, Serialize};
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use spl_associated_token_account_interface::{
+    address::get_associated_token_address, instruction::create_associated_token_account_idempotent,
+};
+
+use crate::{
+    evm::{EvmConfig, EvmNode, CHAIN_ID},
+    solana::{SolanaConfig, SolanaNode},
+    LocalnetError,
+};
+
+/// USDC every demo payer starts with (base units: 1,000 USDC).
+pub const DEMO_USDC: u64 = 1_000_000_000;
+const DEMO_LAMPORTS: u64 = 100_000_000_000;
+
+#[derive(Clone, Debug)]
+pub struct LocalnetConfig {
+    pub rpc_port: u16,
+    pub grpc_port: u16,
+    pub evm_port: u16,
+    pub slot_time: Duration,
+    /// Start anvil too.
+    pub evm: bool,
+    pub anvil: Option<PathBuf>,
+    /// Where keypair files are written.
+    pub data_dir: PathBuf,
+}
+
+/// Everything a client needs to talk to this localnet, written as JSON to the state file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LocalnetState {
+    pub solana: SolanaState,
+    /// Absent with `--no-evm`.
+    pub base: Option<BaseState>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SolanaState {
+    pub rpc_url: String,
+    pub grpc_url: String,
+    pub slot_ms: u64,
+    pub program_id: String,
+    pub usdc_mint: String,
+    pub usdc_decimals: u8,
+    /// The model-vault `Config` account.
+    pub config: String,
+    pub admin: String,
+    pub admin_keypair: PathBuf,
+    /// Owner of the treasury's USDC account (receives protocol fees and pre-listing revenue).
+    pub treasury: String,
+    pub treasury_keypair: PathBuf,
+    pub treasury_usdc: String,
+    /// A demo agent holding SOL and 1,000 USDC.
+    pub payer: String,
+    pub payer_keypair: PathBuf,
+    pub payer_usdc: String,
+    /// A funded key for the gateway's facilitator to pay transaction fees with.
+    pub facilitator: String,
+    pub facilitator_keypair: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BaseState {
+    pub rpc_url: String,
+    pub chain_id: u64,
+    /// CAIP-2 name of the chain, as x402 spells it.
+    pub network: String,
+    pub usdc: String,
+    /// EIP-712 domain of the USDC contract.
+    pub usdc_name: String,
+    pub usdc_version: String,
+    pub treasury: String,
+    /// A demo agent holding ETH and 1,000 USDC.
+    pub payer: String,
+    pub payer_private_key: String,
+    pub facilitator: String,
+    pub facilitator_private_key: String,
+}
+
+/// The running chains and what was set up on them. Dropping it stops everything.
+pub struct Localnet {
+    pub solana: SolanaNode,
+    pub evm: Option<EvmNode>,
+    pub state: LocalnetState,
+}
+
+impl Localnet {
+    /// Starts the chains and sets them up, reporting each step to `progress`.
+    pub async fn start(
+        config: LocalnetConfig,
+        progress: impl Fn(&str),
+    ) -> Result<Self, LocalnetError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        progress("starting Solana (program-test bank with model-vault)");
+        let any = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let solana = SolanaNode::start(SolanaConfig {
+            rpc_addr: any(config.rpc_port),
+            grpc_addr: any(config.grpc_port),
+            slot_time: config.slot_time,
+        })
+        .await?;
+        progress("creating USDC, the protocol config and funded demo keys on Solana");
+        let solana_state = set_up_solana(&solana, &config).await?;
+        let (evm, base) = if config.evm {
+            progress("starting anvil and deploying USDC (EIP-3009) on the local Base");
+            let evm = EvmNode::start(EvmConfig {
+                port: config.evm_port,
+                anvil: config.anvil.clone(),
+            })
+            .await?;
+            let base = set_up_base(&evm).await?;
+            (Some(evm), Some(base))
+        } else {
+            (None, None)
+        };
+        Ok(Localnet {
+            solana,
+            evm,
+            state: LocalnetState {
+                solana: solana_state,
+                base,
+            },
+        })
+    }
+}
+
+async fn set_up_solana(
+    node: &SolanaNode,
+    config: &LocalnetConfig,
+) -> Result<SolanaState, LocalnetError> {
+    let chain = &node.chain;
+    let keys = KeyFiles(&config.data_dir);
+    let (admin, admin_path) = keys.create("admin")?;
+    let (treasury, treasury_path) = keys.create("treasury")?;
+    let (payer, payer_path) = keys.create("payer")?;
+    let (facilitator, facilitator_path) = keys.create("facilitator")?;
+    let usdc = Keypair::new();
+    for k in [&admin, &treasury, &payer, &facilitator] {
+        chain.airdrop(&k.pubkey(), DEMO_LAMPORTS).await?;
+    }
+
+    let token = spl_token_interface::ID;
+    let mint_len = <spl_token_interface::state::Mint as solana_program_pack::Pack>::LEN;
+    let rent = chain.rent_exempt_minimum(mint_len).await?;
+    let treasury_usdc = get_associated_token_address(&treasury.pubkey(), &usdc.pubkey());
+    let payer_usdc = get_associated_token_address(&payer.pubkey(), &usdc.pubkey());
+    let mint_ixs = [
+        solana_system_interface::instruction::create_account(
+            &admin.pubkey(),
+            &usdc.pubkey(),
+            rent,
+            mint_len as u64,
+            &token,
+        ),
+        spl_token_interface::instruction::initialize_mint2(
+            &token,
+            &usdc.pubkey(),
+            &admin.pubkey(),
+            None,
+            6,
+        )
+        .map_err(|e| LocalnetError::Invalid(e.to_string()))?,
+        create_associated_token_account_idempotent(
+            &admin.pubkey(),
+            &treasury.pubkey(),
+            &usdc.pubkey(),
+            &token,
+        ),
+        create_associated_token_account_idempotent(
+            &admin.pubkey(),
+            &payer.pubkey(),
+            &usdc.pubkey(),
+            &token,
+        ),
+        spl_token_interface::instruction::mint_to(
+            &token,
+            &usdc.pubkey(),
+            &payer_usdc,
+            &admin.pubkey(),
+            &[],
+            DEMO_USDC,
+        )
+        .map_err(|e| LocalnetError::Invalid(e.to_string()))?,
+    ];
+    chain.submit(&mint_ixs, &[&admin, &usdc]).await?;
+
+    let config_pda =
+        Pubkey::find_program_address(&[model_vault::constants::CONFIG_SEED], &model_vault::ID).0;
+    let initialize = solana_instruction::Instruction {
+        program_id: model_vault::ID,
+        accounts: model_vault::accounts::Initialize {
+            admin: admin.pubkey(),
+            config: config_pda,
+            usdc_mint: usdc.pubkey(),
+            usdc_token_program: token,
+            system_program: solana_system_interface::program::ID,
+        }
+        .to_account_metas(None),
+        data: model_vault::instruction::Initialize {
+            treasury: treasury.pubkey(),
+            params: default_params(),
+        }
+        .data(),
+    };
+    chain.submit(&[initialize], &[&admin]).await?;
+
+    Ok(SolanaState {
+        rpc_url: node.rpc_url(),
+        grpc_url: node.grpc_url(),
+        slot_ms: config.slot_time.as_millis() as u64,
+        program_id: model_vault::ID.to_string(),
+        usdc_mint: usdc.pubkey().to_string(),
+        usdc_decimals: 6,
+        config: config_pda.to_string(),
+        admin: admin.pubkey().to_string(),
+        admin_keypair: admin_path,
+        treasury: treasury.pubkey().to_string(),
+        treasury_keypair: treasury_path,
+        treasury_usdc: treasury_usdc.to_string(),
+        payer: payer.pubkey().to_string(),
+        payer_keypair: payer_path,
+        payer_usdc: payer_usdc.to_string(),
+        facilitator: facilitator.pubkey().to_string(),
+        facilitator_keypair: facilitator_path,
+    })
+}
+
+/// Protocol parameters for local use: 5% protocol fee, creators up to 50%, a 30,000 USDC
+/// virtual reserve against 1e9 tokens, and buyback guards scaled to 400 ms slots.
+pub fn default_params() -> model_vault::ConfigParams {
+    model_vault::ConfigParams {
+        protocol_fee_bps: 500,
+        max_creator_share_bps: 5_000,
+        curve: model_vault::CurveParams {
+            virtual_quote: 30_000_000_000,
+            token_supply: 1_000_000_000_000_000,
+            fee_bps: 100,
+        },
+        guard: model_vault::BuybackGuard {
+            cooldown_slots: 10,
+            max_spend: 1_000_000_000,
+            max_price_impact_bps: 500,
+            max_deviation_bps: 200,
+            reference_window_slots: 100,
+        },
+    }
+}
+
+async fn set_up_base(evm: &EvmNode) -> Result<BaseState, LocalnetError> {
+    let payer = PrivateKeySigner::random();
+    let facilitator = PrivateKeySigner::random();
+    let treasury = PrivateKeySigner::random().address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(evm.deployer.clone()))
+        .connect_http(evm.rpc_url.parse().expect("valid url"));
+    for to in [payer.address(), facilitator.address()] {
+        send_eth(&provider, to).await?;
+    }
+    evm.mint_usdc(payer.address(), DEMO_USDC).await?;
+    Ok(BaseState {
+        rpc_url: evm.rpc_url.clone(),
+        chain_id: CHAIN_ID,
+        network: format!("eip155:{CHAIN_ID}"),
+        usdc: evm.usdc.to_string(),
+        usdc_name: "USD Coin".into(),
+        usdc_version: "2".into(),
+        treasury: treasury.to_string(),
+        payer: payer.address().to_string(),
+        payer_private_key: format!("0x{}", alloy::hex::encode(payer.to_bytes())),
+        facilitator: facilitator.address().to_string(),
+        facilitator_private_key: format!("0x{}", alloy::hex::encode(facilitator.to_bytes())),
+    })
+}
+
+async fn send_eth(provider: &impl Provider, to: Address) -> Result<(), LocalnetError> {
+    let tx = TransactionRequest::default()
+        .with_to(to)
+        .with_value(U256::from(10u64).pow(U256::from(20u64)));
+    provider
+        .send_transaction(tx)
+        .await
+        .map_err(|e| LocalnetError::Evm(format!("funding {to}: {e}")))?
+        .get_receipt()
+        .await
+        .map_err(|e| LocalnetError::Evm(format!("funding {to}: {e}")))?;
+    Ok(())
+}
+
+/// Keypair files in the Solana CLI's format (a JSON array of the 64 secret-key bytes).
+struct KeyFiles<'a>(&'a Path);
+
+impl KeyFiles<'_> {
+    fn create(&self, name: &str) -> Result<(Keypair, PathBuf), LocalnetError> {
+        let keypair = Keypair::new();
+        let path = self.0.join(format!("{name}.json"));
+        let bytes: Vec<u8> = keypair.to_bytes().to_vec();
+        std::fs::write(
+            &path,
+            serde_json::to_string(&bytes).expect("bytes serialize"),
+        )?;
+        Ok((keypair, path))
+    }
+}
