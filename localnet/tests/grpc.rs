@@ -179,3 +179,130 @@ async fn resuming_from_a_slot_after_a_disconnect_leaves_no_gap() {
         "the replay repeats the resume slot and misses nothing after it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transaction_updates_carry_inner_instructions_and_token_balances() {
+    use anchor_lang::{InstructionData, ToAccountMetas};
+    let (node, client) = node().await;
+    let admin = funded(&client).await;
+    let usdc = crate::rpc::create_usdc(&client, &admin).await;
+    let mut geyser = connect(&node).await;
+    let program = model_vault::ID;
+    let (_sink, mut stream) = geyser
+        .subscribe_with_request(Some(watch(&program, None)))
+        .await
+        .unwrap();
+
+    // initialize creates the config account through a CPI into the system program
+    let config = Pubkey::find_program_address(&[model_vault::constants::CONFIG_SEED], &program).0;
+    let ix = solana_instruction::Instruction {
+        program_id: program,
+        accounts: model_vault::accounts::Initialize {
+            admin: admin.pubkey(),
+            config,
+            usdc_mint: usdc,
+            usdc_token_program: spl_token_interface::ID,
+            system_program: solana_system_interface::program::ID,
+        }
+        .to_account_metas(None),
+        data: model_vault::instruction::Initialize {
+            treasury: admin.pubkey(),
+            params: localnet::default_params(),
+        }
+        .data(),
+    };
+    let sig = send(&client, &[ix], &admin, &[]).await;
+    let meta = loop {
+        let update = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Some(UpdateOneof::Transaction(tx)) = update.update_oneof {
+            let info = tx.transaction.unwrap();
+            assert_eq!(info.signature, sig.as_ref().to_vec());
+            break info.meta.unwrap();
+        }
+    };
+    let keys: Vec<Vec<u8>> = {
+        let tx = client
+            .get_transaction(
+                &sig,
+                solana_transaction_status_client_types::UiTransactionEncoding::Base64,
+            )
+            .await
+            .unwrap();
+        tx.transaction
+            .transaction
+            .decode()
+            .unwrap()
+            .message
+            .static_account_keys()
+            .iter()
+            .map(|k| k.to_bytes().to_vec())
+            .collect()
+    };
+    let system = solana_system_interface::program::ID.to_bytes().to_vec();
+    let inner = &meta.inner_instructions;
+    assert_eq!(inner.len(), 1, "one top-level instruction made CPIs");
+    let cpi = &inner[0].instructions[0];
+    assert_eq!(
+        keys[cpi.program_id_index as usize], system,
+        "the CPI went to the system program"
+    );
+    assert_eq!(cpi.stack_height, Some(2));
+
+    // a USDC transfer: the update's token balances show both sides
+    let mut geyser = connect(&node).await;
+    let watcher = Pubkey::new_unique();
+    let payer_ata = spl_associated_token_account_interface::address::get_associated_token_address(
+        &admin.pubkey(),
+        &usdc,
+    );
+    let dest_ata = spl_associated_token_account_interface::address::get_associated_token_address(
+        &watcher, &usdc,
+    );
+    let (_sink2, mut stream) = geyser
+        .subscribe_with_request(Some(watch(&dest_ata, None)))
+        .await
+        .unwrap();
+    let token = spl_token_interface::ID;
+    send(&client, &[
+        spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(&admin.pubkey(), &admin.pubkey(), &usdc, &token),
+        spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(&admin.pubkey(), &watcher, &usdc, &token),
+        spl_token_interface::instruction::mint_to(&token, &usdc, &payer_ata, &admin.pubkey(), &[], 5_000_000).unwrap(),
+        spl_token_interface::instruction::transfer_checked(&token, &payer_ata, &usdc, &dest_ata, &admin.pubkey(), &[], 2_000_000, 6).unwrap(),
+    ], &admin, &[]).await;
+    let meta = loop {
+        let update = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Some(UpdateOneof::Transaction(tx)) = update.update_oneof {
+            break tx.transaction.unwrap().meta.unwrap();
+        }
+    };
+    let post: HashMap<String, String> = meta
+        .post_token_balances
+        .iter()
+        .map(|b| {
+            (
+                b.owner.clone(),
+                b.ui_token_amount.as_ref().unwrap().amount.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        post.get(&watcher.to_string()).map(String::as_str),
+        Some("2000000")
+    );
+    assert_eq!(
+        post.get(&admin.pubkey().to_string()).map(String::as_str),
+        Some("3000000")
+    );
+    assert!(meta
+        .pre_token_balances
+        .iter()
+        .all(|b| b.mint == usdc.to_string()));
+}

@@ -72,7 +72,7 @@ pub async fn send(
 }
 
 /// A 6-decimal SPL Token mint whose authority is `authority`.
-async fn create_usdc(client: &RpcClient, authority: &Keypair) -> Pubkey {
+pub async fn create_usdc(client: &RpcClient, authority: &Keypair) -> Pubkey {
     let mint = Keypair::new();
     let len = <spl_token_interface::state::Mint as solana_program_pack::Pack>::LEN;
     let rent = client
