@@ -225,11 +225,13 @@ async fn transaction_updates_carry_inner_instructions_and_token_balances() {
         }
     };
     let keys: Vec<Vec<u8>> = {
+        let config = solana_client::rpc_config::RpcTransactionConfig {
+            encoding: Some(solana_transaction_status_client_types::UiTransactionEncoding::Base64),
+            commitment: Some(solana_commitment_config::CommitmentConfig::confirmed()),
+            max_supported_transaction_version: Some(0),
+        };
         let tx = client
-            .get_transaction(
-                &sig,
-                solana_transaction_status_client_types::UiTransactionEncoding::Base64,
-            )
+            .get_transaction_with_config(&sig, config)
             .await
             .unwrap();
         tx.transaction

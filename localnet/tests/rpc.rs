@@ -373,3 +373,37 @@ async fn bad_input_gets_the_standard_errors() {
     let err = client.send_transaction(&tx).await.unwrap_err();
     assert!(err.to_string().contains("signature verification"), "{err}");
 }
+
+/// program-test retires blockhashes within about a second; the RPC must say so rather than
+/// promise the ~60 s of a cluster.
+#[tokio::test(flavor = "multi_thread")]
+async fn blockhash_validity_is_reported_as_the_bank_enforces_it() {
+    let (_node, client) = node().await;
+    let payer = funded(&client).await;
+    let (hash, last_valid) = client
+        .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
+        .await
+        .unwrap();
+    let height = client.get_block_height().await.unwrap();
+    assert!(
+        last_valid <= height + 20,
+        "lastValidBlockHeight {last_valid} promises more than the bank keeps (height {height})"
+    );
+    assert!(client
+        .is_blockhash_valid(&hash, CommitmentConfig::processed())
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(!client
+        .is_blockhash_valid(&hash, CommitmentConfig::processed())
+        .await
+        .unwrap());
+    let ix = solana_system_interface::instruction::transfer(
+        &payer.pubkey(),
+        &Pubkey::new_unique(),
+        1_000,
+    );
+    let tx = Transaction::new_signed_with_payer(&[ix], Some(&payer.pubkey()), &[&payer], hash);
+    let err = client.send_transaction(&tx).await.unwrap_err();
+    assert!(err.to_string().contains("Blockhash not found"), "{err}");
+}

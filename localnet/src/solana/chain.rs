@@ -19,8 +19,11 @@ use crate::error::LocalnetError;
 
 /// How many slots behind the newest closed slot a slot becomes finalized.
 pub const FINALIZATION_DEPTH: u64 = 2;
-/// A blockhash stays usable for this many blocks, as on a real cluster.
-pub const MAX_BLOCKHASH_AGE: u64 = 150;
+/// How long the bank accepts a blockhash. program-test registers a new blockhash every 6.4 ms
+/// (not configurable in 3.1) and the runtime accepts the newest 150, so a blockhash lives
+/// about 960 ms here, not the ~60 s of a cluster; this leaves a margin below that. Clients
+/// must sign right before sending; `lastValidBlockHeight` and `isBlockhashValid` say so.
+pub const BLOCKHASH_LIFETIME: std::time::Duration = std::time::Duration::from_millis(800);
 
 /// One token account's balance before or after a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,8 +106,9 @@ struct Inner {
     transactions: HashMap<Signature, TxRecord>,
     /// Per address, the signatures that touched it, oldest first.
     history: HashMap<Pubkey, Vec<Signature>>,
-    /// Blockhashes handed out, with the block height at which they were issued.
-    issued_blockhashes: HashMap<Hash, u64>,
+    /// Blockhashes handed out, with when they were first handed out.
+    issued_blockhashes: HashMap<Hash, std::time::Instant>,
+    slot_time: std::time::Duration,
 }
 
 pub struct Chain {
@@ -128,7 +132,7 @@ fn model_vault_entry(
 }
 
 impl Chain {
-    pub async fn start() -> Result<Self, LocalnetError> {
+    pub async fn start(slot_time: std::time::Duration) -> Result<Self, LocalnetError> {
         let mut pt = ProgramTest::new(
             "model_vault",
             model_vault::ID,
@@ -151,6 +155,7 @@ impl Chain {
                 transactions: HashMap::new(),
                 history: HashMap::new(),
                 issued_blockhashes: HashMap::new(),
+                slot_time,
             }),
             events,
             genesis_hash,
@@ -253,18 +258,24 @@ impl Chain {
     pub async fn latest_blockhash(&self) -> Result<(Hash, u64), LocalnetError> {
         let mut inner = self.inner.lock().await;
         let hash = inner.ctx.banks_client.get_latest_blockhash().await?;
-        let height = inner.blocks.len() as u64;
-        let issued = *inner.issued_blockhashes.entry(hash).or_insert(height);
-        Ok((hash, issued + MAX_BLOCKHASH_AGE))
+        inner
+            .issued_blockhashes
+            .retain(|_, at| at.elapsed() < 4 * BLOCKHASH_LIFETIME);
+        let issued = *inner
+            .issued_blockhashes
+            .entry(hash)
+            .or_insert_with(std::time::Instant::now);
+        let remaining = BLOCKHASH_LIFETIME.saturating_sub(issued.elapsed());
+        let blocks_left = (remaining.as_millis() / inner.slot_time.as_millis().max(1)) as u64;
+        Ok((hash, inner.blocks.len() as u64 + blocks_left))
     }
 
     pub async fn is_blockhash_valid(&self, hash: &Hash) -> bool {
         let inner = self.inner.lock().await;
-        let height = inner.blocks.len() as u64;
         inner
             .issued_blockhashes
             .get(hash)
-            .is_some_and(|issued| issued + MAX_BLOCKHASH_AGE >= height)
+            .is_some_and(|issued| issued.elapsed() < BLOCKHASH_LIFETIME)
     }
 
     pub async fn account(&self, address: &Pubkey) -> Result<Option<Account>, LocalnetError> {

@@ -31,7 +31,7 @@ pub struct SolanaNode {
 
 impl SolanaNode {
     pub async fn start(config: SolanaConfig) -> Result<Self, LocalnetError> {
-        let chain = Arc::new(Chain::start().await?);
+        let chain = Arc::new(Chain::start(config.slot_time).await?);
         let listener = tokio::net::TcpListener::bind(config.rpc_addr).await?;
         let rpc_addr = listener.local_addr()?;
         let app = rpc::router(chain.clone());
