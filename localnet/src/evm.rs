@@ -20,7 +20,7 @@ use tokio::process::{Child, Command};
 use crate::LocalnetError;
 
 sol!(
-    #[allow(missing_docs)]
+    #[allow(missing_docs, clippy::too_many_arguments)]
     #[sol(rpc)]
     TestUSDC,
     "evm/TestUSDC.json"

@@ -1,5 +1,6 @@
 //! One negative test per vulnerability class of `research/program.md` §4, each asserting the
 //! specific error, and that nothing moved.
+#![allow(deprecated)] // `ProgramTestContext::set_account` is "Agave Unstable API" in 3.1
 
 use anchor_lang::{error::ErrorCode as Anchor, prelude::Pubkey};
 use model_vault::{error::ModelVaultError, ConfigUpdate};
