@@ -1,0 +1,10 @@
+/// Everything the ledger can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("cannot reach Postgres at {url}: {source} (is it running? set DATABASE_URL)")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrating the ledger schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}

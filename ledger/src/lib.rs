@@ -1,0 +1,76 @@
+//! paywire's ledger in Postgres: what the chains say (`transfers`, `vault_events`, `blocks`,
+//! `cursors`, written by the indexer) and what the gateway sold (`charges`, `credits`).
+//! Schema: `migrations/`. Writes are batched (UNNEST) and idempotent on
+//! `(chain, tx, leg)`, with the follower's cursor committed in the same transaction.
+
+mod error;
+mod rows;
+mod write;
+
+pub use error::LedgerError;
+pub use rows::{Batch, BlockRow, Chain, Cursor, RowStatus, TransferRow, VaultEventRow};
+pub use write::WriteOutcome;
+
+use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool};
+
+/// The ledger's migrations, embedded at compile time.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+#[derive(Clone)]
+pub struct Ledger {
+    pool: PgPool,
+}
+
+impl Ledger {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            // Fail fast with a clear message rather than retry for sqlx's default 30 s.
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| LedgerError::Connect {
+                url: redact(url),
+                source: e,
+            })?;
+        let ledger = Ledger { pool };
+        ledger.migrate().await?;
+        Ok(ledger)
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Ledger { pool }
+    }
+
+    pub async fn migrate(&self) -> Result<(), LedgerError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Where the follower `name` has durably ingested up to.
+    pub async fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM ledger.cursors WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(position.map(|p| p as u64))
+    }
+}
+
+/// A connection URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,97 @@
+//! The rows the indexer writes, as Rust values.
+
+use chrono::{DateTime, Utc};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "ledger.chain", rename_all = "lowercase")]
+pub enum Chain {
+    Solana,
+    Base,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "ledger.row_status", rename_all = "snake_case")]
+pub enum RowStatus {
+    Confirmed,
+    Finalized,
+    RolledBack,
+}
+
+/// One token movement leg. Field meanings: `migrations/0001_ledger.sql`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferRow {
+    pub tx: String,
+    pub leg: String,
+    pub block: u64,
+    pub block_hash: Option<String>,
+    pub block_time: Option<DateTime<Utc>>,
+    pub tx_index: u32,
+    pub program: String,
+    pub kind: String,
+    pub mint: String,
+    pub source: Option<String>,
+    pub source_owner: Option<String>,
+    pub destination: Option<String>,
+    pub destination_owner: Option<String>,
+    pub authority: Option<String>,
+    pub amount: u64,
+    pub decimals: Option<u8>,
+    pub success: bool,
+}
+
+/// One decoded model-vault instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultEventRow {
+    pub signature: String,
+    pub ix_path: String,
+    pub slot: u64,
+    pub block_time: Option<DateTime<Utc>>,
+    pub tx_index: u32,
+    pub kind: String,
+    pub model: Option<String>,
+    pub actor: Option<String>,
+    pub usdc_amount: Option<u64>,
+    pub token_amount: Option<u64>,
+    pub success: bool,
+}
+
+/// A Solana slot or a Base block as the follower saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRow {
+    pub number: u64,
+    pub hash: String,
+    pub parent_hash: Option<String>,
+    pub block_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub name: String,
+    pub position: u64,
+}
+
+/// What one follower writes atomically: rows of one chain from one source, and optionally
+/// where it has now ingested up to.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub chain: Chain,
+    /// grpc, rpc_backfill or evm_logs.
+    pub source: &'static str,
+    pub transfers: Vec<TransferRow>,
+    pub vault_events: Vec<VaultEventRow>,
+    pub blocks: Vec<BlockRow>,
+    pub cursor: Option<Cursor>,
+}
+
+impl Batch {
+    pub fn new(chain: Chain, source: &'static str) -> Self {
+        Batch {
+            chain,
+            source,
+            transfers: Vec::new(),
+            vault_events: Vec::new(),
+            blocks: Vec::new(),
+            cursor: None,
+        }
+    }
+}

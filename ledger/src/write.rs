@@ -1,0 +1,253 @@
+//! The write path: one Postgres transaction per batch, rows inserted with UNNEST (one
+//! statement per table, whatever the batch size), idempotent on the natural keys.
+
+use sqlx::{Postgres, Transaction};
+
+use crate::{Batch, Chain, Ledger, LedgerError, RowStatus};
+
+/// How many rows a batch added (or revived from `rolled_back`); repeats count zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub transfers: u64,
+    pub vault_events: u64,
+}
+
+impl Ledger {
+    /// Writes `batch` and its cursor atomically: after a crash either all of it is there or
+    /// none, so a follower resuming from the cursor neither loses nor doubles a row.
+    pub async fn write(&self, batch: &Batch) -> Result<WriteOutcome, LedgerError> {
+        let mut tx = self.pool().begin().await?;
+        let outcome = WriteOutcome {
+            transfers: insert_transfers(&mut tx, batch).await?,
+            vault_events: insert_vault_events(&mut tx, batch).await?,
+        };
+        upsert_blocks(&mut tx, batch).await?;
+        if let Some(cursor) = &batch.cursor {
+            sqlx::query(
+                "INSERT INTO ledger.cursors (name, chain, position) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+            )
+            .bind(&cursor.name)
+            .bind(batch.chain)
+            .bind(cursor.position as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Promotes everything of `chain` at or below `block` from confirmed to finalized.
+    pub async fn finalize(&self, chain: Chain, block: u64) -> Result<(), LedgerError> {
+        let mut tx = self.pool().begin().await?;
+        for table in ["ledger.transfers", "ledger.blocks"] {
+            let column = if table == "ledger.blocks" {
+                "number"
+            } else {
+                "block"
+            };
+            sqlx::query(&format!(
+                "UPDATE {table} SET status = 'finalized' WHERE chain = $1 AND {column} <= $2 AND status = 'confirmed'"
+            ))
+            .bind(chain)
+            .bind(block as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if chain == Chain::Solana {
+            sqlx::query("UPDATE ledger.vault_events SET status = 'finalized' WHERE slot <= $1 AND status = 'confirmed'")
+                .bind(block as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks every row of `chain` in blocks `from..=to` rolled back (a dead Solana slot, or
+    /// Base blocks orphaned by a reorg) and moves `cursor` back to `from - 1`, in one
+    /// transaction. Rows are kept for the audit trail; re-ingesting the same leg revives it.
+    pub async fn roll_back(
+        &self,
+        chain: Chain,
+        from: u64,
+        to: u64,
+        cursor: Option<&str>,
+    ) -> Result<u64, LedgerError> {
+        let mut tx = self.pool().begin().await?;
+        let rolled = sqlx::query(
+            "UPDATE ledger.transfers SET status = $4 WHERE chain = $1 AND block BETWEEN $2 AND $3 AND status <> $4",
+        )
+        .bind(chain)
+        .bind(from as i64)
+        .bind(to as i64)
+        .bind(RowStatus::RolledBack)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if chain == Chain::Solana {
+            sqlx::query("UPDATE ledger.vault_events SET status = $3 WHERE slot BETWEEN $1 AND $2 AND status <> $3")
+                .bind(from as i64)
+                .bind(to as i64)
+                .bind(RowStatus::RolledBack)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE ledger.blocks SET status = $4 WHERE chain = $1 AND number BETWEEN $2 AND $3",
+        )
+        .bind(chain)
+        .bind(from as i64)
+        .bind(to as i64)
+        .bind(RowStatus::RolledBack)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(name) = cursor {
+            sqlx::query("UPDATE ledger.cursors SET position = LEAST(position, $2), updated_at = now() WHERE name = $1")
+                .bind(name)
+                .bind(from.saturating_sub(1) as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rolled)
+    }
+}
+
+/// Keeps the first row of each key: one statement may not touch a row twice, and a follower
+/// may deliver the same leg twice within a batch (a replayed slot).
+fn first_of_each<'a, T, K: std::hash::Hash + Eq>(
+    rows: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<&'a T> {
+    let mut seen = std::collections::HashSet::new();
+    rows.iter().filter(|r| seen.insert(key(r))).collect()
+}
+
+async fn insert_transfers(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+) -> Result<u64, LedgerError> {
+    if batch.transfers.is_empty() {
+        return Ok(0);
+    }
+    let rows = first_of_each(&batch.transfers, |r| (&r.tx, &r.leg));
+    let col = |f: fn(&crate::TransferRow) -> Option<String>| {
+        rows.iter().map(|r| f(r)).collect::<Vec<_>>()
+    };
+    let result = sqlx::query(
+        "INSERT INTO ledger.transfers (chain, tx, leg, block, block_hash, block_time, tx_index, program, kind,
+             mint, source, source_owner, destination, destination_owner, authority, amount, decimals, success,
+             ingested_from)
+         SELECT $1, t.tx, t.leg, t.block, t.block_hash, t.block_time, t.tx_index, t.program, t.kind,
+             t.mint, t.source, t.source_owner, t.destination, t.destination_owner, t.authority, t.amount::numeric,
+             t.decimals, t.success, $18
+         FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[],
+             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+             $16::text[], $17::int2[], $19::bool[])
+           AS t(tx, leg, block, block_hash, block_time, tx_index, program, kind, mint, source, source_owner,
+             destination, destination_owner, authority, amount, decimals, success)
+         ON CONFLICT (chain, tx, leg) DO UPDATE SET
+             block = EXCLUDED.block, block_hash = EXCLUDED.block_hash, block_time = EXCLUDED.block_time,
+             tx_index = EXCLUDED.tx_index, status = 'confirmed', ingested_from = EXCLUDED.ingested_from
+         WHERE ledger.transfers.status = 'rolled_back'",
+    )
+    .bind(batch.chain)
+    .bind(rows.iter().map(|r| r.tx.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.leg.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.block as i64).collect::<Vec<_>>())
+    .bind(col(|r| r.block_hash.clone()))
+    .bind(rows.iter().map(|r| r.block_time).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.tx_index as i32).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.program.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.kind.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.mint.clone()).collect::<Vec<_>>())
+    .bind(col(|r| r.source.clone()))
+    .bind(col(|r| r.source_owner.clone()))
+    .bind(col(|r| r.destination.clone()))
+    .bind(col(|r| r.destination_owner.clone()))
+    .bind(col(|r| r.authority.clone()))
+    .bind(rows.iter().map(|r| r.amount.to_string()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.decimals.map(i16::from)).collect::<Vec<_>>())
+    .bind(batch.source)
+    .bind(rows.iter().map(|r| r.success).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+async fn insert_vault_events(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+) -> Result<u64, LedgerError> {
+    if batch.vault_events.is_empty() {
+        return Ok(0);
+    }
+    let rows = first_of_each(&batch.vault_events, |r| (&r.signature, &r.ix_path));
+    let amount = |f: fn(&crate::VaultEventRow) -> Option<u64>| {
+        rows.iter()
+            .map(|r| f(r).map(|a| a.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let result = sqlx::query(
+        "INSERT INTO ledger.vault_events (signature, ix_path, slot, block_time, tx_index, kind, model, actor,
+             usdc_amount, token_amount, success, ingested_from)
+         SELECT t.signature, t.ix_path, t.slot, t.block_time, t.tx_index, t.kind, t.model, t.actor,
+             t.usdc_amount::numeric, t.token_amount::numeric, t.success, $12
+         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::int4[], $6::text[], $7::text[],
+             $8::text[], $9::text[], $10::text[], $11::bool[])
+           AS t(signature, ix_path, slot, block_time, tx_index, kind, model, actor, usdc_amount, token_amount, success)
+         ON CONFLICT (signature, ix_path) DO UPDATE SET
+             slot = EXCLUDED.slot, block_time = EXCLUDED.block_time, tx_index = EXCLUDED.tx_index,
+             status = 'confirmed', ingested_from = EXCLUDED.ingested_from
+         WHERE ledger.vault_events.status = 'rolled_back'",
+    )
+    .bind(rows.iter().map(|r| r.signature.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.ix_path.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.slot as i64).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.block_time).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.tx_index as i32).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.kind.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.model.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.actor.clone()).collect::<Vec<_>>())
+    .bind(amount(|r| r.usdc_amount))
+    .bind(amount(|r| r.token_amount))
+    .bind(rows.iter().map(|r| r.success).collect::<Vec<_>>())
+    .bind(batch.source)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// A block number seen again with another hash replaces the old entry (the caller rolled
+/// its rows back first).
+async fn upsert_blocks(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+) -> Result<(), LedgerError> {
+    if batch.blocks.is_empty() {
+        return Ok(());
+    }
+    // The last word on a block number wins.
+    let mut latest = std::collections::BTreeMap::new();
+    for b in &batch.blocks {
+        latest.insert(b.number, b);
+    }
+    let rows: Vec<_> = latest.into_values().collect();
+    sqlx::query(
+        "INSERT INTO ledger.blocks (chain, number, hash, parent_hash, block_time)
+         SELECT $1, t.number, t.hash, t.parent_hash, t.block_time
+         FROM UNNEST($2::int8[], $3::text[], $4::text[], $5::timestamptz[]) AS t(number, hash, parent_hash, block_time)
+         ON CONFLICT (chain, number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash,
+             block_time = EXCLUDED.block_time, status = 'confirmed'
+         WHERE ledger.blocks.hash <> EXCLUDED.hash OR ledger.blocks.status = 'rolled_back'",
+    )
+    .bind(batch.chain)
+    .bind(rows.iter().map(|r| r.number as i64).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.hash.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.parent_hash.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.block_time).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! The ledger against a real Postgres (each test gets its own database from `#[sqlx::test]`).
+
+use ledger::{Batch, BlockRow, Chain, Cursor, Ledger, LedgerError, TransferRow};
+use sqlx::{PgPool, Row};
+
+fn transfer(tx: &str, leg: &str, block: u64, amount: u64) -> TransferRow {
+    TransferRow {
+        tx: tx.into(),
+        leg: leg.into(),
+        block,
+        block_hash: Some(format!("hash-{block}")),
+        block_time: None,
+        tx_index: 0,
+        program: "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA".into(),
+        kind: "transfer_checked".into(),
+        mint: "usdc".into(),
+        source: Some("alice-usdc".into()),
+        source_owner: Some("alice".into()),
+        destination: Some("vault-usdc".into()),
+        destination_owner: Some("vault".into()),
+        authority: Some("alice".into()),
+        amount,
+        decimals: Some(6),
+        success: true,
+    }
+}
+
+fn batch(rows: Vec<TransferRow>, cursor: u64) -> Batch {
+    let mut b = Batch::new(Chain::Solana, "grpc");
+    b.blocks = rows
+        .iter()
+        .map(|r| BlockRow {
+            number: r.block,
+            hash: r.block_hash.clone().unwrap(),
+            parent_hash: None,
+            block_time: None,
+        })
+        .collect();
+    b.transfers = rows;
+    b.cursor = Some(Cursor {
+        name: "solana".into(),
+        position: cursor,
+    });
+    b
+}
+
+async fn statuses(pool: &PgPool) -> Vec<(String, i64, String)> {
+    sqlx::query("SELECT tx, block, status::text AS status FROM ledger.transfers ORDER BY tx, leg")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get("tx"), r.get("block"), r.get("status")))
+        .collect()
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_batch_is_written_once_with_its_cursor(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    let b = batch(
+        vec![
+            transfer("sig1", "0", 10, u64::MAX),
+            transfer("sig1", "1.0", 10, 1),
+            transfer("sig2", "0", 11, 5),
+        ],
+        11,
+    );
+    let first = ledger.write(&b).await.unwrap();
+    assert_eq!(first.transfers, 3);
+    assert_eq!(ledger.cursor("solana").await.unwrap(), Some(11));
+
+    // the same batch again (a restart re-delivering it) adds nothing
+    let again = ledger.write(&b).await.unwrap();
+    assert_eq!(again.transfers, 0);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.transfers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+
+    // amounts survive at the u64 extreme, and the row keeps every field
+    let row = sqlx::query("SELECT amount::text AS amount, decimals, destination_owner, status::text AS status, ingested_from FROM ledger.transfers WHERE tx = 'sig1' AND leg = '0'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("amount"), u64::MAX.to_string());
+    assert_eq!(row.get::<i16, _>("decimals"), 6);
+    assert_eq!(row.get::<String, _>("destination_owner"), "vault");
+    assert_eq!(row.get::<String, _>("status"), "confirmed");
+    assert_eq!(row.get::<String, _>("ingested_from"), "grpc");
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_failing_batch_writes_neither_rows_nor_cursor(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    ledger
+        .write(&batch(vec![transfer("sig1", "0", 10, 1)], 10))
+        .await
+        .unwrap();
+    // Postgres refuses a NUL byte in text: the good row beside it and the cursor must not land
+    let bad = batch(
+        vec![
+            transfer("sig2", "0", 12, 1),
+            transfer("bad\0sig", "0", 12, 2),
+        ],
+        12,
+    );
+    let err = ledger.write(&bad).await.unwrap_err();
+    assert!(matches!(err, LedgerError::Database(_)), "{err}");
+    assert_eq!(
+        ledger.cursor("solana").await.unwrap(),
+        Some(10),
+        "cursor did not move"
+    );
+    assert_eq!(
+        statuses(&pool).await,
+        vec![("sig1".into(), 10, "confirmed".into())]
+    );
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_leg_delivered_twice_in_one_batch_is_written_once(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    let outcome = ledger
+        .write(&batch(
+            vec![
+                transfer("sig1", "0", 10, 1),
+                transfer("sig1", "0", 10, 1),
+                transfer("sig1", "1", 10, 1),
+            ],
+            10,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(outcome.transfers, 2);
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn rolled_back_blocks_keep_their_rows_and_reingestion_revives_them(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    let b = batch(
+        vec![
+            transfer("a", "0", 10, 1),
+            transfer("b", "0", 11, 2),
+            transfer("c", "0", 12, 3),
+        ],
+        12,
+    );
+    ledger.write(&b).await.unwrap();
+
+    let rolled = ledger
+        .roll_back(Chain::Solana, 11, 12, Some("solana"))
+        .await
+        .unwrap();
+    assert_eq!(rolled, 2);
+    assert_eq!(
+        ledger.cursor("solana").await.unwrap(),
+        Some(10),
+        "cursor back before the orphaned blocks"
+    );
+    assert_eq!(
+        statuses(&pool).await,
+        vec![
+            ("a".into(), 10, "confirmed".into()),
+            ("b".into(), 11, "rolled_back".into()),
+            ("c".into(), 12, "rolled_back".into())
+        ]
+    );
+
+    // the new chain carries b again, in block 13; c never comes back
+    let mut moved = transfer("b", "0", 13, 2);
+    moved.block_hash = Some("hash-13-new".into());
+    ledger.write(&batch(vec![moved], 13)).await.unwrap();
+    assert_eq!(
+        statuses(&pool).await,
+        vec![
+            ("a".into(), 10, "confirmed".into()),
+            ("b".into(), 13, "confirmed".into()),
+            ("c".into(), 12, "rolled_back".into())
+        ]
+    );
+
+    ledger.finalize(Chain::Solana, 12).await.unwrap();
+    assert_eq!(statuses(&pool).await[0].2, "finalized");
+    assert_eq!(
+        statuses(&pool).await[1].2,
+        "confirmed",
+        "block 13 is above the finalized mark"
+    );
+    assert_eq!(
+        statuses(&pool).await[2].2,
+        "rolled_back",
+        "finalizing never resurrects a rolled-back row"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_clear_error_without_the_password() {
+    let err = Ledger::connect("postgres://paywire:s3cret@127.0.0.1:1/nowhere")
+        .await
+        .err()
+        .expect("no server on port 1");
+    let message = err.to_string();
+    assert!(matches!(err, LedgerError::Connect { .. }));
+    assert!(message.contains("is it running"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+}
