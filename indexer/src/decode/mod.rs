@@ -1,0 +1,31 @@
+//! Decoding transactions into ledger rows, independent of where they came from (Yellowstone
+//! gRPC or RPC backfill): token movements ([`token`]), model-vault instructions ([`vault`]),
+//! and the check that decoded movements explain every token balance change.
+
+mod balance_check;
+mod raw;
+pub mod token;
+pub mod vault;
+
+pub use balance_check::{unexplained_balance_changes, Discrepancy};
+pub use raw::{raw_from_instructions, Compiled, Instruction, RawTx, TokenBalance};
+
+use ledger::{TransferRow, VaultEventRow};
+
+/// Everything the ledger keeps of one transaction.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Decoded {
+    pub transfers: Vec<TransferRow>,
+    pub vault_events: Vec<VaultEventRow>,
+    pub discrepancies: Vec<Discrepancy>,
+}
+
+pub fn decode(tx: &RawTx) -> Decoded {
+    let transfers = token::transfers(tx);
+    let discrepancies = unexplained_balance_changes(tx, &transfers);
+    Decoded {
+        vault_events: vault::events(tx),
+        transfers,
+        discrepancies,
+    }
+}

@@ -1,0 +1,3 @@
+//! The indexer's test suite.
+
+mod decode;
