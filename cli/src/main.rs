@@ -20,6 +20,43 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Localnet(LocalnetArgs),
+    /// Measure parts of paywire on this machine (ratios against baselines from the same run)
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    Indexer(BenchIndexerArgs),
+}
+
+/// The ledger write path against raw COPY (its practical limit) and single-row INSERTs (the
+/// naive baseline), with the primary key in place, plus the decoder's rate. Runs on a scratch
+/// database created on the server of --database-url and dropped afterwards.
+#[derive(Args, Debug)]
+struct BenchIndexerArgs {
+    /// Postgres server to run on (needs CREATE DATABASE)
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// Decoded transfers written by the write path and by COPY
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Rows for the single-row INSERT baseline (slow; its rate is what is reported)
+    #[arg(long, default_value_t = 20_000)]
+    insert_rows: usize,
+    /// Rows per write-path batch
+    #[arg(long, default_value_t = 5_000)]
+    batch_rows: usize,
+    /// Transactions decoded for the decode rate
+    #[arg(long, default_value_t = 200_000)]
+    decode_txs: usize,
+    /// Print one JSON object (write_rows_per_s, copy_rows_per_s, insert_rows_per_s, decode_tx_per_s, …)
+    #[arg(long)]
+    json: bool,
 }
 
 /// Run a local Solana (with the model-vault program) and a local Base, set up for paywire.
@@ -80,7 +117,47 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Localnet(args) => localnet(args).await,
+        Command::Bench(BenchCommand::Indexer(args)) => bench_indexer(args).await,
     }
+}
+
+async fn bench_indexer(args: BenchIndexerArgs) -> anyhow::Result<()> {
+    let config = indexer::bench::BenchConfig {
+        database_url: args.database_url,
+        rows: args.rows,
+        insert_rows: args.insert_rows,
+        batch_rows: args.batch_rows.max(1),
+        decode_txs: args.decode_txs,
+    };
+    let report = indexer::bench::run(config, |step| eprintln!("  … {step}"))
+        .await
+        .context("benchmark failed (is Postgres running at --database-url / DATABASE_URL?)")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "ledger write path (UNNEST, batches of {}): {:>10.0} rows/s",
+            report.batch_rows, report.write_rows_per_s
+        );
+        println!(
+            "raw COPY (practical limit):          {:>10.0} rows/s",
+            report.copy_rows_per_s
+        );
+        println!(
+            "single-row INSERT (naive baseline):  {:>10.0} rows/s",
+            report.insert_rows_per_s
+        );
+        println!(
+            "decode:                              {:>10.0} tx/s",
+            report.decode_tx_per_s
+        );
+        println!(
+            "write path = {:.0}% of COPY, {:.1}× single-row INSERTs",
+            100.0 * report.write_vs_copy(),
+            report.write_rows_per_s / report.insert_rows_per_s
+        );
+    }
+    Ok(())
 }
 
 async fn localnet(args: LocalnetArgs) -> anyhow::Result<()> {

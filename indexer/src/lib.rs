@@ -2,4 +2,8 @@
 //! followers turn what a chain delivers into [`decode::RawTx`], the decoders turn those into
 //! ledger rows, and the ledger writes them in batches with the follower's cursor.
 
+pub mod bench;
 pub mod decode;
+mod error;
+
+pub use error::IndexerError;

@@ -1,0 +1,8 @@
+/// Everything the indexer can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexerError {
+    #[error(transparent)]
+    Ledger(#[from] ledger::LedgerError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
