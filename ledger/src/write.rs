@@ -1,7 +1,7 @@
 //! The write path: one Postgres transaction per batch, rows inserted with UNNEST (one
 //! statement per table, whatever the batch size), idempotent on the natural keys.
 
-use sqlx::{Postgres, Transaction};
+use sqlx::{Acquire, Postgres, Transaction};
 
 use crate::{Batch, Chain, Ledger, LedgerError, RowStatus};
 
@@ -124,6 +124,111 @@ fn first_of_each<'a, T, K: std::hash::Hash + Eq>(
     rows.iter().filter(|r| seen.insert(key(r))).collect()
 }
 
+/// The transfers of a batch as column arrays, bound to UNNEST.
+#[derive(Clone)]
+struct TransferColumns {
+    tx: Vec<String>,
+    leg: Vec<String>,
+    block: Vec<i64>,
+    block_hash: Vec<Option<String>>,
+    block_time: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    tx_index: Vec<i32>,
+    program: Vec<String>,
+    kind: Vec<String>,
+    mint: Vec<String>,
+    source: Vec<Option<String>>,
+    source_owner: Vec<Option<String>>,
+    destination: Vec<Option<String>>,
+    destination_owner: Vec<Option<String>>,
+    authority: Vec<Option<String>>,
+    amount: Vec<String>,
+    decimals: Vec<Option<i16>>,
+    success: Vec<bool>,
+}
+
+impl TransferColumns {
+    fn new(rows: &[&crate::TransferRow]) -> Self {
+        let text =
+            |f: fn(&crate::TransferRow) -> &String| rows.iter().map(|r| f(r).clone()).collect();
+        let opt = |f: fn(&crate::TransferRow) -> &Option<String>| {
+            rows.iter().map(|r| f(r).clone()).collect()
+        };
+        TransferColumns {
+            tx: text(|r| &r.tx),
+            leg: text(|r| &r.leg),
+            block: rows.iter().map(|r| r.block as i64).collect(),
+            block_hash: opt(|r| &r.block_hash),
+            block_time: rows.iter().map(|r| r.block_time).collect(),
+            tx_index: rows.iter().map(|r| r.tx_index as i32).collect(),
+            program: text(|r| &r.program),
+            kind: text(|r| &r.kind),
+            mint: text(|r| &r.mint),
+            source: opt(|r| &r.source),
+            source_owner: opt(|r| &r.source_owner),
+            destination: opt(|r| &r.destination),
+            destination_owner: opt(|r| &r.destination_owner),
+            authority: opt(|r| &r.authority),
+            amount: rows.iter().map(|r| r.amount.to_string()).collect(),
+            decimals: rows.iter().map(|r| r.decimals.map(i16::from)).collect(),
+            success: rows.iter().map(|r| r.success).collect(),
+        }
+    }
+
+    async fn insert(
+        self,
+        tx: &mut sqlx::PgConnection,
+        batch: &Batch,
+        on_conflict: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let sql = format!(
+            "INSERT INTO ledger.transfers (chain, tx, leg, block, block_hash, block_time, tx_index, program, kind,
+                 mint, source, source_owner, destination, destination_owner, authority, amount, decimals, success,
+                 ingested_from)
+             SELECT $1, t.tx, t.leg, t.block, t.block_hash, t.block_time, t.tx_index, t.program, t.kind,
+                 t.mint, t.source, t.source_owner, t.destination, t.destination_owner, t.authority, t.amount::numeric,
+                 t.decimals, t.success, $18
+             FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[],
+                 $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+                 $16::text[], $17::int2[], $19::bool[])
+               AS t(tx, leg, block, block_hash, block_time, tx_index, program, kind, mint, source, source_owner,
+                 destination, destination_owner, authority, amount, decimals, success)
+             {on_conflict}"
+        );
+        let result = sqlx::query(&sql)
+            .bind(batch.chain)
+            .bind(self.tx)
+            .bind(self.leg)
+            .bind(self.block)
+            .bind(self.block_hash)
+            .bind(self.block_time)
+            .bind(self.tx_index)
+            .bind(self.program)
+            .bind(self.kind)
+            .bind(self.mint)
+            .bind(self.source)
+            .bind(self.source_owner)
+            .bind(self.destination)
+            .bind(self.destination_owner)
+            .bind(self.authority)
+            .bind(self.amount)
+            .bind(self.decimals)
+            .bind(batch.source)
+            .bind(self.success)
+            .execute(tx)
+            .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+/// Re-delivered legs are idempotent; a leg rolled back earlier comes back to life.
+const TRANSFER_CONFLICT: &str = "ON CONFLICT (chain, tx, leg) DO UPDATE SET
+    block = EXCLUDED.block, block_hash = EXCLUDED.block_hash, block_time = EXCLUDED.block_time,
+    tx_index = EXCLUDED.tx_index, status = 'confirmed', ingested_from = EXCLUDED.ingested_from
+    WHERE ledger.transfers.status = 'rolled_back'";
+
+/// Postgres' unique_violation.
+const UNIQUE_VIOLATION: &str = "23505";
+
 async fn insert_transfers(
     tx: &mut Transaction<'_, Postgres>,
     batch: &Batch,
@@ -131,49 +236,21 @@ async fn insert_transfers(
     if batch.transfers.is_empty() {
         return Ok(0);
     }
-    let rows = first_of_each(&batch.transfers, |r| (&r.tx, &r.leg));
-    let col = |f: fn(&crate::TransferRow) -> Option<String>| {
-        rows.iter().map(|r| f(r)).collect::<Vec<_>>()
-    };
-    let result = sqlx::query(
-        "INSERT INTO ledger.transfers (chain, tx, leg, block, block_hash, block_time, tx_index, program, kind,
-             mint, source, source_owner, destination, destination_owner, authority, amount, decimals, success,
-             ingested_from)
-         SELECT $1, t.tx, t.leg, t.block, t.block_hash, t.block_time, t.tx_index, t.program, t.kind,
-             t.mint, t.source, t.source_owner, t.destination, t.destination_owner, t.authority, t.amount::numeric,
-             t.decimals, t.success, $18
-         FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[], $7::int4[], $8::text[],
-             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
-             $16::text[], $17::int2[], $19::bool[])
-           AS t(tx, leg, block, block_hash, block_time, tx_index, program, kind, mint, source, source_owner,
-             destination, destination_owner, authority, amount, decimals, success)
-         ON CONFLICT (chain, tx, leg) DO UPDATE SET
-             block = EXCLUDED.block, block_hash = EXCLUDED.block_hash, block_time = EXCLUDED.block_time,
-             tx_index = EXCLUDED.tx_index, status = 'confirmed', ingested_from = EXCLUDED.ingested_from
-         WHERE ledger.transfers.status = 'rolled_back'",
-    )
-    .bind(batch.chain)
-    .bind(rows.iter().map(|r| r.tx.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.leg.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.block as i64).collect::<Vec<_>>())
-    .bind(col(|r| r.block_hash.clone()))
-    .bind(rows.iter().map(|r| r.block_time).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.tx_index as i32).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.program.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.kind.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.mint.clone()).collect::<Vec<_>>())
-    .bind(col(|r| r.source.clone()))
-    .bind(col(|r| r.source_owner.clone()))
-    .bind(col(|r| r.destination.clone()))
-    .bind(col(|r| r.destination_owner.clone()))
-    .bind(col(|r| r.authority.clone()))
-    .bind(rows.iter().map(|r| r.amount.to_string()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.decimals.map(i16::from)).collect::<Vec<_>>())
-    .bind(batch.source)
-    .bind(rows.iter().map(|r| r.success).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
-    Ok(result.rows_affected())
+    let columns = TransferColumns::new(&first_of_each(&batch.transfers, |r| (&r.tx, &r.leg)));
+    // Optimistic: new rows go in with a plain INSERT, which costs what COPY costs; only when a
+    // batch meets rows already there (a replay after a restart) is it redone with the upsert.
+    let mut savepoint = tx.begin().await?;
+    match columns.clone().insert(&mut savepoint, batch, "").await {
+        Ok(n) => {
+            savepoint.commit().await?;
+            Ok(n)
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            savepoint.rollback().await?;
+            Ok(columns.insert(tx, batch, TRANSFER_CONFLICT).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn insert_vault_events(
