@@ -5,5 +5,6 @@
 pub mod bench;
 pub mod decode;
 mod error;
+pub mod solana;
 
 pub use error::IndexerError;

@@ -1,3 +1,4 @@
 //! The indexer's test suite.
 
 mod decode;
+mod yellowstone;

@@ -1,0 +1,3 @@
+//! The Solana side of the indexer.
+
+pub mod yellowstone;
