@@ -3,6 +3,8 @@
 pub enum IndexerError {
     #[error(transparent)]
     Ledger(#[from] ledger::LedgerError),
+    #[error("stream: {0}")]
+    Stream(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }

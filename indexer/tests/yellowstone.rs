@@ -6,14 +6,7 @@ use std::{collections::HashMap, time::Duration};
 use futures::StreamExt;
 use indexer::{decode, solana::yellowstone};
 use ledger::{Batch, Chain, Ledger};
-use localnet::solana::{SolanaConfig, SolanaNode};
-use solana_client::nonblocking::rpc_client::RpcClient;
-use solana_keypair::Keypair;
 use solana_signer::Signer;
-use solana_transaction::Transaction;
-use spl_associated_token_account_interface::{
-    address::get_associated_token_address, instruction::create_associated_token_account_idempotent,
-};
 use sqlx::{PgPool, Row};
 use yellowstone_grpc_client::GeyserGrpcClient;
 use yellowstone_grpc_proto::geyser::{
@@ -21,101 +14,16 @@ use yellowstone_grpc_proto::geyser::{
     SubscribeRequestFilterTransactions,
 };
 
-async fn send(
-    client: &RpcClient,
-    ixs: &[solana_instruction::Instruction],
-    payer: &Keypair,
-    signers: &[&Keypair],
-) -> solana_signature::Signature {
-    let mut all = vec![payer];
-    all.extend_from_slice(signers);
-    let tx = Transaction::new_signed_with_payer(
-        ixs,
-        Some(&payer.pubkey()),
-        &all,
-        client.get_latest_blockhash().await.unwrap(),
-    );
-    client
-        .send_and_confirm_transaction(&tx)
-        .await
-        .expect("send")
-}
-
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn a_streamed_usdc_payment_lands_in_the_ledger_once(pool: PgPool) {
-    let node = SolanaNode::start(SolanaConfig {
-        rpc_addr: "127.0.0.1:0".parse().unwrap(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        slot_time: Duration::from_millis(50),
-    })
-    .await
-    .unwrap();
-    let client = RpcClient::new_with_commitment(
-        node.rpc_url(),
-        solana_commitment_config::CommitmentConfig::confirmed(),
-    );
-    let agent = Keypair::new();
-    node.chain
-        .airdrop(&agent.pubkey(), 10_000_000_000)
-        .await
-        .unwrap();
-
-    // USDC, the agent's account and a vault owner's account
-    let usdc = Keypair::new();
-    let vault_owner = Keypair::new().pubkey();
-    let token = spl_token_interface::ID;
-    let len = <spl_token_interface::state::Mint as solana_program_pack::Pack>::LEN;
-    let rent = client
-        .get_minimum_balance_for_rent_exemption(len)
-        .await
-        .unwrap();
-    let agent_ata = get_associated_token_address(&agent.pubkey(), &usdc.pubkey());
-    let vault = get_associated_token_address(&vault_owner, &usdc.pubkey());
-    send(
-        &client,
-        &[
-            solana_system_interface::instruction::create_account(
-                &agent.pubkey(),
-                &usdc.pubkey(),
-                rent,
-                len as u64,
-                &token,
-            ),
-            spl_token_interface::instruction::initialize_mint2(
-                &token,
-                &usdc.pubkey(),
-                &agent.pubkey(),
-                None,
-                6,
-            )
-            .unwrap(),
-            create_associated_token_account_idempotent(
-                &agent.pubkey(),
-                &agent.pubkey(),
-                &usdc.pubkey(),
-                &token,
-            ),
-            create_associated_token_account_idempotent(
-                &agent.pubkey(),
-                &vault_owner,
-                &usdc.pubkey(),
-                &token,
-            ),
-            spl_token_interface::instruction::mint_to(
-                &token,
-                &usdc.pubkey(),
-                &agent_ata,
-                &agent.pubkey(),
-                &[],
-                50_000_000,
-            )
-            .unwrap(),
-        ],
-        &agent,
-        &[&usdc],
-    )
-    .await;
-
+    let (node, client, usdc_env) = crate::usdc_chain::start().await;
+    let crate::usdc_chain::Usdc {
+        agent,
+        usdc,
+        vault_owner,
+        agent_ata,
+        vault,
+    } = usdc_env;
     let mut geyser = GeyserGrpcClient::build_from_shared(node.grpc_url())
         .unwrap()
         .connect()
@@ -134,18 +42,7 @@ async fn a_streamed_usdc_payment_lands_in_the_ledger_once(pool: PgPool) {
     };
     let (_sink, mut stream) = geyser.subscribe_with_request(Some(request)).await.unwrap();
 
-    let pay = spl_token_interface::instruction::transfer_checked(
-        &token,
-        &agent_ata,
-        &usdc.pubkey(),
-        &vault,
-        &agent.pubkey(),
-        &[],
-        1_250_000,
-        6,
-    )
-    .unwrap();
-    let sig = send(&client, &[pay], &agent, &[]).await;
+    let sig = crate::usdc_chain::pay(&client, &agent, &agent_ata, &usdc, &vault, 1_250_000).await;
 
     let update = loop {
         let update = tokio::time::timeout(Duration::from_secs(20), stream.next())

@@ -1,3 +1,4 @@
 //! The Solana side of the indexer.
 
+pub mod follower;
 pub mod yellowstone;
