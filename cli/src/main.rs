@@ -136,7 +136,7 @@ async fn bench_indexer(args: BenchIndexerArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "ledger write path (UNNEST, batches of {}): {:>10.0} rows/s",
+            "ledger write path (batches of {}):       {:>10.0} rows/s",
             report.batch_rows, report.write_rows_per_s
         );
         println!(

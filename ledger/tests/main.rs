@@ -205,3 +205,20 @@ async fn an_unreachable_database_is_a_clear_error_without_the_password() {
     assert!(message.contains("is it running"), "{message}");
     assert!(!message.contains("s3cret"), "{message}");
 }
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn text_with_tabs_newlines_and_backslashes_round_trips(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    let mut row = transfer("sig\twith\ttabs", "0\\1", 10, 7);
+    row.kind = "line\nbreak\r".into();
+    row.authority = None;
+    ledger.write(&batch(vec![row.clone()], 10)).await.unwrap();
+    let back = sqlx::query("SELECT tx, leg, kind, authority FROM ledger.transfers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(back.get::<String, _>("tx"), row.tx);
+    assert_eq!(back.get::<String, _>("leg"), row.leg);
+    assert_eq!(back.get::<String, _>("kind"), row.kind);
+    assert_eq!(back.get::<Option<String>, _>("authority"), None);
+}
