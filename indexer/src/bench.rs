@@ -125,36 +125,9 @@ async fn measure(
     let mut conn = pool.acquire().await?;
     let started = Instant::now();
     for chunk in rows.chunks(50_000) {
-        let mut copy = conn
-            .copy_in_raw(
-                "COPY ledger.transfers (chain, tx, leg, block, tx_index, program, kind, mint, source, source_owner,
-                 destination, destination_owner, authority, amount, decimals, success, ingested_from) FROM STDIN",
-            )
+        let mut copy = conn.copy_in_raw(ledger::TRANSFER_COPY).await?;
+        copy.send(ledger::copy_format(Chain::Solana, "grpc", chunk).as_bytes())
             .await?;
-        let mut text = String::with_capacity(chunk.len() * 300);
-        for r in chunk {
-            use std::fmt::Write;
-            let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "\\N".into());
-            let _ = writeln!(
-                text,
-                "solana\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\tt\tgrpc",
-                r.tx,
-                r.leg,
-                r.block,
-                r.tx_index,
-                r.program,
-                r.kind,
-                r.mint,
-                o(&r.source),
-                o(&r.source_owner),
-                o(&r.destination),
-                o(&r.destination_owner),
-                o(&r.authority),
-                r.amount,
-                r.decimals.unwrap_or(0)
-            );
-        }
-        copy.send(text.as_bytes()).await?;
         copy.finish().await?;
     }
     let copy = rate(config.rows, started.elapsed());

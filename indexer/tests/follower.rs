@@ -16,6 +16,19 @@ async fn transfer_signatures(pool: &PgPool) -> Vec<String> {
         .unwrap()
 }
 
+/// One payment into the vault per amount, in order.
+async fn pay_vault(
+    client: &solana_client::nonblocking::rpc_client::RpcClient,
+    u: &usdc_chain::Usdc,
+    amounts: impl IntoIterator<Item = u64>,
+) -> Vec<solana_signature::Signature> {
+    let mut sent = Vec::new();
+    for amount in amounts {
+        sent.push(usdc_chain::pay(client, &u.agent, &u.agent_ata, &u.usdc, &u.vault, amount).await);
+    }
+    sent
+}
+
 async fn wait_for_rows(pool: &PgPool, n: usize) {
     let started = Instant::now();
     while transfer_signatures(pool).await.len() < n {
@@ -39,19 +52,7 @@ async fn a_killed_follower_resumes_from_its_cursor_without_loss_or_duplicates(po
     let mut sent = Vec::new();
 
     let task = tokio::spawn(follower::run(config.clone(), ledger.clone()));
-    for i in 0..3 {
-        sent.push(
-            usdc_chain::pay(
-                &client,
-                &u.agent,
-                &u.agent_ata,
-                &u.usdc,
-                &u.vault,
-                1_000_000 + i,
-            )
-            .await,
-        );
-    }
+    sent.extend(pay_vault(&client, &u, [1_000_000, 1_000_001, 1_000_002]).await);
     wait_for_rows(&pool, 3).await;
     task.abort();
     let _ = task.await;
@@ -62,19 +63,7 @@ async fn a_killed_follower_resumes_from_its_cursor_without_loss_or_duplicates(po
         .expect("cursor written");
 
     // payments while the follower is down
-    for i in 0..3 {
-        sent.push(
-            usdc_chain::pay(
-                &client,
-                &u.agent,
-                &u.agent_ata,
-                &u.usdc,
-                &u.vault,
-                2_000_000 + i,
-            )
-            .await,
-        );
-    }
+    sent.extend(pay_vault(&client, &u, [2_000_000, 2_000_001, 2_000_002]).await);
     let task = tokio::spawn(follower::run(config, ledger.clone()));
     sent.push(
         usdc_chain::pay(

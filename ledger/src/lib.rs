@@ -9,7 +9,7 @@ mod write;
 
 pub use error::LedgerError;
 pub use rows::{Batch, BlockRow, Chain, Cursor, RowStatus, TransferRow, VaultEventRow};
-pub use write::WriteOutcome;
+pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};
 
 use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool};
 

@@ -220,18 +220,23 @@ impl TransferColumns {
     }
 }
 
-/// COPY (text format) of `rows` into `ledger.transfers`.
-async fn copy_transfers(
-    conn: &mut sqlx::PgConnection,
-    batch: &Batch,
-    rows: &[&crate::TransferRow],
-) -> Result<u64, sqlx::Error> {
+/// The columns COPY fills, in the order [`copy_format`] writes them.
+pub const TRANSFER_COPY: &str = "COPY ledger.transfers (chain, tx, leg, block, block_hash, block_time, tx_index,
+    program, kind, mint, source, source_owner, destination, destination_owner, authority, amount, decimals,
+    success, ingested_from) FROM STDIN";
+
+/// `rows` in COPY's text format for [`TRANSFER_COPY`].
+pub fn copy_format<'a>(
+    chain: Chain,
+    source: &str,
+    rows: impl IntoIterator<Item = &'a crate::TransferRow>,
+) -> String {
     use std::fmt::Write;
-    let chain = match batch.chain {
+    let chain = match chain {
         Chain::Solana => "solana",
         Chain::Base => "base",
     };
-    let mut text = String::with_capacity(rows.len() * 320);
+    let mut text = String::new();
     for r in rows {
         let _ = writeln!(
             text,
@@ -255,16 +260,20 @@ async fn copy_transfers(
             r.decimals
                 .map_or_else(|| "\\N".to_string(), |d| d.to_string()),
             if r.success { "t" } else { "f" },
-            copy_text(batch.source),
+            copy_text(source),
         );
     }
-    let mut copy = conn
-        .copy_in_raw(
-            "COPY ledger.transfers (chain, tx, leg, block, block_hash, block_time, tx_index, program, kind, mint,
-             source, source_owner, destination, destination_owner, authority, amount, decimals, success,
-             ingested_from) FROM STDIN",
-        )
-        .await?;
+    text
+}
+
+/// COPY of `rows` into `ledger.transfers`.
+async fn copy_transfers(
+    conn: &mut sqlx::PgConnection,
+    batch: &Batch,
+    rows: &[&crate::TransferRow],
+) -> Result<u64, sqlx::Error> {
+    let text = copy_format(batch.chain, batch.source, rows.iter().copied());
+    let mut copy = conn.copy_in_raw(TRANSFER_COPY).await?;
     if let Err(e) = copy.send(text.as_bytes()).await {
         let _ = copy.abort("batch rejected").await;
         return Err(e);
