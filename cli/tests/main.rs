@@ -144,3 +144,41 @@ fn help_documents_the_state_file() {
         assert!(help.contains(field), "--help does not mention {field}");
     }
 }
+
+#[test]
+fn bench_indexer_prints_every_figure_as_json() {
+    let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .args([
+            "bench",
+            "indexer",
+            "--rows",
+            "3000",
+            "--insert-rows",
+            "200",
+            "--batch-rows",
+            "1000",
+            "--decode-txs",
+            "1000",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    for field in [
+        "write_rows_per_s",
+        "copy_rows_per_s",
+        "insert_rows_per_s",
+        "decode_tx_per_s",
+    ] {
+        let value = report[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field} missing"));
+        assert!(value > 0.0, "{field} = {value}");
+    }
+}
