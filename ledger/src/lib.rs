@@ -8,7 +8,9 @@ mod rows;
 mod write;
 
 pub use error::LedgerError;
-pub use rows::{Batch, BlockRow, Chain, Cursor, RowStatus, TransferRow, VaultEventRow};
+pub use rows::{
+    Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TransferRow, VaultEventRow,
+};
 pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};
 
 use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool};

@@ -55,6 +55,17 @@ pub struct VaultEventRow {
     pub success: bool,
 }
 
+/// A token account whose balance change the decoded movements do not explain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscrepancyRow {
+    pub tx: String,
+    pub account: String,
+    pub mint: String,
+    pub block: u64,
+    pub balance_change: i128,
+    pub decoded_change: i128,
+}
+
 /// A Solana slot or a Base block as the follower saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockRow {
@@ -79,6 +90,7 @@ pub struct Batch {
     pub source: &'static str,
     pub transfers: Vec<TransferRow>,
     pub vault_events: Vec<VaultEventRow>,
+    pub discrepancies: Vec<DiscrepancyRow>,
     pub blocks: Vec<BlockRow>,
     pub cursor: Option<Cursor>,
 }
@@ -90,6 +102,7 @@ impl Batch {
             source,
             transfers: Vec::new(),
             vault_events: Vec::new(),
+            discrepancies: Vec::new(),
             blocks: Vec::new(),
             cursor: None,
         }

@@ -5,6 +5,13 @@ use sqlx::{Acquire, Postgres, Transaction};
 
 use crate::{Batch, Chain, Ledger, LedgerError, RowStatus};
 
+/// The tables whose rows belong to a block of a chain, with the column naming the block.
+const TABLES_BY_BLOCK: [(&str, &str); 3] = [
+    ("ledger.transfers", "block"),
+    ("ledger.discrepancies", "block"),
+    ("ledger.blocks", "number"),
+];
+
 /// How many rows a batch added (or revived from `rolled_back`); repeats count zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
@@ -21,6 +28,7 @@ impl Ledger {
             transfers: insert_transfers(&mut tx, batch).await?,
             vault_events: insert_vault_events(&mut tx, batch).await?,
         };
+        insert_discrepancies(&mut tx, batch).await?;
         upsert_blocks(&mut tx, batch).await?;
         if let Some(cursor) = &batch.cursor {
             sqlx::query(
@@ -40,12 +48,7 @@ impl Ledger {
     /// Promotes everything of `chain` at or below `block` from confirmed to finalized.
     pub async fn finalize(&self, chain: Chain, block: u64) -> Result<(), LedgerError> {
         let mut tx = self.pool().begin().await?;
-        for table in ["ledger.transfers", "ledger.blocks"] {
-            let column = if table == "ledger.blocks" {
-                "number"
-            } else {
-                "block"
-            };
+        for (table, column) in TABLES_BY_BLOCK {
             sqlx::query(&format!(
                 "UPDATE {table} SET status = 'finalized' WHERE chain = $1 AND {column} <= $2 AND status = 'confirmed'"
             ))
@@ -75,16 +78,22 @@ impl Ledger {
         cursor: Option<&str>,
     ) -> Result<u64, LedgerError> {
         let mut tx = self.pool().begin().await?;
-        let rolled = sqlx::query(
-            "UPDATE ledger.transfers SET status = $4 WHERE chain = $1 AND block BETWEEN $2 AND $3 AND status <> $4",
-        )
-        .bind(chain)
-        .bind(from as i64)
-        .bind(to as i64)
-        .bind(RowStatus::RolledBack)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut rolled = 0;
+        for (table, column) in TABLES_BY_BLOCK {
+            let affected = sqlx::query(&format!(
+                "UPDATE {table} SET status = $4 WHERE chain = $1 AND {column} BETWEEN $2 AND $3 AND status <> $4"
+            ))
+            .bind(chain)
+            .bind(from as i64)
+            .bind(to as i64)
+            .bind(RowStatus::RolledBack)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if table == "ledger.transfers" {
+                rolled = affected;
+            }
+        }
         if chain == Chain::Solana {
             sqlx::query("UPDATE ledger.vault_events SET status = $3 WHERE slot BETWEEN $1 AND $2 AND status <> $3")
                 .bind(from as i64)
@@ -93,15 +102,6 @@ impl Ledger {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(
-            "UPDATE ledger.blocks SET status = $4 WHERE chain = $1 AND number BETWEEN $2 AND $3",
-        )
-        .bind(chain)
-        .bind(from as i64)
-        .bind(to as i64)
-        .bind(RowStatus::RolledBack)
-        .execute(&mut *tx)
-        .await?;
         if let Some(name) = cursor {
             sqlx::query("UPDATE ledger.cursors SET position = LEAST(position, $2), updated_at = now() WHERE name = $1")
                 .bind(name)
@@ -375,6 +375,33 @@ async fn insert_vault_events(
     .execute(&mut **tx)
     .await?;
     Ok(result.rows_affected())
+}
+
+async fn insert_discrepancies(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+) -> Result<(), LedgerError> {
+    if batch.discrepancies.is_empty() {
+        return Ok(());
+    }
+    let rows = first_of_each(&batch.discrepancies, |r| (&r.tx, &r.account));
+    sqlx::query(
+        "INSERT INTO ledger.discrepancies (chain, tx, account, mint, block, balance_change, decoded_change)
+         SELECT $1, t.tx, t.account, t.mint, t.block, t.balance_change::numeric, t.decoded_change::numeric
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[])
+           AS t(tx, account, mint, block, balance_change, decoded_change)
+         ON CONFLICT (chain, tx, account) DO NOTHING",
+    )
+    .bind(batch.chain)
+    .bind(rows.iter().map(|r| r.tx.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.account.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.mint.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.block as i64).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.balance_change.to_string()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.decoded_change.to_string()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A block number seen again with another hash replaces the old entry (the caller rolled

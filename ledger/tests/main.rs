@@ -1,6 +1,6 @@
 //! The ledger against a real Postgres (each test gets its own database from `#[sqlx::test]`).
 
-use ledger::{Batch, BlockRow, Chain, Cursor, Ledger, LedgerError, TransferRow};
+use ledger::{Batch, BlockRow, Chain, Cursor, DiscrepancyRow, Ledger, LedgerError, TransferRow};
 use sqlx::{PgPool, Row};
 
 fn transfer(tx: &str, leg: &str, block: u64, amount: u64) -> TransferRow {
@@ -221,4 +221,35 @@ async fn text_with_tabs_newlines_and_backslashes_round_trips(pool: PgPool) {
     assert_eq!(back.get::<String, _>("leg"), row.leg);
     assert_eq!(back.get::<String, _>("kind"), row.kind);
     assert_eq!(back.get::<Option<String>, _>("authority"), None);
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn discrepancies_are_kept_and_roll_back_with_their_block(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    let mut b = batch(vec![transfer("sig1", "0", 10, 1)], 10);
+    b.discrepancies.push(DiscrepancyRow {
+        tx: "sig1".into(),
+        account: "vault-usdc".into(),
+        mint: "usdc".into(),
+        block: 10,
+        balance_change: 5,
+        decoded_change: 1,
+    });
+    ledger.write(&b).await.unwrap();
+    ledger.write(&b).await.unwrap();
+    let rows = sqlx::query("SELECT balance_change::text AS b, decoded_change::text AS d, status::text AS s FROM ledger.discrepancies")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "recorded once");
+    assert_eq!(
+        (rows[0].get::<String, _>("b"), rows[0].get::<String, _>("d")),
+        ("5".into(), "1".into())
+    );
+    ledger.roll_back(Chain::Solana, 10, 10, None).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status::text FROM ledger.discrepancies")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "rolled_back");
 }

@@ -19,6 +19,20 @@ pub struct Discrepancy {
     pub decoded_change: i128,
 }
 
+impl Discrepancy {
+    /// As the ledger stores it.
+    pub fn row(self, block: u64) -> ledger::DiscrepancyRow {
+        ledger::DiscrepancyRow {
+            tx: self.signature,
+            account: self.account,
+            mint: self.mint,
+            block,
+            balance_change: self.balance_change,
+            decoded_change: self.decoded_change,
+        }
+    }
+}
+
 pub fn unexplained_balance_changes(tx: &RawTx, transfers: &[TransferRow]) -> Vec<Discrepancy> {
     // account → (mint, pre, post)
     let mut balances: BTreeMap<&str, (&str, i128, i128)> = BTreeMap::new();

@@ -105,6 +105,9 @@ async fn follow(config: &FollowerConfig, ledger: &Ledger) -> Result<(), IndexerE
                         let decoded = decode::decode(&raw);
                         batch.transfers.extend(decoded.transfers);
                         batch.vault_events.extend(decoded.vault_events);
+                        batch
+                            .discrepancies
+                            .extend(decoded.discrepancies.into_iter().map(|d| d.row(raw.slot)));
                     }
                 }
                 batch.blocks.push(BlockRow {
