@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use crate::usdc_chain;
 
-async fn transfer_signatures(pool: &PgPool) -> Vec<String> {
+pub async fn transfer_signatures(pool: &PgPool) -> Vec<String> {
     sqlx::query_scalar("SELECT tx FROM ledger.transfers ORDER BY block, tx_index")
         .fetch_all(pool)
         .await
@@ -17,7 +17,7 @@ async fn transfer_signatures(pool: &PgPool) -> Vec<String> {
 }
 
 /// One payment into the vault per amount, in order.
-async fn pay_vault(
+pub async fn pay_vault(
     client: &solana_client::nonblocking::rpc_client::RpcClient,
     u: &usdc_chain::Usdc,
     amounts: impl IntoIterator<Item = u64>,
@@ -29,7 +29,7 @@ async fn pay_vault(
     sent
 }
 
-async fn wait_for_rows(pool: &PgPool, n: usize) {
+pub async fn wait_for_rows(pool: &PgPool, n: usize) {
     let started = Instant::now();
     while transfer_signatures(pool).await.len() < n {
         assert!(

@@ -1,5 +1,6 @@
 //! The indexer's test suite.
 
+mod backfill;
 mod decode;
 mod follower;
 mod usdc_chain;
