@@ -122,6 +122,15 @@ pub async fn run(
     Ok(count)
 }
 
+/// An inner instruction of a `getTransaction` answer, decoded from its JSON form.
+struct InnerIx {
+    top: u8,
+    height: u32,
+    program: u8,
+    accounts: Vec<u8>,
+    data: Vec<u8>,
+}
+
 /// A `getTransaction` answer as [`RawTx`].
 pub fn raw_tx(tx: &EncodedConfirmedTransactionWithStatusMeta) -> Option<RawTx> {
     let meta = tx.transaction.meta.as_ref()?;
@@ -136,18 +145,18 @@ pub fn raw_tx(tx: &EncodedConfirmedTransactionWithStatusMeta) -> Option<RawTx> {
         keys.extend(loaded.writable.iter().cloned());
         keys.extend(loaded.readonly.iter().cloned());
     }
-    let inner: Vec<(u8, u32, u8, Vec<u8>, Vec<u8>)> = match &meta.inner_instructions {
+    let inner: Vec<InnerIx> = match &meta.inner_instructions {
         OptionSerializer::Some(groups) => groups
             .iter()
             .flat_map(|g| {
                 g.instructions.iter().filter_map(move |i| match i {
-                    UiInstruction::Compiled(c) => Some((
-                        g.index,
-                        c.stack_height.unwrap_or(2),
-                        c.program_id_index,
-                        c.accounts.clone(),
-                        bs58::decode(&c.data).into_vec().ok()?,
-                    )),
+                    UiInstruction::Compiled(c) => Some(InnerIx {
+                        top: g.index,
+                        height: c.stack_height.unwrap_or(2),
+                        program: c.program_id_index,
+                        accounts: c.accounts.clone(),
+                        data: bs58::decode(&c.data).into_vec().ok()?,
+                    }),
                     UiInstruction::Parsed(_) => None,
                 })
             })
