@@ -173,16 +173,14 @@ pub fn raw_tx(tx: &EncodedConfirmedTransactionWithStatusMeta) -> Option<RawTx> {
         |top| {
             inner
                 .iter()
-                .filter(|(index, ..)| *index as usize == top)
-                .map(|(_, height, program, accounts, data)| {
-                    (
-                        Compiled {
-                            program_index: *program,
-                            accounts,
-                            data,
-                        },
-                        *height,
-                    )
+                .filter(|i| i.top as usize == top)
+                .map(|i| {
+                    let compiled = Compiled {
+                        program_index: i.program,
+                        accounts: &i.accounts,
+                        data: &i.data,
+                    };
+                    (compiled, i.height)
                 })
                 .collect()
         },
