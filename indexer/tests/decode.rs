@@ -52,6 +52,27 @@ mod built {
 }
 use built::{from, Ix};
 
+/// USDC, two holders and their token accounts.
+struct Parties {
+    usdc: Pubkey,
+    alice: Pubkey,
+    bob: Pubkey,
+    alice_ata: Pubkey,
+    bob_ata: Pubkey,
+}
+
+impl Parties {
+    fn new() -> Self {
+        Parties {
+            usdc: key(),
+            alice: key(),
+            bob: key(),
+            alice_ata: key(),
+            bob_ata: key(),
+        }
+    }
+}
+
 #[test]
 fn inner_instruction_paths_follow_the_invocation_tree() {
     let keys: Vec<String> = (0..4).map(|i| format!("k{i}")).collect();
@@ -80,8 +101,13 @@ fn inner_instruction_paths_follow_the_invocation_tree() {
 
 #[test]
 fn transfer_checked_and_plain_transfer_become_rows_with_owners_and_mint() {
-    let (usdc, alice, bob) = (key(), key(), key());
-    let (alice_ata, bob_ata) = (key(), key());
+    let Parties {
+        usdc,
+        alice,
+        bob,
+        alice_ata,
+        bob_ata,
+    } = Parties::new();
     let t = spl_token_interface::ID;
     let checked = spl_token_interface::instruction::transfer_checked(
         &t,
@@ -136,8 +162,13 @@ fn transfer_checked_and_plain_transfer_become_rows_with_owners_and_mint() {
 
 #[test]
 fn a_batch_is_decoded_leg_by_leg_and_a_truncated_one_stops_cleanly() {
-    let (usdc, alice, bob) = (key(), key(), key());
-    let (alice_ata, bob_ata) = (key(), key());
+    let Parties {
+        usdc,
+        alice,
+        bob,
+        alice_ata,
+        bob_ata,
+    } = Parties::new();
     let t = spl_token_interface::ID;
     let legs = [
         spl_token_interface::instruction::transfer_checked(
@@ -241,8 +272,13 @@ fn a_balance_change_no_instruction_explains_is_recorded() {
 
 #[test]
 fn a_failed_transaction_keeps_its_attempted_legs_without_a_discrepancy() {
-    let (usdc, alice, bob) = (key(), key(), key());
-    let (alice_ata, bob_ata) = (key(), key());
+    let Parties {
+        usdc,
+        alice,
+        bob,
+        alice_ata,
+        bob_ata,
+    } = Parties::new();
     let t = spl_token_interface::ID;
     let ix = spl_token_interface::instruction::transfer_checked(
         &t,

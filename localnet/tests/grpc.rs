@@ -58,6 +58,31 @@ async fn transactions_until_slot(
     }
 }
 
+/// The first update `pick` accepts (others are skipped); fails after 20 s.
+async fn next_matching<T>(stream: &mut GeyserStream, pick: impl Fn(UpdateOneof) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let update = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("timed out waiting for an update")
+            .expect("stream ended")
+            .expect("stream error");
+        if let Some(found) = update.update_oneof.and_then(&pick) {
+            return found;
+        }
+    }
+}
+
+async fn next_transaction(
+    stream: &mut GeyserStream,
+) -> yellowstone_grpc_proto::geyser::SubscribeUpdateTransactionInfo {
+    next_matching(stream, |u| match u {
+        UpdateOneof::Transaction(tx) => tx.transaction,
+        _ => None,
+    })
+    .await
+}
+
 async fn connect(node: &localnet::solana::SolanaNode) -> GeyserGrpcClient {
     GeyserGrpcClient::build_from_shared(node.grpc_url())
         .unwrap()
@@ -113,16 +138,11 @@ async fn subscription_delivers_exactly_the_matching_transactions_and_answers_pin
     })
     .await
     .unwrap();
-    let pong = loop {
-        let update = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Some(UpdateOneof::Pong(p)) = update.update_oneof {
-            break p;
-        }
-    };
+    let pong = next_matching(&mut stream, |u| match u {
+        UpdateOneof::Pong(p) => Some(p),
+        _ => None,
+    })
+    .await;
     assert_eq!(pong.id, 42);
 
     assert_eq!(geyser.ping(7).await.unwrap().count, 7);
@@ -212,18 +232,9 @@ async fn transaction_updates_carry_inner_instructions_and_token_balances() {
         .data(),
     };
     let sig = send(&client, &[ix], &admin, &[]).await;
-    let meta = loop {
-        let update = tokio::time::timeout(Duration::from_secs(20), stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Some(UpdateOneof::Transaction(tx)) = update.update_oneof {
-            let info = tx.transaction.unwrap();
-            assert_eq!(info.signature, sig.as_ref().to_vec());
-            break info.meta.unwrap();
-        }
-    };
+    let info = next_transaction(&mut stream).await;
+    assert_eq!(info.signature, sig.as_ref().to_vec());
+    let meta = info.meta.unwrap();
     let keys: Vec<Vec<u8>> = {
         let config = solana_client::rpc_config::RpcTransactionConfig {
             encoding: Some(solana_transaction_status_client_types::UiTransactionEncoding::Base64),
@@ -275,16 +286,7 @@ async fn transaction_updates_carry_inner_instructions_and_token_balances() {
         spl_token_interface::instruction::mint_to(&token, &usdc, &payer_ata, &admin.pubkey(), &[], 5_000_000).unwrap(),
         spl_token_interface::instruction::transfer_checked(&token, &payer_ata, &usdc, &dest_ata, &admin.pubkey(), &[], 2_000_000, 6).unwrap(),
     ], &admin, &[]).await;
-    let meta = loop {
-        let update = tokio::time::timeout(Duration::from_secs(20), stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Some(UpdateOneof::Transaction(tx)) = update.update_oneof {
-            break tx.transaction.unwrap().meta.unwrap();
-        }
-    };
+    let meta = next_transaction(&mut stream).await.meta.unwrap();
     let post: HashMap<String, String> = meta
         .post_token_balances
         .iter()
