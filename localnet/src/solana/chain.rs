@@ -167,11 +167,6 @@ impl Chain {
         self.genesis_hash
     }
 
-    /// The funded key `requestAirdrop` pays from.
-    pub fn faucet(&self) -> Pubkey {
-        self.faucet.pubkey()
-    }
-
     /// Closes the working slot and opens the next one.
     pub async fn advance_slot(&self) -> Result<u64, LocalnetError> {
         let mut inner = self.inner.lock().await;
