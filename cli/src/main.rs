@@ -164,10 +164,7 @@ async fn localnet(args: LocalnetArgs) -> anyhow::Result<()> {
     if args.slot_ms == 0 {
         anyhow::bail!("--slot-ms must be at least 1");
     }
-    if std::env::var_os("RUST_LOG").is_none() {
-        // SAFETY: set before any thread starts; the runtime's own log lines are noise here.
-        unsafe { std::env::set_var("RUST_LOG", "error") };
-    }
+    localnet::quiet_runtime_logs();
     let data_dir = match args.data_dir {
         Some(d) => d,
         None => {

@@ -41,6 +41,7 @@ pub async fn send(
 }
 
 pub async fn start() -> (SolanaNode, RpcClient, Usdc) {
+    localnet::quiet_runtime_logs();
     let node = SolanaNode::start(SolanaConfig {
         rpc_addr: "127.0.0.1:0".parse().unwrap(),
         grpc_addr: "127.0.0.1:0".parse().unwrap(),

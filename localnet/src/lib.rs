@@ -11,3 +11,15 @@ pub use error::LocalnetError;
 pub use setup::{
     default_params, BaseState, Localnet, LocalnetConfig, LocalnetState, SolanaState, DEMO_USDC,
 };
+
+/// Sets `RUST_LOG=error` unless it is set: program-test otherwise logs every instruction at
+/// debug level. Call before the first chain starts (tests and tools embedding localnet).
+pub fn quiet_runtime_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("RUST_LOG").is_none() {
+            // SAFETY: runs once, before program-test starts its logger.
+            unsafe { std::env::set_var("RUST_LOG", "error") };
+        }
+    });
+}

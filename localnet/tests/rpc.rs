@@ -23,7 +23,7 @@ use spl_associated_token_account_interface::{
 const TOKEN: Pubkey = spl_token_interface::ID;
 
 pub async fn node() -> (SolanaNode, RpcClient) {
-    crate::quiet_runtime_logs();
+    localnet::quiet_runtime_logs();
     let node = SolanaNode::start(SolanaConfig {
         rpc_addr: "127.0.0.1:0".parse().unwrap(),
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
