@@ -72,6 +72,7 @@ async fn backfill_then_live_leaves_no_gap_and_no_duplicate(pool: PgPool) {
         grpc_url: node.grpc_url(),
         tracked: vec![u.vault.to_string()],
         cursor: "solana".into(),
+        start_slot: None,
     };
     let task = tokio::spawn(follower::run(config, ledger.clone()));
     sent.extend(pay_vault(&client, &u, [2_000_000]).await);

@@ -47,6 +47,8 @@ async fn a_killed_follower_resumes_from_its_cursor_without_loss_or_duplicates(po
         grpc_url: node.grpc_url(),
         tracked: vec![u.vault.to_string()],
         cursor: "solana".into(),
+        // Everything after the setup: no race between the follower subscribing and the payments.
+        start_slot: Some(client.get_slot().await.unwrap() + 1),
     };
     let ledger = Ledger::from_pool(pool.clone());
     let mut sent = Vec::new();

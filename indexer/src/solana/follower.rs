@@ -24,6 +24,8 @@ pub struct FollowerConfig {
     pub tracked: Vec<String>,
     /// Name of the cursor row in the ledger.
     pub cursor: String,
+    /// Where to start while the ledger has no cursor yet (`None`: live, from now on).
+    pub start_slot: Option<u64>,
 }
 
 /// Follows until the stream fails, then resumes from the cursor after a short pause; returns
@@ -45,7 +47,10 @@ pub async fn run(config: FollowerConfig, ledger: Ledger) -> Result<(), IndexerEr
 
 /// One subscription, from the slot after the cursor, until the stream ends.
 async fn follow(config: &FollowerConfig, ledger: &Ledger) -> Result<(), IndexerError> {
-    let from_slot = ledger.cursor(&config.cursor).await?.map(|slot| slot + 1);
+    let from_slot = match ledger.cursor(&config.cursor).await? {
+        Some(slot) => Some(slot + 1),
+        None => config.start_slot,
+    };
     let mut client = GeyserGrpcClient::build_from_shared(config.grpc_url.clone())
         .map_err(|e| IndexerError::Stream(e.to_string()))?
         .connect()

@@ -111,10 +111,24 @@ impl Geyser for GeyserService {
         request: Request<Streaming<SubscribeRequest>>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let mut inbound = request.into_inner();
+        // Clients send their first request with the call; registering it before answering
+        // means that once `subscribe` returns to the client, nothing after it can be missed.
+        let first = inbound.message().await?.ok_or_else(|| {
+            Status::invalid_argument("the stream ended before a SubscribeRequest")
+        })?;
+        let filters = Filters::from_request(&first)?;
+        let (events, backlog) = self.chain.subscribe_from(first.from_slot).await;
         let (out, rx) = mpsc::channel(4096);
         let chain = self.chain.clone();
         tokio::spawn(async move {
-            if let Err(status) = serve_subscription(&chain, &mut inbound, &out).await {
+            let subscription = Subscription {
+                filters,
+                events,
+                backlog,
+                first_ping: first.ping.map(|p| p.id),
+            };
+            if let Err(status) = serve_subscription(&chain, subscription, &mut inbound, &out).await
+            {
                 let _ = out.send(Err(status)).await;
             }
         });
@@ -224,26 +238,30 @@ fn unary_commitment(level: Option<i32>) -> Commitment {
 
 type Outbound = mpsc::Sender<Result<SubscribeUpdate, Status>>;
 
+/// A registered subscription: its filters, the live events, and what it missed before.
+struct Subscription {
+    filters: Filters,
+    events: tokio::sync::broadcast::Receiver<ChainEvent>,
+    backlog: Vec<ChainEvent>,
+    first_ping: Option<i32>,
+}
+
 /// Reads the client's requests and forwards the chain's events through its filters until
 /// either side goes away.
 async fn serve_subscription(
     chain: &Chain,
+    subscription: Subscription,
     inbound: &mut Streaming<SubscribeRequest>,
     out: &Outbound,
 ) -> Result<(), Status> {
-    // The first request sets the filters and, with `from_slot`, where the stream starts.
-    let Some(first) = inbound.message().await? else {
-        return Ok(());
-    };
-    let mut filters = Filters::from_request(&first)?;
-    let (mut events, backlog) = chain.subscribe_from(first.from_slot).await;
-    if let Some(ping) = first.ping {
-        send(
-            out,
-            vec![],
-            UpdateOneof::Pong(SubscribeUpdatePong { id: ping.id }),
-        )
-        .await?;
+    let Subscription {
+        mut filters,
+        mut events,
+        backlog,
+        first_ping,
+    } = subscription;
+    if let Some(id) = first_ping {
+        send(out, vec![], UpdateOneof::Pong(SubscribeUpdatePong { id })).await?;
     }
     for event in backlog {
         forward(chain, &filters, event, out).await?;
