@@ -1,4 +1,5 @@
-//! `paywire`: one command for the whole system. Today: `paywire localnet`.
+//! `paywire`: one command for the whole system: `paywire localnet`, `paywire indexer`,
+//! `paywire bench`.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -20,6 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Localnet(LocalnetArgs),
+    Indexer(IndexerArgs),
     /// Measure parts of paywire on this machine (ratios against baselines from the same run)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -57,6 +59,45 @@ struct BenchIndexerArgs {
     /// Print one JSON object (write_rows_per_s, copy_rows_per_s, insert_rows_per_s, decode_tx_per_s, …)
     #[arg(long)]
     json: bool,
+}
+
+/// Follow every USDC movement and model-vault instruction on Solana and Base into the ledger.
+///
+/// Solana: backfills over JSON-RPC from the stored cursor to the tip, then follows Yellowstone
+/// gRPC live (resuming from the cursor after any disconnect, backfilling any gap); the program,
+/// the treasury's USDC account and, as models are tokenized, their vaults and pool reserves.
+/// Base: USDC Transfer logs to or from the treasury, reorg-safe.
+/// Rows are written idempotently with the cursor in the same transaction: stop it any time.
+///
+/// The config file (TOML):
+///   database_url = "postgres://…"          (or DATABASE_URL / --database-url)
+///   [solana]
+///   rpc_url = "http://127.0.0.1:8899"
+///   grpc_url = "http://127.0.0.1:10000"
+///   treasury_usdc = "<the treasury's USDC account>"
+///   program_id = "…"      accounts = ["…"]      start_slot = 0      (optional)
+///   [base]
+///   rpc_url = "http://127.0.0.1:8545"
+///   usdc = "0x…"
+///   treasury = "0x…"
+///   confirmations = 12    poll_interval_ms = 1000    max_block_range = 2000
+///   start_block = 0       accounts = ["0x…"]                       (optional)
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+struct IndexerArgs {
+    /// The config file (TOML, above)
+    #[arg(
+        long,
+        env = "PAYWIRE_INDEXER_CONFIG",
+        required_unless_present = "localnet"
+    )]
+    config: Option<PathBuf>,
+    /// Follow the chains of a running `paywire localnet`, from its state file, instead
+    #[arg(long, conflicts_with = "config")]
+    localnet: Option<PathBuf>,
+    /// Postgres holding the ledger (overrides the config file's database_url)
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 /// Run a local Solana (with the model-vault program) and a local Base, set up for paywire.
@@ -117,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Localnet(args) => localnet(args).await,
+        Command::Indexer(args) => run_indexer(args).await,
         Command::Bench(BenchCommand::Indexer(args)) => bench_indexer(args).await,
     }
 }
@@ -158,6 +200,68 @@ async fn bench_indexer(args: BenchIndexerArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+async fn run_indexer(args: IndexerArgs) -> anyhow::Result<()> {
+    let mut config = match (&args.config, &args.localnet) {
+        (Some(path), _) => indexer::IndexerConfig::from_file(path)?,
+        (None, Some(state)) => indexer_config_for_localnet(state)?,
+        (None, None) => anyhow::bail!("pass --config <file> or --localnet <state file>"),
+    };
+    if let Some(url) = args.database_url {
+        config.database_url = Some(url);
+    }
+    let url = config.database_url.clone().context(
+        "no database: set database_url in the config file, DATABASE_URL, or --database-url",
+    )?;
+    let ledger = ledger::Ledger::connect(&url).await?;
+    eprintln!(
+        "paywire indexer: writing the ledger at {}",
+        ledger::redact(&url)
+    );
+    tokio::select! {
+        result = indexer::run(&config, ledger, |step| eprintln!("  … {step}")) => Ok(result?),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("stopped (the cursor is stored; the next start resumes from it)");
+            Ok(())
+        }
+    }
+}
+
+/// The indexer config that follows everything a `paywire localnet` set up.
+fn indexer_config_for_localnet(
+    state_file: &std::path::Path,
+) -> anyhow::Result<indexer::IndexerConfig> {
+    let state: localnet::LocalnetState =
+        serde_json::from_slice(&std::fs::read(state_file).with_context(|| {
+            format!(
+                "reading {} (is `paywire localnet` running?)",
+                state_file.display()
+            )
+        })?)
+        .with_context(|| format!("{} is not a localnet state file", state_file.display()))?;
+    let s = &state.solana;
+    Ok(indexer::IndexerConfig {
+        database_url: None,
+        solana: Some(indexer::config::SolanaSection::new(
+            &s.rpc_url,
+            &s.grpc_url,
+            &s.treasury_usdc,
+        )),
+        base: state.base.map(|b| indexer::config::BaseSection {
+            rpc_url: b.rpc_url,
+            usdc: b.usdc,
+            usdc_decimals: 6,
+            treasury: b.treasury,
+            accounts: vec![],
+            start_block: Some(0),
+            // anvil does not reorg by itself; one block keeps rows moving to final quickly.
+            confirmations: 1,
+            poll_interval_ms: 200,
+            max_block_range: 2_000,
+            cursor: "base".into(),
+        }),
+    })
 }
 
 async fn localnet(args: LocalnetArgs) -> anyhow::Result<()> {

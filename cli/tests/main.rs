@@ -12,6 +12,7 @@ use alloy::{primitives::Address, providers::ProviderBuilder};
 use localnet::{evm::TestUSDC, LocalnetState, DEMO_USDC};
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_pubkey::Pubkey;
+use solana_signer::Signer;
 
 struct Stop(std::process::Child);
 
@@ -27,9 +28,9 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn localnet_command_sets_up_both_chains_and_stops_cleanly_on_ctrl_c() {
-    let data_dir = temp_dir("localnet");
+/// `paywire localnet` on free ports, once its state file is written.
+async fn spawn_localnet(name: &str) -> (Stop, LocalnetState, PathBuf) {
+    let data_dir = temp_dir(name);
     let state_file = data_dir.join("state.json");
     let child = Command::new(env!("CARGO_BIN_EXE_paywire"))
         .args([
@@ -65,6 +66,12 @@ async fn localnet_command_sets_up_both_chains_and_stops_cleanly_on_ctrl_c() {
     }
     let state: LocalnetState =
         serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    (child, state, state_file)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn localnet_command_sets_up_both_chains_and_stops_cleanly_on_ctrl_c() {
+    let (mut child, state, _) = spawn_localnet("localnet").await;
 
     // Solana: the config exists and the demo payer holds its USDC
     let rpc = RpcClient::new(state.solana.rpc_url.clone());
@@ -180,5 +187,106 @@ fn bench_indexer_prints_every_figure_as_json() {
             .as_f64()
             .unwrap_or_else(|| panic!("{field} missing"));
         assert!(value > 0.0, "{field} = {value}");
+    }
+}
+
+/// `paywire indexer --localnet <state>` against a running `paywire localnet`: the demo payer
+/// pays the treasury on both chains and both payments reach the ledger.
+#[sqlx::test(migrations = false)]
+async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) {
+    let (_localnet, state, state_file) = spawn_localnet("indexer").await;
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
+    let database = pool.connect_options().get_database().unwrap().to_string();
+    let url = match server.rfind('/') {
+        Some(i) if server[..i].ends_with(|c: char| c != '/') => {
+            format!("{}/{database}", &server[..i])
+        }
+        _ => format!("{server}/{database}"),
+    };
+    let _indexer = Stop(
+        Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .args(["indexer", "--database-url", &url, "--localnet"])
+            .arg(&state_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run paywire indexer"),
+    );
+
+    // Solana: 1 USDC from the demo payer to the treasury
+    let s = &state.solana;
+    let rpc = RpcClient::new_with_commitment(
+        s.rpc_url.clone(),
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    );
+    let payer = localnet::read_keypair(&s.payer_keypair).unwrap();
+    let pubkey = |text: &str| Pubkey::from_str(text).unwrap();
+    let ix = spl_token_interface::instruction::transfer_checked(
+        &spl_token_interface::ID,
+        &pubkey(&s.payer_usdc),
+        &pubkey(&s.usdc_mint),
+        &pubkey(&s.treasury_usdc),
+        &payer.pubkey(),
+        &[],
+        1_000_000,
+        6,
+    )
+    .unwrap();
+    let tx = solana_transaction::Transaction::new_signed_with_payer(
+        &[ix],
+        Some(&payer.pubkey()),
+        &[&payer],
+        rpc.get_latest_blockhash().await.unwrap(),
+    );
+    let solana_tx = rpc
+        .send_and_confirm_transaction(&tx)
+        .await
+        .unwrap()
+        .to_string();
+
+    // Base: 2 USDC from the demo payer to the treasury
+    let base = state.base.as_ref().expect("base state");
+    let signer: alloy::signers::local::PrivateKeySigner = base.payer_private_key.parse().unwrap();
+    let provider = ProviderBuilder::new()
+        .wallet(alloy::network::EthereumWallet::from(signer))
+        .connect_http(base.rpc_url.parse().unwrap());
+    let receipt = TestUSDC::new(Address::from_str(&base.usdc).unwrap(), &provider)
+        .transfer(
+            Address::from_str(&base.treasury).unwrap(),
+            alloy::primitives::U256::from(2_000_000u64),
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let base_tx = receipt.transaction_hash.to_string();
+
+    let started = Instant::now();
+    loop {
+        let found: Vec<(String, String)> = sqlx::query_as(
+            "SELECT tx, amount::text FROM ledger.transfers WHERE tx = $1 OR tx = $2 ORDER BY amount",
+        )
+        .bind(&solana_tx)
+        .bind(&base_tx)
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+        if found.len() == 2 {
+            assert_eq!(
+                found,
+                [
+                    (solana_tx, "1000000".to_string()),
+                    (base_tx, "2000000".to_string())
+                ]
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the indexer did not record both payments within 60 s: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -2,9 +2,14 @@
 //! followers turn what a chain delivers into [`decode::RawTx`], the decoders turn those into
 //! ledger rows, and the ledger writes them in batches with the follower's cursor.
 
+pub mod base;
 pub mod bench;
+pub mod config;
 pub mod decode;
 mod error;
+pub mod service;
 pub mod solana;
 
+pub use config::IndexerConfig;
 pub use error::IndexerError;
+pub use service::run;

@@ -27,7 +27,8 @@ async fn backfill_then_live_leaves_no_gap_and_no_duplicate(pool: PgPool) {
     let ledger = Ledger::from_pool(pool.clone());
     let mut sent = pay_vault(&client, &u, [1_000_000, 1_000_001, 1_000_002]).await;
 
-    let read = backfill::run(&client, &ledger, &[u.vault], "solana")
+    let mut tracked = [u.vault.to_string()].into();
+    let read = backfill::run(&client, &ledger, &mut tracked, "solana", None)
         .await
         .unwrap();
     assert_eq!(
@@ -61,7 +62,7 @@ async fn backfill_then_live_leaves_no_gap_and_no_duplicate(pool: PgPool) {
         "cursor at the tip"
     );
     assert_eq!(
-        backfill::run(&client, &ledger, &[u.vault], "solana")
+        backfill::run(&client, &ledger, &mut tracked, "solana", None)
             .await
             .unwrap(),
         0,
@@ -70,6 +71,7 @@ async fn backfill_then_live_leaves_no_gap_and_no_duplicate(pool: PgPool) {
 
     let config = follower::FollowerConfig {
         grpc_url: node.grpc_url(),
+        rpc_url: node.rpc_url(),
         tracked: vec![u.vault.to_string()],
         cursor: "solana".into(),
         start_slot: None,

@@ -45,6 +45,7 @@ async fn a_killed_follower_resumes_from_its_cursor_without_loss_or_duplicates(po
     let (node, client, u) = usdc_chain::start().await;
     let config = FollowerConfig {
         grpc_url: node.grpc_url(),
+        rpc_url: node.rpc_url(),
         tracked: vec![u.vault.to_string()],
         cursor: "solana".into(),
         // Everything after the setup: no race between the follower subscribing and the payments.
@@ -93,4 +94,44 @@ async fn a_killed_follower_resumes_from_its_cursor_without_loss_or_duplicates(po
             .await
             .unwrap();
     assert!(finalized >= 3, "rows of finalized slots are promoted");
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_dropped_grpc_stream_resumes_from_the_cursor_without_a_gap(pool: PgPool) {
+    let (node, client, u) = usdc_chain::start().await;
+    let config = FollowerConfig {
+        grpc_url: node.grpc_url(),
+        rpc_url: node.rpc_url(),
+        tracked: vec![u.vault.to_string()],
+        cursor: "solana".into(),
+        start_slot: Some(client.get_slot().await.unwrap() + 1),
+    };
+    let task = tokio::spawn(follower::run(config, Ledger::from_pool(pool.clone())));
+    let mut sent = pay_vault(&client, &u, [1_000_000, 1_000_001]).await;
+    wait_for_rows(&pool, 2).await;
+    let opened = node.grpc_subscriptions_opened();
+
+    node.disconnect_grpc_streams();
+    // paid while the follower is between streams
+    sent.extend(pay_vault(&client, &u, [2_000_000, 2_000_001]).await);
+    wait_for_rows(&pool, 4).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    task.abort();
+
+    assert!(
+        node.grpc_subscriptions_opened() > opened,
+        "the follower subscribed again"
+    );
+    let sent: Vec<String> = sent.iter().map(|s| s.to_string()).collect();
+    assert_eq!(transfer_signatures(&pool).await, sent, "every payment once");
+    let sources: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT ingested_from FROM ledger.transfers")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        sources,
+        ["grpc"],
+        "resumed by from_slot replay, not by an RPC backfill"
+    );
 }

@@ -9,7 +9,8 @@ mod write;
 
 pub use error::LedgerError;
 pub use rows::{
-    Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TransferRow, VaultEventRow,
+    Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TrackedRow, TransferRow,
+    VaultEventRow,
 };
 pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};
 
@@ -65,8 +66,56 @@ impl Ledger {
     }
 }
 
-/// A connection URL without its password, for error messages.
-fn redact(url: &str) -> String {
+impl Ledger {
+    /// Accounts of `chain` learned from the chain, with the block from which each matters.
+    pub async fn tracked(&self, chain: Chain) -> Result<Vec<(String, u64)>, LedgerError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT address, since_block FROM ledger.tracked_accounts WHERE chain = $1 ORDER BY since_block",
+        )
+        .bind(chain)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(a, b)| (a, b as u64)).collect())
+    }
+
+    /// The live (not rolled back) blocks of `chain` at or below `at`, newest first, at most
+    /// `limit`: where a follower looks for the last block a reorg left in place.
+    pub async fn blocks_at_or_below(
+        &self,
+        chain: Chain,
+        at: u64,
+        limit: u32,
+    ) -> Result<Vec<BlockRow>, LedgerError> {
+        type Row = (
+            i64,
+            String,
+            Option<String>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT number, hash, parent_hash, block_time FROM ledger.blocks
+                 WHERE chain = $1 AND number <= $2 AND status <> 'rolled_back'
+                 ORDER BY number DESC LIMIT $3",
+        )
+        .bind(chain)
+        .bind(at as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(number, hash, parent_hash, block_time)| BlockRow {
+                number: number as u64,
+                hash,
+                parent_hash,
+                block_time,
+            })
+            .collect())
+    }
+}
+
+/// A connection URL without its password, for messages.
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];

@@ -75,6 +75,15 @@ pub struct BlockRow {
     pub block_time: Option<DateTime<Utc>>,
 }
 
+/// An account a follower learned to watch from the chain (a tokenized model's vault).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackedRow {
+    pub address: String,
+    pub since_block: u64,
+    pub reason: String,
+    pub tx: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cursor {
     pub name: String,
@@ -92,6 +101,7 @@ pub struct Batch {
     pub vault_events: Vec<VaultEventRow>,
     pub discrepancies: Vec<DiscrepancyRow>,
     pub blocks: Vec<BlockRow>,
+    pub tracked: Vec<TrackedRow>,
     pub cursor: Option<Cursor>,
 }
 
@@ -104,6 +114,7 @@ impl Batch {
             vault_events: Vec::new(),
             discrepancies: Vec::new(),
             blocks: Vec::new(),
+            tracked: Vec::new(),
             cursor: None,
         }
     }

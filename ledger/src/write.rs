@@ -30,10 +30,14 @@ impl Ledger {
         };
         insert_discrepancies(&mut tx, batch).await?;
         upsert_blocks(&mut tx, batch).await?;
+        insert_tracked(&mut tx, batch).await?;
         if let Some(cursor) = &batch.cursor {
+            // Never backwards: a replayed block (a resubscription from an earlier slot) must not
+            // undo progress. Only `roll_back` moves a cursor back.
             sqlx::query(
                 "INSERT INTO ledger.cursors (name, chain, position) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+                 ON CONFLICT (name) DO UPDATE
+                 SET position = GREATEST(ledger.cursors.position, EXCLUDED.position), updated_at = now()",
             )
             .bind(&cursor.name)
             .bind(batch.chain)
@@ -390,7 +394,8 @@ async fn insert_discrepancies(
          SELECT $1, t.tx, t.account, t.mint, t.block, t.balance_change::numeric, t.decoded_change::numeric
          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[])
            AS t(tx, account, mint, block, balance_change, decoded_change)
-         ON CONFLICT (chain, tx, account) DO NOTHING",
+         ON CONFLICT (chain, tx, account) DO UPDATE SET block = EXCLUDED.block, status = 'confirmed'
+         WHERE ledger.discrepancies.status = 'rolled_back'",
     )
     .bind(batch.chain)
     .bind(rows.iter().map(|r| r.tx.clone()).collect::<Vec<_>>())
@@ -432,6 +437,30 @@ async fn upsert_blocks(
     .bind(rows.iter().map(|r| r.hash.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.parent_hash.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.block_time).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_tracked(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+) -> Result<(), LedgerError> {
+    if batch.tracked.is_empty() {
+        return Ok(());
+    }
+    let rows = first_of_each(&batch.tracked, |r| &r.address);
+    sqlx::query(
+        "INSERT INTO ledger.tracked_accounts (chain, address, since_block, reason, tx)
+         SELECT $1, t.address, t.since_block, t.reason, t.tx
+         FROM UNNEST($2::text[], $3::int8[], $4::text[], $5::text[]) AS t(address, since_block, reason, tx)
+         ON CONFLICT (chain, address) DO NOTHING",
+    )
+    .bind(batch.chain)
+    .bind(rows.iter().map(|r| r.address.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.since_block as i64).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.reason.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.tx.clone()).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

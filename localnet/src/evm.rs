@@ -10,10 +10,11 @@ use std::{
 
 use alloy::{
     network::EthereumWallet,
-    primitives::{Address, U256},
+    primitives::{Address, Bytes, FixedBytes, U256},
     providers::{Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
+    signers::{local::PrivateKeySigner, Signer},
     sol,
+    sol_types::eip712_domain,
 };
 use tokio::process::{Child, Command};
 
@@ -25,6 +26,76 @@ sol!(
     TestUSDC,
     "evm/TestUSDC.json"
 );
+
+sol! {
+    /// The EIP-712 message of an EIP-3009 `transferWithAuthorization`.
+    #[derive(Debug)]
+    struct TransferWithAuthorization {
+        address from;
+        address to;
+        uint256 value;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 nonce;
+    }
+}
+
+/// A signed EIP-3009 authorization, as a paying agent hands it over.
+#[derive(Clone, Debug)]
+pub struct Authorization {
+    pub message: TransferWithAuthorization,
+    pub signature: Bytes,
+}
+
+/// `payer` authorizes moving `value` of the local USDC at `usdc` to `to` until `valid_before`
+/// (unix seconds), with a fresh random nonce.
+pub async fn authorize(
+    payer: &PrivateKeySigner,
+    usdc: Address,
+    to: Address,
+    value: u64,
+    valid_before: u64,
+) -> Authorization {
+    let message = TransferWithAuthorization {
+        from: payer.address(),
+        to,
+        value: U256::from(value),
+        validAfter: U256::ZERO,
+        validBefore: U256::from(valid_before),
+        nonce: FixedBytes::from_slice(&PrivateKeySigner::random().to_bytes()[..]),
+    };
+    let domain = eip712_domain! {
+        name: "USD Coin",
+        version: "2",
+        chain_id: CHAIN_ID,
+        verifying_contract: usdc,
+    };
+    let signature = payer
+        .sign_typed_data(&message, &domain)
+        .await
+        .expect("a local key signs");
+    Authorization {
+        message,
+        signature: signature.as_bytes().to_vec().into(),
+    }
+}
+
+/// Submits `auth` through the `bytes signature` overload (the one x402 facilitators use).
+pub fn settle<'a, P: Provider>(
+    usdc: &'a TestUSDC::TestUSDCInstance<P>,
+    auth: &Authorization,
+) -> alloy::contract::SolCallBuilder<&'a P, TestUSDC::transferWithAuthorization_0Call> {
+    let m = &auth.message;
+    usdc.transferWithAuthorization_0(
+        m.from,
+        m.to,
+        m.value,
+        m.validAfter,
+        m.validBefore,
+        m.nonce,
+        auth.signature.clone(),
+    )
+}
 
 /// Chain id of Base Sepolia, so x402 clients know the network (`eip155:84532`).
 pub const CHAIN_ID: u64 = 84_532;

@@ -9,7 +9,8 @@ pub mod solana;
 
 pub use error::LocalnetError;
 pub use setup::{
-    default_params, BaseState, Localnet, LocalnetConfig, LocalnetState, SolanaState, DEMO_USDC,
+    default_params, read_keypair, BaseState, Localnet, LocalnetConfig, LocalnetState, SolanaState,
+    DEMO_USDC,
 };
 
 /// Sets `RUST_LOG=error` unless it is set: program-test otherwise logs every instruction at

@@ -14,7 +14,6 @@ use alloy::{
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
 };
-use anchor_lang::{InstructionData, ToAccountMetas};
 use serde::{Deserialize, Serialize};
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
@@ -204,24 +203,8 @@ async fn set_up_solana(
     ];
     chain.submit(&mint_ixs, &[&admin, &usdc]).await?;
 
-    let config_pda =
-        Pubkey::find_program_address(&[model_vault::constants::CONFIG_SEED], &model_vault::ID).0;
-    let initialize = solana_instruction::Instruction {
-        program_id: model_vault::ID,
-        accounts: model_vault::accounts::Initialize {
-            admin: admin.pubkey(),
-            config: config_pda,
-            usdc_mint: usdc.pubkey(),
-            usdc_token_program: token,
-            system_program: solana_system_interface::program::ID,
-        }
-        .to_account_metas(None),
-        data: model_vault::instruction::Initialize {
-            treasury: treasury.pubkey(),
-            params: default_params(),
-        }
-        .data(),
-    };
+    let protocol = model_vault_client::Protocol::new(usdc.pubkey(), treasury.pubkey());
+    let initialize = protocol.initialize(&admin.pubkey(), default_params());
     chain.submit(&[initialize], &[&admin]).await?;
 
     Ok(SolanaState {
@@ -231,7 +214,7 @@ async fn set_up_solana(
         program_id: model_vault::ID.to_string(),
         usdc_mint: usdc.pubkey().to_string(),
         usdc_decimals: 6,
-        config: config_pda.to_string(),
+        config: model_vault_client::config_pda().to_string(),
         admin: admin.pubkey().to_string(),
         admin_keypair: admin_path,
         treasury: treasury.pubkey().to_string(),
@@ -304,6 +287,31 @@ async fn send_eth(provider: &impl Provider, to: Address) -> Result<(), LocalnetE
         .await
         .map_err(|e| LocalnetError::Evm(format!("funding {to}: {e}")))?;
     Ok(())
+}
+
+impl SolanaState {
+    /// Instruction builders for this localnet's USDC and treasury.
+    pub fn protocol(&self) -> Result<model_vault_client::Protocol, LocalnetError> {
+        let key = |text: &str| {
+            text.parse::<Pubkey>()
+                .map_err(|e| LocalnetError::Invalid(format!("address {text}: {e}")))
+        };
+        Ok(model_vault_client::Protocol::new(
+            key(&self.usdc_mint)?,
+            key(&self.treasury)?,
+        ))
+    }
+}
+
+/// Reads a keypair file in the Solana CLI's format.
+pub fn read_keypair(path: &Path) -> Result<Keypair, LocalnetError> {
+    let text = std::fs::read_to_string(path)?;
+    let bytes: Vec<u8> = serde_json::from_str(&text).map_err(|e| {
+        LocalnetError::Invalid(format!("{} is not a keypair file: {e}", path.display()))
+    })?;
+    Keypair::try_from(bytes.as_slice()).map_err(|e| {
+        LocalnetError::Invalid(format!("{} is not a keypair file: {e}", path.display()))
+    })
 }
 
 /// Keypair files in the Solana CLI's format (a JSON array of the 64 secret-key bytes).

@@ -2,84 +2,16 @@
 
 use alloy::{
     network::EthereumWallet,
-    primitives::{Address, Bytes, FixedBytes, U256},
+    primitives::{Address, U256},
     providers::ProviderBuilder,
-    signers::{local::PrivateKeySigner, Signer},
-    sol,
-    sol_types::eip712_domain,
+    signers::local::PrivateKeySigner,
 };
-use localnet::evm::{EvmConfig, EvmNode, TestUSDC, CHAIN_ID};
-
-sol! {
-    struct TransferWithAuthorization {
-        address from;
-        address to;
-        uint256 value;
-        uint256 validAfter;
-        uint256 validBefore;
-        bytes32 nonce;
-    }
-}
+use localnet::evm::{authorize, settle, EvmConfig, EvmNode, TestUSDC};
 
 const USDC: u64 = 1_000_000;
 
-struct Authorization {
-    message: TransferWithAuthorization,
-    signature: Bytes,
-}
-
-async fn authorize(
-    payer: &PrivateKeySigner,
-    usdc: Address,
-    to: Address,
-    value: u64,
-    valid_before: u64,
-) -> Authorization {
-    let message = TransferWithAuthorization {
-        from: payer.address(),
-        to,
-        value: U256::from(value),
-        validAfter: U256::ZERO,
-        validBefore: U256::from(valid_before),
-        nonce: random_b256(),
-    };
-    let domain = eip712_domain! {
-        name: "USD Coin",
-        version: "2",
-        chain_id: CHAIN_ID,
-        verifying_contract: usdc,
-    };
-    let signature = payer.sign_typed_data(&message, &domain).await.unwrap();
-    Authorization {
-        message,
-        signature: signature.as_bytes().to_vec().into(),
-    }
-}
-
-/// 32 unpredictable bytes, taken from a fresh key.
-fn random_b256() -> FixedBytes<32> {
-    FixedBytes::from_slice(&PrivateKeySigner::random().to_bytes()[..])
-}
-
 fn random_address() -> Address {
     PrivateKeySigner::random().address()
-}
-
-/// Submits `auth` through the `bytes signature` overload (the one x402 facilitators use).
-fn settle<'a, P: alloy::providers::Provider>(
-    usdc: &'a TestUSDC::TestUSDCInstance<P>,
-    auth: &Authorization,
-) -> alloy::contract::SolCallBuilder<&'a P, TestUSDC::transferWithAuthorization_0Call> {
-    let m = &auth.message;
-    usdc.transferWithAuthorization_0(
-        m.from,
-        m.to,
-        m.value,
-        m.validAfter,
-        m.validBefore,
-        m.nonce,
-        auth.signature.clone(),
-    )
 }
 
 /// The revert of a call that must fail.

@@ -10,7 +10,7 @@ pub mod vault;
 pub use balance_check::{unexplained_balance_changes, Discrepancy};
 pub use raw::{raw_from_instructions, Compiled, Instruction, RawTx, TokenBalance};
 
-use ledger::{TransferRow, VaultEventRow};
+use ledger::{Batch, TrackedRow, TransferRow, VaultEventRow};
 
 /// Everything the ledger keeps of one transaction.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct Decoded {
     pub transfers: Vec<TransferRow>,
     pub vault_events: Vec<VaultEventRow>,
     pub discrepancies: Vec<Discrepancy>,
+    /// Accounts to watch from now on (see [`vault::new_accounts`]).
+    pub new_accounts: Vec<TrackedRow>,
 }
 
 pub fn decode(tx: &RawTx) -> Decoded {
@@ -25,7 +27,20 @@ pub fn decode(tx: &RawTx) -> Decoded {
     let discrepancies = unexplained_balance_changes(tx, &transfers);
     Decoded {
         vault_events: vault::events(tx),
+        new_accounts: vault::new_accounts(tx),
         transfers,
         discrepancies,
+    }
+}
+
+impl Decoded {
+    /// Moves these rows into `batch`.
+    pub fn add_to(self, batch: &mut Batch, slot: u64) {
+        batch.transfers.extend(self.transfers);
+        batch.vault_events.extend(self.vault_events);
+        batch
+            .discrepancies
+            .extend(self.discrepancies.into_iter().map(|d| d.row(slot)));
+        batch.tracked.extend(self.new_accounts);
     }
 }

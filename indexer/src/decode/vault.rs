@@ -3,10 +3,10 @@
 
 use std::sync::OnceLock;
 
-use ledger::VaultEventRow;
+use ledger::{TrackedRow, VaultEventRow};
 use serde_json::Value;
 
-use super::raw::RawTx;
+use super::raw::{Instruction, RawTx};
 
 const IDL: &str = include_str!("../../../idls/model_vault.json");
 
@@ -68,8 +68,9 @@ pub fn program_id() -> &'static str {
     &idl().address
 }
 
-/// Every model-vault instruction in `tx`, top-level or invoked by another program.
-pub fn events(tx: &RawTx) -> Vec<VaultEventRow> {
+/// The model-vault instructions of `tx` (top-level or invoked by another program), each with
+/// its IDL definition.
+fn instructions(tx: &RawTx) -> impl Iterator<Item = (&'static IdlInstruction, &Instruction)> {
     let idl = idl();
     tx.instructions
         .iter()
@@ -79,12 +80,54 @@ pub fn events(tx: &RawTx) -> Vec<VaultEventRow> {
                 .instructions
                 .iter()
                 .find(|d| ix.data.starts_with(&d.discriminator))?;
-            let account = |name: &str| {
-                def.accounts
-                    .iter()
-                    .position(|a| a == name)
-                    .and_then(|i| ix.accounts.get(i).cloned())
-            };
+            Some((def, ix))
+        })
+}
+
+impl IdlInstruction {
+    /// The account the IDL names `name` in `ix`.
+    fn account(&self, ix: &Instruction, name: &str) -> Option<String> {
+        self.accounts
+            .iter()
+            .position(|a| a == name)
+            .and_then(|i| ix.accounts.get(i).cloned())
+    }
+}
+
+/// USDC accounts a successful `tokenize_model` in `tx` brings into being: the model's revenue
+/// vault and its pool's USDC reserve. Payments into them need not touch the program, so a
+/// follower must watch them by address from this transaction on.
+pub fn new_accounts(tx: &RawTx) -> Vec<TrackedRow> {
+    if !tx.success {
+        return Vec::new();
+    }
+    instructions(tx)
+        .filter(|(def, _)| def.name == "tokenize_model")
+        .flat_map(|(def, ix)| {
+            let model = def.account(ix, "model").unwrap_or_default();
+            [
+                ("vault", "revenue vault"),
+                ("pool_quote_vault", "pool USDC reserve"),
+            ]
+            .into_iter()
+            .filter_map(move |(name, what)| {
+                Some(TrackedRow {
+                    address: def.account(ix, name)?,
+                    since_block: tx.slot,
+                    reason: format!("{what} of model {model}"),
+                    tx: tx.signature.clone(),
+                })
+            })
+            .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Every model-vault instruction in `tx`, top-level or invoked by another program.
+pub fn events(tx: &RawTx) -> Vec<VaultEventRow> {
+    instructions(tx)
+        .filter_map(|(def, ix)| {
+            let account = |name: &str| def.account(ix, name);
             let args = &ix.data[def.discriminator.len()..];
             let first_u64 = || {
                 args.get(..8)

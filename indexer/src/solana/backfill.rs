@@ -1,8 +1,11 @@
-//! RPC backfill: what happened to the tracked accounts between the cursor and the confirmed
-//! tip, read with `getSignaturesForAddress` + `getTransaction` and written slot by slot.
-//! Run on start (and whenever a gap is suspected) before following live.
+//! RPC backfill: what happened to the tracked accounts between the cursor and a slot (the
+//! confirmed tip by default), read with `getSignaturesForAddress` + `getTransaction` and
+//! written slot by slot. Run on start, and by the live follower whenever it finds a gap.
 
-use std::{collections::BTreeMap, str::FromStr};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    str::FromStr,
+};
 
 use chrono::{DateTime, Utc};
 use ledger::{Batch, Chain, Cursor, Ledger};
@@ -26,100 +29,124 @@ use crate::{
 const PAGE: usize = 1_000;
 
 fn rpc_error(e: impl std::fmt::Display) -> IndexerError {
-    IndexerError::Stream(format!("rpc: {e}"))
+    IndexerError::Source(format!("rpc: {e}"))
 }
 
-/// Backfills from the slot after `cursor` to the confirmed tip and leaves the cursor at the
-/// tip. Returns the number of transactions read.
+/// Backfills from the slot after `cursor` to `until` (default: the confirmed tip) and leaves
+/// the cursor there. Accounts that come into being on the way (a tokenized model's vault) join
+/// `tracked` and are backfilled too. Returns the number of transactions read.
 pub async fn run(
     rpc: &RpcClient,
     ledger: &Ledger,
-    tracked: &[Pubkey],
+    tracked: &mut BTreeSet<String>,
     cursor: &str,
+    until: Option<u64>,
 ) -> Result<usize, IndexerError> {
     let from = ledger.cursor(cursor).await?.map_or(0, |c| c + 1);
-    let confirmed = CommitmentConfig::confirmed();
-    let tip = rpc
-        .get_slot_with_commitment(confirmed)
-        .await
-        .map_err(rpc_error)?;
-    // (slot, signature) of everything newer than the cursor, deduplicated across addresses.
-    let mut wanted: BTreeMap<(u64, String), Signature> = BTreeMap::new();
-    for address in tracked {
-        let mut before = None;
-        'pages: loop {
-            let page = rpc
-                .get_signatures_for_address_with_config(
-                    address,
-                    GetConfirmedSignaturesForAddress2Config {
-                        before,
-                        until: None,
-                        limit: Some(PAGE),
-                        commitment: Some(confirmed),
-                    },
-                )
-                .await
-                .map_err(rpc_error)?;
-            for entry in &page {
-                if entry.slot < from {
-                    break 'pages;
-                }
-                if entry.slot <= tip {
-                    let signature = Signature::from_str(&entry.signature).map_err(rpc_error)?;
-                    wanted.insert((entry.slot, entry.signature.clone()), signature);
-                }
-            }
-            match page.last() {
-                Some(last) if page.len() == PAGE => {
-                    before = Some(Signature::from_str(&last.signature).map_err(rpc_error)?)
-                }
-                _ => break,
-            }
-        }
-    }
-
-    let mut by_slot: BTreeMap<u64, Vec<RawTx>> = BTreeMap::new();
-    for ((slot, _), signature) in &wanted {
-        let tx = rpc
-            .get_transaction_with_config(
-                signature,
-                RpcTransactionConfig {
-                    encoding: Some(UiTransactionEncoding::Base64),
-                    commitment: Some(confirmed),
-                    max_supported_transaction_version: Some(0),
-                },
-            )
+    let to = match until {
+        Some(slot) => slot,
+        None => rpc
+            .get_slot_with_commitment(CommitmentConfig::confirmed())
             .await
-            .map_err(rpc_error)?;
-        let raw =
-            raw_tx(&tx).ok_or_else(|| rpc_error(format!("transaction {signature} has no meta")))?;
-        by_slot.entry(*slot).or_default().push(raw);
-    }
-    let count = wanted.len();
-    for (slot, txs) in by_slot {
-        let mut batch = Batch::new(Chain::Solana, "rpc_backfill");
-        for raw in txs {
-            let decoded = decode::decode(&raw);
-            batch.transfers.extend(decoded.transfers);
-            batch.vault_events.extend(decoded.vault_events);
-            batch
-                .discrepancies
-                .extend(decoded.discrepancies.into_iter().map(|d| d.row(slot)));
+            .map_err(rpc_error)?,
+    };
+    let mut decoded: BTreeMap<(u64, String), decode::Decoded> = BTreeMap::new();
+    let mut to_scan: Vec<(String, u64)> = tracked.iter().map(|a| (a.clone(), from)).collect();
+    while let Some((address, since)) = to_scan.pop() {
+        for (slot, signature) in signatures(rpc, &address, since, to).await? {
+            if decoded.contains_key(&(slot, signature.to_string())) {
+                continue;
+            }
+            let tx = transaction(rpc, &signature).await?;
+            let found = decode::decode(&tx);
+            for learned in &found.new_accounts {
+                if tracked.insert(learned.address.clone()) {
+                    to_scan.push((learned.address.clone(), learned.since_block.max(from)));
+                }
+            }
+            decoded.insert((slot, signature.to_string()), found);
         }
+    }
+    let count = decoded.len();
+    let mut by_slot: BTreeMap<u64, Batch> = BTreeMap::new();
+    for ((slot, _), found) in decoded {
+        let batch = by_slot
+            .entry(slot)
+            .or_insert_with(|| Batch::new(Chain::Solana, "rpc_backfill"));
+        found.add_to(batch, slot);
+    }
+    // Slot by slot, so an interrupted backfill resumes where it stopped; then the cursor moves
+    // to `to`: nothing of ours happened after the last written slot.
+    by_slot
+        .entry(to)
+        .or_insert_with(|| Batch::new(Chain::Solana, "rpc_backfill"));
+    for (slot, mut batch) in by_slot {
         batch.cursor = Some(Cursor {
             name: cursor.to_string(),
             position: slot,
         });
         ledger.write(&batch).await?;
     }
-    // Nothing of ours happened after the last written slot up to the tip: the cursor may move.
-    let mut done = Batch::new(Chain::Solana, "rpc_backfill");
-    done.cursor = Some(Cursor {
-        name: cursor.to_string(),
-        position: tip,
-    });
-    ledger.write(&done).await?;
     Ok(count)
+}
+
+/// Signatures of the transactions touching `address` in slots `from..=to`, oldest first.
+async fn signatures(
+    rpc: &RpcClient,
+    address: &str,
+    from: u64,
+    to: u64,
+) -> Result<Vec<(u64, Signature)>, IndexerError> {
+    let address = Pubkey::from_str(address).map_err(rpc_error)?;
+    let mut found = Vec::new();
+    let mut before = None;
+    loop {
+        let page = rpc
+            .get_signatures_for_address_with_config(
+                &address,
+                GetConfirmedSignaturesForAddress2Config {
+                    before,
+                    until: None,
+                    limit: Some(PAGE),
+                    commitment: Some(CommitmentConfig::confirmed()),
+                },
+            )
+            .await
+            .map_err(rpc_error)?;
+        for entry in &page {
+            if entry.slot < from {
+                found.reverse();
+                return Ok(found);
+            }
+            if entry.slot <= to {
+                let signature = Signature::from_str(&entry.signature).map_err(rpc_error)?;
+                found.push((entry.slot, signature));
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => {
+                before = Some(Signature::from_str(&last.signature).map_err(rpc_error)?)
+            }
+            _ => break,
+        }
+    }
+    found.reverse();
+    Ok(found)
+}
+
+async fn transaction(rpc: &RpcClient, signature: &Signature) -> Result<RawTx, IndexerError> {
+    let tx = rpc
+        .get_transaction_with_config(
+            signature,
+            RpcTransactionConfig {
+                encoding: Some(UiTransactionEncoding::Base64),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .map_err(rpc_error)?;
+    raw_tx(&tx).ok_or_else(|| rpc_error(format!("transaction {signature} has no meta")))
 }
 
 /// An inner instruction of a `getTransaction` answer, decoded from its JSON form.

@@ -21,12 +21,25 @@ use super::chain::{Block, Chain, ChainEvent, Commitment, TokenBalance, TxRecord}
 /// How often an idle stream is pinged, as Yellowstone servers do.
 const PING_INTERVAL: Duration = Duration::from_secs(15);
 
-pub fn service(chain: Arc<Chain>) -> GeyserServer<GeyserService> {
-    GeyserServer::new(GeyserService { chain })
+/// The Geyser service over `chain`. A message on `disconnect` ends every open subscription
+/// with `UNAVAILABLE`, as a provider restarting its endpoint would.
+/// `opened` counts the subscriptions served.
+pub fn service(
+    chain: Arc<Chain>,
+    disconnect: tokio::sync::broadcast::Sender<()>,
+    opened: Arc<std::sync::atomic::AtomicU64>,
+) -> GeyserServer<GeyserService> {
+    GeyserServer::new(GeyserService {
+        chain,
+        disconnect,
+        opened,
+    })
 }
 
 pub struct GeyserService {
     chain: Arc<Chain>,
+    disconnect: tokio::sync::broadcast::Sender<()>,
+    opened: Arc<std::sync::atomic::AtomicU64>,
 }
 
 type UpdateStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -118,14 +131,18 @@ impl Geyser for GeyserService {
         })?;
         let filters = Filters::from_request(&first)?;
         let (events, backlog) = self.chain.subscribe_from(first.from_slot).await;
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (out, rx) = mpsc::channel(4096);
         let chain = self.chain.clone();
+        let disconnect = self.disconnect.subscribe();
         tokio::spawn(async move {
             let subscription = Subscription {
                 filters,
                 events,
                 backlog,
                 first_ping: first.ping.map(|p| p.id),
+                disconnect,
             };
             if let Err(status) = serve_subscription(&chain, subscription, &mut inbound, &out).await
             {
@@ -244,6 +261,7 @@ struct Subscription {
     events: tokio::sync::broadcast::Receiver<ChainEvent>,
     backlog: Vec<ChainEvent>,
     first_ping: Option<i32>,
+    disconnect: tokio::sync::broadcast::Receiver<()>,
 }
 
 /// Reads the client's requests and forwards the chain's events through its filters until
@@ -259,6 +277,7 @@ async fn serve_subscription(
         mut events,
         backlog,
         first_ping,
+        mut disconnect,
     } = subscription;
     if let Some(id) = first_ping {
         send(out, vec![], UpdateOneof::Pong(SubscribeUpdatePong { id })).await?;
@@ -291,6 +310,7 @@ async fn serve_subscription(
                 Err(RecvError::Closed) => return Ok(()),
             },
             _ = ping.tick() => send(out, vec![], UpdateOneof::Ping(SubscribeUpdatePing {})).await?,
+            _ = disconnect.recv() => return Err(Status::unavailable("the server closed the stream")),
         }
     }
 }

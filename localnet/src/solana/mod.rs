@@ -5,7 +5,14 @@ pub mod grpc;
 pub mod rpc;
 mod token;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 pub use chain::{Chain, ChainEvent, Commitment};
 
@@ -26,6 +33,8 @@ pub struct SolanaNode {
     pub chain: Arc<Chain>,
     pub rpc_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
+    disconnect: tokio::sync::broadcast::Sender<()>,
+    subscriptions: Arc<AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -42,7 +51,9 @@ impl SolanaNode {
         });
         let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
         let grpc_addr = grpc_listener.local_addr()?;
-        let geyser = grpc::service(chain.clone());
+        let (disconnect, _) = tokio::sync::broadcast::channel(1);
+        let subscriptions = Arc::new(AtomicU64::new(0));
+        let geyser = grpc::service(chain.clone(), disconnect.clone(), subscriptions.clone());
         let grpc = tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
             let served = tonic::transport::Server::builder()
@@ -70,6 +81,8 @@ impl SolanaNode {
             chain,
             rpc_addr,
             grpc_addr,
+            disconnect,
+            subscriptions,
             tasks: vec![server, grpc, clock],
         })
     }
@@ -80,6 +93,16 @@ impl SolanaNode {
 
     pub fn grpc_url(&self) -> String {
         format!("http://{}", self.grpc_addr)
+    }
+
+    /// Ends every open gRPC subscription (clients see `UNAVAILABLE`); the server stays up.
+    pub fn disconnect_grpc_streams(&self) {
+        let _ = self.disconnect.send(());
+    }
+
+    /// How many gRPC subscriptions have been opened so far.
+    pub fn grpc_subscriptions_opened(&self) -> u64 {
+        self.subscriptions.load(Ordering::Relaxed)
     }
 }
 

@@ -2,14 +2,9 @@
 //! Token-2022 and ATA programs, plus builders for every instruction.
 #![allow(deprecated)] // program-test 3.1 marks `processor!` and context fields "unstable"
 
-use anchor_lang::{
-    prelude::Pubkey, solana_program::program_pack::Pack as _, AccountDeserialize, InstructionData,
-    ToAccountMetas,
-};
-use model_vault::{
-    accounts as acc, constants::*, instruction as ix, BuybackGuard, ConfigParams, ConfigUpdate,
-    CurveParams, ModelUpdate,
-};
+use anchor_lang::{prelude::Pubkey, solana_program::program_pack::Pack as _, AccountDeserialize};
+use model_vault::{BuybackGuard, ConfigParams, ConfigUpdate, CurveParams, ModelUpdate};
+pub use model_vault_client::{config_pda, ModelKeys, Protocol, TOKEN_2022, TOKEN_PROGRAM};
 use solana_account::Account;
 use solana_compute_budget_interface::ComputeBudgetInstruction;
 use solana_instruction::{error::InstructionError, Instruction};
@@ -24,8 +19,6 @@ use spl_associated_token_account_interface::{
 };
 
 pub const USDC: u64 = 1_000_000;
-pub const TOKEN_PROGRAM: Pubkey = spl_token_interface::ID;
-pub const TOKEN_2022: Pubkey = spl_token_2022_interface::ID;
 
 /// Anchor's `entry` ties program id, accounts and data to one lifetime, which `processor!`
 /// cannot express; leaking copies of all three gives them that lifetime (a few bytes per
@@ -69,67 +62,6 @@ pub struct Env {
     nonce: u32,
 }
 
-/// Every address of one model, derived the way clients derive them.
-pub struct ModelKeys {
-    pub slug: String,
-    pub id: [u8; 32],
-    pub model: Pubkey,
-    pub pool: Pubkey,
-    pub mint: Pubkey,
-    pub vault_authority: Pubkey,
-    pub vault: Pubkey,
-    pub pool_token_vault: Pubkey,
-    pub pool_quote_vault: Pubkey,
-}
-
-pub fn config_pda() -> Pubkey {
-    Pubkey::find_program_address(&[CONFIG_SEED], &model_vault::ID).0
-}
-
-impl ModelKeys {
-    pub fn new(slug: &str, usdc: &Pubkey) -> Self {
-        let id = model_vault::Model::id_for_slug(slug);
-        let pda = |seeds: &[&[u8]]| Pubkey::find_program_address(seeds, &model_vault::ID).0;
-        let model = pda(&[MODEL_SEED, &id]);
-        let pool = pda(&[POOL_SEED, model.as_ref()]);
-        let mint = pda(&[MINT_SEED, model.as_ref()]);
-        let vault_authority = pda(&[VAULT_SEED, model.as_ref()]);
-        ModelKeys {
-            slug: slug.to_string(),
-            id,
-            model,
-            pool,
-            mint,
-            vault_authority,
-            vault: ata(&vault_authority, usdc, &TOKEN_PROGRAM),
-            pool_token_vault: ata(&pool, &mint, &TOKEN_2022),
-            pool_quote_vault: ata(&pool, usdc, &TOKEN_PROGRAM),
-        }
-    }
-
-    pub fn market(&self, usdc: &Pubkey) -> acc::Market {
-        acc::Market {
-            config: config_pda(),
-            usdc_mint: *usdc,
-            model: self.model,
-            pool: self.pool,
-            mint: self.mint,
-            pool_token_vault: self.pool_token_vault,
-            pool_quote_vault: self.pool_quote_vault,
-            token_program: TOKEN_2022,
-            usdc_token_program: TOKEN_PROGRAM,
-        }
-    }
-}
-
-pub fn instruction(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
-    Instruction {
-        program_id: model_vault::ID,
-        accounts: accounts.to_account_metas(None),
-        data: data.data(),
-    }
-}
-
 impl Env {
     /// A bank with USDC, the treasury's USDC account and an initialized config.
     pub async fn new() -> Self {
@@ -167,19 +99,22 @@ impl Env {
     }
 
     pub fn initialize_ix(&self, admin: &Pubkey, params: ConfigParams) -> Instruction {
-        instruction(
-            acc::Initialize {
-                admin: *admin,
-                config: config_pda(),
-                usdc_mint: self.usdc,
-                usdc_token_program: TOKEN_PROGRAM,
-                system_program: anchor_lang::system_program::ID,
-            },
-            ix::Initialize {
-                treasury: self.treasury.pubkey(),
-                params,
-            },
-        )
+        self.protocol().initialize(admin, params)
+    }
+
+    /// The instruction builders for this bank's USDC and treasury.
+    pub fn protocol(&self) -> Protocol {
+        Protocol {
+            usdc_mint: self.usdc,
+            usdc_token_program: TOKEN_PROGRAM,
+            treasury: self.treasury.pubkey(),
+            treasury_usdc: self.treasury_usdc,
+        }
+    }
+
+    /// Every address of the model `slug`.
+    pub fn model_keys(&self, slug: &str) -> ModelKeys {
+        self.protocol().model(slug)
     }
 
     /// Sends one transaction paid by the context payer. A compute-budget instruction with a
@@ -360,51 +295,24 @@ impl Env {
         slug: &str,
         share_bps: u16,
     ) -> Result<ModelKeys, TransactionError> {
-        let keys = ModelKeys::new(slug, &self.usdc);
+        let keys = self.model_keys(slug);
         let ix = self.register_ix(creator, &keys, share_bps);
         self.send(&[ix], &[creator]).await?;
         Ok(keys)
     }
 
     pub fn register_ix(&self, creator: &Keypair, keys: &ModelKeys, share_bps: u16) -> Instruction {
-        instruction(
-            acc::RegisterModel {
-                creator: creator.pubkey(),
-                config: config_pda(),
-                model: keys.model,
-                system_program: anchor_lang::system_program::ID,
-            },
-            ix::RegisterModel {
-                model_id: keys.id,
-                slug: keys.slug.clone(),
-                creator_share_bps: share_bps,
-            },
-        )
+        self.protocol().register(&creator.pubkey(), keys, share_bps)
     }
 
     pub fn tokenize_ix(&self, creator: &Keypair, keys: &ModelKeys) -> Instruction {
-        instruction(
-            acc::TokenizeModel {
-                creator: creator.pubkey(),
-                config: config_pda(),
-                model: keys.model,
-                pool: keys.pool,
-                mint: keys.mint,
-                pool_token_vault: keys.pool_token_vault,
-                pool_quote_vault: keys.pool_quote_vault,
-                vault_authority: keys.vault_authority,
-                vault: keys.vault,
-                usdc_mint: self.usdc,
-                token_program: TOKEN_2022,
-                usdc_token_program: TOKEN_PROGRAM,
-                associated_token_program: spl_associated_token_account_interface::program::ID,
-                system_program: anchor_lang::system_program::ID,
-            },
-            ix::TokenizeModel {
-                name: format!("{} token", keys.slug),
-                symbol: "MDL".into(),
-                uri: format!("https://paywire.example/models/{}.json", keys.slug),
-            },
+        let uri = format!("https://paywire.example/models/{}.json", keys.slug);
+        self.protocol().tokenize(
+            &creator.pubkey(),
+            keys,
+            &format!("{} token", keys.slug),
+            "MDL",
+            &uri,
         )
     }
 
@@ -429,18 +337,8 @@ impl Env {
         usdc_in: u64,
         min_out: u64,
     ) -> Instruction {
-        instruction(
-            acc::Buy {
-                buyer: *buyer,
-                market: keys.market(&self.usdc),
-                buyer_usdc: *buyer_usdc,
-                buyer_tokens: *buyer_tokens,
-            },
-            ix::Buy {
-                usdc_in,
-                min_tokens_out: min_out,
-            },
-        )
+        self.protocol()
+            .buy(keys, buyer, buyer_usdc, buyer_tokens, usdc_in, min_out)
     }
 
     pub fn sell_ix(
@@ -452,18 +350,8 @@ impl Env {
         tokens_in: u64,
         min_out: u64,
     ) -> Instruction {
-        instruction(
-            acc::Sell {
-                seller: *seller,
-                market: keys.market(&self.usdc),
-                seller_tokens: *seller_tokens,
-                seller_usdc: *seller_usdc,
-            },
-            ix::Sell {
-                tokens_in,
-                min_usdc_out: min_out,
-            },
-        )
+        self.protocol()
+            .sell(keys, seller, seller_tokens, seller_usdc, tokens_in, min_out)
     }
 
     /// A trader with USDC and an empty model-token account.
@@ -507,15 +395,7 @@ impl Env {
     }
 
     pub fn buyback_ix(&self, keys: &ModelKeys) -> Instruction {
-        instruction(
-            acc::BuybackAndBurn {
-                market: keys.market(&self.usdc),
-                vault_authority: keys.vault_authority,
-                vault: keys.vault,
-                treasury_usdc: self.treasury_usdc,
-            },
-            ix::BuybackAndBurn {},
-        )
+        self.protocol().buyback_and_burn(keys)
     }
 
     /// Cranks with the context payer: no other signer is needed.
@@ -530,19 +410,8 @@ impl Env {
         creator: &Pubkey,
         destination: &Pubkey,
     ) -> Instruction {
-        instruction(
-            acc::ClaimCreatorRevenue {
-                creator: *creator,
-                config: config_pda(),
-                model: keys.model,
-                vault_authority: keys.vault_authority,
-                vault: keys.vault,
-                destination: *destination,
-                usdc_mint: self.usdc,
-                usdc_token_program: TOKEN_PROGRAM,
-            },
-            ix::ClaimCreatorRevenue {},
-        )
+        self.protocol()
+            .claim_creator_revenue(keys, creator, destination)
     }
 
     pub async fn claim(
@@ -556,19 +425,7 @@ impl Env {
     }
 
     pub fn release_ix(&self, keys: &ModelKeys, amount: u64) -> Instruction {
-        instruction(
-            acc::ReleaseHeldRevenue {
-                treasury: self.treasury.pubkey(),
-                config: config_pda(),
-                model: keys.model,
-                vault_authority: keys.vault_authority,
-                vault: keys.vault,
-                treasury_usdc: self.treasury_usdc,
-                usdc_mint: self.usdc,
-                usdc_token_program: TOKEN_PROGRAM,
-            },
-            ix::ReleaseHeldRevenue { amount },
-        )
+        self.protocol().release_held_revenue(keys, amount)
     }
 
     pub async fn update_config(&mut self, update: ConfigUpdate) -> Result<(), TransactionError> {
@@ -593,24 +450,12 @@ impl Env {
 }
 
 pub fn update_config_ix(admin: &Pubkey, update: ConfigUpdate) -> Instruction {
-    instruction(
-        acc::UpdateConfig {
-            admin: *admin,
-            config: config_pda(),
-        },
-        ix::UpdateConfig { update },
-    )
+    // The treasury and USDC do not enter this instruction.
+    Protocol::new(Pubkey::default(), Pubkey::default()).update_config(admin, update)
 }
 
 pub fn update_model_ix(keys: &ModelKeys, creator: &Pubkey, update: ModelUpdate) -> Instruction {
-    instruction(
-        acc::UpdateModel {
-            creator: *creator,
-            config: config_pda(),
-            model: keys.model,
-        },
-        ix::UpdateModel { update },
-    )
+    Protocol::new(Pubkey::default(), Pubkey::default()).update_model(creator, keys, update)
 }
 
 pub struct Trader {

@@ -241,7 +241,7 @@ async fn a_model_id_that_is_not_the_slug_hash_is_refused() {
     let mut env = Env::new().await;
     let squatter = env.funded_keypair().await;
     // squatting the id of "gpt-4o" under another slug
-    let mut keys = ModelKeys::new("gpt-4o", &env.usdc);
+    let mut keys = env.model_keys("gpt-4o");
     keys.slug = "not-gpt".into();
     let ix = env.register_ix(&squatter, &keys, 0);
     assert_error(

@@ -1,0 +1,83 @@
+//! The indexer as one service: the Solana side (backfill to the tip, then live) and the Base
+//! side, side by side, writing into one ledger.
+
+use ledger::{Batch, Chain, Cursor, Ledger};
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_commitment_config::CommitmentConfig;
+
+use crate::{
+    base::BaseFollower,
+    config::{IndexerConfig, SolanaSection},
+    solana::{backfill, follower},
+    IndexerError,
+};
+
+/// Runs every configured follower until one fails for good.
+pub async fn run(
+    config: &IndexerConfig,
+    ledger: Ledger,
+    progress: impl Fn(&str),
+) -> Result<(), IndexerError> {
+    if config.solana.is_none() && config.base.is_none() {
+        return Err(IndexerError::Config(
+            "nothing to follow: add a [solana] or [base] section".into(),
+        ));
+    }
+    let base = match &config.base {
+        Some(section) => {
+            let follower = BaseFollower::new(section.follower()?, ledger.clone())?;
+            progress(&format!(
+                "following USDC on Base at {} (treasury {})",
+                section.rpc_url, section.treasury
+            ));
+            Some(tokio::spawn(follower.run()))
+        }
+        None => None,
+    };
+    let solana = match &config.solana {
+        Some(section) => {
+            let read = catch_up_solana(section, &ledger).await?;
+            progress(&format!(
+                "Solana backfill read {read} transactions; following {} live",
+                section.grpc_url
+            ));
+            Some(tokio::spawn(follower::run(
+                section.follower(),
+                ledger.clone(),
+            )))
+        }
+        None => None,
+    };
+    let joined = |r: Result<Result<(), IndexerError>, tokio::task::JoinError>| {
+        r.map_err(|e| IndexerError::Source(format!("a follower stopped: {e}")))?
+    };
+    match (solana, base) {
+        (Some(s), Some(b)) => tokio::select! {
+            r = s => joined(r),
+            r = b => joined(r),
+        },
+        (Some(s), None) => joined(s.await),
+        (None, Some(b)) => joined(b.await),
+        (None, None) => unreachable!("checked above"),
+    }
+}
+
+/// Backfills the Solana side from its cursor (or `start_slot`) to the confirmed tip.
+pub async fn catch_up_solana(
+    section: &SolanaSection,
+    ledger: &Ledger,
+) -> Result<usize, IndexerError> {
+    let follower = section.follower();
+    if let (None, Some(start)) = (ledger.cursor(&follower.cursor).await?, section.start_slot) {
+        let mut start_at = Batch::new(Chain::Solana, "rpc_backfill");
+        start_at.cursor = Some(Cursor {
+            name: follower.cursor.clone(),
+            position: start.saturating_sub(1),
+        });
+        ledger.write(&start_at).await?;
+    }
+    let rpc =
+        RpcClient::new_with_commitment(section.rpc_url.clone(), CommitmentConfig::confirmed());
+    let mut tracked = follower::tracked_set(&follower, ledger).await?;
+    backfill::run(&rpc, ledger, &mut tracked, &follower.cursor, None).await
+}

@@ -1,0 +1,293 @@
+//! The indexer service against a full localnet (model-vault, USDC, treasury): a payment to the
+//! treasury made before it starts (backfill), a model tokenized while it runs (its vault joins
+//! the tracked set by itself), payments into the vault, a buyback and its burn — each once,
+//! with the right fields — and after a restart the vault is still followed.
+
+use std::time::{Duration, Instant};
+
+use indexer::config::{IndexerConfig, SolanaSection};
+use ledger::Ledger;
+use localnet::{read_keypair, Localnet, LocalnetConfig};
+use model_vault_client::{ModelKeys, Protocol};
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use sqlx::PgPool;
+
+pub async fn start_localnet(evm: bool) -> Localnet {
+    localnet::quiet_runtime_logs();
+    let data_dir = std::env::temp_dir().join(format!("paywire-test-{}", Keypair::new().pubkey()));
+    Localnet::start(
+        LocalnetConfig {
+            rpc_port: 0,
+            grpc_port: 0,
+            evm_port: 0,
+            slot_time: Duration::from_millis(50),
+            evm,
+            anvil: None,
+            data_dir,
+        },
+        |_| {},
+    )
+    .await
+    .expect("localnet starts")
+}
+
+struct Parties {
+    protocol: Protocol,
+    payer: Keypair,
+    payer_usdc: Pubkey,
+}
+
+fn parties(net: &Localnet) -> Parties {
+    let s = &net.state.solana;
+    Parties {
+        protocol: s.protocol().unwrap(),
+        payer: read_keypair(&s.payer_keypair).unwrap(),
+        payer_usdc: s.payer_usdc.parse().unwrap(),
+    }
+}
+
+async fn pay(net: &Localnet, p: &Parties, to: &Pubkey, amount: u64) -> String {
+    let ix = spl_token_interface::instruction::transfer_checked(
+        &spl_token_interface::ID,
+        &p.payer_usdc,
+        &p.protocol.usdc_mint,
+        to,
+        &p.payer.pubkey(),
+        &[],
+        amount,
+        6,
+    )
+    .unwrap();
+    let record = net.solana.chain.submit(&[ix], &[&p.payer]).await.unwrap();
+    record.signature().to_string()
+}
+
+async fn tokenized_model(net: &Localnet, p: &Parties, slug: &str) -> ModelKeys {
+    let creator = Keypair::new();
+    net.solana
+        .chain
+        .airdrop(&creator.pubkey(), 10_000_000_000)
+        .await
+        .unwrap();
+    let keys = p.protocol.model(slug);
+    let register = p.protocol.register(&creator.pubkey(), &keys, 2_000);
+    let tokenize = p.protocol.tokenize(
+        &creator.pubkey(),
+        &keys,
+        slug,
+        "MDL",
+        "https://x.test/m.json",
+    );
+    net.solana
+        .chain
+        .submit(&[register], &[&creator])
+        .await
+        .unwrap();
+    net.solana
+        .chain
+        .submit(&[tokenize], &[&creator])
+        .await
+        .unwrap();
+    keys
+}
+
+fn config(net: &Localnet) -> IndexerConfig {
+    let s = &net.state.solana;
+    IndexerConfig {
+        database_url: None,
+        solana: Some(SolanaSection::new(
+            &s.rpc_url,
+            &s.grpc_url,
+            &s.treasury_usdc,
+        )),
+        base: None,
+    }
+}
+
+#[derive(Debug, sqlx::FromRow, PartialEq, Eq)]
+struct Leg {
+    tx: String,
+    kind: String,
+    mint: String,
+    source_owner: Option<String>,
+    destination: Option<String>,
+    destination_owner: Option<String>,
+    amount: String,
+    ingested_from: String,
+}
+
+async fn legs(pool: &PgPool, condition: &str, value: &str) -> Vec<Leg> {
+    sqlx::query_as(&format!(
+        "SELECT tx, kind, mint, source_owner, destination, destination_owner, amount::text AS amount, ingested_from
+         FROM ledger.transfers WHERE {condition} = $1 AND status <> 'rolled_back' ORDER BY block, tx_index, leg"
+    ))
+    .bind(value)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn spawn_indexer(net: &Localnet, pool: &PgPool) -> tokio::task::JoinHandle<()> {
+    let config = config(net);
+    let ledger = Ledger::from_pool(pool.clone());
+    tokio::spawn(async move {
+        indexer::run(&config, ledger, |_| {})
+            .await
+            .expect("indexer runs");
+    })
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn payments_buyback_and_burn_are_indexed_once_and_new_vaults_are_followed(pool: PgPool) {
+    let net = start_localnet(false).await;
+    let p = parties(&net);
+    let s = &net.state.solana;
+    // before the indexer runs: found by the backfill
+    let to_treasury = pay(&net, &p, &p.protocol.treasury_usdc, 1_000_000).await;
+
+    let task = spawn_indexer(&net, &pool);
+    let beta = tokenized_model(&net, &p, "beta").await;
+    let into_vault = [
+        pay(&net, &p, &beta.vault, 2_000_000).await,
+        pay(&net, &p, &beta.vault, 3_000_000).await,
+    ];
+    let buyback = net
+        .solana
+        .chain
+        .submit(&[p.protocol.buyback_and_burn(&beta)], &[])
+        .await
+        .expect("buyback runs")
+        .signature()
+        .to_string();
+    wait_until("the buyback's legs", async || {
+        !legs(&pool, "tx", &buyback).await.is_empty()
+    })
+    .await;
+
+    let treasury_legs = legs(&pool, "tx", &to_treasury).await;
+    assert_eq!(
+        treasury_legs,
+        [Leg {
+            tx: to_treasury.clone(),
+            kind: "transfer_checked".into(),
+            mint: s.usdc_mint.clone(),
+            source_owner: Some(s.payer.clone()),
+            destination: Some(s.treasury_usdc.clone()),
+            destination_owner: Some(s.treasury.clone()),
+            amount: "1000000".into(),
+            ingested_from: "rpc_backfill".into(),
+        }]
+    );
+    let vault_legs = legs(&pool, "destination", &beta.vault.to_string()).await;
+    let payments: Vec<(&str, &str, Option<&str>)> = vault_legs
+        .iter()
+        .map(|l| {
+            (
+                l.tx.as_str(),
+                l.amount.as_str(),
+                l.destination_owner.as_deref(),
+            )
+        })
+        .collect();
+    let authority = beta.vault_authority.to_string();
+    assert_eq!(
+        payments,
+        [
+            (into_vault[0].as_str(), "2000000", Some(authority.as_str())),
+            (into_vault[1].as_str(), "3000000", Some(authority.as_str())),
+        ],
+        "each payment into the new vault once, though the vault did not exist when the indexer started"
+    );
+
+    // The buyback: protocol fee to the treasury, USDC into the pool, tokens out, tokens burned.
+    let buyback_legs = legs(&pool, "tx", &buyback).await;
+    let of_kind = |kind: &str| {
+        buyback_legs
+            .iter()
+            .filter(|l| l.kind.starts_with(kind))
+            .collect::<Vec<_>>()
+    };
+    let fee = buyback_legs
+        .iter()
+        .find(|l| l.destination.as_deref() == Some(s.treasury_usdc.as_str()))
+        .expect("protocol fee leg");
+    assert_eq!(fee.amount, "250000", "5% of the 5 USDC of revenue");
+    assert!(
+        buyback_legs
+            .iter()
+            .any(|l| l.destination.as_deref() == Some(beta.pool_quote_vault.to_string().as_str())),
+        "USDC from the vault into the pool: {buyback_legs:?}"
+    );
+    let burns = of_kind("burn");
+    assert_eq!(burns.len(), 1, "{buyback_legs:?}");
+    assert_eq!(burns[0].mint, beta.mint.to_string());
+    assert!(burns[0].amount.parse::<u64>().unwrap() > 0);
+
+    let events: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT kind, model FROM ledger.vault_events ORDER BY slot, ix_path")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let model = Some(beta.model.to_string());
+    for kind in ["register", "tokenize", "buyback"] {
+        assert_eq!(
+            events
+                .iter()
+                .filter(|(k, m)| k == kind && *m == model)
+                .count(),
+            1,
+            "one {kind} event of beta in {events:?}"
+        );
+    }
+    let tracked: Vec<String> =
+        sqlx::query_scalar("SELECT address FROM ledger.tracked_accounts ORDER BY address")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut expected = vec![beta.vault.to_string(), beta.pool_quote_vault.to_string()];
+    expected.sort();
+    assert_eq!(tracked, expected);
+    let discrepancies: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.discrepancies")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        discrepancies, 0,
+        "decoded legs explain every balance change"
+    );
+
+    // Restart: the vault, learned from the chain, is followed again; nothing is doubled.
+    task.abort();
+    let _ = task.await;
+    let while_down = pay(&net, &p, &beta.vault, 4_000_000).await;
+    let task = spawn_indexer(&net, &pool);
+    wait_until("the payment made while down", async || {
+        !legs(&pool, "tx", &while_down).await.is_empty()
+    })
+    .await;
+    let after = pay(&net, &p, &beta.vault, 5_000_000).await;
+    wait_until("the payment made after the restart", async || {
+        !legs(&pool, "tx", &after).await.is_empty()
+    })
+    .await;
+    task.abort();
+    let amounts: Vec<String> = legs(&pool, "destination", &beta.vault.to_string())
+        .await
+        .into_iter()
+        .map(|l| l.amount)
+        .collect();
+    assert_eq!(amounts, ["2000000", "3000000", "4000000", "5000000"]);
+}

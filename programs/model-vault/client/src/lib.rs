@@ -1,0 +1,299 @@
+//! Off-chain helpers for the model-vault program: every address of a model, derived the way
+//! the program derives it, and one builder per instruction. Used by the CLI, the gateway,
+//! localnet and the test suites, so an account list is written down once.
+
+use anchor_lang::{prelude::Pubkey, InstructionData, ToAccountMetas};
+use model_vault::{
+    accounts as acc, constants::*, instruction as ix, ConfigParams, ConfigUpdate, ModelUpdate,
+};
+use solana_instruction::Instruction;
+use spl_associated_token_account_interface::address::get_associated_token_address_with_program_id as ata;
+
+pub use model_vault::ID as PROGRAM_ID;
+/// The token program of model tokens.
+pub const TOKEN_2022: Pubkey = spl_token_2022_interface::ID;
+/// The classic SPL Token program (USDC's on mainnet).
+pub const TOKEN_PROGRAM: Pubkey = spl_token_interface::ID;
+
+pub fn config_pda() -> Pubkey {
+    Pubkey::find_program_address(&[CONFIG_SEED], &PROGRAM_ID).0
+}
+
+/// The protocol's fixed accounts: USDC and the treasury. Builds every instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protocol {
+    pub usdc_mint: Pubkey,
+    pub usdc_token_program: Pubkey,
+    /// Owner of the treasury's USDC account.
+    pub treasury: Pubkey,
+    pub treasury_usdc: Pubkey,
+}
+
+/// Every address of one model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelKeys {
+    pub slug: String,
+    pub id: [u8; 32],
+    pub model: Pubkey,
+    pub pool: Pubkey,
+    pub mint: Pubkey,
+    /// The PDA owning the revenue vault: the x402 `payTo` of a tokenized model.
+    pub vault_authority: Pubkey,
+    /// The revenue vault (USDC account of `vault_authority`).
+    pub vault: Pubkey,
+    pub pool_token_vault: Pubkey,
+    pub pool_quote_vault: Pubkey,
+}
+
+fn instruction(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
+    Instruction {
+        program_id: PROGRAM_ID,
+        accounts: accounts.to_account_metas(None),
+        data: data.data(),
+    }
+}
+
+impl Protocol {
+    /// USDC under the classic SPL Token program, as on mainnet.
+    pub fn new(usdc_mint: Pubkey, treasury: Pubkey) -> Self {
+        Protocol {
+            usdc_mint,
+            usdc_token_program: TOKEN_PROGRAM,
+            treasury,
+            treasury_usdc: ata(&treasury, &usdc_mint, &TOKEN_PROGRAM),
+        }
+    }
+
+    pub fn model(&self, slug: &str) -> ModelKeys {
+        let id = model_vault::Model::id_for_slug(slug);
+        let pda = |seeds: &[&[u8]]| Pubkey::find_program_address(seeds, &PROGRAM_ID).0;
+        let model = pda(&[MODEL_SEED, &id]);
+        let pool = pda(&[POOL_SEED, model.as_ref()]);
+        let mint = pda(&[MINT_SEED, model.as_ref()]);
+        let vault_authority = pda(&[VAULT_SEED, model.as_ref()]);
+        ModelKeys {
+            slug: slug.to_string(),
+            id,
+            model,
+            pool,
+            mint,
+            vault_authority,
+            vault: ata(&vault_authority, &self.usdc_mint, &self.usdc_token_program),
+            pool_token_vault: ata(&pool, &mint, &TOKEN_2022),
+            pool_quote_vault: ata(&pool, &self.usdc_mint, &self.usdc_token_program),
+        }
+    }
+
+    fn market(&self, keys: &ModelKeys) -> acc::Market {
+        acc::Market {
+            config: config_pda(),
+            usdc_mint: self.usdc_mint,
+            model: keys.model,
+            pool: keys.pool,
+            mint: keys.mint,
+            pool_token_vault: keys.pool_token_vault,
+            pool_quote_vault: keys.pool_quote_vault,
+            token_program: TOKEN_2022,
+            usdc_token_program: self.usdc_token_program,
+        }
+    }
+
+    pub fn initialize(&self, admin: &Pubkey, params: ConfigParams) -> Instruction {
+        instruction(
+            acc::Initialize {
+                admin: *admin,
+                config: config_pda(),
+                usdc_mint: self.usdc_mint,
+                usdc_token_program: self.usdc_token_program,
+                system_program: anchor_lang::system_program::ID,
+            },
+            ix::Initialize {
+                treasury: self.treasury,
+                params,
+            },
+        )
+    }
+
+    pub fn update_config(&self, admin: &Pubkey, update: ConfigUpdate) -> Instruction {
+        instruction(
+            acc::UpdateConfig {
+                admin: *admin,
+                config: config_pda(),
+            },
+            ix::UpdateConfig { update },
+        )
+    }
+
+    pub fn register(&self, creator: &Pubkey, keys: &ModelKeys, share_bps: u16) -> Instruction {
+        instruction(
+            acc::RegisterModel {
+                creator: *creator,
+                config: config_pda(),
+                model: keys.model,
+                system_program: anchor_lang::system_program::ID,
+            },
+            ix::RegisterModel {
+                model_id: keys.id,
+                slug: keys.slug.clone(),
+                creator_share_bps: share_bps,
+            },
+        )
+    }
+
+    pub fn update_model(
+        &self,
+        creator: &Pubkey,
+        keys: &ModelKeys,
+        update: ModelUpdate,
+    ) -> Instruction {
+        instruction(
+            acc::UpdateModel {
+                creator: *creator,
+                config: config_pda(),
+                model: keys.model,
+            },
+            ix::UpdateModel { update },
+        )
+    }
+
+    /// Token metadata: `name`, `symbol` and a JSON `uri`, as wallets show them.
+    pub fn tokenize(
+        &self,
+        creator: &Pubkey,
+        keys: &ModelKeys,
+        name: &str,
+        symbol: &str,
+        uri: &str,
+    ) -> Instruction {
+        instruction(
+            acc::TokenizeModel {
+                creator: *creator,
+                config: config_pda(),
+                model: keys.model,
+                pool: keys.pool,
+                mint: keys.mint,
+                pool_token_vault: keys.pool_token_vault,
+                pool_quote_vault: keys.pool_quote_vault,
+                vault_authority: keys.vault_authority,
+                vault: keys.vault,
+                usdc_mint: self.usdc_mint,
+                token_program: TOKEN_2022,
+                usdc_token_program: self.usdc_token_program,
+                associated_token_program: spl_associated_token_account_interface::program::ID,
+                system_program: anchor_lang::system_program::ID,
+            },
+            ix::TokenizeModel {
+                name: name.to_string(),
+                symbol: symbol.to_string(),
+                uri: uri.to_string(),
+            },
+        )
+    }
+
+    /// The model-token account of `owner` (Token-2022).
+    pub fn token_account(&self, keys: &ModelKeys, owner: &Pubkey) -> Pubkey {
+        ata(owner, &keys.mint, &TOKEN_2022)
+    }
+
+    /// The USDC account of `owner`.
+    pub fn usdc_account(&self, owner: &Pubkey) -> Pubkey {
+        ata(owner, &self.usdc_mint, &self.usdc_token_program)
+    }
+
+    pub fn buy(
+        &self,
+        keys: &ModelKeys,
+        buyer: &Pubkey,
+        buyer_usdc: &Pubkey,
+        buyer_tokens: &Pubkey,
+        usdc_in: u64,
+        min_tokens_out: u64,
+    ) -> Instruction {
+        instruction(
+            acc::Buy {
+                buyer: *buyer,
+                market: self.market(keys),
+                buyer_usdc: *buyer_usdc,
+                buyer_tokens: *buyer_tokens,
+            },
+            ix::Buy {
+                usdc_in,
+                min_tokens_out,
+            },
+        )
+    }
+
+    pub fn sell(
+        &self,
+        keys: &ModelKeys,
+        seller: &Pubkey,
+        seller_tokens: &Pubkey,
+        seller_usdc: &Pubkey,
+        tokens_in: u64,
+        min_usdc_out: u64,
+    ) -> Instruction {
+        instruction(
+            acc::Sell {
+                seller: *seller,
+                market: self.market(keys),
+                seller_tokens: *seller_tokens,
+                seller_usdc: *seller_usdc,
+            },
+            ix::Sell {
+                tokens_in,
+                min_usdc_out,
+            },
+        )
+    }
+
+    /// Permissionless: any fee payer may crank it.
+    pub fn buyback_and_burn(&self, keys: &ModelKeys) -> Instruction {
+        instruction(
+            acc::BuybackAndBurn {
+                market: self.market(keys),
+                vault_authority: keys.vault_authority,
+                vault: keys.vault,
+                treasury_usdc: self.treasury_usdc,
+            },
+            ix::BuybackAndBurn {},
+        )
+    }
+
+    pub fn claim_creator_revenue(
+        &self,
+        keys: &ModelKeys,
+        creator: &Pubkey,
+        destination: &Pubkey,
+    ) -> Instruction {
+        instruction(
+            acc::ClaimCreatorRevenue {
+                creator: *creator,
+                config: config_pda(),
+                model: keys.model,
+                vault_authority: keys.vault_authority,
+                vault: keys.vault,
+                destination: *destination,
+                usdc_mint: self.usdc_mint,
+                usdc_token_program: self.usdc_token_program,
+            },
+            ix::ClaimCreatorRevenue {},
+        )
+    }
+
+    /// Signed by the treasury owner.
+    pub fn release_held_revenue(&self, keys: &ModelKeys, amount: u64) -> Instruction {
+        instruction(
+            acc::ReleaseHeldRevenue {
+                treasury: self.treasury,
+                config: config_pda(),
+                model: keys.model,
+                vault_authority: keys.vault_authority,
+                vault: keys.vault,
+                treasury_usdc: self.treasury_usdc,
+                usdc_mint: self.usdc_mint,
+                usdc_token_program: self.usdc_token_program,
+            },
+            ix::ReleaseHeldRevenue { amount },
+        )
+    }
+}
