@@ -5,6 +5,8 @@ pub enum LedgerError {
     Connect { url: String, source: sqlx::Error },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("migrating the ledger schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

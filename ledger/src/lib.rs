@@ -3,10 +3,12 @@
 //! Schema: `migrations/`. Writes are batched (UNNEST) and idempotent on
 //! `(chain, tx, leg)`, with the follower's cursor committed in the same transaction.
 
+mod charges;
 mod error;
 mod rows;
 mod write;
 
+pub use charges::{ChargeRecord, Claim, Completion, NewCharge};
 pub use error::LedgerError;
 pub use rows::{
     Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TrackedRow, TransferRow,

@@ -1,0 +1,344 @@
+//! After settlement: the upstream call and the answer. A JSON answer is read whole and
+//! returned with the receipt in headers. A stream is passed through event by event as it
+//! arrives, watching for usage; it ends with a `paywire.receipt` event. Whatever happens —
+//! every provider down, the upstream dying mid-stream, the client going away — the charge is
+//! completed with what was actually delivered and the rest credited to the payer.
+
+use axum::{
+    body::{Body, Bytes},
+    http::{HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use futures::StreamExt;
+use ledger::Completion;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::{
+    app::App,
+    chat::{Priced, Receipt},
+    metrics::Metrics,
+    tokens, GatewayError,
+};
+
+pub async fn answer(
+    app: &App,
+    priced: &Priced<'_>,
+    receipt: Receipt,
+) -> Result<Response, GatewayError> {
+    let answer = match app
+        .upstreams
+        .chat(
+            priced.model,
+            &priced.body,
+            priced.prompt_tokens,
+            priced.max_tokens,
+        )
+        .await
+    {
+        Ok(answer) => answer,
+        Err(failed) => {
+            Metrics::add(&app.metrics.upstream_failures, 1);
+            let completion = Completion {
+                provider: None,
+                prompt_tokens: None,
+                completion_tokens: None,
+                actual_cost: 0,
+                credit: priced.amount,
+                credit_reason: "upstream_failed",
+            };
+            let body = json!({
+                "error": {
+                    "message": format!(
+                        "every provider of {} failed ({}); the whole charge was credited to {}",
+                        priced.model.slug,
+                        failed.attempts.join("; "),
+                        receipt.settlement.payer.as_deref().unwrap_or("the payer"),
+                    ),
+                    "code": 502,
+                },
+                "receipt": receipt.json(&priced.model.slug, None, &completion, false),
+            });
+            return finish_json(
+                app,
+                &receipt,
+                StatusCode::BAD_GATEWAY,
+                None,
+                body,
+                completion,
+            )
+            .await;
+        }
+    };
+    let provider = answer.provider.name.clone();
+    if !priced.stream {
+        let read = answer.response.bytes().await;
+        let body: Option<Value> = read.ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let Some(mut body) = body else {
+            let completion = Completion {
+                provider: Some(provider.clone()),
+                prompt_tokens: None,
+                completion_tokens: None,
+                actual_cost: 0,
+                credit: priced.amount,
+                credit_reason: "upstream_failed",
+            };
+            let body = json!({
+                "error": { "message": format!("{provider} broke off its answer; the whole charge was credited"), "code": 502 },
+                "receipt": receipt.json(&priced.model.slug, Some(&provider), &completion, true),
+            });
+            return finish_json(
+                app,
+                &receipt,
+                StatusCode::BAD_GATEWAY,
+                Some(&provider),
+                body,
+                completion,
+            )
+            .await;
+        };
+        let usage = Usage::from_body(&body, priced);
+        let completion = usage.completion(priced, &provider, "surplus");
+        body["model"] = Value::String(priced.model.slug.clone());
+        body["paywire_receipt"] =
+            receipt.json(&priced.model.slug, Some(&provider), &completion, false);
+        return finish_json(
+            app,
+            &receipt,
+            StatusCode::OK,
+            Some(&provider),
+            body,
+            completion,
+        )
+        .await;
+    }
+
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let task = StreamTask {
+        app_ledger: app.ledger.clone(),
+        slug: priced.model.slug.clone(),
+        model: priced.model.clone(),
+        prompt_tokens: priced.prompt_tokens,
+        amount: priced.amount,
+        max_tokens: priced.max_tokens,
+        provider: provider.clone(),
+        receipt: receipt.clone(),
+    };
+    tokio::spawn(task.run(answer.response, tx));
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    for (name, value) in receipt.headers(Some(&provider), None) {
+        headers.insert(name, HeaderValue::from_str(&value).expect("header-safe"));
+    }
+    Metrics::add(&app.metrics.calls_completed, 1);
+    Ok(response)
+}
+
+/// Completes the charge, then answers `body` with the receipt headers.
+async fn finish_json(
+    app: &App,
+    receipt: &Receipt,
+    status: StatusCode,
+    provider: Option<&str>,
+    body: Value,
+    completion: Completion,
+) -> Result<Response, GatewayError> {
+    let headers = receipt.headers(provider, Some((completion.actual_cost, completion.credit)));
+    let stored = json!({
+        "status": status.as_u16(),
+        "body": body,
+        "headers": headers.iter().map(|(k, v)| (k.to_string(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+    });
+    app.ledger
+        .complete_charge(receipt.charge_id, &completion, Some(&stored))
+        .await?;
+    Metrics::add(&app.metrics.credited_units, completion.credit);
+    if status.is_success() {
+        Metrics::add(&app.metrics.calls_completed, 1);
+    }
+    let mut response = (status, Json(body)).into_response();
+    for (name, value) in headers {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_str(&value).expect("header-safe"));
+    }
+    Ok(response)
+}
+
+/// Token counts of a call: from upstream usage when it reported them, else counted.
+struct Usage {
+    prompt: u64,
+    completion: u64,
+}
+
+impl Usage {
+    fn from_body(body: &Value, priced: &Priced<'_>) -> Usage {
+        match usage_of(body) {
+            Some(u) => u,
+            None => {
+                let text: String = body["choices"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["message"]["content"].as_str())
+                    .collect();
+                Usage {
+                    prompt: priced.prompt_tokens,
+                    completion: tokens::text_tokens(&text),
+                }
+            }
+        }
+    }
+
+    fn completion(&self, priced: &Priced<'_>, provider: &str, reason: &'static str) -> Completion {
+        let actual = priced
+            .model
+            .actual(self.prompt, self.completion)
+            .min(priced.amount);
+        Completion {
+            provider: Some(provider.to_string()),
+            prompt_tokens: Some(self.prompt as u32),
+            completion_tokens: Some(self.completion as u32),
+            actual_cost: actual,
+            credit: priced.amount - actual,
+            credit_reason: reason,
+        }
+    }
+}
+
+fn usage_of(value: &Value) -> Option<Usage> {
+    let usage = value.get("usage").filter(|u| !u.is_null())?;
+    Some(Usage {
+        prompt: usage.get("prompt_tokens")?.as_u64()?,
+        completion: usage.get("completion_tokens")?.as_u64()?,
+    })
+}
+
+/// Pumps one upstream stream to the client and completes the charge when it ends.
+struct StreamTask {
+    app_ledger: ledger::Ledger,
+    slug: String,
+    model: crate::catalog::Model,
+    prompt_tokens: u64,
+    amount: u64,
+    max_tokens: u32,
+    provider: String,
+    receipt: Receipt,
+}
+
+impl StreamTask {
+    async fn run(self, response: reqwest::Response, tx: mpsc::Sender<Bytes>) {
+        let mut upstream = response.bytes_stream();
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut usage: Option<Usage> = None;
+        let mut text = String::new();
+        let mut done = false;
+        let mut client_gone = false;
+        let mut broken = false;
+        'read: while let Some(chunk) = upstream.next().await {
+            let Ok(chunk) = chunk else {
+                broken = true;
+                break;
+            };
+            buffer.extend_from_slice(&chunk);
+            // Forward whole events only, so the receipt never lands inside one.
+            while let Some(end) = find_event_end(&buffer) {
+                let event: Vec<u8> = buffer.drain(..end).collect();
+                for line in String::from_utf8_lossy(&event).lines() {
+                    let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+                        continue;
+                    };
+                    if data == "[DONE]" {
+                        done = true;
+                    } else if let Ok(json) = serde_json::from_str::<Value>(data) {
+                        if let Some(u) = usage_of(&json) {
+                            usage = Some(u);
+                        }
+                        for choice in json["choices"].as_array().into_iter().flatten() {
+                            if let Some(t) = choice["delta"]["content"].as_str() {
+                                text.push_str(t);
+                            }
+                        }
+                    }
+                }
+                if tx.send(Bytes::from(event)).await.is_err() {
+                    // The client went away: stop the upstream call (dropping its stream).
+                    client_gone = true;
+                    break 'read;
+                }
+            }
+        }
+        drop(upstream);
+        let interrupted = broken || client_gone || !done;
+        let usage = usage.unwrap_or_else(|| Usage {
+            prompt: self.prompt_tokens,
+            completion: tokens::text_tokens(&text),
+        });
+        let actual = self
+            .model
+            .actual(usage.prompt, usage.completion.min(self.max_tokens as u64))
+            .min(self.amount);
+        let completion = Completion {
+            provider: Some(self.provider.clone()),
+            prompt_tokens: Some(usage.prompt as u32),
+            completion_tokens: Some(usage.completion as u32),
+            actual_cost: actual,
+            credit: self.amount - actual,
+            credit_reason: if client_gone {
+                "client_disconnected"
+            } else if interrupted {
+                "stream_interrupted"
+            } else {
+                "surplus"
+            },
+        };
+        let receipt = self
+            .receipt
+            .json(&self.slug, Some(&self.provider), &completion, interrupted);
+        let stored = json!({
+            "status": 200,
+            "body": {
+                "object": "chat.completion",
+                "model": self.slug,
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": if interrupted { Value::Null } else { json!("stop") } }],
+                "usage": { "prompt_tokens": usage.prompt, "completion_tokens": usage.completion },
+                "paywire_receipt": receipt,
+            },
+            "headers": self.receipt.headers(Some(&self.provider), Some((completion.actual_cost, completion.credit)))
+                .into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect::<serde_json::Map<_, _>>(),
+        });
+        if let Err(e) = self
+            .app_ledger
+            .complete_charge(self.receipt.charge_id, &completion, Some(&stored))
+            .await
+        {
+            tracing::error!("completing charge {}: {e}", self.receipt.charge_id);
+        }
+        if !client_gone {
+            let event = format!("event: paywire.receipt\ndata: {receipt}\n\n");
+            let _ = tx.send(Bytes::from(event)).await;
+        }
+    }
+}
+
+/// The end (exclusive) of the first complete SSE event in `buffer`.
+fn find_event_end(buffer: &[u8]) -> Option<usize> {
+    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    let crlf = buffer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

@@ -1,0 +1,204 @@
+//! The catalog: models with their prices, and the upstream providers that serve them.
+
+use serde::Deserialize;
+
+use crate::GatewayError;
+
+/// A USDC amount in base units (6 decimals).
+pub type Usdc = u64;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogFile {
+    #[serde(default)]
+    pub models: Vec<ModelEntry>,
+}
+
+/// A model as the catalog file states it; prices are USDC decimal strings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    pub slug: String,
+    /// USDC per million prompt tokens.
+    pub input_per_mtok: String,
+    /// USDC per million completion tokens.
+    pub output_per_mtok: String,
+    /// The least a call costs.
+    pub floor: String,
+    /// Ceiling on `max_tokens`, and the value used when a request omits it.
+    pub max_tokens: u32,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub providers: Vec<ProviderEntry>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderEntry {
+    pub name: String,
+    /// OpenAI-compatible base URL, e.g. `https://api.example.com/v1`.
+    pub base_url: String,
+    /// Environment variable holding the API key (none: no Authorization header).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// The model's name at this provider.
+    pub model: String,
+    /// What the provider charges us, USDC per million tokens.
+    pub input_cost_per_mtok: String,
+    pub output_cost_per_mtok: String,
+}
+
+/// Per-million-token prices in USDC base units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rates {
+    pub input: Usdc,
+    pub output: Usdc,
+}
+
+impl Rates {
+    /// What `prompt` + `completion` tokens cost, rounded up to a base unit.
+    pub fn cost(&self, prompt: u64, completion: u64) -> Usdc {
+        let micro = prompt as u128 * self.input as u128 + completion as u128 * self.output as u128;
+        micro.div_ceil(1_000_000).min(u64::MAX as u128) as u64
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub slug: String,
+    pub description: Option<String>,
+    pub price: Rates,
+    pub floor: Usdc,
+    pub max_tokens: u32,
+    pub providers: Vec<Provider>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Provider {
+    pub name: String,
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub model: String,
+    pub cost: Rates,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    models: Vec<Model>,
+}
+
+/// Parses a USDC decimal string ("0.5", "12", "0.000001") into base units.
+pub fn parse_usdc(text: &str) -> Result<Usdc, String> {
+    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if fraction.len() > 6 || whole.is_empty() && fraction.is_empty() {
+        return Err(format!(
+            "{text:?} is not a USDC amount (at most 6 decimals)"
+        ));
+    }
+    let digits = |s: &str| s.is_empty() || s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return Err(format!("{text:?} is not a USDC amount"));
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole
+            .parse()
+            .map_err(|_| format!("{text:?} is too large"))?
+    };
+    let fraction: u64 = format!("{fraction:0<6}").parse().expect("six digits");
+    whole
+        .checked_mul(1_000_000)
+        .and_then(|w| w.checked_add(fraction))
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// Base units as a USDC decimal string.
+pub fn format_usdc(units: Usdc) -> String {
+    format!("{}.{:06}", units / 1_000_000, units % 1_000_000)
+}
+
+impl Catalog {
+    pub fn from_file(file: CatalogFile) -> Result<Self, GatewayError> {
+        let config = |what: String| GatewayError::Config(what);
+        let mut models = Vec::new();
+        for m in file.models {
+            let rate = |text: &str, what: &str| {
+                parse_usdc(text).map_err(|e| config(format!("model {}: {what}: {e}", m.slug)))
+            };
+            if m.providers.is_empty() {
+                return Err(config(format!("model {} has no providers", m.slug)));
+            }
+            if m.max_tokens == 0 {
+                return Err(config(format!(
+                    "model {}: max_tokens must be positive",
+                    m.slug
+                )));
+            }
+            let mut providers = Vec::new();
+            for p in &m.providers {
+                let api_key = match &p.api_key_env {
+                    Some(var) => Some(std::env::var(var).map_err(|_| {
+                        config(format!(
+                            "provider {} of {}: environment variable {var} is not set",
+                            p.name, m.slug
+                        ))
+                    })?),
+                    None => None,
+                };
+                providers.push(Provider {
+                    name: p.name.clone(),
+                    base_url: p.base_url.trim_end_matches('/').to_string(),
+                    api_key,
+                    model: p.model.clone(),
+                    cost: Rates {
+                        input: rate(&p.input_cost_per_mtok, "input_cost_per_mtok")?,
+                        output: rate(&p.output_cost_per_mtok, "output_cost_per_mtok")?,
+                    },
+                });
+            }
+            models.push(Model {
+                price: Rates {
+                    input: rate(&m.input_per_mtok, "input_per_mtok")?,
+                    output: rate(&m.output_per_mtok, "output_per_mtok")?,
+                },
+                floor: rate(&m.floor, "floor")?,
+                max_tokens: m.max_tokens,
+                description: m.description.clone(),
+                slug: m.slug,
+                providers,
+            });
+        }
+        Ok(Catalog { models })
+    }
+
+    pub fn get(&self, slug: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.slug == slug)
+    }
+
+    pub fn models(&self) -> &[Model] {
+        &self.models
+    }
+}
+
+impl Model {
+    /// The charge for a call: prompt tokens at the input price plus the token ceiling at the
+    /// output price, at least the floor.
+    pub fn quote(&self, prompt_tokens: u64, max_tokens: u32) -> Usdc {
+        self.price
+            .cost(prompt_tokens, max_tokens as u64)
+            .max(self.floor)
+    }
+
+    /// What the call actually cost at our prices, at least the floor.
+    pub fn actual(&self, prompt_tokens: u64, completion_tokens: u64) -> Usdc {
+        self.price
+            .cost(prompt_tokens, completion_tokens)
+            .max(self.floor)
+    }
+
+    /// `requested` clamped to the model's ceiling; the ceiling when absent.
+    pub fn max_tokens_for(&self, requested: Option<u64>) -> u32 {
+        requested.map_or(self.max_tokens, |r| r.min(self.max_tokens as u64) as u32)
+    }
+}

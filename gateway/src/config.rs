@@ -1,0 +1,169 @@
+//! `paywire gateway --config <file>`: one TOML file with the listen address, the chains it is
+//! paid on, and the catalog.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8402"
+//! public_url = "http://127.0.0.1:8402"       # how clients reach it (402 resource URLs)
+//! database_url = "postgres://…"               # or DATABASE_URL
+//! quote_secret = "…"                          # shared by every gateway process
+//! quote_ttl_secs = 300
+//! rate_limit_per_minute = 120                 # paid calls per payer
+//!
+//! [solana]
+//! rpc_url = "http://127.0.0.1:8899"
+//! network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
+//! usdc_mint = "…"
+//! treasury = "…"                              # owner of the treasury's USDC account
+//! fee_payer_keypair = "facilitator.json"      # Solana CLI keypair file
+//!
+//! [base]
+//! rpc_url = "http://127.0.0.1:8545"
+//! network = "eip155:84532"
+//! usdc = "0x…"
+//! treasury = "0x…"
+//! facilitator_private_key = "0x…"             # or PAYWIRE_BASE_FACILITATOR_KEY
+//!
+//! [[models]]
+//! slug = "paywire/demo"
+//! input_per_mtok = "0.50"
+//! output_per_mtok = "1.50"
+//! floor = "0.001"
+//! max_tokens = 512
+//! [[models.providers]]
+//! name = "local"
+//! base_url = "http://127.0.0.1:9000/v1"
+//! model = "demo"
+//! input_cost_per_mtok = "0.10"
+//! output_cost_per_mtok = "0.30"
+//! ```
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+use crate::{catalog::ModelEntry, GatewayError};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    pub public_url: Option<String>,
+    pub database_url: Option<String>,
+    pub quote_secret: Option<String>,
+    #[serde(default = "five_minutes")]
+    pub quote_ttl_secs: u64,
+    #[serde(default = "two_minutes")]
+    pub upstream_timeout_secs: u64,
+    #[serde(default = "per_minute")]
+    pub rate_limit_per_minute: u32,
+    pub solana: Option<SolanaPayments>,
+    pub base: Option<BasePayments>,
+    #[serde(default)]
+    pub models: Vec<ModelEntry>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolanaPayments {
+    pub rpc_url: String,
+    #[serde(default = "solana_devnet")]
+    pub network: String,
+    pub usdc_mint: String,
+    pub treasury: String,
+    pub fee_payer_keypair: PathBuf,
+    /// microlamports per compute unit (x402: 5 lamports)
+    #[serde(default = "five_lamports")]
+    pub max_compute_unit_price: u64,
+    #[serde(default = "cu_cap")]
+    pub max_compute_units: u32,
+    #[serde(default = "thirty")]
+    pub confirm_timeout_secs: u64,
+    /// How long a model's payTo is cached.
+    #[serde(default = "two_seconds")]
+    pub pay_to_cache_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasePayments {
+    pub rpc_url: String,
+    #[serde(default = "base_sepolia")]
+    pub network: String,
+    pub usdc: String,
+    #[serde(default = "usd_coin")]
+    pub usdc_name: String,
+    #[serde(default = "two")]
+    pub usdc_version: String,
+    pub treasury: String,
+    pub facilitator_private_key: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8402))
+}
+fn five_minutes() -> u64 {
+    300
+}
+fn two_minutes() -> u64 {
+    120
+}
+fn per_minute() -> u32 {
+    120
+}
+fn solana_devnet() -> String {
+    "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1".into()
+}
+fn five_lamports() -> u64 {
+    5_000_000
+}
+fn cu_cap() -> u32 {
+    400_000
+}
+fn thirty() -> u64 {
+    30
+}
+fn two_seconds() -> u64 {
+    2_000
+}
+fn base_sepolia() -> String {
+    "eip155:84532".into()
+}
+fn usd_coin() -> String {
+    "USD Coin".into()
+}
+fn two() -> String {
+    "2".into()
+}
+
+impl GatewayConfig {
+    pub fn from_toml(text: &str) -> Result<Self, GatewayError> {
+        toml::from_str(text).map_err(|e| GatewayError::Config(e.to_string()))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, GatewayError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| GatewayError::Config(format!("reading {}: {e}", path.display())))?;
+        let mut config: GatewayConfig = toml::from_str(&text)
+            .map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))?;
+        // Relative keypair paths are relative to the config file.
+        if let (Some(solana), Some(dir)) = (&mut config.solana, path.parent()) {
+            if solana.fee_payer_keypair.is_relative() {
+                solana.fee_payer_keypair = dir.join(&solana.fee_payer_keypair);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Reads a Solana CLI keypair file (a JSON array of 64 bytes).
+pub fn read_keypair(path: &Path) -> Result<solana_keypair::Keypair, GatewayError> {
+    let bad =
+        |e: String| GatewayError::Config(format!("{} is not a keypair file: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let bytes: Vec<u8> = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    solana_keypair::Keypair::try_from(bytes.as_slice()).map_err(|e| bad(e.to_string()))
+}

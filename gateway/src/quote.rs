@@ -1,0 +1,130 @@
+//! Quotes: a price bound to one model and amount, valid until a deadline, signed with the
+//! gateway's key so any gateway process can check it without shared state. The quote id
+//! travels in the payment (the Solana memo, `extra.quote` on Base) and is unique per charge.
+//!
+//! It is kept short — `<nonce>.<expiry, base 36>.<80-bit MAC>`, about 30 characters —
+//! because the Memo program spends ~380 compute units per byte and x402 clients budget
+//! 20,000 units for the whole payment.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::x402::Rejection;
+
+#[derive(Clone)]
+pub struct QuoteSigner {
+    key: Vec<u8>,
+}
+
+const MAC_BYTES: usize = 10;
+
+impl QuoteSigner {
+    pub fn new(key: &[u8]) -> Self {
+        QuoteSigner { key: key.to_vec() }
+    }
+
+    fn mac(&self, nonce: &str, expires: u64, model: &str, amount: u64) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(format!("quote|{nonce}|{expires}|{model}|{amount}").as_bytes());
+        mac
+    }
+
+    /// A new quote id for `amount` of `model`, valid until `expires` (unix seconds).
+    pub fn issue(&self, model: &str, amount: u64, expires: u64) -> String {
+        let nonce = bs58::encode(rand::random::<[u8; 6]>()).into_string();
+        let mac = self
+            .mac(&nonce, expires, model, amount)
+            .finalize()
+            .into_bytes();
+        format!(
+            "{nonce}.{}.{}",
+            base36(expires),
+            bs58::encode(&mac[..MAC_BYTES]).into_string()
+        )
+    }
+
+    /// Checks that `id` is our quote for `amount` of `model` and has not expired at `now`.
+    pub fn check(&self, id: &str, model: &str, amount: u64, now: u64) -> Result<(), Rejection> {
+        let invalid = || {
+            Rejection::new(
+                "invalid_quote",
+                "the payment's quote was not issued by this gateway for this request; request a new 402",
+            )
+        };
+        let mut parts = id.split('.');
+        let (Some(nonce), Some(expires), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let expires = u64::from_str_radix(expires, 36).map_err(|_| invalid())?;
+        let mac = bs58::decode(mac).into_vec().map_err(|_| invalid())?;
+        if mac.len() != MAC_BYTES {
+            return Err(invalid());
+        }
+        // Compared in constant time by the MAC itself.
+        self.mac(nonce, expires, model, amount)
+            .verify_truncated_left(&mac)
+            .map_err(|_| invalid())?;
+        if now > expires {
+            return Err(Rejection::new(
+                "quote_expired",
+                "the quote has expired; request a new 402 and pay again",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ASCII digits")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quote_checks_for_its_model_and_amount_until_it_expires() {
+        let signer = QuoteSigner::new(b"key");
+        let id = signer.issue("alpha", 2090, 1_000);
+        assert!(id.len() <= 32, "{id} is short enough for a memo");
+        assert_eq!(signer.check(&id, "alpha", 2090, 999), Ok(()));
+        assert_eq!(
+            signer.check(&id, "alpha", 2089, 999).unwrap_err().code,
+            "invalid_quote"
+        );
+        assert_eq!(
+            signer.check(&id, "beta", 2090, 999).unwrap_err().code,
+            "invalid_quote"
+        );
+        assert_eq!(
+            signer.check(&id, "alpha", 2090, 1_001).unwrap_err().code,
+            "quote_expired"
+        );
+        assert_eq!(
+            QuoteSigner::new(b"other")
+                .check(&id, "alpha", 2090, 999)
+                .unwrap_err()
+                .code,
+            "invalid_quote"
+        );
+        assert_eq!(
+            signer
+                .check("not.a.quote", "alpha", 2090, 999)
+                .unwrap_err()
+                .code,
+            "invalid_quote"
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! `exact` on Base with EIP-3009: the client signs a `TransferWithAuthorization` to `payTo`;
+//! we check it (recipient, amount, validity window, signature, balance, unused nonce),
+//! simulate it, and settle it by submitting `transferWithAuthorization` from our key.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, Bytes, FixedBytes, Signature, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+    sol,
+    sol_types::{Eip712Domain, SolStruct},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    wire::{PaymentPayload, PaymentRequirements},
+    Rejection,
+};
+
+sol! {
+    /// The EIP-712 message of EIP-3009.
+    #[derive(Debug)]
+    struct TransferWithAuthorization {
+        address from;
+        address to;
+        uint256 value;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 nonce;
+    }
+
+    #[sol(rpc)]
+    #[allow(clippy::too_many_arguments)]
+    interface Eip3009Token {
+        function balanceOf(address owner) external view returns (uint256);
+        function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
+        function transferWithAuthorization(
+            address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce,
+            bytes memory signature
+        ) external;
+    }
+}
+
+/// A validity window must leave at least this much time to settle.
+const SETTLE_MARGIN_SECS: u64 = 6;
+
+#[derive(Clone, Debug)]
+pub struct EvmConfig {
+    /// CAIP-2 id (`eip155:<chain id>`).
+    pub network: String,
+    pub chain_id: u64,
+    pub usdc: Address,
+    /// The USDC contract's EIP-712 domain name and version.
+    pub usdc_name: String,
+    pub usdc_version: String,
+    /// Submits the authorizations (pays the gas).
+    pub facilitator: PrivateKeySigner,
+    pub rpc_url: String,
+}
+
+/// The EIP-3009 payload of an x402 payment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Eip3009Payload {
+    pub signature: String,
+    pub authorization: AuthorizationWire,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationWire {
+    pub from: String,
+    pub to: String,
+    pub value: String,
+    pub valid_after: String,
+    pub valid_before: String,
+    pub nonce: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct VerifiedEvm {
+    pub authorization: TransferWithAuthorization,
+    pub signature: Bytes,
+    pub payer: Address,
+    pub amount: u64,
+}
+
+pub struct EvmExact {
+    pub config: EvmConfig,
+    provider: DynProvider,
+}
+
+fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection::new(code, message)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl EvmExact {
+    pub fn new(config: EvmConfig) -> Result<Self, String> {
+        let url = config
+            .rpc_url
+            .parse()
+            .map_err(|e| format!("base rpc_url {}: {e}", config.rpc_url))?;
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(config.facilitator.clone()))
+            .connect_http(url)
+            .erased();
+        Ok(EvmExact { config, provider })
+    }
+
+    pub fn domain(&self) -> Eip712Domain {
+        Eip712Domain::new(
+            Some(self.config.usdc_name.clone().into()),
+            Some(self.config.usdc_version.clone().into()),
+            Some(U256::from(self.config.chain_id)),
+            Some(self.config.usdc),
+            None,
+        )
+    }
+
+    pub async fn verify(
+        &self,
+        payment: &PaymentPayload,
+        required: &PaymentRequirements,
+    ) -> Result<VerifiedEvm, Rejection> {
+        if required.scheme != "exact" || payment.accepted.scheme != "exact" {
+            return Err(reject(
+                "unsupported_scheme",
+                "only the exact scheme is accepted",
+            ));
+        }
+        if payment.accepted.network != self.config.network
+            || required.network != self.config.network
+        {
+            return Err(reject(
+                "invalid_network",
+                format!(
+                    "this facilitator settles on {}, not {}",
+                    self.config.network, payment.accepted.network
+                ),
+            ));
+        }
+        if address(&required.asset, "asset")? != self.config.usdc {
+            return Err(reject(
+                "invalid_exact_evm_payload_asset_mismatch",
+                format!("asset must be USDC ({})", self.config.usdc),
+            ));
+        }
+        let payload: Eip3009Payload =
+            serde_json::from_value(payment.payload.clone()).map_err(|e| {
+                Rejection::invalid_payload(format!("payload is not an EIP-3009 authorization: {e}"))
+            })?;
+        let a = &payload.authorization;
+        let number = |text: &str, what: &str| {
+            U256::from_str_radix(text, 10).map_err(|_| {
+                Rejection::invalid_payload(format!(
+                    "authorization.{what} {text:?} is not a decimal number"
+                ))
+            })
+        };
+        let authorization = TransferWithAuthorization {
+            from: address(&a.from, "authorization.from")?,
+            to: address(&a.to, "authorization.to")?,
+            value: number(&a.value, "value")?,
+            validAfter: number(&a.valid_after, "validAfter")?,
+            validBefore: number(&a.valid_before, "validBefore")?,
+            nonce: a.nonce.parse::<FixedBytes<32>>().map_err(|_| {
+                Rejection::invalid_payload("authorization.nonce must be 32 bytes of hex")
+            })?,
+        };
+        if authorization.to != address(&required.pay_to, "payTo")? {
+            return Err(reject(
+                "invalid_exact_evm_payload_recipient_mismatch",
+                format!(
+                    "the authorization pays {}, not payTo {}",
+                    authorization.to, required.pay_to
+                ),
+            ));
+        }
+        let amount = required.amount_units()?;
+        if authorization.value != U256::from(amount) {
+            return Err(reject(
+                "invalid_exact_evm_payload_authorization_value_mismatch",
+                format!(
+                    "the authorization moves {}, the price is {amount}",
+                    authorization.value
+                ),
+            ));
+        }
+        let now = U256::from(now());
+        if authorization.validAfter > now {
+            return Err(reject(
+                "invalid_exact_evm_payload_authorization_valid_after",
+                "the authorization is not valid yet",
+            ));
+        }
+        if authorization.validBefore < now + U256::from(SETTLE_MARGIN_SECS) {
+            return Err(reject(
+                "invalid_exact_evm_payload_authorization_valid_before",
+                "the authorization has expired (or expires within 6 s): sign a new one",
+            ));
+        }
+        let signature_bytes: Bytes = payload
+            .signature
+            .parse()
+            .map_err(|_| Rejection::invalid_payload("signature must be hex"))?;
+        let signature = Signature::try_from(signature_bytes.as_ref()).map_err(|_| {
+            reject(
+                "invalid_exact_evm_payload_signature",
+                "the signature is not a 65-byte ECDSA signature",
+            )
+        })?;
+        let digest = authorization.eip712_signing_hash(&self.domain());
+        let signer = signature
+            .recover_address_from_prehash(&digest)
+            .map_err(|_| {
+                reject(
+                    "invalid_exact_evm_payload_signature",
+                    "the signature does not recover",
+                )
+            })?;
+        if signer != authorization.from {
+            return Err(reject(
+                "invalid_exact_evm_payload_signature",
+                format!("signed by {signer}, not by {}", authorization.from),
+            ));
+        }
+
+        let token = Eip3009Token::new(self.config.usdc, &self.provider);
+        let unexpected = |e: alloy::contract::Error| {
+            reject(
+                "unexpected_verify_error",
+                format!("reading USDC on Base: {e}"),
+            )
+        };
+        if token
+            .authorizationState(authorization.from, authorization.nonce)
+            .call()
+            .await
+            .map_err(unexpected)?
+        {
+            return Err(reject(
+                "invalid_exact_evm_nonce_already_used",
+                "this authorization was already used",
+            ));
+        }
+        if token
+            .balanceOf(authorization.from)
+            .call()
+            .await
+            .map_err(unexpected)?
+            < authorization.value
+        {
+            return Err(reject(
+                "insufficient_funds",
+                format!("{} holds less than {amount} USDC units", authorization.from),
+            ));
+        }
+        self.call(&authorization, &signature_bytes)
+            .call()
+            .await
+            .map_err(|e| {
+                reject(
+                    "transaction_simulation_failed",
+                    format!("the authorization would fail on chain: {e}"),
+                )
+            })?;
+        Ok(VerifiedEvm {
+            payer: authorization.from,
+            authorization,
+            signature: signature_bytes,
+            amount,
+        })
+    }
+
+    fn call(
+        &self,
+        a: &TransferWithAuthorization,
+        signature: &Bytes,
+    ) -> alloy::contract::SolCallBuilder<&DynProvider, Eip3009Token::transferWithAuthorizationCall>
+    {
+        let call = Eip3009Token::transferWithAuthorizationCall {
+            from: a.from,
+            to: a.to,
+            value: a.value,
+            validAfter: a.validAfter,
+            validBefore: a.validBefore,
+            nonce: a.nonce,
+            signature: signature.clone(),
+        };
+        alloy::contract::SolCallBuilder::new_sol(&self.provider, &self.config.usdc, &call)
+    }
+
+    /// Submits the authorization and waits for its receipt; returns the transaction hash.
+    pub async fn settle(&self, verified: &VerifiedEvm) -> Result<String, Rejection> {
+        let pending = self
+            .call(&verified.authorization, &verified.signature)
+            .send()
+            .await
+            .map_err(|e| {
+                reject(
+                    "unexpected_settle_error",
+                    format!("submitting the authorization: {e}"),
+                )
+            })?;
+        let receipt = pending
+            .with_timeout(Some(Duration::from_secs(60)))
+            .get_receipt()
+            .await
+            .map_err(|e| {
+                reject(
+                    "unexpected_settle_error",
+                    format!("waiting for the receipt: {e}"),
+                )
+            })?;
+        if !receipt.status() {
+            return Err(reject(
+                "transaction_failed",
+                format!("transaction {} reverted", receipt.transaction_hash),
+            ));
+        }
+        Ok(receipt.transaction_hash.to_string())
+    }
+}
+
+fn address(text: &str, what: &str) -> Result<Address, Rejection> {
+    text.parse()
+        .map_err(|_| Rejection::invalid_payload(format!("{what} {text:?} is not an address")))
+}

@@ -1,0 +1,407 @@
+//! `exact` on Solana: the client signs a transaction that moves USDC with `TransferChecked`
+//! to the `payTo` owner's USDC account; we check it instruction by instruction, co-sign it as
+//! fee payer, simulate it, and settle it by sending it and waiting for `confirmed`.
+
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use solana_client::{
+    nonblocking::rpc_client::RpcClient,
+    rpc_config::{RpcSendTransactionConfig, RpcSimulateTransactionConfig},
+};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::versioned::VersionedTransaction;
+use spl_associated_token_account_interface::address::get_associated_token_address_with_program_id;
+
+use super::{
+    wire::{PaymentPayload, PaymentRequirements},
+    Rejection,
+};
+
+const MEMO_PROGRAM: Pubkey = Pubkey::from_str_const("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
+const LIGHTHOUSE_PROGRAM: Pubkey =
+    Pubkey::from_str_const("L2TExMFKdjpN9kozasaurPirfHy9P8sbXoAN1qA3S95");
+const TRANSFER_CHECKED: u8 = 12;
+const SET_COMPUTE_UNIT_LIMIT: u8 = 2;
+const SET_COMPUTE_UNIT_PRICE: u8 = 3;
+
+#[derive(Clone)]
+pub struct SvmConfig {
+    /// CAIP-2 id of the cluster.
+    pub network: String,
+    pub usdc_mint: Pubkey,
+    /// Pays the transaction fees; never a source of funds.
+    pub fee_payer: Arc<Keypair>,
+    /// Highest compute-unit price accepted, in microlamports (x402: 5 lamports/CU).
+    pub max_compute_unit_price: u64,
+    pub max_compute_units: u32,
+    /// How long settlement waits for `confirmed`.
+    pub confirm_timeout: Duration,
+}
+
+/// A payment that passed every check, co-signed and ready to send.
+#[derive(Clone, Debug)]
+pub struct VerifiedSvm {
+    pub transaction: VersionedTransaction,
+    /// The transaction id (our fee-payer signature): the settlement key.
+    pub signature: Signature,
+    /// The transfer authority.
+    pub payer: Pubkey,
+    pub amount: u64,
+}
+
+pub struct SvmExact {
+    pub config: SvmConfig,
+    rpc: RpcClient,
+}
+
+fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection::new(code, message)
+}
+
+impl SvmExact {
+    pub fn new(config: SvmConfig, rpc_url: &str) -> Self {
+        SvmExact {
+            config,
+            rpc: RpcClient::new_with_commitment(rpc_url.to_string(), CommitmentConfig::confirmed()),
+        }
+    }
+
+    pub fn fee_payer(&self) -> Pubkey {
+        self.config.fee_payer.pubkey()
+    }
+
+    /// Every check of the x402 `exact` SVM scheme, then a co-signed simulation.
+    pub async fn verify(
+        &self,
+        payment: &PaymentPayload,
+        required: &PaymentRequirements,
+    ) -> Result<VerifiedSvm, Rejection> {
+        if required.scheme != "exact" || payment.accepted.scheme != "exact" {
+            return Err(reject(
+                "unsupported_scheme",
+                "only the exact scheme is accepted",
+            ));
+        }
+        if payment.accepted.network != self.config.network
+            || required.network != self.config.network
+        {
+            return Err(reject(
+                "invalid_network",
+                format!(
+                    "this facilitator settles on {}, not {}",
+                    self.config.network, payment.accepted.network
+                ),
+            ));
+        }
+        let fee_payer = self.fee_payer();
+        if required.extra_str("feePayer") != Some(fee_payer.to_string().as_str()) {
+            return Err(reject(
+                "fee_payer_not_managed_by_facilitator",
+                format!("extra.feePayer must be {fee_payer}"),
+            ));
+        }
+        let mint = key(&required.asset, "asset")?;
+        if mint != self.config.usdc_mint {
+            return Err(reject(
+                "invalid_exact_svm_payload_mint_mismatch",
+                format!("asset must be USDC ({})", self.config.usdc_mint),
+            ));
+        }
+        let pay_to = key(&required.pay_to, "payTo")?;
+        let amount = required.amount_units()?;
+
+        let encoded = payment
+            .payload
+            .get("transaction")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| Rejection::invalid_payload("payload.transaction (base64) is missing"))?;
+        let bytes = STANDARD.decode(encoded).map_err(|e| {
+            Rejection::invalid_payload(format!("payload.transaction is not base64: {e}"))
+        })?;
+        let mut tx: VersionedTransaction = bincode::deserialize(&bytes).map_err(|e| {
+            Rejection::invalid_payload(format!(
+                "payload.transaction is not a Solana transaction: {e}"
+            ))
+        })?;
+        let message = &tx.message;
+        if !message
+            .address_table_lookups()
+            .unwrap_or_default()
+            .is_empty()
+        {
+            return Err(reject(
+                "invalid_exact_svm_payload_transaction",
+                "address lookup tables are not accepted",
+            ));
+        }
+        let keys = message.static_account_keys();
+        if message.header().num_required_signatures != 2 || tx.signatures.len() != 2 {
+            return Err(reject(
+                "invalid_exact_svm_payload_transaction",
+                "the transaction must have exactly two signers: the fee payer and the payer",
+            ));
+        }
+        if keys.first() != Some(&fee_payer) {
+            return Err(reject(
+                "fee_payer_not_managed_by_facilitator",
+                format!("the fee payer must be {fee_payer}"),
+            ));
+        }
+        let instructions = message.instructions();
+        if !(3..=6).contains(&instructions.len()) {
+            return Err(reject(
+                "invalid_exact_svm_payload_transaction_instructions_length",
+                format!("expected 3 to 6 instructions, found {}", instructions.len()),
+            ));
+        }
+        let program = |i: usize| keys.get(instructions[i].program_id_index as usize).copied();
+        let account = |i: usize, n: usize| -> Result<Pubkey, Rejection> {
+            instructions[i]
+                .accounts
+                .get(n)
+                .and_then(|k| keys.get(*k as usize))
+                .copied()
+                .ok_or_else(|| {
+                    Rejection::invalid_payload(format!("instruction {i} lacks account {n}"))
+                })
+        };
+        // Fee-payer isolation: our key appears in no instruction, so it can move nothing.
+        if instructions.iter().any(|ix| ix.accounts.contains(&0)) {
+            return Err(reject(
+                "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds",
+                "the fee payer may not appear in any instruction",
+            ));
+        }
+
+        let compute_budget = solana_compute_budget_interface::ID;
+        let (limit, price) = (&instructions[0].data, &instructions[1].data);
+        if program(0) != Some(compute_budget)
+            || limit.first() != Some(&SET_COMPUTE_UNIT_LIMIT)
+            || limit.len() != 5
+        {
+            return Err(reject(
+                "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction",
+                "instruction 0 must set the compute-unit limit",
+            ));
+        }
+        if program(1) != Some(compute_budget)
+            || price.first() != Some(&SET_COMPUTE_UNIT_PRICE)
+            || price.len() != 9
+        {
+            return Err(reject(
+                "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction",
+                "instruction 1 must set the compute-unit price",
+            ));
+        }
+        let units = u32::from_le_bytes(limit[1..5].try_into().expect("4 bytes"));
+        let micro_lamports = u64::from_le_bytes(price[1..9].try_into().expect("8 bytes"));
+        if units > self.config.max_compute_units {
+            return Err(reject(
+                "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction",
+                format!(
+                    "compute-unit limit {units} is over {}",
+                    self.config.max_compute_units
+                ),
+            ));
+        }
+        if micro_lamports > self.config.max_compute_unit_price {
+            return Err(reject(
+                "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction_too_high",
+                format!("compute-unit price {micro_lamports} µlamports is over the cap of {}", self.config.max_compute_unit_price),
+            ));
+        }
+
+        let token_program = program(2).unwrap_or_default();
+        let transfer = &instructions[2].data;
+        if ![spl_token_interface::ID, spl_token_2022_interface::ID].contains(&token_program)
+            || transfer.first() != Some(&TRANSFER_CHECKED)
+            || transfer.len() != 10
+        {
+            return Err(reject(
+                "invalid_exact_svm_payload_no_transfer_instruction",
+                "instruction 2 must be a token TransferChecked",
+            ));
+        }
+        let (source, transfer_mint, destination, authority) = (
+            account(2, 0)?,
+            account(2, 1)?,
+            account(2, 2)?,
+            account(2, 3)?,
+        );
+        let transferred = u64::from_le_bytes(transfer[1..9].try_into().expect("8 bytes"));
+        if transfer_mint != mint {
+            return Err(reject(
+                "invalid_exact_svm_payload_mint_mismatch",
+                format!("the transfer moves {transfer_mint}, not USDC"),
+            ));
+        }
+        let expected_destination =
+            get_associated_token_address_with_program_id(&pay_to, &mint, &token_program);
+        if destination != expected_destination {
+            return Err(reject(
+                "invalid_exact_svm_payload_recipient_mismatch",
+                format!("the transfer must go to {expected_destination} (the USDC account of payTo {pay_to})"),
+            ));
+        }
+        if transferred != amount {
+            return Err(reject(
+                "invalid_exact_svm_payload_amount_mismatch",
+                format!("the transfer moves {transferred}, the price is {amount}"),
+            ));
+        }
+        if source == fee_payer || authority == fee_payer {
+            return Err(reject(
+                "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds",
+                "the fee payer may not be the source or authority",
+            ));
+        }
+        if keys.get(1) != Some(&authority) {
+            return Err(reject(
+                "invalid_exact_svm_payload_transaction",
+                "the transfer authority must be the second signer",
+            ));
+        }
+
+        let mut memos = Vec::new();
+        for (i, ix) in instructions.iter().enumerate().skip(3) {
+            match program(i) {
+                Some(p) if p == MEMO_PROGRAM => memos.push(ix.data.clone()),
+                Some(p) if p == LIGHTHOUSE_PROGRAM => {}
+                other => return Err(reject(
+                    "invalid_exact_svm_payload_unknown_fourth_instruction",
+                    format!(
+                        "instruction {i} calls {}, only Memo or Lighthouse may follow the transfer",
+                        other.unwrap_or_default()
+                    ),
+                )),
+            }
+        }
+        if let Some(memo) = required.extra_str("memo") {
+            if memos.len() != 1 || memos[0] != memo.as_bytes() {
+                return Err(reject(
+                    "invalid_exact_svm_payload_memo_mismatch",
+                    "exactly one Memo instruction holding extra.memo (it binds the payment to its quote) is required",
+                ));
+            }
+        }
+
+        let bytes = message.serialize();
+        if !tx.signatures[1].verify(authority.as_ref(), &bytes) {
+            return Err(reject(
+                "invalid_exact_svm_payload_signature",
+                "the payer's signature does not verify",
+            ));
+        }
+        let blockhash = *message.recent_blockhash();
+        let fresh = self
+            .rpc
+            .is_blockhash_valid(&blockhash, CommitmentConfig::confirmed())
+            .await
+            .map_err(|e| {
+                reject(
+                    "unexpected_verify_error",
+                    format!("checking the blockhash: {e}"),
+                )
+            })?;
+        if !fresh {
+            return Err(reject(
+                "invalid_exact_svm_payload_blockhash_expired",
+                "the transaction's blockhash has expired: sign a new payment with a fresh blockhash",
+            ));
+        }
+
+        let signature = self.config.fee_payer.sign_message(&bytes);
+        tx.signatures[0] = signature;
+        let simulation = self
+            .rpc
+            .simulate_transaction_with_config(
+                &tx,
+                RpcSimulateTransactionConfig {
+                    sig_verify: true,
+                    commitment: Some(CommitmentConfig::confirmed()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| reject("unexpected_verify_error", format!("simulating: {e}")))?;
+        if let Some(err) = simulation.value.err {
+            return Err(reject(
+                "transaction_simulation_failed",
+                format!("the payment would fail on chain ({err}); check the payer's USDC balance and account"),
+            ));
+        }
+        Ok(VerifiedSvm {
+            transaction: tx,
+            signature,
+            payer: authority,
+            amount,
+        })
+    }
+
+    /// Sends a verified payment and waits until it is `confirmed`.
+    pub async fn settle(&self, verified: &VerifiedSvm) -> Result<(), Rejection> {
+        self.rpc
+            .send_transaction_with_config(
+                &verified.transaction,
+                RpcSendTransactionConfig {
+                    skip_preflight: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| {
+                reject(
+                    "unexpected_settle_error",
+                    format!("sending the payment: {e}"),
+                )
+            })?;
+        let deadline = tokio::time::Instant::now() + self.config.confirm_timeout;
+        loop {
+            let status = self
+                .rpc
+                .get_signature_statuses(&[verified.signature])
+                .await
+                .map_err(|e| {
+                    reject(
+                        "unexpected_settle_error",
+                        format!("confirming the payment: {e}"),
+                    )
+                })?
+                .value
+                .into_iter()
+                .next()
+                .flatten();
+            if let Some(status) = status {
+                if let Some(err) = status.err {
+                    return Err(reject(
+                        "transaction_failed",
+                        format!("the payment failed on chain: {err}"),
+                    ));
+                }
+                if status.satisfies_commitment(CommitmentConfig::confirmed()) {
+                    return Ok(());
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(reject(
+                    "unexpected_settle_error",
+                    format!(
+                        "payment {} not confirmed within {:?}",
+                        verified.signature, self.config.confirm_timeout
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn key(text: &str, what: &str) -> Result<Pubkey, Rejection> {
+    Pubkey::from_str(text)
+        .map_err(|_| Rejection::invalid_payload(format!("{what} {text:?} is not a Solana address")))
+}

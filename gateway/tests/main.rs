@@ -1,0 +1,5 @@
+//! The gateway's test suite: localnet (Solana + anvil), real Postgres, an in-process mock
+//! upstream, real HTTP.
+
+mod paid;
+mod support;

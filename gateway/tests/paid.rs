@@ -1,0 +1,188 @@
+//! Paid calls end to end on both chains, streamed and not.
+
+use gateway::x402::wire;
+use serde_json::Value;
+use solana_pubkey::Pubkey;
+use sqlx::PgPool;
+
+use crate::support::*;
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn an_unpaid_call_gets_a_402_offering_both_chains_at_the_quoted_price(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let body = chat("beta", false);
+    let offers = offers(&w, &body).await;
+    let s = &w.net.state.solana;
+    let solana = offer(&offers, "solana:");
+    let base = offer(&offers, "eip155:");
+    assert_eq!(
+        solana.pay_to, s.treasury,
+        "an untokenized model's USDC goes to the treasury"
+    );
+    assert_eq!(solana.asset, s.usdc_mint);
+    assert_eq!(solana.extra_str("feePayer"), Some(s.facilitator.as_str()));
+    assert!(solana
+        .extra_str("memo")
+        .is_some_and(|m| m.split('.').count() == 3));
+    assert_eq!(base.pay_to, w.net.state.base.as_ref().unwrap().treasury);
+    assert_eq!(base.extra_str("name"), Some("USD Coin"));
+    // "Say hello": 9 prompt tokens × 10 + 100 max tokens × 20 per million, in base units
+    assert_eq!(solana.amount, "2090");
+    assert_eq!(base.amount, solana.amount);
+
+    let quote: Value = w
+        .http
+        .post(format!("{}/v1/quote", w.gateway))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(quote["amount"], "2090", "the free quote is the 402's price");
+    assert_eq!(quote["prompt_tokens"], 9);
+    assert!(
+        w.calls.lock().unwrap().is_empty(),
+        "no upstream call before payment"
+    );
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_paid_solana_call_to_a_tokenized_model_pays_its_vault_and_fails_over(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let keys = tokenize(&w, "alpha").await;
+    let body = chat("alpha", false);
+    let offer = offer(&offers(&w, &body).await, "solana:");
+    assert_eq!(
+        offer.pay_to,
+        keys.vault_authority.to_string(),
+        "a tokenized model's USDC goes to its vault"
+    );
+    let before = usdc_balance(&w, &keys.vault).await;
+
+    let response = expect_status(pay(&w, &body, &solana_header(&w, &offer).await).await, 200).await;
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers["x-paywire-provider"], "steady",
+        "the cheaper provider failed; the next answered"
+    );
+    let settlement: wire::SettlementResponse =
+        wire::decode_header(headers[wire::PAYMENT_RESPONSE].to_str().unwrap()).unwrap();
+    assert!(settlement.success);
+    assert_eq!(
+        settlement.payer.as_deref(),
+        Some(w.net.state.solana.payer.as_str())
+    );
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], "Hello world");
+    assert_eq!(answer["model"], "alpha");
+    assert_eq!(*w.calls.lock().unwrap(), ["fail-500", "ok"]);
+
+    assert_eq!(
+        usdc_balance(&w, &keys.vault).await,
+        before + 2090,
+        "the charge landed in the vault"
+    );
+    let charges = charges(&w.pool).await;
+    assert_eq!(charges.len(), 1);
+    let c = &charges[0];
+    assert_eq!(
+        (c.status.as_str(), c.amount.as_str(), c.pay_to.as_str()),
+        (
+            "completed",
+            "2090",
+            keys.vault_authority.to_string().as_str()
+        )
+    );
+    assert_eq!(
+        c.settlement_tx.as_deref(),
+        Some(settlement.transaction.as_str())
+    );
+    assert_eq!(c.provider.as_deref(), Some("steady"));
+    // 12 prompt × 10 + 2 completion × 20 = 160 units, under the 1000-unit floor
+    assert_eq!(c.actual_cost.as_deref(), Some("1000"));
+    assert_eq!(c.credit, "1090");
+    assert_eq!(headers["x-paywire-credit"], "0.001090");
+    let credited: String =
+        sqlx::query_scalar("SELECT sum(amount)::text FROM ledger.credits WHERE payer = $1")
+            .bind(&c.payer)
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(credited, "1090");
+    let signature: solana_signature::Signature = settlement.transaction.parse().unwrap();
+    assert_eq!(
+        w.rpc.get_signature_status(&signature).await.unwrap(),
+        Some(Ok(())),
+        "the settlement is on chain"
+    );
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_streamed_solana_call_passes_events_through_and_ends_with_the_receipt(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let body = chat("beta", true);
+    let offer = offer(&offers(&w, &body).await, "solana:");
+    let treasury: Pubkey = w.net.state.solana.treasury_usdc.parse().unwrap();
+    let before = usdc_balance(&w, &treasury).await;
+    let response = expect_status(pay(&w, &body, &solana_header(&w, &offer).await).await, 200).await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert!(response.headers().contains_key(wire::PAYMENT_RESPONSE));
+    let text = response.text().await.unwrap();
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.len(), 5, "{text}");
+    assert!(events[0].contains("Hello") && events[1].contains(" world"));
+    assert!(events[2].contains("\"usage\""));
+    assert_eq!(events[3], "data: [DONE]");
+    let receipt: Value = serde_json::from_str(
+        events[4]
+            .strip_prefix("event: paywire.receipt\ndata: ")
+            .expect("the receipt comes last"),
+    )
+    .unwrap();
+    assert_eq!(receipt["charged"], "0.002090");
+    assert_eq!(receipt["actual_cost"], "0.001000");
+    assert_eq!(receipt["credit"], "0.001090");
+    assert_eq!(receipt["interrupted"], false);
+    assert_eq!(
+        usdc_balance(&w, &treasury).await,
+        before + 2090,
+        "an untokenized model's charge lands in the treasury"
+    );
+    let c = &charges(&w.pool).await[0];
+    assert_eq!(
+        (c.status.as_str(), c.credit.as_str()),
+        ("completed", "1090")
+    );
+    assert_eq!(receipt["transaction"].as_str(), c.settlement_tx.as_deref());
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_paid_base_call_settles_an_eip3009_authorization_to_the_treasury(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let body = chat("beta", false);
+    let offer = offer(&offers(&w, &body).await, "eip155:");
+    let response = expect_status(pay(&w, &body, &base_header(&w, &offer).await).await, 200).await;
+    let settlement: wire::SettlementResponse =
+        wire::decode_header(response.headers()[wire::PAYMENT_RESPONSE].to_str().unwrap()).unwrap();
+    assert_eq!(settlement.network, "eip155:84532");
+    let c = &charges(&w.pool).await[0];
+    assert_eq!(
+        c.settlement_tx.as_deref(),
+        Some(settlement.transaction.as_str())
+    );
+    assert_eq!(c.status, "completed");
+    assert_eq!(c.payer, w.base_payer.address().to_string());
+    assert_eq!(c.pay_to, w.net.state.base.as_ref().unwrap().treasury);
+    let tx: alloy::primitives::B256 = c.settlement_tx.as_deref().unwrap().parse().unwrap();
+    use alloy::providers::Provider;
+    let provider = alloy::providers::ProviderBuilder::new()
+        .connect_http(w.net.state.base.as_ref().unwrap().rpc_url.parse().unwrap());
+    let receipt = provider
+        .get_transaction_receipt(tx)
+        .await
+        .unwrap()
+        .expect("mined");
+    assert!(receipt.status());
+}

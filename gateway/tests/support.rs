@@ -1,0 +1,348 @@
+//! A world to test the gateway in: localnet with both chains, a mock OpenAI-compatible
+//! upstream, and the gateway serving on a free port.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{body::Body, http::StatusCode, response::IntoResponse, routing::post, Json, Router};
+use gateway::{
+    x402::{client, wire},
+    App, GatewayConfig,
+};
+use ledger::Ledger;
+use localnet::{read_keypair, Localnet, LocalnetConfig};
+use model_vault_client::{ModelKeys, Protocol};
+use serde_json::{json, Value};
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use sqlx::PgPool;
+
+/// Requests the mock upstream received: the provider model name of each.
+pub type Calls = Arc<Mutex<Vec<String>>>;
+
+/// An OpenAI-compatible upstream whose behaviour is chosen by the model name it is asked for:
+/// `fail-500`, `fail-429`, `dies` (streams two chunks, then drops the connection), anything
+/// else answers "Hello world" (JSON, or SSE ending with a usage chunk).
+pub async fn mock_upstream() -> (String, Calls) {
+    let calls: Calls = Arc::default();
+    let seen = calls.clone();
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move |Json(body): Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                let model = body["model"].as_str().unwrap_or_default().to_string();
+                seen.lock().unwrap().push(model.clone());
+                let stream = body["stream"] == true;
+                match model.as_str() {
+                    "fail-500" => (StatusCode::INTERNAL_SERVER_ERROR, "upstream broke").into_response(),
+                    "fail-429" => (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response(),
+                    _ if !stream => Json(json!({
+                        "id": "cmpl-1", "object": "chat.completion", "model": model,
+                        "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Hello world" }, "finish_reason": "stop" }],
+                        "usage": { "prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14 },
+                    }))
+                    .into_response(),
+                    _ => {
+                        let chunk = |content: &str| format!("data: {}\n\n", json!({ "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": { "content": content } }] }));
+                        let mut events: Vec<Result<String, std::io::Error>> = vec![Ok(chunk("Hello")), Ok(chunk(" world"))];
+                        if model == "dies" {
+                            events.push(Err(std::io::Error::other("upstream died")));
+                        } else {
+                            events.push(Ok(format!("data: {}\n\n", json!({ "object": "chat.completion.chunk", "choices": [], "usage": { "prompt_tokens": 12, "completion_tokens": 2 } }))));
+                            events.push(Ok("data: [DONE]\n\n".into()));
+                        }
+                        let body = Body::from_stream(futures::stream::iter(events));
+                        ([("content-type", "text/event-stream")], body).into_response()
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, calls)
+}
+
+pub struct World {
+    pub net: Localnet,
+    pub gateway: String,
+    pub app: Arc<App>,
+    pub calls: Calls,
+    pub pool: PgPool,
+    pub protocol: Protocol,
+    pub http: reqwest::Client,
+    pub rpc: RpcClient,
+    /// The demo agent on Solana.
+    pub payer: Keypair,
+    /// The demo agent on Base.
+    pub base_payer: alloy::signers::local::PrivateKeySigner,
+}
+
+/// The config of a gateway over `net` selling `alpha` (providers `fail-500`, then `ok`, the
+/// cheaper first) and `beta` (one provider whose model is `beta_upstream`).
+pub fn config(net: &Localnet, upstream: &str, beta_upstream: &str) -> GatewayConfig {
+    let s = &net.state.solana;
+    let b = net.state.base.as_ref().expect("anvil runs");
+    GatewayConfig::from_toml(&format!(
+        r#"
+        listen = "127.0.0.1:0"
+        quote_secret = "tests"
+        rate_limit_per_minute = 1000
+        [solana]
+        rpc_url = "{rpc}"
+        usdc_mint = "{mint}"
+        treasury = "{treasury}"
+        fee_payer_keypair = "{fee_payer}"
+        [base]
+        rpc_url = "{base_rpc}"
+        usdc = "{usdc}"
+        treasury = "{base_treasury}"
+        facilitator_private_key = "{facilitator}"
+        [[models]]
+        slug = "alpha"
+        input_per_mtok = "10"
+        output_per_mtok = "20"
+        floor = "0.001"
+        max_tokens = 1000
+        [[models.providers]]
+        name = "cheap-but-broken"
+        base_url = "{upstream}"
+        model = "fail-500"
+        input_cost_per_mtok = "0.1"
+        output_cost_per_mtok = "0.1"
+        [[models.providers]]
+        name = "steady"
+        base_url = "{upstream}"
+        model = "ok"
+        input_cost_per_mtok = "0.5"
+        output_cost_per_mtok = "0.5"
+        [[models]]
+        slug = "beta"
+        input_per_mtok = "10"
+        output_per_mtok = "20"
+        floor = "0.001"
+        max_tokens = 1000
+        [[models.providers]]
+        name = "beta-provider"
+        base_url = "{upstream}"
+        model = "{beta_upstream}"
+        input_cost_per_mtok = "0.1"
+        output_cost_per_mtok = "0.1"
+        "#,
+        rpc = s.rpc_url,
+        mint = s.usdc_mint,
+        treasury = s.treasury,
+        fee_payer = s.facilitator_keypair.display(),
+        base_rpc = b.rpc_url,
+        usdc = b.usdc,
+        base_treasury = b.treasury,
+        facilitator = b.facilitator_private_key,
+    ))
+    .expect("test config parses")
+}
+
+/// Serves a gateway for `config` on a free port.
+pub async fn serve(config: &GatewayConfig, pool: &PgPool) -> (String, Arc<App>) {
+    let app = Arc::new(
+        App::new(config, Ledger::from_pool(pool.clone())).expect("gateway config is valid"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(gateway::serve(
+        listener,
+        app.clone(),
+        std::future::pending(),
+    ));
+    (url, app)
+}
+
+pub async fn world(pool: PgPool, beta_upstream: &str) -> World {
+    localnet::quiet_runtime_logs();
+    let data_dir = std::env::temp_dir().join(format!("paywire-gw-{}", Keypair::new().pubkey()));
+    let net = Localnet::start(
+        LocalnetConfig {
+            rpc_port: 0,
+            grpc_port: 0,
+            evm_port: 0,
+            slot_time: Duration::from_millis(50),
+            evm: true,
+            anvil: None,
+            data_dir,
+        },
+        |_| {},
+    )
+    .await
+    .expect("localnet starts");
+    let (upstream, calls) = mock_upstream().await;
+    let config = config(&net, &upstream, beta_upstream);
+    let (gateway, app) = serve(&config, &pool).await;
+    let s = &net.state.solana;
+    World {
+        protocol: s.protocol().unwrap(),
+        payer: read_keypair(&s.payer_keypair).unwrap(),
+        base_payer: net
+            .state
+            .base
+            .as_ref()
+            .unwrap()
+            .payer_private_key
+            .parse()
+            .unwrap(),
+        rpc: RpcClient::new_with_commitment(
+            s.rpc_url.clone(),
+            solana_commitment_config::CommitmentConfig::confirmed(),
+        ),
+        http: reqwest::Client::new(),
+        net,
+        gateway,
+        app,
+        calls,
+        pool,
+    }
+}
+
+pub fn chat(model: &str, stream: bool) -> Value {
+    json!({ "model": model, "messages": [{ "role": "user", "content": "Say hello" }], "max_tokens": 100, "stream": stream })
+}
+
+/// The 402's offers for `body`, checking the header and body agree.
+pub async fn offers(w: &World, body: &Value) -> Vec<wire::PaymentRequirements> {
+    let response = w
+        .http
+        .post(format!("{}/v1/chat/completions", w.gateway))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 402);
+    let header = response.headers()[wire::PAYMENT_REQUIRED]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let from_header: wire::PaymentRequired = wire::decode_header(&header).unwrap();
+    let from_body: wire::PaymentRequired = response.json().await.unwrap();
+    assert_eq!(
+        from_header, from_body,
+        "PAYMENT-REQUIRED header and body agree"
+    );
+    from_body.accepts
+}
+
+pub fn offer(offers: &[wire::PaymentRequirements], chain: &str) -> wire::PaymentRequirements {
+    offers
+        .iter()
+        .find(|o| o.network.starts_with(chain))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {chain} offer in {offers:?}"))
+}
+
+/// A Solana payment header for `offer`, built as the official client builds it.
+pub async fn solana_header(w: &World, offer: &wire::PaymentRequirements) -> String {
+    let ixs =
+        client::solana_instructions(offer, &w.payer.pubkey(), &spl_token_interface::ID, 1).unwrap();
+    signed_header(w, offer, &ixs).await
+}
+
+pub async fn signed_header(
+    w: &World,
+    offer: &wire::PaymentRequirements,
+    ixs: &[solana_instruction::Instruction],
+) -> String {
+    let blockhash = w.rpc.get_latest_blockhash().await.unwrap();
+    wire::encode_header(&client::solana_payment(offer, &w.payer, ixs, blockhash).unwrap())
+}
+
+pub async fn base_header(w: &World, offer: &wire::PaymentRequirements) -> String {
+    wire::encode_header(&client::base_payment(offer, &w.base_payer).await.unwrap())
+}
+
+pub async fn pay(w: &World, body: &Value, header: &str) -> reqwest::Response {
+    w.http
+        .post(format!("{}/v1/chat/completions", w.gateway))
+        .header(wire::PAYMENT_SIGNATURE, header)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn usdc_balance(w: &World, account: &Pubkey) -> u64 {
+    w.rpc
+        .get_token_account_balance(account)
+        .await
+        .map(|b| b.amount.parse().unwrap())
+        .unwrap_or(0)
+}
+
+/// Registers and tokenizes `slug` with a fresh creator.
+pub async fn tokenize(w: &World, slug: &str) -> ModelKeys {
+    let creator = Keypair::new();
+    let chain = &w.net.solana.chain;
+    chain
+        .airdrop(&creator.pubkey(), 10_000_000_000)
+        .await
+        .unwrap();
+    let keys = w.protocol.model(slug);
+    chain
+        .submit(
+            &[w.protocol.register(&creator.pubkey(), &keys, 2_000)],
+            &[&creator],
+        )
+        .await
+        .unwrap();
+    chain
+        .submit(
+            &[w.protocol.tokenize(
+                &creator.pubkey(),
+                &keys,
+                slug,
+                "MDL",
+                "https://x.test/m.json",
+            )],
+            &[&creator],
+        )
+        .await
+        .unwrap();
+    w.app.pay_to.as_ref().unwrap().forget(slug);
+    keys
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ChargeRow {
+    pub status: String,
+    pub payer: String,
+    pub pay_to: String,
+    pub amount: String,
+    pub settlement_tx: Option<String>,
+    pub provider: Option<String>,
+    pub actual_cost: Option<String>,
+    pub credit: String,
+}
+
+pub async fn charges(pool: &PgPool) -> Vec<ChargeRow> {
+    sqlx::query_as(
+        "SELECT status, payer, pay_to, amount::text AS amount, settlement_tx, provider, actual_cost::text AS actual_cost, credit::text AS credit
+         FROM ledger.charges ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// `response` if it has `status`; otherwise fails showing its body.
+pub async fn expect_status(response: reqwest::Response, status: u16) -> reqwest::Response {
+    if response.status() == status {
+        return response;
+    }
+    let got = response.status();
+    panic!(
+        "expected HTTP {status}, got {got}: {}",
+        response.text().await.unwrap_or_default()
+    );
+}

@@ -1,0 +1,235 @@
+//! What the gateway sold: a charge per paid call, claimed before its payment is settled so a
+//! payment (a Solana signature, an EIP-3009 nonce, a quote, a payment id) is accepted once
+//! across every gateway process, then completed with the upstream's usage; the surplus of
+//! the charge over the actual cost becomes the payer's credit.
+
+use serde_json::Value;
+
+use crate::{Chain, Ledger, LedgerError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCharge {
+    pub quote_id: String,
+    pub model: String,
+    pub payer: String,
+    pub chain: Chain,
+    pub pay_to: String,
+    pub amount: u64,
+    pub settlement_tx: Option<String>,
+    pub eip3009_nonce: Option<String>,
+    pub payment_id: Option<String>,
+}
+
+/// A charge as stored.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct ChargeRecord {
+    pub id: i64,
+    pub quote_id: String,
+    pub status: String,
+    pub settlement_tx: Option<String>,
+    pub payment_id: Option<String>,
+    pub response: Option<Value>,
+}
+
+/// The outcome of claiming a payment.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claim {
+    /// Ours to settle.
+    New(i64),
+    /// Seen before: the same payment id (a retry), or a payment or quote already used.
+    Existing(ChargeRecord),
+}
+
+/// How one call ended, for [`Ledger::complete_charge`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    pub provider: Option<String>,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    pub actual_cost: u64,
+    pub credit: u64,
+    /// Why the payer is credited (`surplus`, `upstream_failed`, `stream_interrupted`).
+    pub credit_reason: &'static str,
+}
+
+const RECORD: &str = "id, quote_id, status, settlement_tx, payment_id, response";
+
+impl Ledger {
+    /// Claims `charge` atomically: either this call inserts it (and may settle the payment)
+    /// or it returns the charge that already holds its payment, quote or payment id.
+    pub async fn claim_charge(&self, charge: &NewCharge) -> Result<Claim, LedgerError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO ledger.charges (quote_id, model, payer, chain, pay_to, amount, settlement_tx, eip3009_nonce, payment_id)
+             VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9)
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(&charge.quote_id)
+        .bind(&charge.model)
+        .bind(&charge.payer)
+        .bind(charge.chain)
+        .bind(&charge.pay_to)
+        .bind(charge.amount.to_string())
+        .bind(&charge.settlement_tx)
+        .bind(&charge.eip3009_nonce)
+        .bind(&charge.payment_id)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(id) = id {
+            return Ok(Claim::New(id));
+        }
+        let existing: Option<ChargeRecord> = sqlx::query_as(&format!(
+            "SELECT {RECORD} FROM ledger.charges
+             WHERE (payer = $1 AND payment_id = $2) OR quote_id = $3
+                OR (chain = $4 AND settlement_tx = $5) OR (chain = $4 AND payer = $1 AND eip3009_nonce = $6)
+             ORDER BY (payer = $1 AND payment_id IS NOT DISTINCT FROM $2) DESC, id LIMIT 1"
+        ))
+        .bind(&charge.payer)
+        .bind(&charge.payment_id)
+        .bind(&charge.quote_id)
+        .bind(charge.chain)
+        .bind(&charge.settlement_tx)
+        .bind(&charge.eip3009_nonce)
+        .fetch_optional(self.pool())
+        .await?;
+        existing.map(Claim::Existing).ok_or_else(|| {
+            LedgerError::Conflict("a charge conflicted but no longer exists; retry".into())
+        })
+    }
+
+    /// The payment of charge `id` is confirmed on chain as `settlement_tx`.
+    pub async fn charge_settled(&self, id: i64, settlement_tx: &str) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE ledger.charges SET status = 'settled', settlement_tx = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(settlement_tx)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The payment of charge `id` did not go through: nothing was taken.
+    pub async fn charge_failed(&self, id: i64, error: &str) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE ledger.charges SET status = 'failed', error = $2, completed_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(error)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records how the call went and credits the payer, in one transaction.
+    pub async fn complete_charge(
+        &self,
+        id: i64,
+        completion: &Completion,
+        response: Option<&Value>,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE ledger.charges SET status = 'completed', provider = $2, prompt_tokens = $3, completion_tokens = $4,
+                 actual_cost = $5::numeric, credit = $6::numeric, response = $7, completed_at = now()
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&completion.provider)
+        .bind(completion.prompt_tokens.map(|t| t as i32))
+        .bind(completion.completion_tokens.map(|t| t as i32))
+        .bind(completion.actual_cost.to_string())
+        .bind(completion.credit.to_string())
+        .bind(response)
+        .execute(&mut *tx)
+        .await?;
+        if completion.credit > 0 {
+            sqlx::query(
+                "INSERT INTO ledger.credits (payer, chain, amount, charge_id, reason)
+                 SELECT payer, chain, $2::numeric, id, $3 FROM ledger.charges WHERE id = $1",
+            )
+            .bind(id)
+            .bind(completion.credit.to_string())
+            .bind(completion.credit_reason)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A payer's credit balance on `chain`, in USDC base units.
+    pub async fn credit_balance(&self, payer: &str, chain: Chain) -> Result<i128, LedgerError> {
+        let total: Option<String> = sqlx::query_scalar(
+            "SELECT sum(amount)::text FROM ledger.credits WHERE payer = $1 AND chain = $2",
+        )
+        .bind(payer)
+        .bind(chain)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(total.and_then(|t| t.parse().ok()).unwrap_or(0))
+    }
+}
+
+impl Ledger {
+    /// Claims `payment` for settlement; `false` if it was claimed before (by any process).
+    pub async fn claim_settlement(
+        &self,
+        chain: Chain,
+        payment: &str,
+        payer: &str,
+        amount: u64,
+    ) -> Result<bool, LedgerError> {
+        let claimed = sqlx::query(
+            "INSERT INTO ledger.settlements (chain, payment, payer, amount) VALUES ($1, $2, $3, $4::numeric)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(chain)
+        .bind(payment)
+        .bind(payer)
+        .bind(amount.to_string())
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    /// How the settlement of `payment` ended: its transaction, or the error.
+    pub async fn settlement_done(
+        &self,
+        chain: Chain,
+        payment: &str,
+        outcome: Result<&str, &str>,
+    ) -> Result<(), LedgerError> {
+        let (status, tx, error) = match outcome {
+            Ok(tx) => ("settled", Some(tx), None),
+            Err(e) => ("failed", None, Some(e)),
+        };
+        sqlx::query("UPDATE ledger.settlements SET status = $3, tx = $4, error = $5 WHERE chain = $1 AND payment = $2")
+            .bind(chain)
+            .bind(payment)
+            .bind(status)
+            .bind(tx)
+            .bind(error)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The charge holding `settlement_tx` (Solana) or the EIP-3009 `nonce` of `payer` (Base).
+    pub async fn charge_for_payment(
+        &self,
+        chain: Chain,
+        settlement_tx: Option<&str>,
+        payer: &str,
+        nonce: Option<&str>,
+    ) -> Result<Option<ChargeRecord>, LedgerError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {RECORD} FROM ledger.charges
+             WHERE chain = $1 AND (settlement_tx = $2 OR (payer = $3 AND eip3009_nonce = $4)) LIMIT 1"
+        ))
+        .bind(chain)
+        .bind(settlement_tx)
+        .bind(payer)
+        .bind(nonce)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}
