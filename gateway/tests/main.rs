@@ -1,5 +1,8 @@
 //! The gateway's test suite: localnet (Solana + anvil), real Postgres, an in-process mock
 //! upstream, real HTTP.
 
+mod faults;
+mod once;
 mod paid;
+mod refused;
 mod support;

@@ -7,6 +7,7 @@ use std::{
 };
 
 use axum::{body::Body, http::StatusCode, response::IntoResponse, routing::post, Json, Router};
+use futures::StreamExt;
 use gateway::{
     x402::{client, wire},
     App, GatewayConfig,
@@ -56,7 +57,13 @@ pub async fn mock_upstream() -> (String, Calls) {
                             events.push(Ok(format!("data: {}\n\n", json!({ "object": "chat.completion.chunk", "choices": [], "usage": { "prompt_tokens": 12, "completion_tokens": 2 } }))));
                             events.push(Ok("data: [DONE]\n\n".into()));
                         }
-                        let body = Body::from_stream(futures::stream::iter(events));
+                        // Each event a moment apart, as a model generates: the failure comes after
+                        // the first chunks reached the client.
+                        let paced = futures::stream::iter(events).then(|event| async move {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            event
+                        });
+                        let body = Body::from_stream(paced);
                         ([("content-type", "text/event-stream")], body).into_response()
                     }
                 }

@@ -272,13 +272,15 @@ impl SvmExact {
             match program(i) {
                 Some(p) if p == MEMO_PROGRAM => memos.push(ix.data.clone()),
                 Some(p) if p == LIGHTHOUSE_PROGRAM => {}
-                other => return Err(reject(
-                    "invalid_exact_svm_payload_unknown_fourth_instruction",
-                    format!(
+                other => {
+                    return Err(reject(
+                        "invalid_exact_svm_payload_unknown_fourth_instruction",
+                        format!(
                         "instruction {i} calls {}, only Memo or Lighthouse may follow the transfer",
                         other.unwrap_or_default()
                     ),
-                )),
+                    ))
+                }
             }
         }
         if let Some(memo) = required.extra_str("memo") {

@@ -197,10 +197,10 @@ pub fn decode_payment(
                 extensions: None,
             })
         }
-        other => Err(Rejection::new(
-            "invalid_x402_version",
-            format!("x402Version {other:?} is not supported (1 or 2)"),
-        )),
+        other => Err(Rejection {
+            code: "invalid_x402_version",
+            ..Rejection::malformed(format!("x402Version {other:?} is not supported (1 or 2)"))
+        }),
     }
 }
 
