@@ -2,6 +2,7 @@
 //! upstream, real HTTP.
 
 mod faults;
+mod interop;
 mod once;
 mod paid;
 mod refused;
