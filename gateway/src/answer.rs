@@ -244,7 +244,16 @@ impl StreamTask {
         let mut done = false;
         let mut client_gone = false;
         let mut broken = false;
-        'read: while let Some(chunk) = upstream.next().await {
+        'read: loop {
+            let chunk = tokio::select! {
+                chunk = upstream.next() => chunk,
+                // The client went away while the upstream was thinking: stop it now.
+                () = tx.closed() => {
+                    client_gone = true;
+                    break 'read;
+                }
+            };
+            let Some(chunk) = chunk else { break };
             let Ok(chunk) = chunk else {
                 broken = true;
                 break;

@@ -9,6 +9,7 @@ pub mod app;
 pub mod catalog;
 mod chat;
 pub mod config;
+pub mod demo_upstream;
 mod error;
 mod limiter;
 mod metrics;

@@ -103,3 +103,37 @@ async fn a_stream_that_dies_midway_still_ends_with_a_receipt(pool: PgPool) {
         ("completed", "1090")
     );
 }
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_client_that_goes_away_mid_stream_stops_the_upstream_call_and_is_credited(pool: PgPool) {
+    let w = world(pool, "slow").await;
+    let body = chat("beta", true);
+    let offer = offer(&offers(&w, &body).await, "solana:");
+    let mut response =
+        expect_status(pay(&w, &body, &solana_header(&w, &offer).await).await, 200).await;
+    let first = response.chunk().await.unwrap().expect("a first event");
+    assert!(String::from_utf8_lossy(&first).contains("Hello"));
+    drop(response);
+    let started = std::time::Instant::now();
+    let reason = loop {
+        let reason: Option<String> = sqlx::query_scalar("SELECT reason FROM ledger.credits")
+            .fetch_optional(&w.pool)
+            .await
+            .unwrap();
+        if let Some(reason) = reason {
+            break reason;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the charge was never completed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(reason, "client_disconnected");
+    let c = &charges(&w.pool).await[0];
+    assert_eq!(
+        (c.status.as_str(), c.credit.as_str()),
+        ("completed", "1090"),
+        "what was generated is charged, at least the floor"
+    );
+}

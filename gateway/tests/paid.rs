@@ -186,3 +186,62 @@ async fn a_paid_base_call_settles_an_eip3009_authorization_to_the_treasury(pool:
         .expect("mined");
     assert!(receipt.status());
 }
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn an_x402_v1_payment_is_accepted_and_answered_in_v1_headers(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let body = chat("beta", false);
+    let offer = offer(&offers(&w, &body).await, "eip155:");
+    let v2 = gateway::x402::client::base_payment(&offer, &w.base_payer)
+        .await
+        .unwrap();
+    let v1 = serde_json::json!({ "x402Version": 1, "scheme": "exact", "network": "base-sepolia", "payload": v2.payload });
+    let response = w
+        .http
+        .post(format!("{}/v1/chat/completions", w.gateway))
+        .header("x-payment", wire::encode_header(&v1))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let response = expect_status(response, 200).await;
+    let settlement: wire::SettlementResponse = wire::decode_header(
+        response.headers()[wire::X_PAYMENT_RESPONSE]
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(settlement.success);
+    assert_eq!(charges(&w.pool).await[0].status, "completed");
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_payer_over_its_rate_limit_is_refused_before_paying(pool: PgPool) {
+    let w = world(pool.clone(), "ok").await;
+    let (upstream, _) = mock_upstream().await;
+    let mut limited = config(&w.net, &upstream, "ok");
+    limited.rate_limit_per_minute = 1;
+    let (gateway, _) = serve(&limited, &pool).await;
+    let body = chat("beta", false);
+    let payer_usdc: Pubkey = w.net.state.solana.payer_usdc.parse().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let offer = offer(&offers(&w, &body).await, "solana:");
+        let header = solana_header(&w, &offer).await;
+        let before = usdc_balance(&w, &payer_usdc).await;
+        let response = w
+            .http
+            .post(format!("{gateway}/v1/chat/completions"))
+            .header(wire::PAYMENT_SIGNATURE, header)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+            assert_eq!(usdc_balance(&w, &payer_usdc).await, before, "nothing paid");
+        }
+    }
+    assert_eq!(statuses, [200, 429]);
+}

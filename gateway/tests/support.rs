@@ -1,13 +1,8 @@
 //! A world to test the gateway in: localnet with both chains, a mock OpenAI-compatible
 //! upstream, and the gateway serving on a free port.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use axum::{body::Body, http::StatusCode, response::IntoResponse, routing::post, Json, Router};
-use futures::StreamExt;
 use gateway::{
     x402::{client, wire},
     App, GatewayConfig,
@@ -22,58 +17,12 @@ use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
 
-/// Requests the mock upstream received: the provider model name of each.
-pub type Calls = Arc<Mutex<Vec<String>>>;
+pub use gateway::demo_upstream::Calls;
 
-/// An OpenAI-compatible upstream whose behaviour is chosen by the model name it is asked for:
-/// `fail-500`, `fail-429`, `dies` (streams two chunks, then drops the connection), anything
-/// else answers "Hello world" (JSON, or SSE ending with a usage chunk).
+/// The demo upstream on a free port.
 pub async fn mock_upstream() -> (String, Calls) {
-    let calls: Calls = Arc::default();
-    let seen = calls.clone();
-    let app = Router::new().route(
-        "/v1/chat/completions",
-        post(move |Json(body): Json<Value>| {
-            let seen = seen.clone();
-            async move {
-                let model = body["model"].as_str().unwrap_or_default().to_string();
-                seen.lock().unwrap().push(model.clone());
-                let stream = body["stream"] == true;
-                match model.as_str() {
-                    "fail-500" => (StatusCode::INTERNAL_SERVER_ERROR, "upstream broke").into_response(),
-                    "fail-429" => (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response(),
-                    _ if !stream => Json(json!({
-                        "id": "cmpl-1", "object": "chat.completion", "model": model,
-                        "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Hello world" }, "finish_reason": "stop" }],
-                        "usage": { "prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14 },
-                    }))
-                    .into_response(),
-                    _ => {
-                        let chunk = |content: &str| format!("data: {}\n\n", json!({ "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": { "content": content } }] }));
-                        let mut events: Vec<Result<String, std::io::Error>> = vec![Ok(chunk("Hello")), Ok(chunk(" world"))];
-                        if model == "dies" {
-                            events.push(Err(std::io::Error::other("upstream died")));
-                        } else {
-                            events.push(Ok(format!("data: {}\n\n", json!({ "object": "chat.completion.chunk", "choices": [], "usage": { "prompt_tokens": 12, "completion_tokens": 2 } }))));
-                            events.push(Ok("data: [DONE]\n\n".into()));
-                        }
-                        // Each event a moment apart, as a model generates: the failure comes after
-                        // the first chunks reached the client.
-                        let paced = futures::stream::iter(events).then(|event| async move {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            event
-                        });
-                        let body = Body::from_stream(paced);
-                        ([("content-type", "text/event-stream")], body).into_response()
-                    }
-                }
-            }
-        }),
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, calls)
+    gateway::demo_upstream::serve(listener).await.unwrap()
 }
 
 pub struct World {

@@ -1,0 +1,75 @@
+//! A deterministic OpenAI-compatible upstream for demos, tests and benchmarks: it answers
+//! every chat request with "Hello world" (JSON, or SSE ending with a usage chunk) and, by the
+//! model name it is asked for, misbehaves the way real providers do: `fail-500`, `fail-429`,
+//! `dies` (streams two chunks, then drops the connection) and `slow` (a chunk per second).
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{body::Body, http::StatusCode, response::IntoResponse, routing::post, Json, Router};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+/// The provider model names requested so far, in order.
+pub type Calls = Arc<Mutex<Vec<String>>>;
+
+/// Serves the demo upstream on `listener`; returns its base URL (`…/v1`) and its call log.
+pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<(String, Calls)> {
+    let url = format!("http://{}/v1", listener.local_addr()?);
+    let calls: Calls = Arc::default();
+    let app = router(calls.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("demo upstream stopped: {e}");
+        }
+    });
+    Ok((url, calls))
+}
+
+fn router(calls: Calls) -> Router {
+    Router::new().route(
+        "/v1/chat/completions",
+        post(move |Json(body): Json<Value>| {
+            let calls = calls.clone();
+            async move { answer(&calls, body) }
+        }),
+    )
+}
+
+fn answer(calls: &Calls, body: Value) -> axum::response::Response {
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    calls.lock().expect("not poisoned").push(model.clone());
+    let stream = body["stream"] == true;
+    match model.as_str() {
+        "fail-500" => (StatusCode::INTERNAL_SERVER_ERROR, "upstream broke").into_response(),
+        "fail-429" => (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response(),
+        _ if !stream => Json(json!({
+            "id": "cmpl-demo", "object": "chat.completion", "model": model,
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Hello world" }, "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14 },
+        }))
+        .into_response(),
+        _ => {
+            let chunk = |content: &str| {
+                format!("data: {}\n\n", json!({ "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": { "content": content } }] }))
+            };
+            let mut events: Vec<Result<String, std::io::Error>> = vec![Ok(chunk("Hello")), Ok(chunk(" world"))];
+            if model == "dies" {
+                events.push(Err(std::io::Error::other("upstream died")));
+            } else {
+                let usage = json!({ "object": "chat.completion.chunk", "choices": [], "usage": { "prompt_tokens": 12, "completion_tokens": 2 } });
+                events.push(Ok(format!("data: {usage}\n\n")));
+                events.push(Ok("data: [DONE]\n\n".into()));
+            }
+            // Events a moment apart, as a model generates them.
+            let pause = Duration::from_millis(if model == "slow" { 1_000 } else { 20 });
+            let paced = futures::stream::iter(events).then(move |event| async move {
+                tokio::time::sleep(pause).await;
+                event
+            });
+            ([("content-type", "text/event-stream")], Body::from_stream(paced)).into_response()
+        }
+    }
+}
