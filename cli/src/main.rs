@@ -1,5 +1,7 @@
 //! `paywire`: one command for the whole system: `paywire localnet`, `paywire indexer`,
-//! `paywire bench`.
+//! `paywire gateway`, `paywire bench`.
+
+mod bench_gateway;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -22,6 +24,7 @@ struct Cli {
 enum Command {
     Localnet(LocalnetArgs),
     Indexer(IndexerArgs),
+    Gateway(GatewayArgs),
     /// Measure parts of paywire on this machine (ratios against baselines from the same run)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -30,6 +33,68 @@ enum Command {
 #[derive(Subcommand)]
 enum BenchCommand {
     Indexer(BenchIndexerArgs),
+    Gateway(BenchGatewayArgs),
+}
+
+/// Paid requests through the gateway against the same requests straight to its upstream.
+///
+/// Starts, in this process: localnet (Solana), the demo upstream, and the gateway on a
+/// scratch database created on the server of --database-url (dropped afterwards). Every paid
+/// request carries a fresh payment that is verified and settled; settlement (waiting for
+/// `confirmed`, about one slot) is reported on its own as settle_p50_ms and taken out of the
+/// paid latencies, which therefore show what the gateway adds: pricing, the x402 checks, the
+/// simulation of the payment, the ledger writes and the proxying.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+struct BenchGatewayArgs {
+    /// Postgres server to run on (needs CREATE DATABASE)
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// Requests per side
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Solana slot time of the local chain, in milliseconds
+    #[arg(long, default_value_t = 50)]
+    slot_ms: u64,
+    /// Print one JSON object (direct_rps, paid_rps, direct_p50_ms, paid_p50_ms, direct_p99_ms, paid_p99_ms, settle_p50_ms, …)
+    #[arg(long)]
+    json: bool,
+}
+
+/// Serve the paid-inference gateway: OpenAI-compatible, paid per call with x402.
+///
+/// POST /v1/chat/completions answers 402 with the ways to pay (Solana USDC to the model's
+/// vault once tokenized, else the treasury; Base USDC by EIP-3009 to the Base treasury); a
+/// paid retry is verified, settled, routed to the cheapest healthy provider and answered with
+/// a receipt. Also: POST /v1/quote, GET /v1/models, /facilitator/{supported,verify,settle},
+/// /.well-known/x402, /.well-known/agent-card.json, /openapi.json, /healthz, /metrics.
+///
+/// The config file (TOML): listen, public_url, database_url, quote_secret, quote_ttl_secs,
+/// rate_limit_per_minute, upstream_timeout_secs; [solana] rpc_url, network, usdc_mint,
+/// treasury, fee_payer_keypair, max_compute_unit_price, max_compute_units; [base] rpc_url,
+/// network, usdc, usdc_name, usdc_version, treasury, facilitator_private_key; and
+/// [[models]] slug, input_per_mtok, output_per_mtok, floor, max_tokens with
+/// [[models.providers]] name, base_url, api_key_env, model, input_cost_per_mtok,
+/// output_cost_per_mtok. Prices are USDC decimal strings.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+struct GatewayArgs {
+    /// The config file (TOML, above)
+    #[arg(long, env = "PAYWIRE_GATEWAY_CONFIG")]
+    config: PathBuf,
+    /// Postgres holding the ledger (overrides the config file's database_url)
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Address to listen on (overrides the config file's listen)
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
 }
 
 /// The ledger write path against raw COPY (its practical limit) and single-row INSERTs (the
@@ -159,7 +224,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Localnet(args) => localnet(args).await,
         Command::Indexer(args) => run_indexer(args).await,
+        Command::Gateway(args) => run_gateway(args).await,
         Command::Bench(BenchCommand::Indexer(args)) => bench_indexer(args).await,
+        Command::Bench(BenchCommand::Gateway(args)) => bench_gateway(args).await,
     }
 }
 
@@ -197,6 +264,87 @@ async fn bench_indexer(args: BenchIndexerArgs) -> anyhow::Result<()> {
             "write path = {:.0}% of COPY, {:.1}× single-row INSERTs",
             100.0 * report.write_vs_copy(),
             report.write_rows_per_s / report.insert_rows_per_s
+        );
+    }
+    Ok(())
+}
+
+async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    let mut config = gateway::GatewayConfig::from_file(&args.config)?;
+    if let Some(url) = args.database_url {
+        config.database_url = Some(url);
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let url = config.database_url.clone().context(
+        "no database: set database_url in the config file, DATABASE_URL, or --database-url",
+    )?;
+    let ledger = ledger::Ledger::connect(&url).await?;
+    let app = std::sync::Arc::new(gateway::App::new(&config, ledger)?);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "listening on {} (is the port taken? use --listen)",
+                config.listen
+            )
+        })?;
+    let address = listener.local_addr()?;
+    eprintln!(
+        "paywire gateway on http://{address} ({} models; ledger {})",
+        app.catalog.models().len(),
+        ledger::redact(&url)
+    );
+    eprintln!("  POST http://{address}/v1/chat/completions   (402 → pay → answer)");
+    eprintln!("  GET  http://{address}/v1/models");
+    eprintln!("Ctrl-C stops it after the requests in flight.");
+    gateway::serve(listener, app, async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("stopping: finishing requests in flight …");
+    })
+    .await?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+async fn bench_gateway(args: BenchGatewayArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.requests > 0 && args.concurrency > 0,
+        "--requests and --concurrency must be positive"
+    );
+    let config = bench_gateway::BenchConfig {
+        database_url: args.database_url,
+        requests: args.requests,
+        concurrency: args.concurrency,
+        slot_ms: args.slot_ms.max(1),
+    };
+    let r = bench_gateway::run(config, |step| eprintln!("  … {step}")).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "{} requests per side, {} in flight, {} ms slots",
+            r.requests, r.concurrency, r.slot_ms
+        );
+        println!("                     req/s      p50 ms     p99 ms");
+        println!(
+            "upstream directly  {:>8.0}  {:>9.2}  {:>9.2}",
+            r.direct_rps, r.direct_p50_ms, r.direct_p99_ms
+        );
+        println!(
+            "paid via gateway   {:>8.0}  {:>9.2}  {:>9.2}   (settlement excluded)",
+            r.paid_rps, r.paid_p50_ms, r.paid_p99_ms
+        );
+        println!(
+            "payment verification p50: {:.2} ms; settlement p50: {:.2} ms",
+            r.verify_p50_ms, r.settle_p50_ms
+        );
+        println!(
+            "the gateway adds {:.2} ms at p50 ({:.1}× the direct p50); paid throughput is {:.0}% of direct",
+            r.added_p50_ms,
+            r.paid_p50_ms / r.direct_p50_ms,
+            100.0 * r.paid_rps / r.direct_rps
         );
     }
     Ok(())

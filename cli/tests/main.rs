@@ -290,3 +290,58 @@ async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[test]
+fn bench_gateway_prints_every_figure_as_json() {
+    let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .args([
+            "bench",
+            "gateway",
+            "--requests",
+            "8",
+            "--concurrency",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    for field in [
+        "direct_rps",
+        "paid_rps",
+        "direct_p50_ms",
+        "paid_p50_ms",
+        "direct_p99_ms",
+        "paid_p99_ms",
+        "settle_p50_ms",
+    ] {
+        let value = report[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field} missing"));
+        assert!(value > 0.0, "{field} = {value}");
+    }
+}
+
+#[test]
+fn gateway_help_documents_the_config_file() {
+    let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .args(["gateway", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for field in [
+        "fee_payer_keypair",
+        "facilitator_private_key",
+        "[[models.providers]]",
+        "quote_secret",
+        "--listen",
+    ] {
+        assert!(help.contains(field), "--help does not mention {field}");
+    }
+}

@@ -216,11 +216,13 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             .map_err(refuse)?;
     }
     let required = requirement(&template, &payment, quote.as_deref()).map_err(refuse)?;
+    let verify_started = std::time::Instant::now();
     let verified = app
         .facilitator
         .verify(&payment, &required)
         .await
         .map_err(refuse)?;
+    let verify_ms = verify_started.elapsed().as_secs_f64() * 1e3;
     let key = verified.key();
     if let Err(wait) = app.limiter.take(&key.payer) {
         return Err(GatewayError::RateLimited {
@@ -266,6 +268,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         }
     };
 
+    let settle_started = std::time::Instant::now();
     let settlement = match app.facilitator.settle(&verified).await {
         Ok(tx) => tx,
         Err(rejection) => {
@@ -276,6 +279,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             return Err(refuse(rejection));
         }
     };
+    let settle_ms = settle_started.elapsed().as_secs_f64() * 1e3;
     app.ledger
         .charge_settled(charge_id, &settlement)
         .await
@@ -295,6 +299,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             amount: Some(priced.amount.to_string()),
         },
         v1: payment.x402_version == 1,
+        timing: format!("verify;dur={verify_ms:.3}, settle;dur={settle_ms:.3}"),
     };
     Ok(crate::answer::answer(app, &priced, receipt).await?)
 }
@@ -363,6 +368,8 @@ pub struct Receipt {
     pub chain: Chain,
     pub settlement: SettlementResponse,
     pub v1: bool,
+    /// `Server-Timing` of the payment: verification and settlement, in milliseconds.
+    pub timing: String,
 }
 
 impl Receipt {
@@ -382,6 +389,7 @@ impl Receipt {
                 wire::encode_header(&self.settlement),
             ),
             ("x-paywire-charge-id", self.charge_id.to_string()),
+            ("server-timing", self.timing.clone()),
             (
                 "x-paywire-charge",
                 format_usdc(

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use ledger::{Batch, Chain, Cursor, Ledger, TransferRow};
-use sqlx::{postgres::PgPoolOptions, Connection, PgConnection};
+use sqlx::postgres::PgPoolOptions;
 
 use crate::decode::{self, token::TOKEN_PROGRAM, RawTx, TokenBalance};
 
@@ -75,19 +75,9 @@ pub async fn run(
     config: BenchConfig,
     progress: impl Fn(&str),
 ) -> Result<BenchReport, crate::IndexerError> {
-    let scratch = format!("paywire_bench_{}", std::process::id());
-    let mut admin = PgConnection::connect(&config.database_url).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {scratch}"))
-        .execute(&mut admin)
-        .await?;
-    sqlx::query(&format!("CREATE DATABASE {scratch}"))
-        .execute(&mut admin)
-        .await?;
-    let url = with_database(&config.database_url, &scratch);
-    let result = measure(&config, &url, &progress).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    let scratch = ledger::ScratchDatabase::create(&config.database_url, "paywire_bench").await?;
+    let result = measure(&config, &scratch.url, &progress).await;
+    scratch.drop().await?;
     result
 }
 
@@ -240,19 +230,4 @@ fn synthetic_transactions(n: usize) -> Vec<RawTx> {
             )
         })
         .collect()
-}
-
-/// `url` pointing at database `name` instead.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let base = match base.rfind('/') {
-        Some(slash) if slash > base.find("//").map_or(0, |i| i + 1) => &base[..slash],
-        _ => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
 }

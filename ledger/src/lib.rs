@@ -6,6 +6,7 @@
 mod charges;
 mod error;
 mod rows;
+mod scratch;
 mod write;
 
 pub use charges::{ChargeRecord, Claim, Completion, NewCharge};
@@ -14,6 +15,7 @@ pub use rows::{
     Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TrackedRow, TransferRow,
     VaultEventRow,
 };
+pub use scratch::ScratchDatabase;
 pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};
 
 use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool};

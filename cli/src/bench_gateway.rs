@@ -1,0 +1,285 @@
+//! `paywire bench gateway`: one process, one run. A load generator against (a) the demo
+//! upstream directly and (b) the gateway with payment verification in front of the same
+//! upstream, on localnet Solana and a scratch Postgres database. Every paid request carries a
+//! fresh payment that the gateway verifies and settles; the gateway's `Server-Timing` says
+//! how long settlement took, which is taken out of the paid latency and reported on its own.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use futures::StreamExt;
+use gateway::x402::{client, wire};
+use serde::Serialize;
+use serde_json::{json, Value};
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_signer::Signer;
+
+pub struct BenchConfig {
+    pub database_url: String,
+    pub requests: usize,
+    pub concurrency: usize,
+    pub slot_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub requests: usize,
+    pub concurrency: usize,
+    pub slot_ms: u64,
+    pub direct_rps: f64,
+    pub paid_rps: f64,
+    pub direct_p50_ms: f64,
+    pub paid_p50_ms: f64,
+    pub direct_p99_ms: f64,
+    pub paid_p99_ms: f64,
+    pub verify_p50_ms: f64,
+    pub settle_p50_ms: f64,
+    /// paid_p50_ms − direct_p50_ms: what the gateway adds, settlement excluded.
+    pub added_p50_ms: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// The duration of `name` in a `Server-Timing` header.
+fn timing(header: &str, name: &str) -> Option<f64> {
+    header.split(',').find_map(|metric| {
+        let mut parts = metric.trim().split(';');
+        (parts.next()? == name).then_some(())?;
+        parts.find_map(|p| p.trim().strip_prefix("dur=")?.parse().ok())
+    })
+}
+
+pub async fn run(config: BenchConfig, progress: impl Fn(&str)) -> anyhow::Result<BenchReport> {
+    let scratch = ledger::ScratchDatabase::create(&config.database_url, "paywire_bench_gateway")
+        .await
+        .context(
+            "creating a scratch database (is Postgres running at --database-url / DATABASE_URL?)",
+        )?;
+    let result = measure(&config, &scratch.url, &progress).await;
+    scratch.drop().await?;
+    result
+}
+
+async fn measure(
+    config: &BenchConfig,
+    url: &str,
+    progress: &impl Fn(&str),
+) -> anyhow::Result<BenchReport> {
+    progress("starting localnet (Solana only)");
+    localnet::quiet_runtime_logs();
+    let data_dir = std::env::temp_dir().join(format!("paywire-bench-{}", std::process::id()));
+    let net = localnet::Localnet::start(
+        localnet::LocalnetConfig {
+            rpc_port: 0,
+            grpc_port: 0,
+            evm_port: 0,
+            slot_time: Duration::from_millis(config.slot_ms),
+            evm: false,
+            anvil: None,
+            data_dir: data_dir.clone(),
+        },
+        |_| {},
+    )
+    .await?;
+    let (upstream, _) =
+        gateway::demo_upstream::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
+    let s = &net.state.solana;
+    let gateway_config = gateway::GatewayConfig::from_toml(&format!(
+        r#"
+        listen = "127.0.0.1:0"
+        quote_secret = "bench"
+        rate_limit_per_minute = 1000000
+        [solana]
+        rpc_url = "{}"
+        usdc_mint = "{}"
+        treasury = "{}"
+        fee_payer_keypair = "{}"
+        [[models]]
+        slug = "bench"
+        input_per_mtok = "1"
+        output_per_mtok = "1"
+        floor = "0.000001"
+        max_tokens = 16
+        [[models.providers]]
+        name = "demo"
+        base_url = "{upstream}"
+        model = "demo"
+        input_cost_per_mtok = "0"
+        output_cost_per_mtok = "0"
+        "#,
+        s.rpc_url,
+        s.usdc_mint,
+        s.treasury,
+        s.facilitator_keypair.display(),
+    ))?;
+    let ledger = ledger::Ledger::connect(url).await?;
+    let app = Arc::new(gateway::App::new(&gateway_config, ledger)?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let gateway_url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(gateway::serve(listener, app, std::future::pending()));
+
+    let http = reqwest::Client::new();
+    let body = json!({ "model": "bench", "messages": [{ "role": "user", "content": "Say hello" }], "max_tokens": 16 });
+    let direct_body = json!({ "model": "demo", "messages": body["messages"], "max_tokens": 16 });
+
+    // Warm both paths (connections, tokenizer, caches).
+    http.post(format!("{upstream}/chat/completions"))
+        .json(&direct_body)
+        .send()
+        .await?;
+    http.post(format!("{gateway_url}/v1/quote"))
+        .json(&body)
+        .send()
+        .await?;
+
+    progress(&format!(
+        "(a) {} requests straight to the upstream, {} at a time",
+        config.requests, config.concurrency
+    ));
+    let started = Instant::now();
+    let direct: Vec<f64> = futures::stream::iter(0..config.requests)
+        .map(|_| {
+            let (http, url, body) = (
+                http.clone(),
+                format!("{upstream}/chat/completions"),
+                direct_body.clone(),
+            );
+            async move {
+                let t = Instant::now();
+                let response = http.post(url).json(&body).send().await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "upstream answered {}",
+                    response.status()
+                );
+                response.bytes().await?;
+                Ok(t.elapsed().as_secs_f64() * 1e3)
+            }
+        })
+        .buffer_unordered(config.concurrency)
+        .collect::<Vec<anyhow::Result<f64>>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let direct_rps = config.requests as f64 / started.elapsed().as_secs_f64();
+
+    progress(&format!(
+        "(b) {} paid requests through the gateway (verify + settle on localnet), {} at a time",
+        config.requests, config.concurrency
+    ));
+    let payer = Arc::new(localnet::read_keypair(&s.payer_keypair)?);
+    let rpc = Arc::new(RpcClient::new_with_commitment(
+        s.rpc_url.clone(),
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    ));
+    let started = Instant::now();
+    let mut paid_time = Duration::ZERO;
+    let paid: Vec<(f64, f64, f64)> = futures::stream::iter(0..config.requests)
+        .map(|_| {
+            let (http, gateway_url, body, payer, rpc) = (
+                http.clone(),
+                gateway_url.clone(),
+                body.clone(),
+                payer.clone(),
+                rpc.clone(),
+            );
+            async move {
+                // Client-side work (quote, signing) is not what is measured.
+                let quote: Value = http
+                    .post(format!("{gateway_url}/v1/quote"))
+                    .json(&body)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let offer: wire::PaymentRequirements =
+                    serde_json::from_value(quote["accepts"][0].clone())?;
+                let ixs = client::solana_instructions(
+                    &offer,
+                    &payer.pubkey(),
+                    &spl_token_interface::ID,
+                    1,
+                )
+                .map_err(anyhow::Error::msg)?;
+                let payment =
+                    client::solana_payment(&offer, &payer, &ixs, rpc.get_latest_blockhash().await?)
+                        .map_err(anyhow::Error::msg)?;
+                let t = Instant::now();
+                let response = http
+                    .post(format!("{gateway_url}/v1/chat/completions"))
+                    .header(wire::PAYMENT_SIGNATURE, wire::encode_header(&payment))
+                    .json(&body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let server_timing = response
+                    .headers()
+                    .get("server-timing")
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let text = response.text().await?;
+                let total = t.elapsed().as_secs_f64() * 1e3;
+                anyhow::ensure!(status.is_success(), "gateway answered {status}: {text}");
+                let settle = timing(&server_timing, "settle").context("no settle timing")?;
+                let verify = timing(&server_timing, "verify").context("no verify timing")?;
+                Ok((total, verify, settle))
+            }
+        })
+        .buffer_unordered(config.concurrency)
+        .collect::<Vec<anyhow::Result<(f64, f64, f64)>>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    paid_time += started.elapsed();
+    drop(net);
+    let _ = std::fs::remove_dir_all(&data_dir);
+
+    let direct = sorted(direct);
+    let paid_ex_settle = sorted(
+        paid.iter()
+            .map(|(total, _, settle)| total - settle)
+            .collect(),
+    );
+    let verify = sorted(paid.iter().map(|(_, v, _)| *v).collect());
+    let settle = sorted(paid.iter().map(|(_, _, s)| *s).collect());
+    let (direct_p50_ms, paid_p50_ms) = (percentile(&direct, 0.5), percentile(&paid_ex_settle, 0.5));
+    Ok(BenchReport {
+        requests: config.requests,
+        concurrency: config.concurrency,
+        slot_ms: config.slot_ms,
+        direct_rps,
+        paid_rps: config.requests as f64 / paid_time.as_secs_f64(),
+        direct_p50_ms,
+        paid_p50_ms,
+        direct_p99_ms: percentile(&direct, 0.99),
+        paid_p99_ms: percentile(&paid_ex_settle, 0.99),
+        verify_p50_ms: percentile(&verify, 0.5),
+        settle_p50_ms: percentile(&settle, 0.5),
+        added_p50_ms: paid_p50_ms - direct_p50_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_timing_durations_are_read_by_name() {
+        let header = "verify;dur=1.250, settle;dur=51.5";
+        assert_eq!(super::timing(header, "verify"), Some(1.25));
+        assert_eq!(super::timing(header, "settle"), Some(51.5));
+        assert_eq!(super::timing(header, "upstream"), None);
+    }
+}
