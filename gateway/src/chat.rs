@@ -280,10 +280,6 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         }
     };
     let settle_ms = settle_started.elapsed().as_secs_f64() * 1e3;
-    app.ledger
-        .charge_settled(charge_id, &settlement)
-        .await
-        .map_err(GatewayError::from)?;
     Metrics::add(&app.metrics.payments_settled, 1);
     Metrics::add(&app.metrics.settled_units, priced.amount);
     let receipt = Receipt {
@@ -301,6 +297,10 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         v1: payment.x402_version == 1,
         timing: format!("verify;dur={verify_ms:.3}, settle;dur={settle_ms:.3}"),
     };
+    app.ledger
+        .charge_settled(charge_id, &receipt.settlement.transaction)
+        .await
+        .map_err(GatewayError::from)?;
     Ok(crate::answer::answer(app, &priced, receipt).await?)
 }
 

@@ -300,28 +300,13 @@ impl SvmExact {
             ));
         }
         let blockhash = *message.recent_blockhash();
-        let fresh = self
-            .rpc
-            .is_blockhash_valid(&blockhash, CommitmentConfig::confirmed())
-            .await
-            .map_err(|e| {
-                reject(
-                    "unexpected_verify_error",
-                    format!("checking the blockhash: {e}"),
-                )
-            })?;
-        if !fresh {
-            return Err(reject(
-                "invalid_exact_svm_payload_blockhash_expired",
-                "the transaction's blockhash has expired: sign a new payment with a fresh blockhash",
-            ));
-        }
-
         let signature = self.config.fee_payer.sign_message(&bytes);
         tx.signatures[0] = signature;
-        let simulation = self
-            .rpc
-            .simulate_transaction_with_config(
+        // Both questions at once: one round trip instead of two.
+        let (fresh, simulation) = tokio::join!(
+            self.rpc
+                .is_blockhash_valid(&blockhash, CommitmentConfig::confirmed()),
+            self.rpc.simulate_transaction_with_config(
                 &tx,
                 RpcSimulateTransactionConfig {
                     sig_verify: true,
@@ -329,7 +314,20 @@ impl SvmExact {
                     ..Default::default()
                 },
             )
-            .await
+        );
+        let fresh = fresh.map_err(|e| {
+            reject(
+                "unexpected_verify_error",
+                format!("checking the blockhash: {e}"),
+            )
+        })?;
+        if !fresh {
+            return Err(reject(
+                "invalid_exact_svm_payload_blockhash_expired",
+                "the transaction's blockhash has expired: sign a new payment with a fresh blockhash",
+            ));
+        }
+        let simulation = simulation
             .map_err(|e| reject("unexpected_verify_error", format!("simulating: {e}")))?;
         if let Some(err) = simulation.value.err {
             return Err(reject(
