@@ -1,6 +1,7 @@
 //! The gateway's test suite: localnet (Solana + anvil), real Postgres, an in-process mock
 //! upstream, real HTTP.
 
+mod facilitator;
 mod faults;
 mod interop;
 mod once;

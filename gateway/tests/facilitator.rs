@@ -1,0 +1,80 @@
+//! The built-in facilitator's HTTP API, as another resource server would use it.
+
+use gateway::x402::wire::{self, FacilitatorRequest, SettlementResponse, VerifyResponse};
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::support::*;
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn the_facilitator_api_verifies_and_settles_once(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let supported: Value = w
+        .http
+        .get(format!("{}/facilitator/supported", w.gateway))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds = supported["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 2, "{supported}");
+    assert_eq!(
+        kinds[0]["extra"]["feePayer"],
+        w.net.state.solana.facilitator
+    );
+    assert_eq!(
+        supported["signers"]["eip155:*"][0],
+        w.net.state.base.as_ref().unwrap().facilitator
+    );
+
+    let body = chat("beta", false);
+    for chain in ["solana:", "eip155:"] {
+        let requirements = offer(&offers(&w, &body).await, chain);
+        let header = if chain == "solana:" {
+            solana_header(&w, &requirements).await
+        } else {
+            base_header(&w, &requirements).await
+        };
+        let request = FacilitatorRequest {
+            x402_version: 2,
+            payment_payload: wire::decode_header(&header).unwrap(),
+            payment_requirements: requirements.clone(),
+        };
+        let post = |path: &str| {
+            w.http
+                .post(format!("{}/facilitator/{path}", w.gateway))
+                .json(&request)
+                .send()
+        };
+        let verify: VerifyResponse = post("verify").await.unwrap().json().await.unwrap();
+        assert!(verify.is_valid, "{chain}: {verify:?}");
+        let settle = post("settle").await.unwrap();
+        assert_eq!(settle.status(), 200);
+        let settle: SettlementResponse = settle.json().await.unwrap();
+        assert!(settle.success, "{chain}: {settle:?}");
+        assert_eq!(settle.amount.as_deref(), Some(requirements.amount.as_str()));
+        let again = post("settle").await.unwrap();
+        assert_eq!(again.status(), 400, "{chain}: a payment settles once");
+        let again: SettlementResponse = again.json().await.unwrap();
+        assert!(!again.success);
+
+        let mut mismatched = request.clone();
+        mismatched.payment_requirements.amount = "1".into();
+        let verify: VerifyResponse = w
+            .http
+            .post(format!("{}/facilitator/verify", w.gateway))
+            .json(&mismatched)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            verify.invalid_reason.as_deref(),
+            Some("invalid_payment_requirements")
+        );
+    }
+}
