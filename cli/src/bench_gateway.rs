@@ -126,7 +126,7 @@ async fn measure(
         s.facilitator_keypair.display(),
     ))?;
     let ledger = ledger::Ledger::connect(url).await?;
-    let app = Arc::new(gateway::App::new(&gateway_config, ledger)?);
+    let app = Arc::new(gateway::App::new(&gateway_config, ledger).await?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let gateway_url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(gateway::serve(listener, app, std::future::pending()));

@@ -281,7 +281,7 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
         "no database: set database_url in the config file, DATABASE_URL, or --database-url",
     )?;
     let ledger = ledger::Ledger::connect(&url).await?;
-    let app = std::sync::Arc::new(gateway::App::new(&config, ledger)?);
+    let app = std::sync::Arc::new(gateway::App::new(&config, ledger).await?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {

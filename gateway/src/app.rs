@@ -9,7 +9,7 @@ use solana_pubkey::Pubkey;
 
 use crate::{
     catalog::{Catalog, CatalogFile, Model},
-    config::{read_keypair, GatewayConfig},
+    config::{read_keypair, BasePayments, GatewayConfig, SolanaPayments},
     limiter::RateLimiter,
     metrics::Metrics,
     pay_to::PayTo,
@@ -18,6 +18,7 @@ use crate::{
     x402::{
         evm::{EvmConfig, EvmExact},
         facilitator::Facilitator,
+        payments::{Payments, Remote},
         svm::{SvmConfig, SvmExact},
         wire::PaymentRequirements,
     },
@@ -32,18 +33,22 @@ pub struct App {
     pub quotes: QuoteSigner,
     pub quote_ttl: Duration,
     pub public_url: String,
-    pub facilitator: Arc<Facilitator>,
+    pub payments: Payments,
+    solana: Option<SolanaPayments>,
+    base: Option<BasePayments>,
     pub pay_to: Option<PayTo>,
-    pub base_treasury: Option<String>,
     pub ledger: Ledger,
     pub upstreams: Upstreams,
     pub limiter: RateLimiter,
     pub metrics: Metrics,
 }
 
+fn bad(what: String) -> GatewayError {
+    GatewayError::Config(what)
+}
+
 impl App {
-    pub fn new(config: &GatewayConfig, ledger: Ledger) -> Result<Self, GatewayError> {
-        let bad = |what: String| GatewayError::Config(what);
+    pub async fn new(config: &GatewayConfig, ledger: Ledger) -> Result<Self, GatewayError> {
         let catalog = Catalog::from_file(CatalogFile {
             models: config.models.clone(),
         })?;
@@ -55,83 +60,51 @@ impl App {
         if config.solana.is_none() && config.base.is_none() {
             return Err(bad("no chain to be paid on: add [solana] or [base]".into()));
         }
-        let (svm, pay_to) = match &config.solana {
+        let pay_to = match &config.solana {
             Some(s) => {
-                let key = |text: &str, what: &str| {
-                    Pubkey::from_str(text).map_err(|e| bad(format!("[solana] {what} {text}: {e}")))
-                };
-                let usdc_mint = key(&s.usdc_mint, "usdc_mint")?;
-                let treasury = key(&s.treasury, "treasury")?;
-                let svm = SvmExact::new(
-                    SvmConfig {
-                        network: s.network.clone(),
-                        usdc_mint,
-                        fee_payer: Arc::new(read_keypair(&s.fee_payer_keypair)?),
-                        max_compute_unit_price: s.max_compute_unit_price,
-                        max_compute_units: s.max_compute_units,
-                        confirm_timeout: Duration::from_secs(s.confirm_timeout_secs),
-                    },
-                    &s.rpc_url,
+                let protocol = Protocol::new(
+                    pubkey(&s.usdc_mint, "usdc_mint")?,
+                    pubkey(&s.treasury, "treasury")?,
                 );
-                let pay_to = PayTo::new(
+                Some(PayTo::new(
                     &s.rpc_url,
-                    Protocol::new(usdc_mint, treasury),
+                    protocol,
                     Duration::from_millis(s.pay_to_cache_ms),
+                ))
+            }
+            None => None,
+        };
+        let payments = match &config.facilitator_url {
+            Some(url) => {
+                let mut networks = Vec::new();
+                networks.extend(
+                    config
+                        .solana
+                        .as_ref()
+                        .map(|s| (s.network.clone(), Chain::Solana)),
                 );
-                (Some(svm), Some(pay_to))
+                networks.extend(
+                    config
+                        .base
+                        .as_ref()
+                        .map(|b| (b.network.clone(), Chain::Base)),
+                );
+                Payments::Remote(Remote::connect(url, &networks).await.map_err(bad)?)
             }
-            None => (None, None),
+            None => Payments::Local(Arc::new(Facilitator::new(
+                config.solana.as_ref().map(local_svm).transpose()?,
+                config.base.as_ref().map(local_evm).transpose()?,
+                ledger.clone(),
+            ))),
         };
-        let evm = match &config.base {
-            Some(b) => {
-                let key = match &b.facilitator_private_key {
-                    Some(k) => k.clone(),
-                    None => std::env::var("PAYWIRE_BASE_FACILITATOR_KEY").map_err(|_| {
-                        bad(
-                            "[base] needs facilitator_private_key or PAYWIRE_BASE_FACILITATOR_KEY"
-                                .into(),
-                        )
-                    })?,
-                };
-                let chain_id = b
-                    .network
-                    .strip_prefix("eip155:")
-                    .and_then(|id| id.parse().ok())
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "[base] network {} is not eip155:<chain id>",
-                            b.network
-                        ))
-                    })?;
-                Some(
-                    EvmExact::new(EvmConfig {
-                        network: b.network.clone(),
-                        chain_id,
-                        usdc: b
-                            .usdc
-                            .parse()
-                            .map_err(|e| bad(format!("[base] usdc {}: {e}", b.usdc)))?,
-                        usdc_name: b.usdc_name.clone(),
-                        usdc_version: b.usdc_version.clone(),
-                        facilitator: key
-                            .parse()
-                            .map_err(|e| bad(format!("[base] facilitator key: {e}")))?,
-                        rpc_url: b.rpc_url.clone(),
-                    })
-                    .map_err(bad)?,
-                )
-            }
-            None => None,
-        };
-        let base_treasury = match &config.base {
-            Some(b) => Some(
-                b.treasury
-                    .parse::<alloy::primitives::Address>()
-                    .map_err(|e| bad(format!("[base] treasury {}: {e}", b.treasury)))?
-                    .to_string(),
-            ),
-            None => None,
-        };
+        if let Some(b) = &config.base {
+            b.treasury
+                .parse::<alloy::primitives::Address>()
+                .map_err(|e| bad(format!("[base] treasury {}: {e}", b.treasury)))?;
+            b.usdc
+                .parse::<alloy::primitives::Address>()
+                .map_err(|e| bad(format!("[base] usdc {}: {e}", b.usdc)))?;
+        }
         let secret = match &config.quote_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => {
@@ -149,14 +122,23 @@ impl App {
                 .unwrap_or_else(|| format!("http://{}", config.listen))
                 .trim_end_matches('/')
                 .to_string(),
-            facilitator: Arc::new(Facilitator::new(svm, evm, ledger.clone())),
+            payments,
+            solana: config.solana.clone(),
+            base: config.base.clone(),
             pay_to,
-            base_treasury,
             ledger,
             upstreams: Upstreams::new(Duration::from_secs(config.upstream_timeout_secs)),
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             metrics: Metrics::default(),
         })
+    }
+
+    /// The built-in facilitator, when this gateway settles its own payments.
+    pub fn facilitator(&self) -> Option<Arc<Facilitator>> {
+        match &self.payments {
+            Payments::Local(f) => Some(f.clone()),
+            Payments::Remote(_) => None,
+        }
     }
 
     /// The ways to pay `amount` for `model` under quote `quote`, one per chain.
@@ -167,35 +149,99 @@ impl App {
         quote: &str,
     ) -> Result<Vec<PaymentRequirements>, GatewayError> {
         let mut offers = Vec::new();
-        if let (Some(svm), Some(pay_to)) = (&self.facilitator.svm, &self.pay_to) {
+        if let (Some(s), Some(pay_to), Some(fee_payer)) =
+            (&self.solana, &self.pay_to, self.payments.solana_fee_payer())
+        {
             let destination = pay_to.solana(&model.slug).await?;
             offers.push(PaymentRequirements {
                 scheme: "exact".into(),
-                network: svm.config.network.clone(),
+                network: s.network.clone(),
                 amount: amount.to_string(),
-                asset: svm.config.usdc_mint.to_string(),
+                asset: s.usdc_mint.clone(),
                 pay_to: destination.owner.to_string(),
                 max_timeout_seconds: PAYMENT_TIMEOUT_SECS,
-                extra: Some(json!({ "feePayer": svm.fee_payer().to_string(), "memo": quote, "tokenized": destination.tokenized })),
+                extra: Some(json!({ "feePayer": fee_payer, "memo": quote, "tokenized": destination.tokenized })),
             });
         }
-        if let (Some(evm), Some(treasury)) = (&self.facilitator.evm, &self.base_treasury) {
+        if let Some(b) = &self.base {
+            let address = |text: &str| {
+                text.parse::<alloy::primitives::Address>()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            };
             offers.push(PaymentRequirements {
                 scheme: "exact".into(),
-                network: evm.config.network.clone(),
+                network: b.network.clone(),
                 amount: amount.to_string(),
-                asset: evm.config.usdc.to_string(),
-                pay_to: treasury.clone(),
+                asset: address(&b.usdc),
+                pay_to: address(&b.treasury),
                 max_timeout_seconds: PAYMENT_TIMEOUT_SECS,
-                extra: Some(json!({ "name": evm.config.usdc_name, "version": evm.config.usdc_version, "quote": quote })),
+                extra: Some(
+                    json!({ "name": b.usdc_name, "version": b.usdc_version, "quote": quote }),
+                ),
             });
         }
         Ok(offers)
     }
 
     pub fn chain_of(&self, network: &str) -> Option<Chain> {
-        self.facilitator.chain_of(network)
+        self.payments.chain_of(network)
     }
+}
+
+fn pubkey(text: &str, what: &str) -> Result<Pubkey, GatewayError> {
+    Pubkey::from_str(text).map_err(|e| bad(format!("[solana] {what} {text}: {e}")))
+}
+
+fn local_svm(s: &SolanaPayments) -> Result<SvmExact, GatewayError> {
+    let keypair = s
+        .fee_payer_keypair
+        .as_ref()
+        .ok_or_else(|| bad("[solana] needs fee_payer_keypair (or a facilitator_url)".into()))?;
+    Ok(SvmExact::new(
+        SvmConfig {
+            network: s.network.clone(),
+            usdc_mint: pubkey(&s.usdc_mint, "usdc_mint")?,
+            fee_payer: Arc::new(read_keypair(keypair)?),
+            max_compute_unit_price: s.max_compute_unit_price,
+            max_compute_units: s.max_compute_units,
+            confirm_timeout: Duration::from_secs(s.confirm_timeout_secs),
+        },
+        &s.rpc_url,
+    ))
+}
+
+fn local_evm(b: &BasePayments) -> Result<EvmExact, GatewayError> {
+    let key = match &b.facilitator_private_key {
+        Some(k) => k.clone(),
+        None => std::env::var("PAYWIRE_BASE_FACILITATOR_KEY")
+            .map_err(|_| bad("[base] needs facilitator_private_key, PAYWIRE_BASE_FACILITATOR_KEY or a facilitator_url".into()))?,
+    };
+    let chain_id = b
+        .network
+        .strip_prefix("eip155:")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| {
+            bad(format!(
+                "[base] network {} is not eip155:<chain id>",
+                b.network
+            ))
+        })?;
+    EvmExact::new(EvmConfig {
+        network: b.network.clone(),
+        chain_id,
+        usdc: b
+            .usdc
+            .parse()
+            .map_err(|e| bad(format!("[base] usdc {}: {e}", b.usdc)))?,
+        usdc_name: b.usdc_name.clone(),
+        usdc_version: b.usdc_version.clone(),
+        facilitator: key
+            .parse()
+            .map_err(|e| bad(format!("[base] facilitator key: {e}")))?,
+        rpc_url: b.rpc_url.clone(),
+    })
+    .map_err(bad)
 }
 
 /// The quote id carried by requirements: Solana's memo, Base's `extra.quote`.

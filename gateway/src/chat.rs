@@ -171,7 +171,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
 
     // The same payment seen before: a retry under the same payment id is answered as the
     // first time; any other reuse is refused.
-    if let Some(key) = app.facilitator.key_of(&payment) {
+    if let Some(key) = app.payments.key_of(&payment) {
         let earlier = app
             .ledger
             .charge_for_payment(
@@ -217,13 +217,13 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     }
     let required = requirement(&template, &payment, quote.as_deref()).map_err(refuse)?;
     let verify_started = std::time::Instant::now();
-    let verified = app
-        .facilitator
+    let accepted = app
+        .payments
         .verify(&payment, &required)
         .await
         .map_err(refuse)?;
     let verify_ms = verify_started.elapsed().as_secs_f64() * 1e3;
-    let key = verified.key();
+    let key = accepted.key.clone();
     if let Err(wait) = app.limiter.take(&key.payer) {
         return Err(GatewayError::RateLimited {
             payer: key.payer,
@@ -269,7 +269,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     };
 
     let settle_started = std::time::Instant::now();
-    let settlement = match app.facilitator.settle(&verified).await {
+    let settlement = match app.payments.settle(&accepted, &payment, &required).await {
         Ok(tx) => tx,
         Err(rejection) => {
             app.ledger

@@ -6,6 +6,7 @@
 //! public_url = "http://127.0.0.1:8402"       # how clients reach it (402 resource URLs)
 //! database_url = "postgres://…"               # or DATABASE_URL
 //! quote_secret = "…"                          # shared by every gateway process
+//! # facilitator_url = "https://…/facilitator"  # a remote facilitator instead of the built-in one
 //! quote_ttl_secs = 300
 //! rate_limit_per_minute = 120                 # paid calls per payer
 //!
@@ -54,6 +55,9 @@ pub struct GatewayConfig {
     pub public_url: Option<String>,
     pub database_url: Option<String>,
     pub quote_secret: Option<String>,
+    /// A remote x402 facilitator (its base URL, e.g. `https://x402.example/facilitator`)
+    /// instead of the built-in one; then no keys are needed here.
+    pub facilitator_url: Option<String>,
     #[serde(default = "five_minutes")]
     pub quote_ttl_secs: u64,
     #[serde(default = "two_minutes")]
@@ -74,7 +78,8 @@ pub struct SolanaPayments {
     pub network: String,
     pub usdc_mint: String,
     pub treasury: String,
-    pub fee_payer_keypair: PathBuf,
+    /// The built-in facilitator's fee payer (not needed with `facilitator_url`).
+    pub fee_payer_keypair: Option<PathBuf>,
     /// microlamports per compute unit (x402: 5 lamports)
     #[serde(default = "five_lamports")]
     pub max_compute_unit_price: u64,
@@ -150,9 +155,15 @@ impl GatewayConfig {
         let mut config: GatewayConfig = toml::from_str(&text)
             .map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))?;
         // Relative keypair paths are relative to the config file.
-        if let (Some(solana), Some(dir)) = (&mut config.solana, path.parent()) {
-            if solana.fee_payer_keypair.is_relative() {
-                solana.fee_payer_keypair = dir.join(&solana.fee_payer_keypair);
+        if let (Some(keypair), Some(dir)) = (
+            config
+                .solana
+                .as_mut()
+                .and_then(|s| s.fee_payer_keypair.as_mut()),
+            path.parent(),
+        ) {
+            if keypair.is_relative() {
+                *keypair = dir.join(&*keypair);
             }
         }
         Ok(config)

@@ -33,8 +33,8 @@ pub use error::GatewayError;
 
 /// Every route of the gateway.
 pub fn router(app: Arc<App>) -> Router {
-    let facilitator = x402::facilitator::routes(app.facilitator.clone());
-    Router::new()
+    let facilitator = app.facilitator();
+    let router = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/quote", post(routes::quote))
         .route("/v1/models", get(routes::models))
@@ -43,8 +43,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/openapi.json", get(routes::openapi))
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
-        .with_state(app)
-        .merge(facilitator)
+        .with_state(app);
+    // The facilitator API is served when this gateway is its own facilitator.
+    match facilitator {
+        Some(f) => router.merge(x402::facilitator::routes(f)),
+        None => router,
+    }
 }
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish.

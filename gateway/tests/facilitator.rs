@@ -78,3 +78,51 @@ async fn the_facilitator_api_verifies_and_settles_once(pool: PgPool) {
         );
     }
 }
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_gateway_can_settle_through_a_remote_facilitator(pool: PgPool) {
+    let w = world(pool.clone(), "ok").await;
+    // A second gateway with no keys of its own, using the first as its facilitator.
+    let (upstream, _) = mock_upstream().await;
+    let mut remote = config(&w.net, &upstream, "ok");
+    remote.facilitator_url = Some(format!("{}/facilitator", w.gateway));
+    remote.solana.as_mut().unwrap().fee_payer_keypair = None;
+    remote.base.as_mut().unwrap().facilitator_private_key = None;
+    let (gateway, _) = serve(&remote, &pool).await;
+    let own_api = w
+        .http
+        .get(format!("{gateway}/facilitator/supported"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own_api.status(), 404, "it is not a facilitator itself");
+
+    let body = chat("beta", false);
+    for chain in ["solana:", "eip155:"] {
+        let requirements = offer(&offers_from(&w, &gateway, &body).await, chain);
+        if chain == "solana:" {
+            assert_eq!(
+                requirements.extra_str("feePayer"),
+                Some(w.net.state.solana.facilitator.as_str()),
+                "the remote's fee payer"
+            );
+        }
+        let header = if chain == "solana:" {
+            solana_header(&w, &requirements).await
+        } else {
+            base_header(&w, &requirements).await
+        };
+        let response = expect_status(pay_at(&w, &gateway, &body, &header).await, 200).await;
+        let settlement: SettlementResponse =
+            wire::decode_header(response.headers()[wire::PAYMENT_RESPONSE].to_str().unwrap())
+                .unwrap();
+        assert!(settlement.success && !settlement.transaction.is_empty());
+        let replay = pay_at(&w, &gateway, &body, &header).await;
+        assert_eq!(replay.status(), 402, "{chain}: a payment is accepted once");
+    }
+    let charges = charges(&w.pool).await;
+    assert_eq!(charges.len(), 2);
+    assert!(charges
+        .iter()
+        .all(|c| c.status == "completed" && c.settlement_tx.is_some()));
+}

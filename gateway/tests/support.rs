@@ -106,7 +106,9 @@ pub fn config(net: &Localnet, upstream: &str, beta_upstream: &str) -> GatewayCon
 /// Serves a gateway for `config` on a free port.
 pub async fn serve(config: &GatewayConfig, pool: &PgPool) -> (String, Arc<App>) {
     let app = Arc::new(
-        App::new(config, Ledger::from_pool(pool.clone())).expect("gateway config is valid"),
+        App::new(config, Ledger::from_pool(pool.clone()))
+            .await
+            .expect("gateway config is valid"),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -169,9 +171,14 @@ pub fn chat(model: &str, stream: bool) -> Value {
 
 /// The 402's offers for `body`, checking the header and body agree.
 pub async fn offers(w: &World, body: &Value) -> Vec<wire::PaymentRequirements> {
+    offers_from(w, &w.gateway, body).await
+}
+
+/// [`offers`] of the gateway at `gateway`.
+pub async fn offers_from(w: &World, gateway: &str, body: &Value) -> Vec<wire::PaymentRequirements> {
     let response = w
         .http
-        .post(format!("{}/v1/chat/completions", w.gateway))
+        .post(format!("{gateway}/v1/chat/completions"))
         .json(body)
         .send()
         .await
@@ -219,8 +226,12 @@ pub async fn base_header(w: &World, offer: &wire::PaymentRequirements) -> String
 }
 
 pub async fn pay(w: &World, body: &Value, header: &str) -> reqwest::Response {
+    pay_at(w, &w.gateway, body, header).await
+}
+
+pub async fn pay_at(w: &World, gateway: &str, body: &Value, header: &str) -> reqwest::Response {
     w.http
-        .post(format!("{}/v1/chat/completions", w.gateway))
+        .post(format!("{gateway}/v1/chat/completions"))
         .header(wire::PAYMENT_SIGNATURE, header)
         .json(body)
         .send()

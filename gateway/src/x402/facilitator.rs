@@ -164,18 +164,21 @@ impl Facilitator {
                     payer: tx.message.static_account_keys().get(1)?.to_string(),
                 })
             }
-            Chain::Base => {
-                let auth = payment.payload.get("authorization")?;
-                let payer: alloy::primitives::Address = auth.get("from")?.as_str()?.parse().ok()?;
-                let nonce: alloy::primitives::B256 = auth.get("nonce")?.as_str()?.parse().ok()?;
-                Some(PaymentKey {
-                    chain: Chain::Base,
-                    settlement_tx: None,
-                    nonce: Some(nonce.to_string()),
-                    payer: payer.to_string(),
-                })
-            }
+            Chain::Base => Self::eip3009_key(payment),
         }
+    }
+
+    /// The payer and nonce of an EIP-3009 payment, read from its payload.
+    pub fn eip3009_key(payment: &PaymentPayload) -> Option<PaymentKey> {
+        let auth = payment.payload.get("authorization")?;
+        let payer: alloy::primitives::Address = auth.get("from")?.as_str()?.parse().ok()?;
+        let nonce: alloy::primitives::B256 = auth.get("nonce")?.as_str()?.parse().ok()?;
+        Some(PaymentKey {
+            chain: Chain::Base,
+            settlement_tx: None,
+            nonce: Some(nonce.to_string()),
+            payer: payer.to_string(),
+        })
     }
 
     /// Sends a verified payment once; returns the settlement transaction.

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod evm;
 pub mod facilitator;
+pub mod payments;
 pub mod svm;
 pub mod wire;
 
