@@ -15,7 +15,6 @@ use gateway::x402::{client, wire};
 use serde::Serialize;
 use serde_json::{json, Value};
 use solana_client::nonblocking::rpc_client::RpcClient;
-use solana_signer::Signer;
 
 pub struct BenchConfig {
     pub database_url: String,
@@ -207,15 +206,8 @@ async fn measure(
                     .await?;
                 let offer: wire::PaymentRequirements =
                     serde_json::from_value(quote["accepts"][0].clone())?;
-                let ixs = client::solana_instructions(
-                    &offer,
-                    &payer.pubkey(),
-                    &spl_token_interface::ID,
-                    1,
-                )
-                .map_err(anyhow::Error::msg)?;
                 let payment =
-                    client::solana_payment(&offer, &payer, &ixs, rpc.get_latest_blockhash().await?)
+                    client::solana_exact(&offer, &payer, rpc.get_latest_blockhash().await?)
                         .map_err(anyhow::Error::msg)?;
                 let t = Instant::now();
                 let response = http

@@ -2,6 +2,8 @@
 //! `paywire gateway`, `paywire bench`.
 
 mod bench_gateway;
+mod postgres;
+mod up;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -22,6 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Up(UpArgs),
     Localnet(LocalnetArgs),
     Indexer(IndexerArgs),
     Gateway(GatewayArgs),
@@ -126,6 +129,37 @@ struct BenchIndexerArgs {
     json: bool,
 }
 
+/// Run the whole system on this machine, with a demo, and stay up until Ctrl-C.
+///
+/// Starts Postgres (a fresh database on the DATABASE_URL server, dropped on exit; without
+/// DATABASE_URL a throwaway cluster made with this machine's initdb/pg_ctl in a temporary
+/// directory, removed on exit), local Solana with the
+/// model-vault program and local Base (anvil), the indexer, and the gateway with a built-in
+/// demo upstream. Then the demo: two models are registered and one is tokenized; an agent
+/// pays for --calls calls on both chains (USDC to the tokenized model's vault, to the
+/// treasury for the other); the crank runs buyback_and_burn; every charge is audited against
+/// what the indexer saw on chain. Prints the URLs and stays up until Ctrl-C.
+/// With --exit it stops after the audit and exits 0 only if everything reconciles.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+struct UpArgs {
+    /// Paid calls the demo agent makes
+    #[arg(long, default_value_t = 8)]
+    calls: usize,
+    /// Stop after the audit; exit 0 only if everything reconciles
+    #[arg(long)]
+    exit: bool,
+    /// Postgres to use [default: a throwaway cluster]
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// The gateway's port (0 picks a free one)
+    #[arg(long, default_value_t = 8402)]
+    port: u16,
+    /// Milliseconds per Solana slot
+    #[arg(long, default_value_t = 100)]
+    slot_ms: u64,
+}
+
 /// Follow every USDC movement and model-vault instruction on Solana and Base into the ledger.
 ///
 /// Solana: backfills over JSON-RPC from the stored cursor to the tip, then follows Yellowstone
@@ -222,6 +256,20 @@ struct LocalnetArgs {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Up(args) => {
+            let reconciled = up::run(up::UpConfig {
+                calls: args.calls,
+                exit: args.exit,
+                database_url: args.database_url,
+                port: args.port,
+                slot_ms: args.slot_ms.max(1),
+            })
+            .await?;
+            if args.exit && !reconciled {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Localnet(args) => localnet(args).await,
         Command::Indexer(args) => run_indexer(args).await,
         Command::Gateway(args) => run_gateway(args).await,
@@ -376,7 +424,7 @@ async fn run_indexer(args: IndexerArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The indexer config that follows everything a `paywire localnet` set up.
+/// The indexer config that follows everything a `paywire localnet` set up, from its state file.
 fn indexer_config_for_localnet(
     state_file: &std::path::Path,
 ) -> anyhow::Result<indexer::IndexerConfig> {
@@ -388,15 +436,20 @@ fn indexer_config_for_localnet(
             )
         })?)
         .with_context(|| format!("{} is not a localnet state file", state_file.display()))?;
+    Ok(indexer_config(&state))
+}
+
+/// The indexer config that follows everything a localnet set up.
+fn indexer_config(state: &localnet::LocalnetState) -> indexer::IndexerConfig {
     let s = &state.solana;
-    Ok(indexer::IndexerConfig {
+    indexer::IndexerConfig {
         database_url: None,
         solana: Some(indexer::config::SolanaSection::new(
             &s.rpc_url,
             &s.grpc_url,
             &s.treasury_usdc,
         )),
-        base: state.base.map(|b| indexer::config::BaseSection {
+        base: state.base.clone().map(|b| indexer::config::BaseSection {
             rpc_url: b.rpc_url,
             usdc: b.usdc,
             usdc_decimals: 6,
@@ -409,7 +462,7 @@ fn indexer_config_for_localnet(
             max_block_range: 2_000,
             cursor: "base".into(),
         }),
-    })
+    }
 }
 
 async fn localnet(args: LocalnetArgs) -> anyhow::Result<()> {

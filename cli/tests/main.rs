@@ -345,3 +345,21 @@ fn gateway_help_documents_the_config_file() {
         assert!(help.contains(field), "--help does not mention {field}");
     }
 }
+
+/// The whole system and its demo, as a newcomer runs it: exits 0 only if every charge
+/// reconciles with what the indexer saw on chain.
+#[test]
+fn up_runs_the_demo_and_every_charge_reconciles() {
+    let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .args(["up", "--calls", "20", "--exit", "--port", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "paywire up failed:\n{stderr}");
+    assert!(stderr.contains("everything reconciles"), "{stderr}");
+    assert_eq!(stderr.matches(" matched").count(), 20, "{stderr}");
+    assert!(
+        stderr.contains("buyback_and_burn of demo/tokenized"),
+        "{stderr}"
+    );
+}

@@ -207,9 +207,8 @@ pub fn offer(offers: &[wire::PaymentRequirements], chain: &str) -> wire::Payment
 
 /// A Solana payment header for `offer`, built as the official client builds it.
 pub async fn solana_header(w: &World, offer: &wire::PaymentRequirements) -> String {
-    let ixs =
-        client::solana_instructions(offer, &w.payer.pubkey(), &spl_token_interface::ID, 1).unwrap();
-    signed_header(w, offer, &ixs).await
+    let blockhash = w.rpc.get_latest_blockhash().await.unwrap();
+    wire::encode_header(&client::solana_exact(offer, &w.payer, blockhash).unwrap())
 }
 
 pub async fn signed_header(

@@ -23,42 +23,28 @@ pub async fn run(
             "nothing to follow: add a [solana] or [base] section".into(),
         ));
     }
-    let base = match &config.base {
-        Some(section) => {
-            let follower = BaseFollower::new(section.follower()?, ledger.clone())?;
-            progress(&format!(
-                "following USDC on Base at {} (treasury {})",
-                section.rpc_url, section.treasury
-            ));
-            Some(tokio::spawn(follower.run()))
-        }
-        None => None,
-    };
-    let solana = match &config.solana {
-        Some(section) => {
-            let read = catch_up_solana(section, &ledger).await?;
-            progress(&format!(
-                "Solana backfill read {read} transactions; following {} live",
-                section.grpc_url
-            ));
-            Some(tokio::spawn(follower::run(
-                section.follower(),
-                ledger.clone(),
-            )))
-        }
-        None => None,
-    };
-    let joined = |r: Result<Result<(), IndexerError>, tokio::task::JoinError>| {
-        r.map_err(|e| IndexerError::Source(format!("a follower stopped: {e}")))?
-    };
-    match (solana, base) {
-        (Some(s), Some(b)) => tokio::select! {
-            r = s => joined(r),
-            r = b => joined(r),
-        },
-        (Some(s), None) => joined(s.await),
-        (None, Some(b)) => joined(b.await),
-        (None, None) => unreachable!("checked above"),
+    // Dropping the set (when this future is dropped or aborted) stops every follower.
+    let mut followers = tokio::task::JoinSet::new();
+    if let Some(section) = &config.base {
+        let follower = BaseFollower::new(section.follower()?, ledger.clone())?;
+        progress(&format!(
+            "following USDC on Base at {} (treasury {})",
+            section.rpc_url, section.treasury
+        ));
+        followers.spawn(follower.run());
+    }
+    if let Some(section) = &config.solana {
+        let read = catch_up_solana(section, &ledger).await?;
+        progress(&format!(
+            "Solana backfill read {read} transactions; following {} live",
+            section.grpc_url
+        ));
+        followers.spawn(follower::run(section.follower(), ledger.clone()));
+    }
+    match followers.join_next().await {
+        Some(Ok(result)) => result,
+        Some(Err(e)) => Err(IndexerError::Source(format!("a follower stopped: {e}"))),
+        None => unreachable!("at least one follower runs"),
     }
 }
 

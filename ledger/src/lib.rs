@@ -3,12 +3,14 @@
 //! Schema: `migrations/`. Writes are batched (UNNEST) and idempotent on
 //! `(chain, tx, leg)`, with the follower's cursor committed in the same transaction.
 
+mod audit;
 mod charges;
 mod error;
 mod rows;
 mod scratch;
 mod write;
 
+pub use audit::{ChargeAudit, ChargeCheck, Reconciliation, UnexplainedInflow};
 pub use charges::{ChargeRecord, Claim, Completion, NewCharge};
 pub use error::LedgerError;
 pub use rows::{
@@ -80,6 +82,16 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(a, b)| (a, b as u64)).collect())
+    }
+
+    /// How many model-vault instructions of transaction `signature` are recorded.
+    pub async fn vault_event_count(&self, signature: &str) -> Result<i64, LedgerError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM ledger.vault_events WHERE signature = $1")
+                .bind(signature)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// The live (not rolled back) blocks of `chain` at or below `at`, newest first, at most

@@ -113,6 +113,17 @@ pub fn solana_payment(
     })
 }
 
+/// A payment for `required` as the official client builds it: USDC under SPL Token, a
+/// compute-unit price of 1 microlamport.
+pub fn solana_exact(
+    required: &PaymentRequirements,
+    payer: &Keypair,
+    blockhash: Hash,
+) -> Result<PaymentPayload, String> {
+    let ixs = solana_instructions(required, &payer.pubkey(), &spl_token_interface::ID, 1)?;
+    solana_payment(required, payer, &ixs, blockhash)
+}
+
 /// An EIP-3009 authorization of `required`, valid from ten minutes ago (clock skew) until
 /// `maxTimeoutSeconds` from now.
 pub async fn base_payment(

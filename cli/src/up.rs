@@ -1,0 +1,386 @@
+//! `paywire up`: the whole system on this machine — localnet (Solana + anvil), Postgres, the
+//! indexer, the gateway with the demo upstream — and a demo run through it: two models (one
+//! tokenized), an agent paying for calls on both chains, the crank buying back and burning,
+//! and the audit of every charge against the chain.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use gateway::x402::{client, wire};
+use ledger::{Ledger, Reconciliation};
+use localnet::{Localnet, LocalnetConfig, LocalnetState};
+use serde_json::json;
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+use crate::postgres::Postgres;
+
+pub struct UpConfig {
+    pub calls: usize,
+    pub exit: bool,
+    pub database_url: Option<String>,
+    pub port: u16,
+    pub slot_ms: u64,
+}
+
+const TOKENIZED: &str = "demo/tokenized";
+const HELD: &str = "demo/held";
+
+fn step(n: usize, text: &str) {
+    eprintln!("[{n}/7] {text}");
+}
+
+/// Runs everything and the demo; returns whether the audit reconciled.
+pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
+    step(1, "Postgres");
+    let postgres = Postgres::start(config.database_url.clone(), &|s| eprintln!("      {s}"))?;
+    // A fresh database for this run: the chains are new, so old cursors and rows would mislead.
+    let database = ledger::ScratchDatabase::create(postgres.url(), "paywire_up").await?;
+    eprintln!("      ledger in {}", ledger::redact(&database.url));
+    let ledger = Ledger::connect(&database.url).await?;
+
+    step(2, "local chains: Solana (model-vault) and Base (anvil)");
+    localnet::quiet_runtime_logs();
+    let data_dir = std::env::temp_dir().join(format!("paywire-up-{}", std::process::id()));
+    let net = Localnet::start(
+        LocalnetConfig {
+            rpc_port: 0,
+            grpc_port: 0,
+            evm_port: 0,
+            slot_time: Duration::from_millis(config.slot_ms),
+            evm: true,
+            anvil: None,
+            data_dir: data_dir.clone(),
+        },
+        |s| eprintln!("      {s}"),
+    )
+    .await?;
+
+    step(3, "indexer (backfill, then Yellowstone gRPC and Base logs)");
+    let indexer_config = crate::indexer_config(&net.state);
+    let indexer_ledger = ledger.clone();
+    let indexer: tokio::task::JoinHandle<Result<(), indexer::IndexerError>> =
+        tokio::spawn(async move {
+            indexer::run(&indexer_config, indexer_ledger, |s| eprintln!("      {s}")).await
+        });
+
+    step(4, "gateway with the demo upstream");
+    let (upstream, _) =
+        gateway::demo_upstream::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
+    let gateway_config =
+        gateway::GatewayConfig::from_toml(&gateway_toml(&net.state, &upstream, config.port))?;
+    let app = Arc::new(gateway::App::new(&gateway_config, ledger.clone()).await?);
+    let listener = tokio::net::TcpListener::bind(gateway_config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "port {} is taken: pass --port 0 (or another port)",
+                config.port
+            )
+        })?;
+    let gateway_url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gateway::serve(listener, app.clone(), async {
+        let _ = stopped.await;
+    }));
+
+    step(
+        5,
+        &format!("demo: register {TOKENIZED} and {HELD}, tokenize {TOKENIZED}"),
+    );
+    let protocol = net.state.solana.protocol()?;
+    let creator = Keypair::new();
+    net.solana
+        .chain
+        .airdrop(&creator.pubkey(), 10_000_000_000)
+        .await?;
+    let tokenized = protocol.model(TOKENIZED);
+    for slug in [TOKENIZED, HELD] {
+        let keys = protocol.model(slug);
+        net.solana
+            .chain
+            .submit(
+                &[protocol.register(&creator.pubkey(), &keys, 2_000)],
+                &[&creator],
+            )
+            .await?;
+    }
+    net.solana
+        .chain
+        .submit(
+            &[protocol.tokenize(
+                &creator.pubkey(),
+                &tokenized,
+                "Tokenized demo",
+                "DEMO",
+                "https://paywire.example/demo.json",
+            )],
+            &[&creator],
+        )
+        .await?;
+    if let Some(pay_to) = &app.pay_to {
+        pay_to.forget(TOKENIZED);
+    }
+
+    step(
+        6,
+        &format!(
+            "demo: an agent pays for {} calls on both chains; the crank buys back and burns",
+            config.calls
+        ),
+    );
+    let agent = Agent::new(&net.state)?;
+    let http = reqwest::Client::new();
+    for i in 0..config.calls {
+        let model = if i % 2 == 0 { TOKENIZED } else { HELD };
+        let chain = if (i / 2) % 2 == 0 {
+            "solana:"
+        } else {
+            "eip155:"
+        };
+        let receipt = agent.call(&http, &gateway_url, model, chain, i).await?;
+        eprintln!(
+            "      call {:>2}: {model:<15} {:<7} charged {} → {}",
+            i + 1,
+            if chain == "solana:" { "solana" } else { "base" },
+            receipt.0,
+            receipt.1
+        );
+    }
+    let crank = crank(&net, &protocol, &tokenized).await?;
+    eprintln!("      buyback_and_burn of {TOKENIZED}: {crank}");
+
+    step(
+        7,
+        "audit: every charge against the chain (waiting for the indexer to catch up)",
+    );
+    let audit = wait_for_audit(&ledger, &crank).await?;
+    print_audit(&audit);
+    let reconciled = audit.reconciled();
+    eprintln!(
+        "{}",
+        if reconciled {
+            "everything reconciles"
+        } else {
+            "SOMETHING DOES NOT RECONCILE (see above)"
+        }
+    );
+
+    if !config.exit {
+        eprintln!();
+        eprintln!("paywire is up:");
+        eprintln!("  gateway          {gateway_url}/v1/chat/completions   (models: {gateway_url}/v1/models)");
+        eprintln!("  Solana JSON-RPC  {}", net.state.solana.rpc_url);
+        eprintln!("  Yellowstone gRPC {}", net.state.solana.grpc_url);
+        if let Some(base) = &net.state.base {
+            eprintln!("  Base (anvil)     {}", base.rpc_url);
+        }
+        eprintln!("  ledger           {}", ledger::redact(&database.url));
+        eprintln!("Ctrl-C stops everything.");
+        let mut indexer = indexer;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => eprintln!("stopping …"),
+            result = &mut indexer => eprintln!("the indexer stopped: {result:?}; stopping …"),
+        }
+        indexer.abort();
+    } else {
+        indexer.abort();
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    drop(net);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    ledger.pool().close().await;
+    database.drop().await?;
+    drop(postgres);
+    Ok(reconciled)
+}
+
+/// The demo gateway: both models on the demo upstream, paid on both chains.
+fn gateway_toml(state: &LocalnetState, upstream: &str, port: u16) -> String {
+    let s = &state.solana;
+    let mut toml = format!(
+        r#"
+        listen = "127.0.0.1:{port}"
+        quote_secret = "paywire-up"
+        [solana]
+        rpc_url = "{}"
+        usdc_mint = "{}"
+        treasury = "{}"
+        fee_payer_keypair = "{}"
+        "#,
+        s.rpc_url,
+        s.usdc_mint,
+        s.treasury,
+        s.facilitator_keypair.display(),
+    );
+    if let Some(b) = &state.base {
+        toml.push_str(&format!(
+            "[base]\nrpc_url = \"{}\"\nnetwork = \"{}\"\nusdc = \"{}\"\ntreasury = \"{}\"\nfacilitator_private_key = \"{}\"\n",
+            b.rpc_url, b.network, b.usdc, b.treasury, b.facilitator_private_key
+        ));
+    }
+    for slug in [TOKENIZED, HELD] {
+        toml.push_str(&format!(
+            "[[models]]\nslug = \"{slug}\"\ninput_per_mtok = \"2\"\noutput_per_mtok = \"8\"\nfloor = \"0.001\"\nmax_tokens = 256\n\
+             [[models.providers]]\nname = \"demo\"\nbase_url = \"{upstream}\"\nmodel = \"demo\"\ninput_cost_per_mtok = \"0.5\"\noutput_cost_per_mtok = \"1\"\n"
+        ));
+    }
+    toml
+}
+
+/// The demo agent: the localnet's funded payer on each chain.
+struct Agent {
+    solana: Keypair,
+    base: alloy::signers::local::PrivateKeySigner,
+    rpc: RpcClient,
+}
+
+impl Agent {
+    fn new(state: &LocalnetState) -> anyhow::Result<Self> {
+        let base = state
+            .base
+            .as_ref()
+            .context("the demo needs the local Base")?;
+        Ok(Agent {
+            solana: localnet::read_keypair(&state.solana.payer_keypair)?,
+            base: base.payer_private_key.parse()?,
+            rpc: RpcClient::new_with_commitment(
+                state.solana.rpc_url.clone(),
+                solana_commitment_config::CommitmentConfig::confirmed(),
+            ),
+        })
+    }
+
+    /// One paid call: 402, pay on `chain`, the answer; returns (charged, transaction).
+    async fn call(
+        &self,
+        http: &reqwest::Client,
+        gateway: &str,
+        model: &str,
+        chain: &str,
+        i: usize,
+    ) -> anyhow::Result<(String, String)> {
+        let body = json!({ "model": model, "messages": [{ "role": "user", "content": format!("Demo call {i}: say hello") }], "max_tokens": 64, "stream": i.is_multiple_of(3) });
+        let url = format!("{gateway}/v1/chat/completions");
+        let required = http.post(&url).json(&body).send().await?;
+        anyhow::ensure!(
+            required.status() == 402,
+            "expected 402, got {}",
+            required.status()
+        );
+        let required: wire::PaymentRequired = required.json().await?;
+        let offer = required
+            .accepts
+            .iter()
+            .find(|o| o.network.starts_with(chain))
+            .context("no offer for the chain")?;
+        let payment = if chain == "solana:" {
+            client::solana_exact(offer, &self.solana, self.rpc.get_latest_blockhash().await?)
+                .map_err(anyhow::Error::msg)?
+        } else {
+            client::base_payment(offer, &self.base)
+                .await
+                .map_err(anyhow::Error::msg)?
+        };
+        let answer = http
+            .post(&url)
+            .header(wire::PAYMENT_SIGNATURE, wire::encode_header(&payment))
+            .json(&body)
+            .send()
+            .await?;
+        let status = answer.status();
+        let settlement = answer
+            .headers()
+            .get(wire::PAYMENT_RESPONSE)
+            .and_then(|h| wire::decode_header::<wire::SettlementResponse>(h.to_str().ok()?).ok());
+        let charged = answer
+            .headers()
+            .get("x-paywire-charge")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = answer.text().await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "the paid call failed ({status}): {text}"
+        );
+        let settlement = settlement.context("no PAYMENT-RESPONSE")?;
+        Ok((charged, settlement.transaction))
+    }
+}
+
+/// Cranks `buyback_and_burn` until its guards allow it (the cooldown after tokenization).
+async fn crank(
+    net: &Localnet,
+    protocol: &model_vault_client::Protocol,
+    keys: &model_vault_client::ModelKeys,
+) -> anyhow::Result<String> {
+    let mut last = None;
+    for _ in 0..40 {
+        match net
+            .solana
+            .chain
+            .submit(&[protocol.buyback_and_burn(keys)], &[])
+            .await
+        {
+            Ok(record) => return Ok(record.signature().to_string()),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(anyhow::anyhow!(
+        "buyback_and_burn kept failing: {}",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    ))
+}
+
+/// The audit once the indexer has seen every settlement and the crank (or after 60 s).
+async fn wait_for_audit(ledger: &Ledger, crank: &str) -> anyhow::Result<ledger::ChargeAudit> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let audit = ledger.audit_charges().await?;
+        let crank_seen = ledger.vault_event_count(crank).await? > 0;
+        let all_seen = audit
+            .charges
+            .iter()
+            .all(|c| c.result != Reconciliation::Missing);
+        if (all_seen && crank_seen) || tokio::time::Instant::now() > deadline {
+            return Ok(audit);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn print_audit(audit: &ledger::ChargeAudit) {
+    eprintln!(
+        "      {:>6}  {:<15} {:<7} {:>10}  result",
+        "charge", "model", "chain", "USDC"
+    );
+    for c in &audit.charges {
+        let result = match &c.result {
+            Reconciliation::Matched => "matched".to_string(),
+            Reconciliation::Missing => "MISSING on chain".to_string(),
+            Reconciliation::AmountMismatch { found } => format!("AMOUNT MISMATCH (chain: {found})"),
+            Reconciliation::WrongDestination { found } => format!("WRONG DESTINATION ({found})"),
+        };
+        let chain = match c.chain {
+            ledger::Chain::Solana => "solana",
+            ledger::Chain::Base => "base",
+        };
+        eprintln!(
+            "      {:>6}  {:<15} {:<7} {:>10}  {result}",
+            c.charge_id,
+            c.model,
+            chain,
+            gateway::catalog::format_usdc(c.amount)
+        );
+    }
+    for inflow in &audit.unexplained_inflows {
+        eprintln!(
+            "      UNEXPLAINED inflow of {} to {} in {}",
+            inflow.amount, inflow.destination_owner, inflow.tx
+        );
+    }
+}
