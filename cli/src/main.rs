@@ -1,6 +1,7 @@
 //! `paywire`: one command for the whole system: `paywire localnet`, `paywire indexer`,
 //! `paywire gateway`, `paywire bench`.
 
+mod audit;
 mod bench_gateway;
 mod postgres;
 mod up;
@@ -28,6 +29,7 @@ enum Command {
     Localnet(LocalnetArgs),
     Indexer(IndexerArgs),
     Gateway(GatewayArgs),
+    Audit(AuditArgs),
     /// Measure parts of paywire on this machine (ratios against baselines from the same run)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -69,6 +71,31 @@ struct BenchGatewayArgs {
     /// Print one JSON object (direct_rps, paid_rps, direct_p50_ms, paid_p50_ms, direct_p99_ms, paid_p99_ms, settle_p50_ms, …)
     #[arg(long)]
     json: bool,
+}
+
+/// Audit what the gateway sold against what the chains say.
+///
+/// Every settled charge is matched to the on-chain transfer of its settlement (same
+/// transaction, amount and destination): matched, missing, amount_mismatch,
+/// wrong_destination. Every transfer into a payTo address that no charge and no model-vault
+/// instruction explains is an unexplained_inflow. Exits 1 when anything fails to reconcile.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+struct AuditArgs {
+    /// Postgres holding the ledger
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// Only this model's charges
+    #[arg(long)]
+    model: Option<String>,
+    /// From this time on (RFC 3339, e.g. 2026-11-22T00:00:00Z)
+    #[arg(long)]
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Before this time (RFC 3339)
+    #[arg(long)]
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: audit::Format,
 }
 
 /// Serve the paid-inference gateway: OpenAI-compatible, paid per call with x402.
@@ -273,6 +300,20 @@ async fn main() -> anyhow::Result<()> {
         Command::Localnet(args) => localnet(args).await,
         Command::Indexer(args) => run_indexer(args).await,
         Command::Gateway(args) => run_gateway(args).await,
+        Command::Audit(args) => {
+            let ledger = ledger::Ledger::connect(&args.database_url).await?;
+            let scope = ledger::AuditScope {
+                model: args.model,
+                from: args.from,
+                to: args.to,
+            };
+            let report = ledger.audit_charges(&scope).await?;
+            print!("{}", audit::render(&report, args.format));
+            if !report.reconciled() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Bench(BenchCommand::Indexer(args)) => bench_indexer(args).await,
         Command::Bench(BenchCommand::Gateway(args)) => bench_gateway(args).await,
     }

@@ -156,16 +156,10 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
         "audit: every charge against the chain (waiting for the indexer to catch up)",
     );
     let audit = wait_for_audit(&ledger, &crank).await?;
-    print_audit(&audit);
+    for line in crate::audit::render(&audit, crate::audit::Format::Table).lines() {
+        eprintln!("      {line}");
+    }
     let reconciled = audit.reconciled();
-    eprintln!(
-        "{}",
-        if reconciled {
-            "everything reconciles"
-        } else {
-            "SOMETHING DOES NOT RECONCILE (see above)"
-        }
-    );
 
     if !config.exit {
         eprintln!();
@@ -340,7 +334,7 @@ async fn crank(
 async fn wait_for_audit(ledger: &Ledger, crank: &str) -> anyhow::Result<ledger::ChargeAudit> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let audit = ledger.audit_charges().await?;
+        let audit = ledger.audit_charges(&ledger::AuditScope::default()).await?;
         let crank_seen = ledger.vault_event_count(crank).await? > 0;
         let all_seen = audit
             .charges
@@ -350,37 +344,5 @@ async fn wait_for_audit(ledger: &Ledger, crank: &str) -> anyhow::Result<ledger::
             return Ok(audit);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn print_audit(audit: &ledger::ChargeAudit) {
-    eprintln!(
-        "      {:>6}  {:<15} {:<7} {:>10}  result",
-        "charge", "model", "chain", "USDC"
-    );
-    for c in &audit.charges {
-        let result = match &c.result {
-            Reconciliation::Matched => "matched".to_string(),
-            Reconciliation::Missing => "MISSING on chain".to_string(),
-            Reconciliation::AmountMismatch { found } => format!("AMOUNT MISMATCH (chain: {found})"),
-            Reconciliation::WrongDestination { found } => format!("WRONG DESTINATION ({found})"),
-        };
-        let chain = match c.chain {
-            ledger::Chain::Solana => "solana",
-            ledger::Chain::Base => "base",
-        };
-        eprintln!(
-            "      {:>6}  {:<15} {:<7} {:>10}  {result}",
-            c.charge_id,
-            c.model,
-            chain,
-            gateway::catalog::format_usdc(c.amount)
-        );
-    }
-    for inflow in &audit.unexplained_inflows {
-        eprintln!(
-            "      UNEXPLAINED inflow of {} to {} in {}",
-            inflow.amount, inflow.destination_owner, inflow.tx
-        );
     }
 }

@@ -195,14 +195,7 @@ fn bench_indexer_prints_every_figure_as_json() {
 #[sqlx::test(migrations = false)]
 async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) {
     let (_localnet, state, state_file) = spawn_localnet("indexer").await;
-    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
-    let database = pool.connect_options().get_database().unwrap().to_string();
-    let url = match server.rfind('/') {
-        Some(i) if server[..i].ends_with(|c: char| c != '/') => {
-            format!("{}/{database}", &server[..i])
-        }
-        _ => format!("{server}/{database}"),
-    };
+    let url = database_url(&pool);
     let _indexer = Stop(
         Command::new(env!("CARGO_BIN_EXE_paywire"))
             .args(["indexer", "--database-url", &url, "--localnet"])
@@ -361,5 +354,55 @@ fn up_runs_the_demo_and_every_charge_reconciles() {
     assert!(
         stderr.contains("buyback_and_burn of demo/tokenized"),
         "{stderr}"
+    );
+}
+
+/// The URL of the test database `pool` is connected to.
+fn database_url(pool: &sqlx::PgPool) -> String {
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
+    let database = pool.connect_options().get_database().unwrap().to_string();
+    match server.rfind('/') {
+        Some(i) if server[..i].ends_with(|c: char| c != '/') => {
+            format!("{}/{database}", &server[..i])
+        }
+        _ => format!("{server}/{database}"),
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn audit_reports_as_json_and_csv_and_fails_on_a_discrepancy(pool: sqlx::PgPool) {
+    let url = database_url(&pool);
+    let audit = |format: &str| {
+        Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .args(["audit", "--database-url", &url, "--format", format])
+            .output()
+            .unwrap()
+    };
+    let clean = audit("json");
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&clean.stdout).unwrap();
+    assert_eq!(report["reconciled"], true);
+
+    // A settled charge whose payment never reached the chain.
+    sqlx::query(
+        "INSERT INTO ledger.charges (quote_id, model, payer, chain, pay_to, amount, settlement_tx, status)
+         VALUES ('q', 'alpha', 'agent', 'solana', 'vault', 1000, 'sig-nowhere', 'completed')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let failing = audit("json");
+    assert_eq!(failing.status.code(), Some(1), "a discrepancy exits 1");
+    let report: serde_json::Value = serde_json::from_slice(&failing.stdout).unwrap();
+    assert_eq!(report["charges"][0]["result"], "missing");
+    let csv = String::from_utf8(audit("csv").stdout).unwrap();
+    assert!(csv.starts_with("kind,charge_id,model,chain,payer,pay_to,amount,tx,result,detail\n"));
+    assert!(
+        csv.contains("charge,1,alpha,solana,agent,vault,1000,sig-nowhere,missing,"),
+        "{csv}"
     );
 }

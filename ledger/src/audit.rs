@@ -56,23 +56,42 @@ impl ChargeAudit {
     }
 }
 
+/// Which charges and inflows an audit looks at.
+#[derive(Clone, Debug, Default)]
+pub struct AuditScope {
+    pub model: Option<String>,
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 type ChargeRow = (i64, String, Chain, String, String, String, Option<String>);
 type LegRow = (Chain, String, Option<String>, String);
 
 impl Ledger {
-    /// Checks every settled or completed charge against the indexed transfers.
-    pub async fn audit_charges(&self) -> Result<ChargeAudit, LedgerError> {
+    /// Checks every settled or completed charge in `scope` against the indexed transfers.
+    pub async fn audit_charges(&self, scope: &AuditScope) -> Result<ChargeAudit, LedgerError> {
         let charges: Vec<ChargeRow> = sqlx::query_as(
             "SELECT id, model, chain, payer, pay_to, amount::text, settlement_tx FROM ledger.charges
-             WHERE status IN ('settled', 'completed') ORDER BY id",
+             WHERE status IN ('settled', 'completed')
+               AND ($1::text IS NULL OR model = $1)
+               AND ($2::timestamptz IS NULL OR created_at >= $2)
+               AND ($3::timestamptz IS NULL OR created_at < $3)
+             ORDER BY id",
         )
+        .bind(&scope.model)
+        .bind(scope.from)
+        .bind(scope.to)
         .fetch_all(self.pool())
         .await?;
         // Live legs into anyone, keyed by transaction.
         let legs: Vec<LegRow> = sqlx::query_as(
             "SELECT chain, tx, destination_owner, amount::text FROM ledger.transfers
-             WHERE status <> 'rolled_back' AND kind IN ('transfer', 'transfer_checked', 'erc20_transfer')",
+             WHERE status <> 'rolled_back' AND kind IN ('transfer', 'transfer_checked', 'erc20_transfer')
+               AND ($1::timestamptz IS NULL OR block_time IS NULL OR block_time >= $1)
+               AND ($2::timestamptz IS NULL OR block_time IS NULL OR block_time < $2)",
         )
+        .bind(scope.from)
+        .bind(scope.to)
         .fetch_all(self.pool())
         .await?;
         // (chain, tx) → its legs as (destination owner, amount)

@@ -1,5 +1,7 @@
 //! The ledger against a real Postgres (each test gets its own database from `#[sqlx::test]`).
 
+mod audit;
+
 use ledger::{Batch, BlockRow, Chain, Cursor, DiscrepancyRow, Ledger, LedgerError, TransferRow};
 use sqlx::{PgPool, Row};
 
