@@ -157,6 +157,19 @@ async fn payments_buyback_and_burn_are_indexed_once_and_new_vaults_are_followed(
     let s = &net.state.solana;
     // before the indexer runs: found by the backfill
     let to_treasury = pay(&net, &p, &p.protocol.treasury_usdc, 1_000_000).await;
+    // Confirmed before the indexer starts, so it is the backfill's to find.
+    let rpc = solana_client::nonblocking::rpc_client::RpcClient::new_with_commitment(
+        s.rpc_url.clone(),
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    );
+    let signature: solana_signature::Signature = to_treasury.parse().unwrap();
+    wait_until("the treasury payment to be confirmed", async || {
+        rpc.get_signature_status(&signature)
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
 
     let task = spawn_indexer(&net, &pool);
     let beta = tokenized_model(&net, &p, "beta").await;
