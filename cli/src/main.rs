@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench_gateway;
+mod chat;
 mod postgres;
 mod up;
 
@@ -30,6 +31,7 @@ enum Command {
     Indexer(IndexerArgs),
     Gateway(GatewayArgs),
     Audit(AuditArgs),
+    Chat(ChatArgs),
     /// Measure parts of paywire on this machine (ratios against baselines from the same run)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -71,6 +73,50 @@ struct BenchGatewayArgs {
     /// Print one JSON object (direct_rps, paid_rps, direct_p50_ms, paid_p50_ms, direct_p99_ms, paid_p99_ms, settle_p50_ms, …)
     #[arg(long)]
     json: bool,
+}
+
+/// Pay for one chat completion with x402 and print the answer and the receipt.
+///
+/// Asks the gateway, refuses to pay more than --max-spend, pays on --chain (Solana from a
+/// keypair file, Base from a private key), streams the answer, then prints the receipt
+/// (charge, actual cost, credit, transaction) on stderr. A retry after a network error sends
+/// the same payment under the same payment id, so it never pays twice.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+struct ChatArgs {
+    /// The prompt
+    prompt: String,
+    /// The model (see GET /v1/models)
+    #[arg(long)]
+    model: String,
+    /// The gateway's base URL
+    #[arg(long, env = "PAYWIRE_GATEWAY", default_value = "http://127.0.0.1:8402")]
+    gateway: String,
+    /// solana or base
+    #[arg(long, default_value = "solana")]
+    chain: String,
+    /// The most this call may cost, in USDC
+    #[arg(long, default_value = "0.10")]
+    max_spend: String,
+    /// Ceiling on the answer's tokens (the price is computed with it)
+    #[arg(long, default_value_t = 256)]
+    max_tokens: u32,
+    /// Solana payer: a Solana CLI keypair file
+    #[arg(long, env = "PAYWIRE_KEYPAIR")]
+    keypair: Option<PathBuf>,
+    /// Base payer: a hex private key
+    #[arg(long, env = "PAYWIRE_BASE_PRIVATE_KEY")]
+    private_key: Option<String>,
+    /// Solana JSON-RPC, for a recent blockhash
+    #[arg(
+        long,
+        env = "PAYWIRE_SOLANA_RPC",
+        default_value = "http://127.0.0.1:8899"
+    )]
+    rpc_url: String,
+    /// Ask for the whole answer at once instead of a stream
+    #[arg(long)]
+    no_stream: bool,
 }
 
 /// Audit what the gateway sold against what the chains say.
@@ -300,6 +346,21 @@ async fn main() -> anyhow::Result<()> {
         Command::Localnet(args) => localnet(args).await,
         Command::Indexer(args) => run_indexer(args).await,
         Command::Gateway(args) => run_gateway(args).await,
+        Command::Chat(args) => {
+            chat::run(chat::ChatConfig {
+                gateway: args.gateway,
+                model: args.model,
+                prompt: args.prompt,
+                chain: args.chain,
+                max_spend: args.max_spend,
+                max_tokens: args.max_tokens,
+                keypair: args.keypair,
+                private_key: args.private_key,
+                rpc_url: args.rpc_url,
+                stream: !args.no_stream,
+            })
+            .await
+        }
         Command::Audit(args) => {
             let ledger = ledger::Ledger::connect(&args.database_url).await?;
             let scope = ledger::AuditScope {

@@ -148,14 +148,20 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
             receipt.1
         );
     }
-    let crank = crank(&net, &protocol, &tokenized).await?;
-    eprintln!("      buyback_and_burn of {TOKENIZED}: {crank}");
+    // The first call pays the tokenized model on Solana: only then has its vault revenue.
+    let crank = if config.calls > 0 {
+        let signature = crank(&net, &protocol, &tokenized).await?;
+        eprintln!("      buyback_and_burn of {TOKENIZED}: {signature}");
+        Some(signature)
+    } else {
+        None
+    };
 
     step(
         7,
         "audit: every charge against the chain (waiting for the indexer to catch up)",
     );
-    let audit = wait_for_audit(&ledger, &crank).await?;
+    let audit = wait_for_audit(&ledger, crank.as_deref()).await?;
     for line in crate::audit::render(&audit, crate::audit::Format::Table).lines() {
         eprintln!("      {line}");
     }
@@ -171,6 +177,18 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
             eprintln!("  Base (anvil)     {}", base.rpc_url);
         }
         eprintln!("  ledger           {}", ledger::redact(&database.url));
+        eprintln!("try it (the demo agent pays):");
+        eprintln!(
+            "  paywire chat --gateway {gateway_url} --model {TOKENIZED} --keypair {} --rpc-url {} \"hello\"",
+            net.state.solana.payer_keypair.display(),
+            net.state.solana.rpc_url
+        );
+        if let Some(base) = &net.state.base {
+            eprintln!(
+                "  paywire chat --gateway {gateway_url} --model {HELD} --chain base --private-key {} \"hello\"",
+                base.payer_private_key
+            );
+        }
         eprintln!("Ctrl-C stops everything.");
         let mut indexer = indexer;
         tokio::select! {
@@ -331,11 +349,17 @@ async fn crank(
 }
 
 /// The audit once the indexer has seen every settlement and the crank (or after 60 s).
-async fn wait_for_audit(ledger: &Ledger, crank: &str) -> anyhow::Result<ledger::ChargeAudit> {
+async fn wait_for_audit(
+    ledger: &Ledger,
+    crank: Option<&str>,
+) -> anyhow::Result<ledger::ChargeAudit> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let audit = ledger.audit_charges(&ledger::AuditScope::default()).await?;
-        let crank_seen = ledger.vault_event_count(crank).await? > 0;
+        let crank_seen = match crank {
+            Some(signature) => ledger.vault_event_count(signature).await? > 0,
+            None => true,
+        };
         let all_seen = audit
             .charges
             .iter()

@@ -406,3 +406,75 @@ async fn audit_reports_as_json_and_csv_and_fails_on_a_discrepancy(pool: sqlx::Pg
         "{csv}"
     );
 }
+
+/// `paywire up` left running, and `paywire chat` paying it on both chains as its output
+/// suggests; a call over `--max-spend` is refused before paying.
+#[test]
+fn chat_pays_a_running_up_on_both_chains_and_respects_max_spend() {
+    use std::io::{BufRead, BufReader};
+    let child = Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .args(["up", "--calls", "0", "--port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = Stop(child);
+    let mut suggestions = Vec::new();
+    let mut lines = BufReader::new(up.0.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(command) = line.trim().strip_prefix("paywire chat ") {
+            suggestions.push(command.to_string());
+        }
+        if line.contains("Ctrl-C stops everything") {
+            break;
+        }
+    }
+    assert_eq!(suggestions.len(), 2, "paywire up suggests a chat per chain");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let chat = |suggestion: &str, extra: &[&str]| {
+        let mut args: Vec<String> = suggestion
+            .split_whitespace()
+            .map(|a| a.trim_matches('"').to_string())
+            .collect();
+        args.insert(0, "chat".into());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    for (suggestion, extra) in [
+        (&suggestions[0], vec![]),
+        (&suggestions[1], vec!["--no-stream"]),
+    ] {
+        let out = chat(suggestion, &extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Hello world"));
+        // 256 max tokens × 8 + the prompt × 2 per million; the demo upstream's usage costs
+        // less than the 0.001 floor, so the rest is credited.
+        assert!(
+            stderr
+                .contains("receipt: charged 0.002064 USDC, actual cost 0.001000, credit 0.001064"),
+            "{stderr}"
+        );
+    }
+    let refused = chat(&suggestions[0], &["--max-spend", "0.0001"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing was paid"));
+
+    Command::new("kill")
+        .args(["-INT", &up.0.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    while up.0.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "paywire up did not stop on Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,194 @@
+//! `paywire chat`: an agent's paid call. Gets the 402, refuses to pay above `--max-spend`,
+//! pays on the chosen chain, streams the answer, prints the receipt. Network retries resend
+//! the same signed payment under the same `payment-identifier`, so a retry never pays twice.
+
+use std::{io::Write, path::PathBuf, time::Duration};
+
+use anyhow::{bail, Context};
+use futures::StreamExt;
+use gateway::{
+    catalog::{format_usdc, parse_usdc},
+    x402::{client, wire},
+};
+use serde_json::{json, Value};
+use solana_client::nonblocking::rpc_client::RpcClient;
+
+pub struct ChatConfig {
+    pub gateway: String,
+    pub model: String,
+    pub prompt: String,
+    pub chain: String,
+    pub max_spend: String,
+    pub max_tokens: u32,
+    pub keypair: Option<PathBuf>,
+    pub private_key: Option<String>,
+    pub rpc_url: String,
+    pub stream: bool,
+}
+
+pub async fn run(config: ChatConfig) -> anyhow::Result<()> {
+    let max_spend = parse_usdc(&config.max_spend)
+        .map_err(anyhow::Error::msg)
+        .context("--max-spend")?;
+    let url = format!(
+        "{}/v1/chat/completions",
+        config.gateway.trim_end_matches('/')
+    );
+    let body = json!({
+        "model": config.model,
+        "messages": [{ "role": "user", "content": config.prompt }],
+        "max_tokens": config.max_tokens,
+        "stream": config.stream,
+    });
+    let http = reqwest::Client::new();
+    let first = http
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("reaching {url}"))?;
+    if first.status() != 402 {
+        let status = first.status();
+        bail!(
+            "expected 402 Payment Required from {url}, got {status}: {}",
+            first.text().await.unwrap_or_default()
+        );
+    }
+    let required: wire::PaymentRequired = first.json().await.context("reading the 402")?;
+    let prefix = match config.chain.as_str() {
+        "solana" => "solana:",
+        "base" => "eip155:",
+        other => bail!("--chain must be solana or base, not {other}"),
+    };
+    let offer = required
+        .accepts
+        .iter()
+        .find(|o| o.network.starts_with(prefix))
+        .with_context(|| format!("the gateway does not accept payment on {}", config.chain))?;
+    let amount: u64 = offer.amount.parse().context("the offered amount")?;
+    if amount > max_spend {
+        bail!(
+            "the call costs {} USDC, over --max-spend {} USDC: nothing was paid (raise --max-spend or lower --max-tokens)",
+            format_usdc(amount),
+            format_usdc(max_spend)
+        );
+    }
+    let payment = match prefix {
+        "solana:" => {
+            let path = config
+                .keypair
+                .clone()
+                .context("paying on Solana needs --keypair (a Solana CLI keypair file)")?;
+            let payer = localnet::read_keypair(&path)?;
+            let rpc = RpcClient::new_with_commitment(
+                config.rpc_url.clone(),
+                solana_commitment_config::CommitmentConfig::confirmed(),
+            );
+            let blockhash = rpc
+                .get_latest_blockhash()
+                .await
+                .with_context(|| format!("getting a blockhash from {}", config.rpc_url))?;
+            client::solana_exact(offer, &payer, blockhash).map_err(anyhow::Error::msg)?
+        }
+        _ => {
+            let key = config
+                .private_key
+                .clone()
+                .context("paying on Base needs --private-key (or PAYWIRE_BASE_PRIVATE_KEY)")?;
+            let signer: alloy::signers::local::PrivateKeySigner =
+                key.parse().context("--private-key")?;
+            client::base_payment(offer, &signer)
+                .await
+                .map_err(anyhow::Error::msg)?
+        }
+    };
+    let id = format!("paywire-chat-{}", bs58_id());
+    let header = wire::encode_header(&client::with_payment_id(payment, &id));
+    eprintln!("paying {} USDC on {} …", format_usdc(amount), offer.network);
+
+    // The same signed payment and id on every attempt: at most one charge.
+    let mut attempt = 0;
+    let response = loop {
+        attempt += 1;
+        match http
+            .post(&url)
+            .header(wire::PAYMENT_SIGNATURE, &header)
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) if attempt < 3 => {
+                eprintln!("retrying with the same payment ({e}) …");
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            }
+            Err(e) => return Err(e).context("the paid call"),
+        }
+    };
+    let status = response.status();
+    if !status.is_success() {
+        let text = response.text().await.unwrap_or_default();
+        bail!("the gateway answered {status}: {text}");
+    }
+    let receipt = if response
+        .headers()
+        .get("content-type")
+        .and_then(|h| h.to_str().ok())
+        == Some("text/event-stream")
+    {
+        stream(response).await?
+    } else {
+        let answer: Value = response.json().await?;
+        println!(
+            "{}",
+            answer["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap_or_default()
+        );
+        answer["paywire_receipt"].clone()
+    };
+    eprintln!(
+        "receipt: charged {} USDC, actual cost {}, credit {}, provider {}, transaction {}",
+        receipt["charged"].as_str().unwrap_or("?"),
+        receipt["actual_cost"].as_str().unwrap_or("?"),
+        receipt["credit"].as_str().unwrap_or("?"),
+        receipt["provider"].as_str().unwrap_or("?"),
+        receipt["transaction"].as_str().unwrap_or("?"),
+    );
+    Ok(())
+}
+
+/// Prints the deltas as they arrive; returns the final receipt event.
+async fn stream(response: reqwest::Response) -> anyhow::Result<Value> {
+    let mut bytes = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut receipt = Value::Null;
+    let mut out = std::io::stdout();
+    while let Some(chunk) = bytes.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk?));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let is_receipt = event.starts_with("event: paywire.receipt");
+            for data in event.lines().filter_map(|l| l.strip_prefix("data: ")) {
+                let Ok(json) = serde_json::from_str::<Value>(data) else {
+                    continue;
+                };
+                if is_receipt {
+                    receipt = json;
+                } else if let Some(delta) = json["choices"][0]["delta"]["content"].as_str() {
+                    write!(out, "{delta}")?;
+                    out.flush()?;
+                }
+            }
+        }
+    }
+    writeln!(out)?;
+    Ok(receipt)
+}
+
+fn bs58_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}{:x}", std::process::id())
+}
