@@ -4,6 +4,7 @@
 mod audit;
 mod bench_gateway;
 mod chat;
+mod crank;
 mod postgres;
 mod up;
 
@@ -32,6 +33,7 @@ enum Command {
     Gateway(GatewayArgs),
     Audit(AuditArgs),
     Chat(ChatArgs),
+    Crank(CrankArgs),
     /// Measure parts of paywire on this machine (ratios against baselines from the same run)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -117,6 +119,35 @@ struct ChatArgs {
     /// Ask for the whole answer at once instead of a stream
     #[arg(long)]
     no_stream: bool,
+}
+
+/// Run buyback_and_burn for every tokenized model whose guards allow it.
+///
+/// The program decides (cooldown, price deviation from the reference price, price-impact
+/// cap, nothing to buy back); the crank reports each refusal by name. Models come from
+/// --model, or from the ledger (--database-url) where the indexer recorded tokenizations.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+struct CrankArgs {
+    /// Solana JSON-RPC
+    #[arg(
+        long,
+        env = "PAYWIRE_SOLANA_RPC",
+        default_value = "http://127.0.0.1:8899"
+    )]
+    rpc_url: String,
+    /// Pays the transaction fees (a Solana CLI keypair file); the crank needs no other authority
+    #[arg(long, env = "PAYWIRE_KEYPAIR")]
+    keypair: PathBuf,
+    /// A model slug to crank (repeatable)
+    #[arg(long = "model")]
+    models: Vec<String>,
+    /// The ledger, to find every tokenized model
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Keep cranking, a round every this many seconds
+    #[arg(long)]
+    every: Option<u64>,
 }
 
 /// Audit what the gateway sold against what the chains say.
@@ -358,6 +389,16 @@ async fn main() -> anyhow::Result<()> {
                 private_key: args.private_key,
                 rpc_url: args.rpc_url,
                 stream: !args.no_stream,
+            })
+            .await
+        }
+        Command::Crank(args) => {
+            crank::run(crank::CrankConfig {
+                rpc_url: args.rpc_url,
+                keypair: args.keypair,
+                models: args.models,
+                database_url: args.database_url,
+                every: args.every,
             })
             .await
         }

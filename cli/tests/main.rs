@@ -410,7 +410,7 @@ async fn audit_reports_as_json_and_csv_and_fails_on_a_discrepancy(pool: sqlx::Pg
 /// `paywire up` left running, and `paywire chat` paying it on both chains as its output
 /// suggests; a call over `--max-spend` is refused before paying.
 #[test]
-fn chat_pays_a_running_up_on_both_chains_and_respects_max_spend() {
+fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     use std::io::{BufRead, BufReader};
     let child = Command::new(env!("CARGO_BIN_EXE_paywire"))
         .args(["up", "--calls", "0", "--port", "0"])
@@ -461,6 +461,36 @@ fn chat_pays_a_running_up_on_both_chains_and_respects_max_spend() {
             "{stderr}"
         );
     }
+    // The Solana call paid the tokenized model's vault: the crank buys back and burns, and a
+    // second round right after is refused by the program's cooldown, by name.
+    let tokens: Vec<&str> = suggestions[0].split_whitespace().collect();
+    let after =
+        |flag: &str| tokens[tokens.iter().position(|t| *t == flag).unwrap() + 1].to_string();
+    let crank = || {
+        Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .args([
+                "crank",
+                "--rpc-url",
+                &after("--rpc-url"),
+                "--keypair",
+                &after("--keypair"),
+                "--model",
+                "demo/tokenized",
+            ])
+            .output()
+            .unwrap()
+    };
+    let first = String::from_utf8(crank().stdout).unwrap();
+    assert!(
+        first.starts_with("demo/tokenized: bought back and burned"),
+        "{first}"
+    );
+    let second = String::from_utf8(crank().stdout).unwrap();
+    assert!(
+        second.starts_with("demo/tokenized: skipped — BuybackCooldown"),
+        "{second}"
+    );
+
     let refused = chat(&suggestions[0], &["--max-spend", "0.0001"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing was paid"));
