@@ -37,17 +37,13 @@ fn error_name(code: u32) -> Option<String> {
 pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
     let payer = localnet::read_keypair(&config.keypair)?;
-    let account = rpc.get_account(&config_pda()).await.with_context(|| {
-        format!(
-            "reading the model-vault config at {} (is the program deployed?)",
-            config.rpc_url
-        )
-    })?;
-    let protocol_config = model_vault::Config::try_deserialize(&mut account.data.as_slice())
-        .context("decoding the model-vault config")?;
-    let protocol = Protocol::new(protocol_config.usdc_mint, protocol_config.treasury);
+    let protocol = protocol(&rpc).await?;
     loop {
-        let slugs = models(&rpc, &config).await?;
+        let slugs = match &config.database_url {
+            _ if !config.models.is_empty() => config.models.clone(),
+            Some(url) => tokenized_slugs(&rpc, &ledger::Ledger::connect(url).await?).await?,
+            None => Vec::new(),
+        };
         if slugs.is_empty() {
             eprintln!("no tokenized model to crank (name them with --model, or pass --database-url to find them)");
         }
@@ -83,15 +79,24 @@ pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
     }
 }
 
-/// The slugs to crank: those named, else every model the ledger saw tokenized.
-async fn models(rpc: &RpcClient, config: &CrankConfig) -> anyhow::Result<Vec<String>> {
-    if !config.models.is_empty() {
-        return Ok(config.models.clone());
-    }
-    let Some(url) = &config.database_url else {
-        return Ok(Vec::new());
-    };
-    let ledger = ledger::Ledger::connect(url).await?;
+/// The protocol's USDC and treasury, from the program's `Config` account.
+pub async fn protocol(rpc: &RpcClient) -> anyhow::Result<Protocol> {
+    let account = rpc.get_account(&config_pda()).await.with_context(|| {
+        format!(
+            "reading the model-vault config at {} (is the program deployed?)",
+            rpc.url()
+        )
+    })?;
+    let config = model_vault::Config::try_deserialize(&mut account.data.as_slice())
+        .context("decoding the model-vault config")?;
+    Ok(Protocol::new(config.usdc_mint, config.treasury))
+}
+
+/// The slug of every model the ledger saw tokenized, read from its on-chain `Model`.
+pub async fn tokenized_slugs(
+    rpc: &RpcClient,
+    ledger: &ledger::Ledger,
+) -> anyhow::Result<Vec<String>> {
     let mut slugs = Vec::new();
     for address in ledger.tokenized_models().await? {
         let Ok(address) = Pubkey::from_str(&address) else {

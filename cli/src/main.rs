@@ -155,7 +155,11 @@ struct CrankArgs {
 /// Every settled charge is matched to the on-chain transfer of its settlement (same
 /// transaction, amount and destination): matched, missing, amount_mismatch,
 /// wrong_destination. Every transfer into a payTo address that no charge and no model-vault
-/// instruction explains is an unexplained_inflow. Exits 1 when anything fails to reconcile.
+/// instruction explains is an unexplained_inflow. With --solana-rpc, each tokenized model's
+/// vault must add up (revenue in = vault balance + buybacks and protocol fees + creator
+/// claims + anything else that left, as the ledger recorded them, against the balance on
+/// chain) and its token supply too (minted − burned = supply on chain).
+/// Exits 1 when anything fails to reconcile.
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 struct AuditArgs {
@@ -173,6 +177,9 @@ struct AuditArgs {
     to: Option<chrono::DateTime<chrono::Utc>>,
     #[arg(long, value_enum, default_value = "table")]
     format: audit::Format,
+    /// Solana JSON-RPC: also check each tokenized model's vault balance and token supply
+    #[arg(long, env = "PAYWIRE_SOLANA_RPC")]
+    solana_rpc: Option<String>,
 }
 
 /// Serve the paid-inference gateway: OpenAI-compatible, paid per call with x402.
@@ -404,12 +411,26 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Audit(args) => {
             let ledger = ledger::Ledger::connect(&args.database_url).await?;
+            let models = match &args.solana_rpc {
+                Some(url) => {
+                    let rpc =
+                        solana_client::nonblocking::rpc_client::RpcClient::new_with_commitment(
+                            url.clone(),
+                            solana_commitment_config::CommitmentConfig::confirmed(),
+                        );
+                    audit::check_models(&ledger, &rpc, args.model.as_deref()).await?
+                }
+                None => Vec::new(),
+            };
             let scope = ledger::AuditScope {
                 model: args.model,
                 from: args.from,
                 to: args.to,
             };
-            let report = ledger.audit_charges(&scope).await?;
+            let report = audit::Report {
+                charges: ledger.audit_charges(&scope).await?,
+                models,
+            };
             print!("{}", audit::render(&report, args.format));
             if !report.reconciled() {
                 std::process::exit(1);

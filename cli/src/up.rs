@@ -162,10 +162,18 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
         "audit: every charge against the chain (waiting for the indexer to catch up)",
     );
     let audit = wait_for_audit(&ledger, crank.as_deref()).await?;
-    for line in crate::audit::render(&audit, crate::audit::Format::Table).lines() {
+    let rpc = RpcClient::new_with_commitment(
+        net.state.solana.rpc_url.clone(),
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    );
+    let report = crate::audit::Report {
+        models: crate::audit::check_models(&ledger, &rpc, None).await?,
+        charges: audit,
+    };
+    for line in crate::audit::render(&report, crate::audit::Format::Table).lines() {
         eprintln!("      {line}");
     }
-    let reconciled = audit.reconciled();
+    let reconciled = report.reconciled();
 
     if !config.exit {
         eprintln!();

@@ -491,6 +491,53 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         "{second}"
     );
 
+    // The audit of the running system adds up; a phantom inflow into the vault in the
+    // ledger makes the vault's balance not add up against the chain, and the audit exit 1.
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
+    let database = format!(
+        "{}/paywire_up_{}",
+        &server[..server.rfind('/').unwrap()],
+        up.0.id()
+    );
+    let audit = || {
+        Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .args([
+                "audit",
+                "--database-url",
+                &database,
+                "--solana-rpc",
+                &after("--rpc-url"),
+            ])
+            .output()
+            .unwrap()
+    };
+    let clean = audit();
+    let report = String::from_utf8_lossy(&clean.stdout).to_string();
+    assert!(
+        clean.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert!(
+        report.contains("demo/tokenized: revenue in") && report.contains("adds up"),
+        "{report}"
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::PgPool::connect(&database).await.unwrap();
+        sqlx::query(
+            "INSERT INTO ledger.transfers (chain, tx, leg, block, tx_index, program, kind, mint, destination, amount, success, ingested_from)
+             SELECT 'solana', 'phantom', '0', 1, 0, 'p', 'transfer_checked', 'm', address, 5, true, 'grpc'
+             FROM ledger.tracked_accounts WHERE reason LIKE 'revenue vault%'",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+    });
+    let broken = audit();
+    let report = String::from_utf8_lossy(&broken.stdout).to_string();
+    assert_eq!(broken.status.code(), Some(1), "{report}");
+    assert!(report.contains("DOES NOT ADD UP"), "{report}");
+
     let refused = chat(&suggestions[0], &["--max-spend", "0.0001"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing was paid"));

@@ -163,3 +163,62 @@ impl Ledger {
         Ok(audit)
     }
 }
+
+/// What the ledger says happened to one token account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountFlows {
+    /// Everything that came in.
+    pub inflow: u128,
+    /// What left, by the model-vault instruction of its transaction (`buyback`, `claim`, …;
+    /// `other` when none).
+    pub outflow: Vec<(String, u128)>,
+}
+
+impl AccountFlows {
+    /// The balance the ledger implies.
+    pub fn balance(&self) -> i128 {
+        self.inflow as i128 - self.outflow.iter().map(|(_, a)| *a as i128).sum::<i128>()
+    }
+}
+
+impl Ledger {
+    /// Inflows and outflows of token account `account` (live legs of successful transactions).
+    pub async fn account_flows(&self, account: &str) -> Result<AccountFlows, LedgerError> {
+        let inflow: Option<String> = sqlx::query_scalar(
+            "SELECT sum(amount)::text FROM ledger.transfers
+             WHERE destination = $1 AND success AND status <> 'rolled_back'",
+        )
+        .bind(account)
+        .fetch_one(self.pool())
+        .await?;
+        let outflow: Vec<(String, String)> = sqlx::query_as(
+            "SELECT coalesce(e.kind, 'other'), sum(t.amount)::text FROM ledger.transfers t
+             LEFT JOIN LATERAL (SELECT kind FROM ledger.vault_events v WHERE v.signature = t.tx LIMIT 1) e ON true
+             WHERE t.source = $1 AND t.success AND t.status <> 'rolled_back'
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(account)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(AccountFlows {
+            inflow: inflow.and_then(|t| t.parse().ok()).unwrap_or(0),
+            outflow: outflow
+                .into_iter()
+                .map(|(k, a)| (k, a.parse().unwrap_or(0)))
+                .collect(),
+        })
+    }
+
+    /// (minted, burned) of `mint` as the ledger recorded them.
+    pub async fn mint_totals(&self, mint: &str) -> Result<(u128, u128), LedgerError> {
+        let (minted, burned): (Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT sum(amount) FILTER (WHERE kind LIKE 'mint_to%')::text, sum(amount) FILTER (WHERE kind LIKE 'burn%')::text
+             FROM ledger.transfers WHERE mint = $1 AND success AND status <> 'rolled_back'",
+        )
+        .bind(mint)
+        .fetch_one(self.pool())
+        .await?;
+        let parse = |v: Option<String>| v.and_then(|t| t.parse().ok()).unwrap_or(0);
+        Ok((parse(minted), parse(burned)))
+    }
+}

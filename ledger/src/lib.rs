@@ -10,7 +10,9 @@ mod rows;
 mod scratch;
 mod write;
 
-pub use audit::{AuditScope, ChargeAudit, ChargeCheck, Reconciliation, UnexplainedInflow};
+pub use audit::{
+    AccountFlows, AuditScope, ChargeAudit, ChargeCheck, Reconciliation, UnexplainedInflow,
+};
 pub use charges::{ChargeRecord, Claim, Completion, NewCharge};
 pub use error::LedgerError;
 pub use rows::{

@@ -203,6 +203,16 @@ async fn dispatch(chain: &Chain, method: &str, params: &[Value]) -> RpcResult {
             )
             .await
         }
+        "getTokenSupply" => {
+            let address = pubkey_param(params, 0)?;
+            let account = chain
+                .account(&address)
+                .await?
+                .ok_or_else(|| RpcError::invalid_params("Invalid param: could not find account"))?;
+            let (supply, decimals) = token::mint_supply(&account)
+                .ok_or_else(|| RpcError::invalid_params("Invalid param: not a Token mint"))?;
+            with_context(chain, commitment, json!(ui_token_amount(supply, decimals))).await
+        }
         "getMinimumBalanceForRentExemption" => {
             let len = params
                 .first()

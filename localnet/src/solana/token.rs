@@ -30,12 +30,17 @@ pub fn parse_token_account(account: &Account) -> Option<ParsedTokenAccount> {
 }
 
 pub fn mint_decimals(account: &Account) -> Option<u8> {
+    mint_supply(account).map(|(_, decimals)| decimals)
+}
+
+/// (supply, decimals) of a mint account.
+pub fn mint_supply(account: &Account) -> Option<(u64, u8)> {
     if !is_token_program(&account.owner) {
         return None;
     }
     StateWithExtensions::<Mint>::unpack(&account.data)
         .ok()
-        .map(|m| m.base.decimals)
+        .map(|m| (m.base.supply, m.base.decimals))
 }
 
 /// `amount` in whole tokens, as the RPC's `uiAmountString` spells it (no trailing zeros).
