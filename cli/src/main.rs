@@ -308,6 +308,10 @@ struct IndexerArgs {
     /// Postgres holding the ledger (overrides the config file's database_url)
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// Also serve the ledger's read-only API here (/ledger/audit, /ledger/charges,
+    /// /ledger/transfers, /ledger/cursors)
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
 }
 
 /// Run a local Solana (with the model-vault program) and a local Base, set up for paywire.
@@ -579,12 +583,29 @@ async fn run_indexer(args: IndexerArgs) -> anyhow::Result<()> {
         "paywire indexer: writing the ledger at {}",
         ledger::redact(&url)
     );
+    if let Some(listen) = args.listen {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen} (is the port taken?)"))?;
+        eprintln!(
+            "  ledger API on http://{}/ledger/audit",
+            listener.local_addr()?
+        );
+        let api = indexer::api::router(ledger.clone());
+        tokio::spawn(async move { axum_serve(listener, api).await });
+    }
     tokio::select! {
         result = indexer::run(&config, ledger, |step| eprintln!("  … {step}")) => Ok(result?),
         _ = tokio::signal::ctrl_c() => {
             eprintln!("stopped (the cursor is stored; the next start resumes from it)");
             Ok(())
         }
+    }
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, router: indexer::api::Router) {
+    if let Err(e) = indexer::api::serve(listener, router).await {
+        eprintln!("ledger API stopped: {e}");
     }
 }
 

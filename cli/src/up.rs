@@ -65,6 +65,13 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
             indexer::run(&indexer_config, indexer_ledger, |s| eprintln!("      {s}")).await
         });
 
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let ledger_api = format!("http://{}/ledger", api_listener.local_addr()?);
+    let api = tokio::spawn(indexer::api::serve(
+        api_listener,
+        indexer::api::router(ledger.clone()),
+    ));
+
     step(4, "gateway with the demo upstream");
     let (upstream, _) =
         gateway::demo_upstream::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
@@ -185,6 +192,7 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
             eprintln!("  Base (anvil)     {}", base.rpc_url);
         }
         eprintln!("  ledger           {}", ledger::redact(&database.url));
+        eprintln!("  ledger API       {ledger_api}/audit  (also /charges, /transfers, /cursors)");
         eprintln!("try it (the demo agent pays):");
         eprintln!(
             "  paywire chat --gateway {gateway_url} --model {TOKENIZED} --keypair {} --rpc-url {} \"hello\"",
@@ -209,6 +217,7 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
     }
     let _ = stop.send(());
     let _ = server.await;
+    api.abort();
     drop(net);
     let _ = std::fs::remove_dir_all(&data_dir);
     ledger.pool().close().await;

@@ -196,9 +196,24 @@ fn bench_indexer_prints_every_figure_as_json() {
 async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) {
     let (_localnet, state, state_file) = spawn_localnet("indexer").await;
     let url = database_url(&pool);
+    let api = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
     let _indexer = Stop(
         Command::new(env!("CARGO_BIN_EXE_paywire"))
-            .args(["indexer", "--database-url", &url, "--localnet"])
+            .args([
+                "indexer",
+                "--database-url",
+                &url,
+                "--listen",
+                &api,
+                "--localnet",
+            ])
             .arg(&state_file)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -270,8 +285,8 @@ async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) 
             assert_eq!(
                 found,
                 [
-                    (solana_tx, "1000000".to_string()),
-                    (base_tx, "2000000".to_string())
+                    (solana_tx.clone(), "1000000".to_string()),
+                    (base_tx.clone(), "2000000".to_string())
                 ]
             );
             break;
@@ -282,6 +297,37 @@ async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) 
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // The same, through the ledger's read-only API.
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        async move {
+            http.get(path)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let legs = get(format!("http://{api}/ledger/transfers?tx={solana_tx}")).await;
+    assert_eq!(legs[0]["amount"], "1000000", "{legs}");
+    assert_eq!(legs[0]["chain"], "solana");
+    let cursors = get(format!("http://{api}/ledger/cursors")).await;
+    let names: Vec<&str> = cursors
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["base", "solana"]);
+    let audit = get(format!("http://{api}/ledger/audit")).await;
+    assert_eq!(
+        audit["reconciled"], true,
+        "no charges, no payTo: nothing to reconcile"
+    );
 }
 
 #[test]

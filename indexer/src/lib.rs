@@ -2,6 +2,7 @@
 //! followers turn what a chain delivers into [`decode::RawTx`], the decoders turn those into
 //! ledger rows, and the ledger writes them in batches with the follower's cursor.
 
+pub mod api;
 pub mod base;
 pub mod bench;
 pub mod config;

@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::{Chain, Ledger, LedgerError};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
 pub enum Reconciliation {
     Matched,
     /// No transfer of the settlement transaction is in the ledger (yet).
@@ -19,7 +20,7 @@ pub enum Reconciliation {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ChargeCheck {
     pub charge_id: i64,
     pub model: String,
@@ -32,7 +33,7 @@ pub struct ChargeCheck {
 }
 
 /// A transfer into a payTo address that no charge and no model-vault instruction explains.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct UnexplainedInflow {
     pub chain: Chain,
     pub tx: String,
@@ -40,7 +41,7 @@ pub struct UnexplainedInflow {
     pub amount: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ChargeAudit {
     pub charges: Vec<ChargeCheck>,
     pub unexplained_inflows: Vec<UnexplainedInflow>,
@@ -57,7 +58,7 @@ impl ChargeAudit {
 }
 
 /// Which charges and inflows an audit looks at.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 pub struct AuditScope {
     pub model: Option<String>,
     pub from: Option<chrono::DateTime<chrono::Utc>>,

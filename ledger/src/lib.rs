@@ -6,6 +6,7 @@
 mod audit;
 mod charges;
 mod error;
+mod reads;
 mod rows;
 mod scratch;
 mod write;
@@ -15,6 +16,7 @@ pub use audit::{
 };
 pub use charges::{ChargeRecord, Claim, Completion, NewCharge};
 pub use error::LedgerError;
+pub use reads::{ChargeView, CursorView, TransferView};
 pub use rows::{
     Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TrackedRow, TransferRow,
     VaultEventRow,

@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, sqlx::Type)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
 #[sqlx(type_name = "ledger.chain", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum Chain {
     Solana,
     Base,
