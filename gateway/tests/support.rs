@@ -279,26 +279,14 @@ pub async fn tokenize(w: &World, slug: &str) -> ModelKeys {
     keys
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct ChargeRow {
-    pub status: String,
-    pub payer: String,
-    pub pay_to: String,
-    pub amount: String,
-    pub settlement_tx: Option<String>,
-    pub provider: Option<String>,
-    pub actual_cost: Option<String>,
-    pub credit: String,
-}
-
-pub async fn charges(pool: &PgPool) -> Vec<ChargeRow> {
-    sqlx::query_as(
-        "SELECT status, payer, pay_to, amount::text AS amount, settlement_tx, provider, actual_cost::text AS actual_cost, credit::text AS credit
-         FROM ledger.charges ORDER BY id",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap()
+/// Every charge, oldest first.
+pub async fn charges(pool: &PgPool) -> Vec<ledger::ChargeView> {
+    let mut charges = Ledger::from_pool(pool.clone())
+        .charges(None, 1_000)
+        .await
+        .unwrap();
+    charges.reverse();
+    charges
 }
 
 /// `response` if it has `status`; otherwise fails showing its body.
