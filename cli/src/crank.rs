@@ -34,6 +34,17 @@ fn error_name(code: u32) -> Option<String> {
         .and_then(|e| Some(format!("{}: {}", e["name"].as_str()?, e["msg"].as_str()?)))
 }
 
+/// The model-vault error a failed transaction carries, by name and message.
+pub fn program_error(e: &solana_client::client_error::ClientError) -> Option<String> {
+    match e.get_transaction_error()? {
+        solana_transaction_error::TransactionError::InstructionError(
+            _,
+            solana_instruction::error::InstructionError::Custom(code),
+        ) => error_name(code),
+        _ => None,
+    }
+}
+
 pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
     let payer = localnet::read_keypair(&config.keypair)?;
@@ -57,19 +68,10 @@ pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
             );
             match rpc.send_and_confirm_transaction(&tx).await {
                 Ok(signature) => println!("{slug}: bought back and burned ({signature})"),
-                Err(e) => {
-                    let code = e.get_transaction_error().and_then(|t| match t {
-                        solana_transaction_error::TransactionError::InstructionError(
-                            _,
-                            solana_instruction::error::InstructionError::Custom(c),
-                        ) => Some(c),
-                        _ => None,
-                    });
-                    match code.and_then(error_name) {
-                        Some(reason) => println!("{slug}: skipped — {reason}"),
-                        None => println!("{slug}: failed — {e}"),
-                    }
-                }
+                Err(e) => match program_error(&e) {
+                    Some(reason) => println!("{slug}: skipped — {reason}"),
+                    None => println!("{slug}: failed — {e}"),
+                },
             }
         }
         match config.every {

@@ -5,6 +5,7 @@ mod audit;
 mod bench_gateway;
 mod chat;
 mod crank;
+mod model;
 mod postgres;
 mod up;
 
@@ -34,6 +35,8 @@ enum Command {
     Audit(AuditArgs),
     Chat(ChatArgs),
     Crank(CrankArgs),
+    /// Creators' commands: register, update, tokenize, claim, release-held, show
+    Model(model::ModelArgs),
     /// Measure parts of paywire on this machine (ratios against baselines from the same run)
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -403,6 +406,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Command::Model(args) => model::run(args).await,
         Command::Crank(args) => {
             crank::run(crank::CrankConfig {
                 rpc_url: args.rpc_url,

@@ -537,6 +537,61 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         "{second}"
     );
 
+    // A creator registers and tokenizes a third model with the demo agent's key.
+    let model = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .arg("model")
+            .args(args)
+            .args([
+                "--rpc-url",
+                &after("--rpc-url"),
+                "--keypair",
+                &after("--keypair"),
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, registered) = model(&["register", "--slug", "demo/third", "--share-bps", "1500"]);
+    assert!(
+        ok && registered.starts_with("transaction ") && registered.contains("status: Registered"),
+        "{registered}"
+    );
+    assert!(registered.contains("share 1500 bps"), "{registered}");
+    let (ok, tokenized) = model(&[
+        "tokenize",
+        "--slug",
+        "demo/third",
+        "--name",
+        "Third",
+        "--symbol",
+        "THRD",
+        "--uri",
+        "https://x.test/3.json",
+    ]);
+    assert!(
+        ok && tokenized.contains("status: Tokenized")
+            && tokenized.contains("supply 1000000000000000"),
+        "{tokenized}"
+    );
+    let (ok, again) = model(&["register", "--slug", "demo/third", "--share-bps", "1500"]);
+    assert!(!ok, "registering twice is refused: {again}");
+    let (ok, shown) = model(&["show", "--slug", "demo/tokenized"]);
+    let burned: u64 = shown
+        .split("burned ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        ok && shown.contains("status: Tokenized") && burned > 0,
+        "the crank's burn shows: {shown}"
+    );
+
     // The audit of the running system adds up; a phantom inflow into the vault in the
     // ledger makes the vault's balance not add up against the chain, and the audit exit 1.
     let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
@@ -573,7 +628,7 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         sqlx::query(
             "INSERT INTO ledger.transfers (chain, tx, leg, block, tx_index, program, kind, mint, destination, amount, success, ingested_from)
              SELECT 'solana', 'phantom', '0', 1, 0, 'p', 'transfer_checked', 'm', address, 5, true, 'grpc'
-             FROM ledger.tracked_accounts WHERE reason LIKE 'revenue vault%'",
+             FROM ledger.tracked_accounts WHERE reason LIKE 'revenue vault%' ORDER BY since_block LIMIT 1",
         )
         .execute(&pool)
         .await

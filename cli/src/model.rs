@@ -1,0 +1,217 @@
+//! `paywire model`: a creator's commands against any cluster — register, update, tokenize,
+//! claim, release-held (the treasury's), show. Each prints the transaction and the model's
+//! resulting on-chain state.
+
+use std::path::PathBuf;
+
+use anchor_lang::AccountDeserialize;
+use anyhow::Context;
+use clap::Subcommand;
+use gateway::catalog::{format_usdc, parse_usdc};
+use model_vault_client::{ModelKeys, Protocol};
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+#[derive(clap::Args, Debug)]
+pub struct ModelArgs {
+    #[command(subcommand)]
+    pub command: ModelCommand,
+    /// Solana JSON-RPC of the cluster
+    #[arg(
+        long,
+        global = true,
+        env = "PAYWIRE_SOLANA_RPC",
+        default_value = "http://127.0.0.1:8899"
+    )]
+    pub rpc_url: String,
+    /// The signer and fee payer: the creator (the treasury owner for release-held)
+    #[arg(long, global = true, env = "PAYWIRE_KEYPAIR")]
+    pub keypair: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelCommand {
+    /// Register a model under its catalog slug, with the creator's share of revenue
+    Register {
+        #[arg(long)]
+        slug: String,
+        /// The creator's share of swept revenue, in basis points
+        #[arg(long)]
+        share_bps: u16,
+    },
+    /// Change the creator's share
+    Update {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        share_bps: u16,
+    },
+    /// Tokenize: a Token-2022 mint with fixed supply in a new pool, and the revenue vault
+    Tokenize {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        symbol: String,
+        /// Token metadata JSON
+        #[arg(long)]
+        uri: String,
+    },
+    /// Claim the creator's accrued share into the creator's USDC account
+    Claim {
+        #[arg(long)]
+        slug: String,
+    },
+    /// (Treasury) move revenue held for a model before it was tokenized into its vault
+    ReleaseHeld {
+        #[arg(long)]
+        slug: String,
+        /// USDC, e.g. 1.5
+        #[arg(long)]
+        amount: String,
+    },
+    /// Print the model's on-chain state
+    Show {
+        #[arg(long)]
+        slug: String,
+    },
+}
+
+pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
+    let rpc = RpcClient::new_with_commitment(args.rpc_url.clone(), CommitmentConfig::confirmed());
+    let protocol = crate::crank::protocol(&rpc).await?;
+    let signer = || -> anyhow::Result<Keypair> {
+        let path = args
+            .keypair
+            .clone()
+            .context("this command signs: pass --keypair (a Solana CLI keypair file)")?;
+        Ok(localnet::read_keypair(&path)?)
+    };
+    let (slug, instruction) = match &args.command {
+        ModelCommand::Show { slug } => return show(&rpc, &protocol, &protocol.model(slug)).await,
+        ModelCommand::Register { slug, share_bps } => {
+            let keys = protocol.model(slug);
+            (
+                slug,
+                protocol.register(&signer()?.pubkey(), &keys, *share_bps),
+            )
+        }
+        ModelCommand::Update { slug, share_bps } => {
+            let update = model_vault::ModelUpdate {
+                creator: None,
+                creator_share_bps: Some(*share_bps),
+            };
+            (
+                slug,
+                protocol.update_model(&signer()?.pubkey(), &protocol.model(slug), update),
+            )
+        }
+        ModelCommand::Tokenize {
+            slug,
+            name,
+            symbol,
+            uri,
+        } => (
+            slug,
+            protocol.tokenize(
+                &signer()?.pubkey(),
+                &protocol.model(slug),
+                name,
+                symbol,
+                uri,
+            ),
+        ),
+        ModelCommand::Claim { slug } => {
+            let creator = signer()?.pubkey();
+            let destination = protocol.usdc_account(&creator);
+            (
+                slug,
+                protocol.claim_creator_revenue(&protocol.model(slug), &creator, &destination),
+            )
+        }
+        ModelCommand::ReleaseHeld { slug, amount } => {
+            let amount = parse_usdc(amount).map_err(anyhow::Error::msg)?;
+            (
+                slug,
+                protocol.release_held_revenue(&protocol.model(slug), amount),
+            )
+        }
+    };
+    let signer = signer()?;
+    let tx = solana_transaction::Transaction::new_signed_with_payer(
+        &[instruction],
+        Some(&signer.pubkey()),
+        &[&signer],
+        rpc.get_latest_blockhash().await?,
+    );
+    match rpc.send_and_confirm_transaction(&tx).await {
+        Ok(signature) => println!("transaction {signature}"),
+        Err(e) => {
+            let reason = crate::crank::program_error(&e).unwrap_or_else(|| e.to_string());
+            anyhow::bail!("the program refused: {reason}");
+        }
+    }
+    show(&rpc, &protocol, &protocol.model(slug)).await
+}
+
+async fn show(rpc: &RpcClient, protocol: &Protocol, keys: &ModelKeys) -> anyhow::Result<()> {
+    let account = rpc
+        .get_account(&keys.model)
+        .await
+        .with_context(|| format!("model {} is not registered ({})", keys.slug, keys.model))?;
+    let model = model_vault::Model::try_deserialize(&mut account.data.as_slice())
+        .context("decoding the model account")?;
+    println!("model {} ({})", model.slug, keys.model);
+    println!(
+        "  status: {}",
+        if model.is_tokenized() {
+            "Tokenized"
+        } else {
+            "Registered"
+        }
+    );
+    println!(
+        "  creator: {} (share {} bps)",
+        model.creator, model.creator_share_bps
+    );
+    if model.is_tokenized() {
+        let vault = rpc
+            .get_token_account_balance(&keys.vault)
+            .await
+            .map(|b| b.amount)
+            .unwrap_or_default();
+        let supply = rpc
+            .get_token_supply(&keys.mint)
+            .await
+            .map(|s| s.amount)
+            .unwrap_or_default();
+        println!("  mint: {} (supply {supply})", keys.mint);
+        println!(
+            "  vault: {} (payTo {}) holds {} USDC",
+            keys.vault,
+            keys.vault_authority,
+            format_usdc(vault.parse().unwrap_or(0))
+        );
+    } else {
+        println!(
+            "  payments go to the treasury ({}) until tokenized",
+            protocol.treasury
+        );
+    }
+    let t = &model.totals;
+    println!(
+        "  totals: revenue swept {}, protocol fees {}, creator accrued {} / claimed {}, buybacks {} / spent {}, burned {} tokens, held released {}",
+        format_usdc(t.revenue_swept),
+        format_usdc(t.protocol_fees),
+        format_usdc(t.creator_accrued),
+        format_usdc(t.creator_claimed),
+        format_usdc(t.buyback_accrued),
+        format_usdc(t.buyback_spent),
+        t.tokens_burned,
+        format_usdc(t.held_released),
+    );
+    Ok(())
+}
