@@ -580,6 +580,18 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     );
     let (ok, again) = model(&["register", "--slug", "demo/third", "--share-bps", "1500"]);
     assert!(!ok, "registering twice is refused: {again}");
+    let (ok, updated) = model(&["update", "--slug", "demo/third", "--share-bps", "2000"]);
+    assert!(ok && updated.contains("share 2000 bps"), "{updated}");
+    let (ok, too_high) = model(&["update", "--slug", "demo/third", "--share-bps", "9000"]);
+    assert!(
+        !ok && too_high.contains("CreatorShareTooHigh"),
+        "refused by name: {too_high}"
+    );
+    let (ok, nothing) = model(&["claim", "--slug", "demo/third"]);
+    assert!(
+        !ok && nothing.contains("NothingToClaim"),
+        "no revenue yet: {nothing}"
+    );
     let (ok, shown) = model(&["show", "--slug", "demo/tokenized"]);
     let burned: u64 = shown
         .split("burned ")
