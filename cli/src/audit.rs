@@ -2,31 +2,9 @@
 //! a Solana RPC, of each tokenized model's vault (revenue in = balance + what left, by cause)
 //! and token supply (minted − burned = supply), as a table, CSV or JSON.
 
-use ledger::{Chain, ChargeAudit, Ledger, Reconciliation};
+use indexer::vault_audit::ModelCheck;
+use ledger::{Chain, ChargeAudit, Reconciliation};
 use serde_json::json;
-use solana_client::nonblocking::rpc_client::RpcClient;
-
-/// One tokenized model, as the ledger explains it and as the chain holds it.
-#[derive(Debug)]
-pub struct ModelCheck {
-    pub slug: String,
-    pub vault: String,
-    pub flows: ledger::AccountFlows,
-    pub chain_balance: u64,
-    pub minted: u128,
-    pub burned: u128,
-    pub chain_supply: u64,
-}
-
-impl ModelCheck {
-    pub fn balance_adds_up(&self) -> bool {
-        self.flows.balance() == self.chain_balance as i128
-    }
-
-    pub fn supply_adds_up(&self) -> bool {
-        self.minted as i128 - self.burned as i128 == self.chain_supply as i128
-    }
-}
 
 pub struct Report {
     pub charges: ChargeAudit,
@@ -41,39 +19,6 @@ impl Report {
                 .iter()
                 .all(|m| m.balance_adds_up() && m.supply_adds_up())
     }
-}
-
-/// Checks every tokenized model the ledger knows (or only `only`) against the chain at `rpc`.
-pub async fn check_models(
-    ledger: &Ledger,
-    rpc: &RpcClient,
-    only: Option<&str>,
-) -> anyhow::Result<Vec<ModelCheck>> {
-    let protocol = crate::crank::protocol(rpc).await?;
-    let mut checks = Vec::new();
-    for slug in crate::crank::tokenized_slugs(rpc, ledger).await? {
-        if only.is_some_and(|m| m != slug) {
-            continue;
-        }
-        let keys = protocol.model(&slug);
-        let chain_balance = rpc
-            .get_token_account_balance(&keys.vault)
-            .await?
-            .amount
-            .parse()?;
-        let chain_supply = rpc.get_token_supply(&keys.mint).await?.amount.parse()?;
-        let (minted, burned) = ledger.mint_totals(&keys.mint.to_string()).await?;
-        checks.push(ModelCheck {
-            flows: ledger.account_flows(&keys.vault.to_string()).await?,
-            vault: keys.vault.to_string(),
-            slug,
-            chain_balance,
-            minted,
-            burned,
-            chain_supply,
-        });
-    }
-    Ok(checks)
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -106,26 +51,10 @@ fn result(r: &Reconciliation) -> (&'static str, String) {
 
 pub fn render(report: &Report, format: Format) -> String {
     let audit = &report.charges;
-    let outflow = |m: &ModelCheck, kind: &str| {
-        m.flows
-            .outflow
-            .iter()
-            .filter(|(k, _)| k == kind)
-            .map(|(_, a)| *a)
-            .sum::<u128>()
-    };
     match format {
         Format::Json => json!({
             "reconciled": report.reconciled(),
-            "models": report.models.iter().map(|m| json!({
-                "model": m.slug, "vault": m.vault,
-                "revenue_in": m.flows.inflow.to_string(),
-                "outflows": m.flows.outflow.iter().map(|(k, a)| (k.clone(), json!(a.to_string()))).collect::<serde_json::Map<_, _>>(),
-                "ledger_balance": m.flows.balance().to_string(), "chain_balance": m.chain_balance.to_string(),
-                "balance_adds_up": m.balance_adds_up(),
-                "minted": m.minted.to_string(), "burned": m.burned.to_string(), "chain_supply": m.chain_supply.to_string(),
-                "supply_adds_up": m.supply_adds_up(),
-            })).collect::<Vec<_>>(),
+            "models": report.models.iter().map(ModelCheck::json).collect::<Vec<_>>(),
             "charges": audit.charges.iter().map(|c| {
                 let (status, detail) = result(&c.result);
                 json!({
@@ -203,9 +132,9 @@ pub fn render(report: &Report, format: Format) -> String {
                     m.slug,
                     gateway::catalog::format_usdc(m.flows.inflow as u64),
                     gateway::catalog::format_usdc(m.chain_balance),
-                    gateway::catalog::format_usdc(outflow(m, "buyback") as u64),
-                    gateway::catalog::format_usdc(outflow(m, "claim") as u64),
-                    gateway::catalog::format_usdc(outflow(m, "other") as u64),
+                    gateway::catalog::format_usdc(m.outflow("buyback") as u64),
+                    gateway::catalog::format_usdc(m.outflow("claim") as u64),
+                    gateway::catalog::format_usdc(m.outflow("other") as u64),
                     if m.balance_adds_up() { "adds up" } else { "DOES NOT ADD UP" },
                     m.minted,
                     m.burned,

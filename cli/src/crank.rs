@@ -2,15 +2,11 @@
 //! whose guards allow it, and says why for the others. The program enforces the guards; the
 //! crank only reports what it refused, by name from the committed IDL.
 
-use std::{path::PathBuf, str::FromStr, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
-use anchor_lang::AccountDeserialize;
-use anyhow::Context;
-use model_vault_client::{config_pda, Protocol, PROGRAM_ID};
 use serde_json::Value;
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
-use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 
 pub struct CrankConfig {
@@ -48,11 +44,14 @@ pub fn program_error(e: &solana_client::client_error::ClientError) -> Option<Str
 pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
     let payer = localnet::read_keypair(&config.keypair)?;
-    let protocol = protocol(&rpc).await?;
+    let protocol = indexer::vault_audit::protocol(&rpc).await?;
     loop {
         let slugs = match &config.database_url {
             _ if !config.models.is_empty() => config.models.clone(),
-            Some(url) => tokenized_slugs(&rpc, &ledger::Ledger::connect(url).await?).await?,
+            Some(url) => {
+                let ledger = ledger::Ledger::connect(url).await?;
+                indexer::vault_audit::tokenized_slugs(&rpc, &ledger).await?
+            }
             None => Vec::new(),
         };
         if slugs.is_empty() {
@@ -79,40 +78,4 @@ pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
             None => return Ok(()),
         }
     }
-}
-
-/// The protocol's USDC and treasury, from the program's `Config` account.
-pub async fn protocol(rpc: &RpcClient) -> anyhow::Result<Protocol> {
-    let account = rpc.get_account(&config_pda()).await.with_context(|| {
-        format!(
-            "reading the model-vault config at {} (is the program deployed?)",
-            rpc.url()
-        )
-    })?;
-    let config = model_vault::Config::try_deserialize(&mut account.data.as_slice())
-        .context("decoding the model-vault config")?;
-    Ok(Protocol::new(config.usdc_mint, config.treasury))
-}
-
-/// The slug of every model the ledger saw tokenized, read from its on-chain `Model`.
-pub async fn tokenized_slugs(
-    rpc: &RpcClient,
-    ledger: &ledger::Ledger,
-) -> anyhow::Result<Vec<String>> {
-    let mut slugs = Vec::new();
-    for address in ledger.tokenized_models().await? {
-        let Ok(address) = Pubkey::from_str(&address) else {
-            continue;
-        };
-        let Ok(account) = rpc.get_account(&address).await else {
-            continue;
-        };
-        if account.owner != PROGRAM_ID {
-            continue;
-        }
-        if let Ok(model) = model_vault::Model::try_deserialize(&mut account.data.as_slice()) {
-            slugs.push(model.slug);
-        }
-    }
-    Ok(slugs)
 }

@@ -1,5 +1,6 @@
-//! `paywire`: one command for the whole system: `paywire localnet`, `paywire indexer`,
-//! `paywire gateway`, `paywire bench`.
+//! `paywire`: one command for the whole system: `paywire up` runs it all on this machine;
+//! `localnet`, `indexer`, `gateway` run its parts; `chat` (agents), `model` and `crank`
+//! (creators), `audit` (auditors) use it; `config` keeps their defaults; `bench` measures it.
 
 mod audit;
 mod bench_gateway;
@@ -7,6 +8,7 @@ mod chat;
 mod crank;
 mod model;
 mod postgres;
+mod settings;
 mod up;
 
 use std::{path::PathBuf, time::Duration};
@@ -24,6 +26,10 @@ use localnet::{Localnet, LocalnetConfig};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The CLI config file with defaults for chat, model, crank and audit (see `paywire
+    /// config`) [default: ~/.config/paywire/cli.toml]
+    #[arg(long, global = true, env = "PAYWIRE_CLI_CONFIG")]
+    cli_config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -37,9 +43,45 @@ enum Command {
     Crank(CrankArgs),
     /// Creators' commands: register, update, tokenize, claim, release-held, show
     Model(model::ModelArgs),
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Measure parts of paywire on this machine (ratios against baselines from the same run)
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// Show or set the defaults of chat, model, crank and audit (like `solana config`).
+///
+/// The file (TOML, at --cli-config / PAYWIRE_CLI_CONFIG, else ~/.config/paywire/cli.toml):
+///   rpc_url = "https://api.devnet.solana.com"    Solana JSON-RPC of the cluster
+///   keypair = "~/.config/solana/id.json"         signer: creator, paying agent, crank fee payer
+///   gateway = "https://gateway.example.com"      the gateway's base URL
+///   database_url = "postgres://…"                the ledger, for audit and crank
+/// A flag or environment variable wins over the file; the file wins over built-in defaults.
+#[derive(Subcommand, Debug)]
+#[command(verbatim_doc_comment)]
+enum ConfigCommand {
+    /// Print the file's path and every setting in effect, with where it comes from
+    Get,
+    /// Set one or more defaults (an empty value removes one)
+    Set(ConfigSetArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("setting").required(true).multiple(true))]
+struct ConfigSetArgs {
+    /// Solana JSON-RPC URL, or a moniker: localhost, devnet, testnet, mainnet-beta (l, d, t, m)
+    #[arg(long, short = 'u', visible_alias = "rpc-url", group = "setting")]
+    url: Option<String>,
+    /// A Solana CLI keypair file
+    #[arg(long, short = 'k', group = "setting")]
+    keypair: Option<PathBuf>,
+    /// The gateway's base URL
+    #[arg(long, group = "setting")]
+    gateway: Option<String>,
+    /// Postgres holding the ledger
+    #[arg(long, group = "setting")]
+    database_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -94,9 +136,9 @@ struct ChatArgs {
     /// The model (see GET /v1/models)
     #[arg(long)]
     model: String,
-    /// The gateway's base URL
-    #[arg(long, env = "PAYWIRE_GATEWAY", default_value = "http://127.0.0.1:8402")]
-    gateway: String,
+    /// The gateway's base URL [default: the config file's gateway, else http://127.0.0.1:8402]
+    #[arg(long, env = "PAYWIRE_GATEWAY")]
+    gateway: Option<String>,
     /// solana or base
     #[arg(long, default_value = "solana")]
     chain: String,
@@ -106,19 +148,16 @@ struct ChatArgs {
     /// Ceiling on the answer's tokens (the price is computed with it)
     #[arg(long, default_value_t = 256)]
     max_tokens: u32,
-    /// Solana payer: a Solana CLI keypair file
+    /// Solana payer: a Solana CLI keypair file [default: the config file's keypair]
     #[arg(long, env = "PAYWIRE_KEYPAIR")]
     keypair: Option<PathBuf>,
     /// Base payer: a hex private key
     #[arg(long, env = "PAYWIRE_BASE_PRIVATE_KEY")]
     private_key: Option<String>,
-    /// Solana JSON-RPC, for a recent blockhash
-    #[arg(
-        long,
-        env = "PAYWIRE_SOLANA_RPC",
-        default_value = "http://127.0.0.1:8899"
-    )]
-    rpc_url: String,
+    /// Solana JSON-RPC, for a recent blockhash [default: the config file's rpc_url, else
+    /// http://127.0.0.1:8899]
+    #[arg(long, short = 'u', visible_alias = "url", env = "PAYWIRE_SOLANA_RPC")]
+    rpc_url: Option<String>,
     /// Ask for the whole answer at once instead of a stream
     #[arg(long)]
     no_stream: bool,
@@ -132,20 +171,17 @@ struct ChatArgs {
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 struct CrankArgs {
-    /// Solana JSON-RPC
-    #[arg(
-        long,
-        env = "PAYWIRE_SOLANA_RPC",
-        default_value = "http://127.0.0.1:8899"
-    )]
-    rpc_url: String,
-    /// Pays the transaction fees (a Solana CLI keypair file); the crank needs no other authority
+    /// Solana JSON-RPC [default: the config file's rpc_url, else http://127.0.0.1:8899]
+    #[arg(long, short = 'u', visible_alias = "url", env = "PAYWIRE_SOLANA_RPC")]
+    rpc_url: Option<String>,
+    /// Pays the transaction fees (a Solana CLI keypair file); the crank needs no other
+    /// authority [default: the config file's keypair]
     #[arg(long, env = "PAYWIRE_KEYPAIR")]
-    keypair: PathBuf,
+    keypair: Option<PathBuf>,
     /// A model slug to crank (repeatable)
     #[arg(long = "model")]
     models: Vec<String>,
-    /// The ledger, to find every tokenized model
+    /// The ledger, to find every tokenized model [default: the config file's database_url]
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
     /// Keep cranking, a round every this many seconds
@@ -166,9 +202,9 @@ struct CrankArgs {
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 struct AuditArgs {
-    /// Postgres holding the ledger
+    /// Postgres holding the ledger [default: the config file's database_url]
     #[arg(long, env = "DATABASE_URL")]
-    database_url: String,
+    database_url: Option<String>,
     /// Only this model's charges
     #[arg(long)]
     model: Option<String>,
@@ -311,8 +347,9 @@ struct IndexerArgs {
     /// Postgres holding the ledger (overrides the config file's database_url)
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
-    /// Also serve the ledger's read-only API here (/ledger/audit, /ledger/charges,
-    /// /ledger/transfers, /ledger/cursors)
+    /// Also serve the ledger here, read-only: the page with charts at /ledger/ and its JSON API
+    /// (/ledger/audit, /ledger/models — vaults and supply against [solana] rpc_url —,
+    /// /ledger/revenue, /ledger/buybacks, /ledger/charges, /ledger/transfers, /ledger/cursors)
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
 }
@@ -373,6 +410,11 @@ struct LocalnetArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let settings_path = match cli.cli_config {
+        Some(path) => path,
+        None => settings::default_path()?,
+    };
+    let settings = settings::Settings::load(&settings_path)?;
     match cli.command {
         Command::Up(args) => {
             let reconciled = up::run(up::UpConfig {
@@ -393,32 +435,36 @@ async fn main() -> anyhow::Result<()> {
         Command::Gateway(args) => run_gateway(args).await,
         Command::Chat(args) => {
             chat::run(chat::ChatConfig {
-                gateway: args.gateway,
+                gateway: settings.gateway(args.gateway),
                 model: args.model,
                 prompt: args.prompt,
                 chain: args.chain,
                 max_spend: args.max_spend,
                 max_tokens: args.max_tokens,
-                keypair: args.keypair,
+                keypair: settings.keypair(args.keypair),
                 private_key: args.private_key,
-                rpc_url: args.rpc_url,
+                rpc_url: settings.rpc_url(args.rpc_url),
                 stream: !args.no_stream,
             })
             .await
         }
-        Command::Model(args) => model::run(args).await,
+        Command::Model(args) => model::run(args, &settings).await,
+        Command::Config(command) => config(command, &settings_path, settings),
         Command::Crank(args) => {
             crank::run(crank::CrankConfig {
-                rpc_url: args.rpc_url,
-                keypair: args.keypair,
+                rpc_url: settings.rpc_url(args.rpc_url),
+                keypair: settings.required_keypair(args.keypair)?,
                 models: args.models,
-                database_url: args.database_url,
+                database_url: settings.database_url(args.database_url),
                 every: args.every,
             })
             .await
         }
         Command::Audit(args) => {
-            let ledger = ledger::Ledger::connect(&args.database_url).await?;
+            let database_url = settings.database_url(args.database_url).context(
+                "no ledger: pass --database-url, set DATABASE_URL, or `paywire config set --database-url <url>`",
+            )?;
+            let ledger = ledger::Ledger::connect(&database_url).await?;
             let models = match &args.solana_rpc {
                 Some(url) => {
                     let rpc =
@@ -426,7 +472,7 @@ async fn main() -> anyhow::Result<()> {
                             url.clone(),
                             solana_commitment_config::CommitmentConfig::confirmed(),
                         );
-                    audit::check_models(&ledger, &rpc, args.model.as_deref()).await?
+                    indexer::vault_audit::check_models(&ledger, &rpc, args.model.as_deref()).await?
                 }
                 None => Vec::new(),
             };
@@ -448,6 +494,58 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Indexer(args)) => bench_indexer(args).await,
         Command::Bench(BenchCommand::Gateway(args)) => bench_gateway(args).await,
     }
+}
+
+fn config(
+    command: ConfigCommand,
+    path: &std::path::Path,
+    mut settings: settings::Settings,
+) -> anyhow::Result<()> {
+    if let ConfigCommand::Set(args) = command {
+        // An empty value removes the setting.
+        let given = |v: Option<String>, current: &mut Option<String>| {
+            if let Some(v) = v {
+                *current = Some(v).filter(|v| !v.is_empty());
+            }
+        };
+        given(
+            args.url.map(|u| settings::cluster_url(&u)),
+            &mut settings.rpc_url,
+        );
+        given(args.gateway, &mut settings.gateway);
+        given(args.database_url, &mut settings.database_url);
+        if let Some(keypair) = args.keypair {
+            settings.keypair = Some(keypair)
+                .filter(|k| !k.as_os_str().is_empty())
+                .map(|k| std::path::absolute(&k).unwrap_or(k));
+        }
+        settings.save(path)?;
+    }
+    let shown = |value: Option<String>, default: &str| match value {
+        Some(v) => v,
+        None => format!("{default} (default)"),
+    };
+    println!("Config File: {}", path.display());
+    println!(
+        "RPC URL: {}",
+        shown(settings.rpc_url.clone(), settings::DEFAULT_RPC_URL)
+    );
+    println!(
+        "Keypair Path: {}",
+        shown(
+            settings.keypair.as_ref().map(|k| k.display().to_string()),
+            "none"
+        )
+    );
+    println!(
+        "Gateway: {}",
+        shown(settings.gateway.clone(), settings::DEFAULT_GATEWAY)
+    );
+    println!(
+        "Database URL: {}",
+        shown(settings.database_url.as_deref().map(ledger::redact), "none")
+    );
+    Ok(())
 }
 
 async fn bench_indexer(args: BenchIndexerArgs) -> anyhow::Result<()> {
@@ -592,10 +690,11 @@ async fn run_indexer(args: IndexerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {listen} (is the port taken?)"))?;
         eprintln!(
-            "  ledger API on http://{}/ledger/audit",
+            "  ledger page on http://{}/ledger/ (JSON API under /ledger/)",
             listener.local_addr()?
         );
-        let api = indexer::api::router(ledger.clone());
+        let solana_rpc = config.solana.as_ref().map(|s| s.rpc_url.clone());
+        let api = indexer::api::router(ledger.clone(), solana_rpc);
         tokio::spawn(async move { axum_serve(listener, api).await });
     }
     tokio::select! {

@@ -18,16 +18,19 @@ use solana_signer::Signer;
 pub struct ModelArgs {
     #[command(subcommand)]
     pub command: ModelCommand,
-    /// Solana JSON-RPC of the cluster
+    /// Solana JSON-RPC of the cluster, or localhost, devnet, testnet, mainnet-beta
+    /// [default: the config file's rpc_url, else http://127.0.0.1:8899]
     #[arg(
         long,
+        short = 'u',
+        visible_alias = "url",
         global = true,
-        env = "PAYWIRE_SOLANA_RPC",
-        default_value = "http://127.0.0.1:8899"
+        env = "PAYWIRE_SOLANA_RPC"
     )]
-    pub rpc_url: String,
+    pub rpc_url: Option<String>,
     /// The signer and fee payer: the creator (the treasury owner for release-held)
-    #[arg(long, global = true, env = "PAYWIRE_KEYPAIR")]
+    /// [default: the config file's keypair]
+    #[arg(long, short = 'k', global = true, env = "PAYWIRE_KEYPAIR")]
     pub keypair: Option<PathBuf>,
 }
 
@@ -80,23 +83,23 @@ pub enum ModelCommand {
     },
 }
 
-pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
-    let rpc = RpcClient::new_with_commitment(args.rpc_url.clone(), CommitmentConfig::confirmed());
-    let protocol = crate::crank::protocol(&rpc).await?;
+pub async fn run(args: ModelArgs, settings: &crate::settings::Settings) -> anyhow::Result<()> {
+    let rpc = RpcClient::new_with_commitment(
+        settings.rpc_url(args.rpc_url.clone()),
+        CommitmentConfig::confirmed(),
+    );
+    let protocol = indexer::vault_audit::protocol(&rpc).await?;
     let signer = || -> anyhow::Result<Keypair> {
-        let path = args
-            .keypair
-            .clone()
-            .context("this command signs: pass --keypair (a Solana CLI keypair file)")?;
+        let path = settings.required_keypair(args.keypair.clone())?;
         Ok(localnet::read_keypair(&path)?)
     };
-    let (slug, instruction) = match &args.command {
+    let (slug, instructions) = match &args.command {
         ModelCommand::Show { slug } => return show(&rpc, &protocol, &protocol.model(slug)).await,
         ModelCommand::Register { slug, share_bps } => {
             let keys = protocol.model(slug);
             (
                 slug,
-                protocol.register(&signer()?.pubkey(), &keys, *share_bps),
+                vec![protocol.register(&signer()?.pubkey(), &keys, *share_bps)],
             )
         }
         ModelCommand::Update { slug, share_bps } => {
@@ -106,7 +109,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             };
             (
                 slug,
-                protocol.update_model(&signer()?.pubkey(), &protocol.model(slug), update),
+                vec![protocol.update_model(&signer()?.pubkey(), &protocol.model(slug), update)],
             )
         }
         ModelCommand::Tokenize {
@@ -116,33 +119,37 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
             uri,
         } => (
             slug,
-            protocol.tokenize(
+            vec![protocol.tokenize(
                 &signer()?.pubkey(),
                 &protocol.model(slug),
                 name,
                 symbol,
                 uri,
-            ),
+            )],
         ),
         ModelCommand::Claim { slug } => {
             let creator = signer()?.pubkey();
             let destination = protocol.usdc_account(&creator);
+            // A creator may never have held USDC: the claim opens their account first.
             (
                 slug,
-                protocol.claim_creator_revenue(&protocol.model(slug), &creator, &destination),
+                vec![
+                    protocol.create_usdc_account(&creator, &creator),
+                    protocol.claim_creator_revenue(&protocol.model(slug), &creator, &destination),
+                ],
             )
         }
         ModelCommand::ReleaseHeld { slug, amount } => {
             let amount = parse_usdc(amount).map_err(anyhow::Error::msg)?;
             (
                 slug,
-                protocol.release_held_revenue(&protocol.model(slug), amount),
+                vec![protocol.release_held_revenue(&protocol.model(slug), amount)],
             )
         }
     };
     let signer = signer()?;
     let tx = solana_transaction::Transaction::new_signed_with_payer(
-        &[instruction],
+        &instructions,
         Some(&signer.pubkey()),
         &[&signer],
         rpc.get_latest_blockhash().await?,

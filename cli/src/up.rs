@@ -69,7 +69,7 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
     let ledger_api = format!("http://{}/ledger", api_listener.local_addr()?);
     let api = tokio::spawn(indexer::api::serve(
         api_listener,
-        indexer::api::router(ledger.clone()),
+        indexer::api::router(ledger.clone(), Some(net.state.solana.rpc_url.clone())),
     ));
 
     step(4, "gateway with the demo upstream");
@@ -97,7 +97,10 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
         &format!("demo: register {TOKENIZED} and {HELD}, tokenize {TOKENIZED}"),
     );
     let protocol = net.state.solana.protocol()?;
+    // Saved so the newcomer can try the creator's commands on the demo models.
     let creator = Keypair::new();
+    let creator_keypair = data_dir.join("creator.json");
+    localnet::write_keypair(&creator_keypair, &creator)?;
     net.solana
         .chain
         .airdrop(&creator.pubkey(), 10_000_000_000)
@@ -174,7 +177,7 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
         solana_commitment_config::CommitmentConfig::confirmed(),
     );
     let report = crate::audit::Report {
-        models: crate::audit::check_models(&ledger, &rpc, None).await?,
+        models: indexer::vault_audit::check_models(&ledger, &rpc, None).await?,
         charges: audit,
     };
     for line in crate::audit::render(&report, crate::audit::Format::Table).lines() {
@@ -192,7 +195,7 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
             eprintln!("  Base (anvil)     {}", base.rpc_url);
         }
         eprintln!("  ledger           {}", ledger::redact(&database.url));
-        eprintln!("  ledger API       {ledger_api}/audit  (also /charges, /transfers, /cursors)");
+        eprintln!("  ledger page      {ledger_api}/  (API: {ledger_api}/audit, /models, /revenue, /buybacks, /charges, /transfers, /cursors)");
         eprintln!("try it (the demo agent pays):");
         eprintln!(
             "  paywire chat --gateway {gateway_url} --model {TOKENIZED} --keypair {} --rpc-url {} \"hello\"",
@@ -205,6 +208,27 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
                 base.payer_private_key
             );
         }
+        let rpc_url = &net.state.solana.rpc_url;
+        eprintln!("as the demo creator (share 20%):");
+        eprintln!(
+            "  paywire model show --slug {TOKENIZED} --rpc-url {rpc_url} --keypair {}",
+            creator_keypair.display()
+        );
+        eprintln!(
+            "  paywire model claim --slug {TOKENIZED} --rpc-url {rpc_url} --keypair {}",
+            creator_keypair.display()
+        );
+        eprintln!(
+            "  paywire model tokenize --slug {HELD} --name Held --symbol HELD --uri https://paywire.example/held.json --rpc-url {rpc_url} --keypair {}",
+            creator_keypair.display()
+        );
+        eprintln!(
+            "as the treasury, once {HELD} is tokenized (its calls paid the treasury until then):"
+        );
+        eprintln!(
+            "  paywire model release-held --slug {HELD} --amount 0.001 --rpc-url {rpc_url} --keypair {}",
+            net.state.solana.treasury_keypair.display()
+        );
         eprintln!("Ctrl-C stops everything.");
         let mut indexer = indexer;
         tokio::select! {

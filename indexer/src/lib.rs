@@ -10,6 +10,7 @@ pub mod decode;
 mod error;
 pub mod service;
 pub mod solana;
+pub mod vault_audit;
 
 pub use config::IndexerConfig;
 pub use error::IndexerError;

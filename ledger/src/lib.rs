@@ -6,6 +6,8 @@
 mod audit;
 mod charges;
 mod error;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 mod reads;
 mod rows;
 mod scratch;
@@ -16,7 +18,7 @@ pub use audit::{
 };
 pub use charges::{ChargeRecord, Claim, Completion, NewCharge};
 pub use error::LedgerError;
-pub use reads::{ChargeView, CursorView, TransferView};
+pub use reads::{BuybackView, ChargeView, CursorView, ModelRevenue, TransferView};
 pub use rows::{
     Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TrackedRow, TransferRow,
     VaultEventRow,

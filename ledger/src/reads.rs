@@ -94,3 +94,67 @@ impl Ledger {
         .await?)
     }
 }
+
+/// What one model earned on one chain: settled or completed charges.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ModelRevenue {
+    pub model: String,
+    pub chain: Chain,
+    pub calls: i64,
+    /// USDC base units charged.
+    pub revenue: String,
+    /// USDC base units the upstream calls actually cost (completed charges).
+    pub actual_cost: String,
+    /// USDC base units credited back to payers.
+    pub credit: String,
+}
+
+/// One `buyback_and_burn` as the chain recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct BuybackView {
+    pub signature: String,
+    pub slot: i64,
+    /// The block time, or when the indexer first saw it if the block has none.
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub model: Option<String>,
+    /// USDC base units that left the vault (swap plus protocol fee).
+    pub usdc: String,
+    /// Model-token base units burned.
+    pub burned: String,
+    /// The model token's decimals, as the burn stated them.
+    pub burned_decimals: Option<i16>,
+}
+
+impl Ledger {
+    /// Revenue per model and chain, largest first.
+    pub async fn revenue_by_model(&self) -> Result<Vec<ModelRevenue>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT model, chain, count(*) AS calls, sum(amount)::text AS revenue,
+                    coalesce(sum(actual_cost), 0)::text AS actual_cost, sum(credit)::text AS credit
+             FROM ledger.charges WHERE status IN ('settled', 'completed')
+             GROUP BY model, chain ORDER BY sum(amount) DESC, model, chain",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every live, successful buyback, oldest first. The burned mint is the model's token; the
+    /// transaction's other token movements are the USDC it spent.
+    pub async fn buybacks(&self) -> Result<Vec<BuybackView>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT v.signature, v.slot, coalesce(v.block_time, v.first_seen) AS time, v.model,
+                    coalesce(sum(t.amount) FILTER (WHERE t.kind LIKE 'transfer%' AND t.mint <> ALL(b.mints)), 0)::text AS usdc,
+                    coalesce(sum(t.amount) FILTER (WHERE t.kind LIKE 'burn%'), 0)::text AS burned,
+                    max(t.decimals) FILTER (WHERE t.kind LIKE 'burn%') AS burned_decimals
+             FROM ledger.vault_events v
+             LEFT JOIN ledger.transfers t ON t.tx = v.signature AND t.success AND t.status <> 'rolled_back'
+             CROSS JOIN LATERAL (SELECT coalesce(array_agg(DISTINCT mint), '{}') AS mints FROM ledger.transfers
+                                 WHERE tx = v.signature AND kind LIKE 'burn%') b
+             WHERE v.kind = 'buyback' AND v.success AND v.status <> 'rolled_back'
+             GROUP BY v.signature, v.ix_path, v.slot, v.block_time, v.first_seen, v.model, b.mints
+             ORDER BY v.slot, v.signature",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

@@ -1,64 +1,8 @@
 //! The audit of charges against the chain: each kind of discrepancy, seeded, is reported.
 
-use ledger::{
-    AuditScope, Batch, Chain, Claim, Completion, Ledger, NewCharge, Reconciliation, TransferRow,
-};
+use ledger::fixtures::{completed_charge, slot_time, two_buybacks, usdc_leg as leg};
+use ledger::{AuditScope, Batch, Chain, Ledger, Reconciliation};
 use sqlx::PgPool;
-
-/// A USDC leg of `tx` paying `amount` to `owner`.
-fn leg(tx: &str, owner: &str, amount: u64) -> TransferRow {
-    TransferRow {
-        tx: tx.into(),
-        leg: "2".into(),
-        block: 7,
-        block_hash: None,
-        block_time: None,
-        tx_index: 0,
-        program: "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA".into(),
-        kind: "transfer_checked".into(),
-        mint: "usdc".into(),
-        source: Some("agent-usdc".into()),
-        source_owner: Some("agent".into()),
-        destination: Some(format!("{owner}-usdc")),
-        destination_owner: Some(owner.into()),
-        authority: Some("agent".into()),
-        amount,
-        decimals: Some(6),
-        success: true,
-    }
-}
-
-/// A completed charge of `amount` to `pay_to`, settled by `tx`.
-async fn charge(ledger: &Ledger, model: &str, tx: &str, pay_to: &str, amount: u64) -> i64 {
-    let Claim::New(id) = ledger
-        .claim_charge(&NewCharge {
-            quote_id: format!("quote-{tx}"),
-            model: model.into(),
-            payer: "agent".into(),
-            chain: Chain::Solana,
-            pay_to: pay_to.into(),
-            amount,
-            settlement_tx: Some(tx.into()),
-            eip3009_nonce: None,
-            payment_id: None,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("a fresh charge")
-    };
-    ledger.charge_settled(id, tx).await.unwrap();
-    let completion = Completion {
-        provider: Some("p".into()),
-        prompt_tokens: Some(1),
-        completion_tokens: Some(1),
-        actual_cost: amount,
-        credit: 0,
-        credit_reason: "surplus",
-    };
-    ledger.complete_charge(id, &completion, None).await.unwrap();
-    id
-}
 
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn every_kind_of_discrepancy_is_reported(pool: PgPool) {
@@ -72,10 +16,19 @@ async fn every_kind_of_discrepancy_is_reported(pool: PgPool) {
     ];
     ledger.write(&batch).await.unwrap();
 
-    let good = charge(&ledger, "alpha", "good", "vault", 1_000).await;
-    let missing = charge(&ledger, "alpha", "never-landed", "vault", 1_000).await;
-    let short = charge(&ledger, "alpha", "short", "vault", 1_000).await;
-    let elsewhere = charge(&ledger, "beta", "elsewhere", "vault", 1_000).await;
+    let good = completed_charge(&ledger, "alpha", Chain::Solana, "good", "vault", 1_000).await;
+    let missing = completed_charge(
+        &ledger,
+        "alpha",
+        Chain::Solana,
+        "never-landed",
+        "vault",
+        1_000,
+    )
+    .await;
+    let short = completed_charge(&ledger, "alpha", Chain::Solana, "short", "vault", 1_000).await;
+    let elsewhere =
+        completed_charge(&ledger, "beta", Chain::Solana, "elsewhere", "vault", 1_000).await;
 
     let audit = ledger.audit_charges(&AuditScope::default()).await.unwrap();
     let results: Vec<(i64, Reconciliation)> = audit
@@ -125,8 +78,65 @@ async fn a_ledger_where_everything_matches_reconciles(pool: PgPool) {
     let mut batch = Batch::new(Chain::Solana, "grpc");
     batch.transfers = vec![leg("a", "vault", 10), leg("b", "treasury", 20)];
     ledger.write(&batch).await.unwrap();
-    charge(&ledger, "alpha", "a", "vault", 10).await;
-    charge(&ledger, "beta", "b", "treasury", 20).await;
+    completed_charge(&ledger, "alpha", Chain::Solana, "a", "vault", 10).await;
+    completed_charge(&ledger, "beta", Chain::Solana, "b", "treasury", 20).await;
     let audit = ledger.audit_charges(&AuditScope::default()).await.unwrap();
     assert!(audit.reconciled(), "{audit:?}");
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn revenue_per_model_and_buybacks_read_back_as_written(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool);
+    let mut batch = Batch::new(Chain::Solana, "grpc");
+    two_buybacks(&mut batch);
+    ledger.write(&batch).await.unwrap();
+    completed_charge(&ledger, "alpha", Chain::Solana, "s1", "alpha-vault", 1_000).await;
+    completed_charge(&ledger, "alpha", Chain::Solana, "s2", "alpha-vault", 500).await;
+    completed_charge(&ledger, "alpha", Chain::Base, "b1", "0xtreasury", 300).await;
+    completed_charge(&ledger, "beta", Chain::Solana, "s3", "treasury", 2_000).await;
+
+    let revenue: Vec<(String, Chain, i64, String)> = ledger
+        .revenue_by_model()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.model, r.chain, r.calls, r.revenue))
+        .collect();
+    assert_eq!(
+        revenue,
+        [
+            ("beta".into(), Chain::Solana, 1, "2000".into()),
+            ("alpha".into(), Chain::Solana, 2, "1500".into()),
+            ("alpha".into(), Chain::Base, 1, "300".into()),
+        ]
+    );
+
+    let buybacks: Vec<_> = ledger
+        .buybacks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.signature, b.usdc, b.burned, b.burned_decimals, b.time))
+        .collect();
+    let expected = |tx: &str, burned: &str, slot| {
+        (
+            tx.to_string(),
+            "1000000".to_string(),
+            burned.to_string(),
+            Some(6),
+            slot_time(slot),
+        )
+    };
+    assert_eq!(
+        buybacks,
+        [
+            expected("bb-1", "700000", 20),
+            expected("bb-2", "600000", 30)
+        ],
+        "USDC out is fee + swap; the burned mint is not counted as USDC"
+    );
+
+    // a rolled-back buyback is gone from the chart
+    ledger.roll_back(Chain::Solana, 30, 30, None).await.unwrap();
+    assert_eq!(ledger.buybacks().await.unwrap().len(), 1);
 }

@@ -1,7 +1,8 @@
 //! Local chains for development, demos and tests: an in-process Solana with the model-vault
 //! program, reachable with production clients over JSON-RPC and Yellowstone gRPC, and anvil
-//! with a USDC look-alike for Base.
+//! with a USDC look-alike for Base; and headless Chromium for tests of the web pages.
 
+pub mod browser;
 pub mod error;
 pub mod evm;
 mod setup;
@@ -9,8 +10,8 @@ pub mod solana;
 
 pub use error::LocalnetError;
 pub use setup::{
-    default_params, read_keypair, BaseState, Localnet, LocalnetConfig, LocalnetState, SolanaState,
-    DEMO_USDC,
+    default_params, read_keypair, write_keypair, BaseState, Localnet, LocalnetConfig,
+    LocalnetState, SolanaState, DEMO_USDC,
 };
 
 /// Sets `RUST_LOG=error` unless it is set: program-test otherwise logs every instruction at

@@ -200,6 +200,16 @@ impl Protocol {
         ata(owner, &self.usdc_mint, &self.usdc_token_program)
     }
 
+    /// Creates the USDC account of `owner` unless it exists (`payer` pays the rent).
+    pub fn create_usdc_account(&self, payer: &Pubkey, owner: &Pubkey) -> Instruction {
+        spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
+            payer,
+            owner,
+            &self.usdc_mint,
+            &self.usdc_token_program,
+        )
+    }
+
     pub fn buy(
         &self,
         keys: &ModelKeys,

@@ -1,0 +1,142 @@
+//! Each tokenized model's vault and token as the ledger explains them, against the chain:
+//! revenue in = vault balance + what left, by cause (buybacks and their protocol fee, creator
+//! claims, anything else), and minted − burned = supply. Used by `paywire audit` and the
+//! ledger API's `/ledger/models`.
+
+use std::str::FromStr;
+
+use anchor_lang::AccountDeserialize;
+use ledger::{AccountFlows, Ledger};
+use model_vault_client::{config_pda, Protocol, PROGRAM_ID};
+use serde_json::json;
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_pubkey::Pubkey;
+
+use crate::IndexerError;
+
+/// One tokenized model, as the ledger explains it and as the chain holds it.
+#[derive(Debug)]
+pub struct ModelCheck {
+    pub slug: String,
+    pub vault: String,
+    pub flows: AccountFlows,
+    pub chain_balance: u64,
+    pub minted: u128,
+    pub burned: u128,
+    pub chain_supply: u64,
+}
+
+impl ModelCheck {
+    pub fn balance_adds_up(&self) -> bool {
+        self.flows.balance() == self.chain_balance as i128
+    }
+
+    pub fn supply_adds_up(&self) -> bool {
+        self.minted as i128 - self.burned as i128 == self.chain_supply as i128
+    }
+
+    /// USDC that left the vault by `cause` (`buyback`, `claim`, `other`, …).
+    pub fn outflow(&self, cause: &str) -> u128 {
+        self.flows
+            .outflow
+            .iter()
+            .filter(|(k, _)| k == cause)
+            .map(|(_, a)| *a)
+            .sum()
+    }
+
+    /// The check as JSON, amounts as decimal strings (they can exceed a double's precision).
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "model": self.slug, "vault": self.vault,
+            "revenue_in": self.flows.inflow.to_string(),
+            "outflows": self.flows.outflow.iter().map(|(k, a)| (k.clone(), json!(a.to_string()))).collect::<serde_json::Map<_, _>>(),
+            "ledger_balance": self.flows.balance().to_string(), "chain_balance": self.chain_balance.to_string(),
+            "balance_adds_up": self.balance_adds_up(),
+            "minted": self.minted.to_string(), "burned": self.burned.to_string(), "chain_supply": self.chain_supply.to_string(),
+            "supply_adds_up": self.supply_adds_up(),
+        })
+    }
+}
+
+fn rpc_error(rpc: &RpcClient, what: &str, e: impl std::fmt::Display) -> IndexerError {
+    IndexerError::Source(format!("{what} at {}: {e}", rpc.url()))
+}
+
+/// The protocol's USDC and treasury, from the program's `Config` account.
+pub async fn protocol(rpc: &RpcClient) -> Result<Protocol, IndexerError> {
+    let account = rpc.get_account(&config_pda()).await.map_err(|e| {
+        rpc_error(
+            rpc,
+            "reading the model-vault config (is the program deployed?)",
+            e,
+        )
+    })?;
+    let config = model_vault::Config::try_deserialize(&mut account.data.as_slice())
+        .map_err(|e| rpc_error(rpc, "decoding the model-vault config", e))?;
+    Ok(Protocol::new(config.usdc_mint, config.treasury))
+}
+
+/// The slug of every model the ledger saw tokenized, read from its on-chain `Model`.
+pub async fn tokenized_slugs(
+    rpc: &RpcClient,
+    ledger: &Ledger,
+) -> Result<Vec<String>, IndexerError> {
+    let mut slugs = Vec::new();
+    for address in ledger.tokenized_models().await? {
+        let Ok(address) = Pubkey::from_str(&address) else {
+            continue;
+        };
+        let Ok(account) = rpc.get_account(&address).await else {
+            continue;
+        };
+        if account.owner != PROGRAM_ID {
+            continue;
+        }
+        if let Ok(model) = model_vault::Model::try_deserialize(&mut account.data.as_slice()) {
+            slugs.push(model.slug);
+        }
+    }
+    Ok(slugs)
+}
+
+/// Checks every tokenized model the ledger knows (or only `only`) against the chain at `rpc`.
+pub async fn check_models(
+    ledger: &Ledger,
+    rpc: &RpcClient,
+    only: Option<&str>,
+) -> Result<Vec<ModelCheck>, IndexerError> {
+    let protocol = protocol(rpc).await?;
+    let mut checks = Vec::new();
+    for slug in tokenized_slugs(rpc, ledger).await? {
+        if only.is_some_and(|m| m != slug) {
+            continue;
+        }
+        let keys = protocol.model(&slug);
+        let chain_balance = rpc
+            .get_token_account_balance(&keys.vault)
+            .await
+            .map_err(|e| rpc_error(rpc, "reading the vault balance", e))?
+            .amount
+            .parse()
+            .map_err(|e| rpc_error(rpc, "reading the vault balance", e))?;
+        let chain_supply = rpc
+            .get_token_supply(&keys.mint)
+            .await
+            .map_err(|e| rpc_error(rpc, "reading the token supply", e))?
+            .amount
+            .parse()
+            .map_err(|e| rpc_error(rpc, "reading the token supply", e))?;
+        let (minted, burned) = ledger.mint_totals(&keys.mint.to_string()).await?;
+        checks.push(ModelCheck {
+            flows: ledger.account_flows(&keys.vault.to_string()).await?,
+            vault: keys.vault.to_string(),
+            slug,
+            chain_balance,
+            minted,
+            burned,
+            chain_supply,
+        });
+    }
+    Ok(checks)
+}

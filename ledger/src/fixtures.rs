@@ -1,0 +1,116 @@
+//! Rows for tests of the ledger and of what reads it (feature `fixtures`): a USDC payment
+//! leg, a completed charge, a buyback. Plain data, written through the real write paths.
+
+use crate::{Batch, Chain, Claim, Completion, Ledger, NewCharge, TransferRow, VaultEventRow};
+
+/// A USDC leg of `tx` paying `amount` to `owner` (its token account is `{owner}-usdc`).
+pub fn usdc_leg(tx: &str, owner: &str, amount: u64) -> TransferRow {
+    TransferRow {
+        tx: tx.into(),
+        leg: "2".into(),
+        block: 7,
+        block_hash: None,
+        block_time: None,
+        tx_index: 0,
+        program: "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA".into(),
+        kind: "transfer_checked".into(),
+        mint: "usdc".into(),
+        source: Some("agent-usdc".into()),
+        source_owner: Some("agent".into()),
+        destination: Some(format!("{owner}-usdc")),
+        destination_owner: Some(owner.into()),
+        authority: Some("agent".into()),
+        amount,
+        decimals: Some(6),
+        success: true,
+    }
+}
+
+/// A charge of `amount` on `chain` to `pay_to`, settled by `tx` and completed at full cost.
+pub async fn completed_charge(
+    ledger: &Ledger,
+    model: &str,
+    chain: Chain,
+    tx: &str,
+    pay_to: &str,
+    amount: u64,
+) -> i64 {
+    let Claim::New(id) = ledger
+        .claim_charge(&NewCharge {
+            quote_id: format!("quote-{tx}"),
+            model: model.into(),
+            payer: "agent".into(),
+            chain,
+            pay_to: pay_to.into(),
+            amount,
+            settlement_tx: Some(tx.into()),
+            eip3009_nonce: None,
+            payment_id: None,
+        })
+        .await
+        .expect("claim the charge")
+    else {
+        panic!("charge {tx} was already claimed")
+    };
+    ledger
+        .charge_settled(id, tx)
+        .await
+        .expect("settle the charge");
+    let completion = Completion {
+        provider: Some("p".into()),
+        prompt_tokens: Some(1),
+        completion_tokens: Some(1),
+        actual_cost: amount,
+        credit: 0,
+        credit_reason: "surplus",
+    };
+    ledger
+        .complete_charge(id, &completion, None)
+        .await
+        .expect("complete the charge");
+    id
+}
+
+/// When the fixtures' slot `slot` happened: 2026-11-01T10:00:00Z plus `slot` minutes.
+pub fn slot_time(slot: u64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_761_991_200 + slot as i64 * 60, 0).expect("in range")
+}
+
+/// Two successful `buyback_and_burn`s of model `alpha` (mint `alpha-mint`, vault
+/// `alpha-vault`): `bb-1` in slot 20 burns 700000, `bb-2` in slot 30 burns 600000; each pays
+/// a 50000 USDC fee to `treasury` and swaps 950000 USDC into `pool`.
+pub fn two_buybacks(batch: &mut Batch) {
+    for (tx, slot, burned) in [("bb-1", 20, 700_000), ("bb-2", 30, 600_000)] {
+        let leg = |leg: &str, kind: &str, mint: &str, to: Option<&str>, amount| TransferRow {
+            leg: leg.into(),
+            block: slot,
+            block_time: Some(slot_time(slot)),
+            kind: kind.into(),
+            mint: mint.into(),
+            source: Some("alpha-vault".into()),
+            source_owner: Some("alpha-vault".into()),
+            destination: to.map(|o| format!("{o}-usdc")),
+            destination_owner: to.map(Into::into),
+            authority: Some("alpha-vault".into()),
+            ..usdc_leg(tx, "", amount)
+        };
+        batch.transfers.extend([
+            leg("0.0", "transfer_checked", "usdc", Some("treasury"), 50_000),
+            leg("0.1", "transfer_checked", "usdc", Some("pool"), 950_000),
+            leg("0.2", "burn_checked", "alpha-mint", None, burned),
+        ]);
+        batch.vault_events.push(VaultEventRow {
+            signature: tx.into(),
+            ix_path: "0".into(),
+            slot,
+            block_time: Some(slot_time(slot)),
+            tx_index: 0,
+            kind: "buyback".into(),
+            model: Some("alpha".into()),
+            actor: None,
+            usdc_amount: None,
+            token_amount: None,
+            success: true,
+        });
+    }
+}
