@@ -219,6 +219,10 @@ struct AuditArgs {
     /// Solana JSON-RPC: also check each tokenized model's vault balance and token supply
     #[arg(long, env = "PAYWIRE_SOLANA_RPC")]
     solana_rpc: Option<String>,
+    /// Instead of printing one report, serve the ledger page (charts) and its read-only JSON
+    /// API here until Ctrl-C, like `paywire indexer --listen` without following the chains
+    #[arg(long, value_name = "ADDRESS", conflicts_with_all = ["model", "from", "to", "format"])]
+    serve: Option<std::net::SocketAddr>,
 }
 
 /// Serve the paid-inference gateway: OpenAI-compatible, paid per call with x402.
@@ -460,40 +464,57 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
-        Command::Audit(args) => {
-            let database_url = settings.database_url(args.database_url).context(
-                "no ledger: pass --database-url, set DATABASE_URL, or `paywire config set --database-url <url>`",
-            )?;
-            let ledger = ledger::Ledger::connect(&database_url).await?;
-            let models = match &args.solana_rpc {
-                Some(url) => {
-                    let rpc =
-                        solana_client::nonblocking::rpc_client::RpcClient::new_with_commitment(
-                            url.clone(),
-                            solana_commitment_config::CommitmentConfig::confirmed(),
-                        );
-                    indexer::vault_audit::check_models(&ledger, &rpc, args.model.as_deref()).await?
-                }
-                None => Vec::new(),
-            };
-            let scope = ledger::AuditScope {
-                model: args.model,
-                from: args.from,
-                to: args.to,
-            };
-            let report = audit::Report {
-                charges: ledger.audit_charges(&scope).await?,
-                models,
-            };
-            print!("{}", audit::render(&report, args.format));
-            if !report.reconciled() {
-                std::process::exit(1);
-            }
-            Ok(())
-        }
+        Command::Audit(args) => run_audit(args, &settings).await,
         Command::Bench(BenchCommand::Indexer(args)) => bench_indexer(args).await,
         Command::Bench(BenchCommand::Gateway(args)) => bench_gateway(args).await,
     }
+}
+
+async fn run_audit(args: AuditArgs, settings: &settings::Settings) -> anyhow::Result<()> {
+    let database_url = settings.database_url(args.database_url).context(
+        "no ledger: pass --database-url, set DATABASE_URL, or `paywire config set --database-url <url>`",
+    )?;
+    let ledger = ledger::Ledger::connect(&database_url).await?;
+    if let Some(address) = args.serve {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address} (is the port taken?)"))?;
+        eprintln!(
+            "ledger page on http://{}/ledger/ (JSON API under /ledger/; vault checks {}); Ctrl-C stops it",
+            listener.local_addr()?,
+            if args.solana_rpc.is_some() { "on" } else { "off: pass --solana-rpc" }
+        );
+        let api = indexer::api::router(ledger, args.solana_rpc);
+        tokio::select! {
+            _ = axum_serve(listener, api) => {}
+            _ = tokio::signal::ctrl_c() => eprintln!("stopped"),
+        }
+        return Ok(());
+    }
+    let models = match &args.solana_rpc {
+        Some(url) => {
+            let rpc = solana_client::nonblocking::rpc_client::RpcClient::new_with_commitment(
+                url.clone(),
+                solana_commitment_config::CommitmentConfig::confirmed(),
+            );
+            indexer::vault_audit::check_models(&ledger, &rpc, args.model.as_deref()).await?
+        }
+        None => Vec::new(),
+    };
+    let scope = ledger::AuditScope {
+        model: args.model,
+        from: args.from,
+        to: args.to,
+    };
+    let report = audit::Report {
+        charges: ledger.audit_charges(&scope).await?,
+        models,
+    };
+    print!("{}", audit::render(&report, args.format));
+    if !report.reconciled() {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn config(

@@ -196,14 +196,7 @@ fn bench_indexer_prints_every_figure_as_json() {
 async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) {
     let (_localnet, state, state_file) = spawn_localnet("indexer").await;
     let url = database_url(&pool);
-    let api = format!(
-        "127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
+    let api = free_address();
     let _indexer = Stop(
         Command::new(env!("CARGO_BIN_EXE_paywire"))
             .args([
@@ -388,6 +381,65 @@ fn gateway_help_documents_the_config_file() {
     }
 }
 
+/// A CLI config file is written by `config set`, read back by `config get`, and a broken one
+/// is an error naming the file and the way out, not silently ignored defaults.
+#[test]
+fn the_cli_config_file_round_trips_and_a_broken_one_is_a_clear_error() {
+    let dir = temp_dir("cli-config-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cli.toml");
+    let paywire = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .arg("--cli-config")
+            .arg(&file)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let fresh = String::from_utf8(paywire(&["config", "get"]).stdout).unwrap();
+    assert!(
+        fresh.contains("RPC URL: http://127.0.0.1:8899 (default)"),
+        "{fresh}"
+    );
+    let set = paywire(&[
+        "config",
+        "set",
+        "-u",
+        "devnet",
+        "--database-url",
+        "postgres://u:secret@db/ledger",
+    ]);
+    assert!(set.status.success());
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        written.contains(r#"rpc_url = "https://api.devnet.solana.com""#),
+        "{written}"
+    );
+    let shown = String::from_utf8(paywire(&["config", "get"]).stdout).unwrap();
+    assert!(
+        shown.contains("RPC URL: https://api.devnet.solana.com\n"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("secret"),
+        "the password is not printed: {shown}"
+    );
+    let removed = paywire(&["config", "set", "--database-url", ""]);
+    assert!(String::from_utf8(removed.stdout)
+        .unwrap()
+        .contains("Database URL: none (default)"));
+
+    std::fs::write(&file, "rpc_url = [not toml").unwrap();
+    let broken = paywire(&["model", "show", "--slug", "x"]);
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(!broken.status.success());
+    assert!(
+        stderr.contains(&format!("{} is not a paywire CLI config", file.display()))
+            && stderr.contains("paywire config set"),
+        "{stderr}"
+    );
+}
+
 /// The whole system and its demo, as a newcomer runs it: exits 0 only if every charge
 /// reconciles with what the indexer saw on chain.
 #[test]
@@ -411,6 +463,12 @@ fn render_page(url: &str) -> String {
         .unwrap()
         .block_on(localnet::browser::rendered_dom(url))
         .unwrap()
+}
+
+/// A local address nobody listens on (yet).
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
 }
 
 /// The URL of the test database `pool` is connected to.
@@ -460,6 +518,44 @@ async fn audit_reports_as_json_and_csv_and_fails_on_a_discrepancy(pool: sqlx::Pg
     assert!(
         csv.contains("charge,1,alpha,solana,agent,vault,1000,sig-nowhere,missing,"),
         "{csv}"
+    );
+
+    // `--serve`: the same audit as the ledger page's JSON API, until stopped.
+    let address = free_address();
+    let _server = Stop(
+        Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .args(["audit", "--database-url", &url, "--serve", &address])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let served = loop {
+        match http
+            .get(format!("http://{address}/ledger/audit"))
+            .send()
+            .await
+        {
+            Ok(response) => break response.json::<serde_json::Value>().await.unwrap(),
+            Err(e) => assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "paywire audit --serve never answered: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(served["reconciled"], false);
+    assert_eq!(served["charges"][0]["result"]["result"], "missing");
+    let models = http
+        .get(format!("http://{address}/ledger/models"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        models.status(),
+        501,
+        "no --solana-rpc: the vault checks say so"
     );
 }
 
