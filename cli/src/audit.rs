@@ -86,7 +86,7 @@ pub fn render(report: &Report, format: Format) -> String {
             for m in &report.models {
                 let ok = |b: bool| if b { "adds_up" } else { "does_not_add_up" };
                 out.push_str(&format!(
-                    "vault,,{},solana,,{},{},,{},revenue in {} = balance {} + out {:?}\n",
+                    "vault,,{},solana,,{},{},,{},revenue in {:?} = balance {} + out {:?}\n",
                     m.slug, m.vault, m.chain_balance, ok(m.balance_adds_up()), m.flows.inflow, m.flows.balance(), m.flows.outflow
                 ));
                 out.push_str(&format!(
@@ -127,19 +127,26 @@ pub fn render(report: &Report, format: Format) -> String {
                 ));
             }
             for m in &report.models {
+                let usdc = gateway::catalog::format_usdc;
+                let verdict = |ok| if ok { "adds up" } else { "DOES NOT ADD UP" };
+                let (f, known) = (&m.flows, ["buyback", "protocol_fee", "claim"]);
+                let other = f.outflow.iter().filter(|(k, _)| !known.contains(&k.as_str())).map(|(_, a)| *a).sum::<u128>();
                 out.push_str(&format!(
-                    "{}: revenue in {} = vault {} + buybacks {} + claims {} + other {} → {}; minted {} − burned {} = supply {} → {}\n",
+                    "{}: revenue in {} (payments {}, held released {}) = vault {} + buybacks {} + protocol fees {} + claims {} + other {} → {}; minted {} − burned {} = supply {} → {}\n",
                     m.slug,
-                    gateway::catalog::format_usdc(m.flows.inflow as u64),
-                    gateway::catalog::format_usdc(m.chain_balance),
-                    gateway::catalog::format_usdc(m.outflow("buyback") as u64),
-                    gateway::catalog::format_usdc(m.outflow("claim") as u64),
-                    gateway::catalog::format_usdc(m.outflow("other") as u64),
-                    if m.balance_adds_up() { "adds up" } else { "DOES NOT ADD UP" },
+                    usdc(f.inflow_total() as u64),
+                    usdc(f.inflow_of("payment") as u64),
+                    usdc(f.inflow_of("held_released") as u64),
+                    usdc(m.chain_balance),
+                    usdc(f.outflow_of("buyback") as u64),
+                    usdc(f.outflow_of("protocol_fee") as u64),
+                    usdc(f.outflow_of("claim") as u64),
+                    usdc(other as u64),
+                    verdict(m.balance_adds_up()),
                     m.minted,
                     m.burned,
                     m.chain_supply,
-                    if m.supply_adds_up() { "adds up" } else { "DOES NOT ADD UP" },
+                    verdict(m.supply_adds_up()),
                 ));
             }
             out.push_str(if report.reconciled() { "everything reconciles\n" } else { "SOMETHING DOES NOT RECONCILE\n" });

@@ -195,9 +195,10 @@ struct CrankArgs {
 /// transaction, amount and destination): matched, missing, amount_mismatch,
 /// wrong_destination. Every transfer into a payTo address that no charge and no model-vault
 /// instruction explains is an unexplained_inflow. With --solana-rpc, each tokenized model's
-/// vault must add up (revenue in = vault balance + buybacks and protocol fees + creator
-/// claims + anything else that left, as the ledger recorded them, against the balance on
-/// chain) and its token supply too (minted − burned = supply on chain).
+/// vault must add up (revenue in, as payments and held revenue released = vault balance on
+/// chain + buybacks + their protocol fees + creator claims + anything else that left, each
+/// movement by the model-vault instruction that caused it) and its token supply too
+/// (minted − burned = supply on chain).
 /// Exits 1 when anything fails to reconcile.
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]

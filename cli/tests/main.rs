@@ -837,8 +837,22 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         );
     }
     assert!(
-        report.contains("demo/held: revenue in 0.002000 = vault 0.002000 "),
+        report.contains(
+            "demo/held: revenue in 0.002000 (payments 0.000000, held released 0.002000) = vault 0.002000 "
+        ),
         "the released revenue is accounted for: {report}"
+    );
+    let tokenized_line = report
+        .lines()
+        .find(|l| l.starts_with("demo/tokenized:"))
+        .unwrap();
+    let fees = tokenized_line
+        .split("protocol fees ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next());
+    assert!(
+        fees.is_some_and(|f| f != "0.000000"),
+        "the buyback's protocol fee is told apart from the swap: {tokenized_line}"
     );
     assert!(
         report.contains(&format!("claims {paid} ")),

@@ -1,6 +1,6 @@
 //! Each tokenized model's vault and token as the ledger explains them, against the chain:
-//! revenue in = vault balance + what left, by cause (buybacks and their protocol fee, creator
-//! claims, anything else), and minted − burned = supply. Used by `paywire audit` and the
+//! revenue in (payments, held revenue released) = vault balance + what left, by cause
+//! (buybacks, their protocol fee, creator claims, anything else), and minted − burned = supply. Used by `paywire audit` and the
 //! ledger API's `/ledger/models`.
 
 use std::str::FromStr;
@@ -35,28 +35,28 @@ impl ModelCheck {
         self.minted as i128 - self.burned as i128 == self.chain_supply as i128
     }
 
-    /// USDC that left the vault by `cause` (`buyback`, `claim`, `other`, …).
-    pub fn outflow(&self, cause: &str) -> u128 {
-        self.flows
-            .outflow
-            .iter()
-            .filter(|(k, _)| k == cause)
-            .map(|(_, a)| *a)
-            .sum()
-    }
-
     /// The check as JSON, amounts as decimal strings (they can exceed a double's precision).
     pub fn json(&self) -> serde_json::Value {
         json!({
             "model": self.slug, "vault": self.vault,
-            "revenue_in": self.flows.inflow.to_string(),
-            "outflows": self.flows.outflow.iter().map(|(k, a)| (k.clone(), json!(a.to_string()))).collect::<serde_json::Map<_, _>>(),
+            "revenue_in": self.flows.inflow_total().to_string(),
+            "inflows": by_cause(&self.flows.inflow),
+            "outflows": by_cause(&self.flows.outflow),
             "ledger_balance": self.flows.balance().to_string(), "chain_balance": self.chain_balance.to_string(),
             "balance_adds_up": self.balance_adds_up(),
             "minted": self.minted.to_string(), "burned": self.burned.to_string(), "chain_supply": self.chain_supply.to_string(),
             "supply_adds_up": self.supply_adds_up(),
         })
     }
+}
+
+/// `{cause: "amount"}`.
+fn by_cause(flows: &[(String, u128)]) -> serde_json::Value {
+    flows
+        .iter()
+        .map(|(k, a)| (k.clone(), json!(a.to_string())))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn rpc_error(rpc: &RpcClient, what: &str, e: impl std::fmt::Display) -> IndexerError {
@@ -129,7 +129,9 @@ pub async fn check_models(
             .map_err(|e| rpc_error(rpc, "reading the token supply", e))?;
         let (minted, burned) = ledger.mint_totals(&keys.mint.to_string()).await?;
         checks.push(ModelCheck {
-            flows: ledger.account_flows(&keys.vault.to_string()).await?,
+            flows: ledger
+                .account_flows(&keys.vault.to_string(), &protocol.treasury.to_string())
+                .await?,
             vault: keys.vault.to_string(),
             slug,
             chain_balance,

@@ -165,49 +165,84 @@ impl Ledger {
     }
 }
 
-/// What the ledger says happened to one token account.
+/// What the ledger says happened to one token account, by cause: the model-vault instruction
+/// of each movement's transaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AccountFlows {
-    /// Everything that came in.
-    pub inflow: u128,
-    /// What left, by the model-vault instruction of its transaction (`buyback`, `claim`, …;
-    /// `other` when none).
+    /// What came in: `payment` (no model-vault instruction: a paid call's settlement),
+    /// `held_released` (revenue the treasury held before tokenization), or the instruction.
+    pub inflow: Vec<(String, u128)>,
+    /// What left: `buyback` (USDC swapped into the pool), `protocol_fee` (the buyback's leg to
+    /// the treasury), `claim` (the creator's share), another instruction, or `other` when none.
     pub outflow: Vec<(String, u128)>,
 }
 
+fn amount_of(flows: &[(String, u128)], cause: &str) -> u128 {
+    flows
+        .iter()
+        .filter(|(k, _)| k == cause)
+        .map(|(_, a)| *a)
+        .sum()
+}
+
 impl AccountFlows {
+    pub fn inflow_total(&self) -> u128 {
+        self.inflow.iter().map(|(_, a)| *a).sum()
+    }
+
     /// The balance the ledger implies.
     pub fn balance(&self) -> i128 {
-        self.inflow as i128 - self.outflow.iter().map(|(_, a)| *a as i128).sum::<i128>()
+        self.inflow_total() as i128 - self.outflow.iter().map(|(_, a)| *a as i128).sum::<i128>()
+    }
+
+    pub fn inflow_of(&self, cause: &str) -> u128 {
+        amount_of(&self.inflow, cause)
+    }
+
+    pub fn outflow_of(&self, cause: &str) -> u128 {
+        amount_of(&self.outflow, cause)
     }
 }
 
+/// Live legs of successful transactions into (`destination`) or out of (`source`) an account,
+/// summed by cause.
+const FLOWS_BY_CAUSE: &str = "
+    SELECT CASE WHEN e.kind = 'buyback' AND t.destination_owner = $2 THEN 'protocol_fee'
+                WHEN e.kind = 'release' THEN 'held_released'
+                ELSE coalesce(e.kind, $3) END,
+           sum(t.amount)::text
+    FROM ledger.transfers t
+    LEFT JOIN LATERAL (SELECT kind FROM ledger.vault_events v
+                       WHERE v.signature = t.tx AND v.status <> 'rolled_back' LIMIT 1) e ON true
+    WHERE t.{side} = $1 AND t.success AND t.status <> 'rolled_back'
+    GROUP BY 1 ORDER BY 1";
+
 impl Ledger {
-    /// Inflows and outflows of token account `account` (live legs of successful transactions).
-    pub async fn account_flows(&self, account: &str) -> Result<AccountFlows, LedgerError> {
-        let inflow: Option<String> = sqlx::query_scalar(
-            "SELECT sum(amount)::text FROM ledger.transfers
-             WHERE destination = $1 AND success AND status <> 'rolled_back'",
-        )
-        .bind(account)
-        .fetch_one(self.pool())
-        .await?;
-        let outflow: Vec<(String, String)> = sqlx::query_as(
-            "SELECT coalesce(e.kind, 'other'), sum(t.amount)::text FROM ledger.transfers t
-             LEFT JOIN LATERAL (SELECT kind FROM ledger.vault_events v WHERE v.signature = t.tx LIMIT 1) e ON true
-             WHERE t.source = $1 AND t.success AND t.status <> 'rolled_back'
-             GROUP BY 1 ORDER BY 1",
-        )
-        .bind(account)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(AccountFlows {
-            inflow: inflow.and_then(|t| t.parse().ok()).unwrap_or(0),
-            outflow: outflow
-                .into_iter()
-                .map(|(k, a)| (k, a.parse().unwrap_or(0)))
-                .collect(),
-        })
+    /// Inflows and outflows of token account `account` by cause; legs to `treasury` (an owner)
+    /// in a buyback are its protocol fee.
+    pub async fn account_flows(
+        &self,
+        account: &str,
+        treasury: &str,
+    ) -> Result<AccountFlows, LedgerError> {
+        let mut sides = Vec::with_capacity(2);
+        for (side, unexplained) in [("destination", "payment"), ("source", "other")] {
+            let rows: Vec<(String, String)> =
+                sqlx::query_as(&FLOWS_BY_CAUSE.replace("{side}", side))
+                    .bind(account)
+                    .bind(treasury)
+                    .bind(unexplained)
+                    .fetch_all(self.pool())
+                    .await?;
+            sides.push(
+                rows.into_iter()
+                    .map(|(k, a)| (k, a.parse().unwrap_or(0)))
+                    .collect(),
+            );
+        }
+        let outflow = sides.pop().unwrap_or_default();
+        let inflow = sides.pop().unwrap_or_default();
+        Ok(AccountFlows { inflow, outflow })
     }
 
     /// (minted, burned) of `mint` as the ledger recorded them.

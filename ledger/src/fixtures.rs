@@ -77,7 +77,7 @@ pub fn slot_time(slot: u64) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Two successful `buyback_and_burn`s of model `alpha` (mint `alpha-mint`, vault
-/// `alpha-vault`): `bb-1` in slot 20 burns 700000, `bb-2` in slot 30 burns 600000; each pays
+/// `alpha-vault-usdc` owned by `alpha-vault`): `bb-1` in slot 20 burns 700000, `bb-2` in slot 30 burns 600000; each pays
 /// a 50000 USDC fee to `treasury` and swaps 950000 USDC into `pool`.
 pub fn two_buybacks(batch: &mut Batch) {
     for (tx, slot, burned) in [("bb-1", 20, 700_000), ("bb-2", 30, 600_000)] {
@@ -87,7 +87,7 @@ pub fn two_buybacks(batch: &mut Batch) {
             block_time: Some(slot_time(slot)),
             kind: kind.into(),
             mint: mint.into(),
-            source: Some("alpha-vault".into()),
+            source: Some("alpha-vault-usdc".into()),
             source_owner: Some("alpha-vault".into()),
             destination: to.map(|o| format!("{o}-usdc")),
             destination_owner: to.map(Into::into),
@@ -97,7 +97,11 @@ pub fn two_buybacks(batch: &mut Batch) {
         batch.transfers.extend([
             leg("0.0", "transfer_checked", "usdc", Some("treasury"), 50_000),
             leg("0.1", "transfer_checked", "usdc", Some("pool"), 950_000),
-            leg("0.2", "burn_checked", "alpha-mint", None, burned),
+            // burned from the vault's model-token account, not its USDC one
+            TransferRow {
+                source: Some("alpha-vault-tokens".into()),
+                ..leg("0.2", "burn_checked", "alpha-mint", None, burned)
+            },
         ]);
         batch.vault_events.push(VaultEventRow {
             signature: tx.into(),

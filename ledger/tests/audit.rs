@@ -1,7 +1,7 @@
 //! The audit of charges against the chain: each kind of discrepancy, seeded, is reported.
 
 use ledger::fixtures::{completed_charge, slot_time, two_buybacks, usdc_leg as leg};
-use ledger::{AuditScope, Batch, Chain, Ledger, Reconciliation};
+use ledger::{AuditScope, Batch, Chain, Ledger, Reconciliation, VaultEventRow};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
@@ -139,4 +139,51 @@ async fn revenue_per_model_and_buybacks_read_back_as_written(pool: PgPool) {
     // a rolled-back buyback is gone from the chart
     ledger.roll_back(Chain::Solana, 30, 30, None).await.unwrap();
     assert_eq!(ledger.buybacks().await.unwrap().len(), 1);
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_vaults_flows_are_told_apart_by_cause(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool);
+    let mut batch = Batch::new(Chain::Solana, "grpc");
+    two_buybacks(&mut batch);
+    batch.transfers.push(leg("paid", "alpha-vault", 3_000_000));
+    // the treasury releases revenue it held before tokenization
+    let mut release = leg("rel", "alpha-vault", 500_000);
+    release.source = Some("treasury-usdc".into());
+    batch.transfers.push(release);
+    batch.vault_events.push(VaultEventRow {
+        signature: "rel".into(),
+        ix_path: "0".into(),
+        slot: 7,
+        block_time: None,
+        tx_index: 0,
+        kind: "release".into(),
+        model: Some("alpha".into()),
+        actor: Some("treasury".into()),
+        usdc_amount: Some(500_000),
+        token_amount: None,
+        success: true,
+    });
+    ledger.write(&batch).await.unwrap();
+
+    let flows = ledger
+        .account_flows("alpha-vault-usdc", "treasury")
+        .await
+        .unwrap();
+    assert_eq!(
+        flows.inflow,
+        [
+            ("held_released".to_string(), 500_000),
+            ("payment".to_string(), 3_000_000)
+        ]
+    );
+    assert_eq!(
+        flows.outflow,
+        [
+            ("buyback".to_string(), 1_900_000),
+            ("protocol_fee".to_string(), 100_000)
+        ],
+        "each buyback's leg to the treasury is its protocol fee"
+    );
+    assert_eq!(flows.balance(), 1_500_000);
 }
