@@ -1,5 +1,5 @@
-//! The live follower against localnet: killed mid-stream and restarted, it loses no row and
-//! doubles none.
+//! The live follower against localnet: killed mid-stream and restarted, its stream ended by
+//! the server, or blocks lost by the server without a word, it loses no row and doubles none.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,22 @@ pub async fn pay_vault(
     sent
 }
 
+/// Follows `u`'s vault from the slot after the setup: no race between the follower
+/// subscribing and the payments.
+async fn follow_the_vault(
+    node: &localnet::solana::SolanaNode,
+    client: &solana_client::nonblocking::rpc_client::RpcClient,
+    u: &usdc_chain::Usdc,
+) -> FollowerConfig {
+    FollowerConfig {
+        grpc_url: node.grpc_url(),
+        rpc_url: node.rpc_url(),
+        tracked: vec![u.vault.to_string()],
+        cursor: "solana".into(),
+        start_slot: Some(client.get_slot().await.unwrap() + 1),
+    }
+}
+
 pub async fn wait_for_rows(pool: &PgPool, n: usize) {
     let started = Instant::now();
     while transfer_signatures(pool).await.len() < n {
@@ -43,14 +59,7 @@ pub async fn wait_for_rows(pool: &PgPool, n: usize) {
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn a_killed_follower_resumes_from_its_cursor_without_loss_or_duplicates(pool: PgPool) {
     let (node, client, u) = usdc_chain::start().await;
-    let config = FollowerConfig {
-        grpc_url: node.grpc_url(),
-        rpc_url: node.rpc_url(),
-        tracked: vec![u.vault.to_string()],
-        cursor: "solana".into(),
-        // Everything after the setup: no race between the follower subscribing and the payments.
-        start_slot: Some(client.get_slot().await.unwrap() + 1),
-    };
+    let config = follow_the_vault(&node, &client, &u).await;
     let ledger = Ledger::from_pool(pool.clone());
     let mut sent = Vec::new();
 
@@ -99,19 +108,13 @@ async fn a_killed_follower_resumes_from_its_cursor_without_loss_or_duplicates(po
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn a_dropped_grpc_stream_resumes_from_the_cursor_without_a_gap(pool: PgPool) {
     let (node, client, u) = usdc_chain::start().await;
-    let config = FollowerConfig {
-        grpc_url: node.grpc_url(),
-        rpc_url: node.rpc_url(),
-        tracked: vec![u.vault.to_string()],
-        cursor: "solana".into(),
-        start_slot: Some(client.get_slot().await.unwrap() + 1),
-    };
+    let config = follow_the_vault(&node, &client, &u).await;
     let task = tokio::spawn(follower::run(config, Ledger::from_pool(pool.clone())));
     let mut sent = pay_vault(&client, &u, [1_000_000, 1_000_001]).await;
     wait_for_rows(&pool, 2).await;
-    let opened = node.grpc_subscriptions_opened();
+    let opened = node.grpc_streams().opened();
 
-    node.disconnect_grpc_streams();
+    node.grpc_streams().disconnect();
     // paid while the follower is between streams
     sent.extend(pay_vault(&client, &u, [2_000_000, 2_000_001]).await);
     wait_for_rows(&pool, 4).await;
@@ -119,7 +122,7 @@ async fn a_dropped_grpc_stream_resumes_from_the_cursor_without_a_gap(pool: PgPoo
     task.abort();
 
     assert!(
-        node.grpc_subscriptions_opened() > opened,
+        node.grpc_streams().opened() > opened,
         "the follower subscribed again"
     );
     let sent: Vec<String> = sent.iter().map(|s| s.to_string()).collect();
@@ -134,4 +137,59 @@ async fn a_dropped_grpc_stream_resumes_from_the_cursor_without_a_gap(pool: PgPoo
         ["grpc"],
         "resumed by from_slot replay, not by an RPC backfill"
     );
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn blocks_the_stream_lost_are_backfilled_from_rpc_before_the_cursor_passes_them(
+    pool: PgPool,
+) {
+    let (node, client, u) = usdc_chain::start().await;
+    let config = follow_the_vault(&node, &client, &u).await;
+    let ledger = Ledger::from_pool(pool.clone());
+    let task = tokio::spawn(follower::run(config, ledger.clone()));
+    let mut sent = pay_vault(&client, &u, [1_000_000]).await;
+    wait_for_rows(&pool, 1).await;
+
+    // The server loses every block from here until the next payment's.
+    let from = client.get_slot().await.unwrap();
+    node.grpc_streams().lose_blocks(from..=u64::MAX);
+    sent.extend(pay_vault(&client, &u, [2_000_000]).await);
+    let landed = client
+        .get_signature_statuses(&sent[1..])
+        .await
+        .unwrap()
+        .value[0]
+        .as_ref()
+        .expect("confirmed")
+        .slot;
+    let cursor_before = ledger.cursor("solana").await.unwrap().unwrap();
+    assert!(
+        cursor_before < landed,
+        "the lost block has not been written"
+    );
+    // Up to the payment's block only: the next payment, sent after this, lands later.
+    node.grpc_streams().lose_blocks(from..=landed);
+
+    sent.extend(pay_vault(&client, &u, [3_000_000]).await);
+    wait_for_rows(&pool, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    task.abort();
+
+    let sent: Vec<String> = sent.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        transfer_signatures(&pool).await,
+        sent,
+        "every payment once, in order"
+    );
+    let sources: Vec<(String, String)> =
+        sqlx::query_as("SELECT tx, ingested_from FROM ledger.transfers ORDER BY block")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        sources.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
+        ["grpc", "rpc_backfill", "grpc"],
+        "the lost block's payment came from the RPC backfill the gap triggered: {sources:?}"
+    );
+    assert!(ledger.cursor("solana").await.unwrap().unwrap() > landed);
 }

@@ -1,7 +1,17 @@
 //! Yellowstone gRPC (the `geyser_server` of `yellowstone-grpc-proto`): transaction, slot and
 //! block-meta subscriptions with `from_slot` replay, pings, and the unary calls indexers use.
 
-use std::{collections::HashMap, pin::Pin, str::FromStr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    ops::RangeInclusive,
+    pin::Pin,
+    str::FromStr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use solana_pubkey::Pubkey;
 use tokio::sync::{broadcast::error::RecvError, mpsc};
@@ -21,25 +31,59 @@ use super::chain::{Block, Chain, ChainEvent, Commitment, TokenBalance, TxRecord}
 /// How often an idle stream is pinged, as Yellowstone servers do.
 const PING_INTERVAL: Duration = Duration::from_secs(15);
 
-/// The Geyser service over `chain`. A message on `disconnect` ends every open subscription
-/// with `UNAVAILABLE`, as a provider restarting its endpoint would.
-/// `opened` counts the subscriptions served.
-pub fn service(
-    chain: Arc<Chain>,
+/// What tests see of the server and the faults they can inject into it, as real providers
+/// misbehave: ending every stream, or losing blocks without ending any.
+pub struct StreamControls {
     disconnect: tokio::sync::broadcast::Sender<()>,
-    opened: Arc<std::sync::atomic::AtomicU64>,
-) -> GeyserServer<GeyserService> {
-    GeyserServer::new(GeyserService {
-        chain,
-        disconnect,
-        opened,
-    })
+    opened: AtomicU64,
+    lost_from: AtomicU64,
+    lost_through: AtomicU64,
+}
+
+impl Default for StreamControls {
+    fn default() -> Self {
+        StreamControls {
+            disconnect: tokio::sync::broadcast::channel(1).0,
+            opened: AtomicU64::new(0),
+            // an empty range: nothing lost
+            lost_from: AtomicU64::new(1),
+            lost_through: AtomicU64::new(0),
+        }
+    }
+}
+
+impl StreamControls {
+    /// Ends every open subscription with `UNAVAILABLE`, as a provider restarting would.
+    pub fn disconnect(&self) {
+        let _ = self.disconnect.send(());
+    }
+
+    /// How many subscriptions have been opened so far.
+    pub fn opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    /// From now on, blocks of `slots` (their transactions and block meta) are silently not
+    /// sent on any stream, as a provider dropping messages would; replays skip them too.
+    pub fn lose_blocks(&self, slots: RangeInclusive<u64>) {
+        self.lost_from.store(*slots.start(), Ordering::SeqCst);
+        self.lost_through.store(*slots.end(), Ordering::SeqCst);
+    }
+
+    fn lost(&self, slot: u64) -> bool {
+        (self.lost_from.load(Ordering::SeqCst)..=self.lost_through.load(Ordering::SeqCst))
+            .contains(&slot)
+    }
+}
+
+/// The Geyser service over `chain`, steered by `controls`.
+pub fn service(chain: Arc<Chain>, controls: Arc<StreamControls>) -> GeyserServer<GeyserService> {
+    GeyserServer::new(GeyserService { chain, controls })
 }
 
 pub struct GeyserService {
     chain: Arc<Chain>,
-    disconnect: tokio::sync::broadcast::Sender<()>,
-    opened: Arc<std::sync::atomic::AtomicU64>,
+    controls: Arc<StreamControls>,
 }
 
 type UpdateStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -131,11 +175,11 @@ impl Geyser for GeyserService {
         })?;
         let filters = Filters::from_request(&first)?;
         let (events, backlog) = self.chain.subscribe_from(first.from_slot).await;
-        self.opened
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.controls.opened.fetch_add(1, Ordering::Relaxed);
         let (out, rx) = mpsc::channel(4096);
         let chain = self.chain.clone();
-        let disconnect = self.disconnect.subscribe();
+        let disconnect = self.controls.disconnect.subscribe();
+        let controls = self.controls.clone();
         tokio::spawn(async move {
             let subscription = Subscription {
                 filters,
@@ -144,8 +188,8 @@ impl Geyser for GeyserService {
                 first_ping: first.ping.map(|p| p.id),
                 disconnect,
             };
-            if let Err(status) = serve_subscription(&chain, subscription, &mut inbound, &out).await
-            {
+            let served = serve_subscription(&chain, &controls, subscription, &mut inbound, &out);
+            if let Err(status) = served.await {
                 let _ = out.send(Err(status)).await;
             }
         });
@@ -268,6 +312,7 @@ struct Subscription {
 /// either side goes away.
 async fn serve_subscription(
     chain: &Chain,
+    controls: &StreamControls,
     subscription: Subscription,
     inbound: &mut Streaming<SubscribeRequest>,
     out: &Outbound,
@@ -283,7 +328,7 @@ async fn serve_subscription(
         send(out, vec![], UpdateOneof::Pong(SubscribeUpdatePong { id })).await?;
     }
     for event in backlog {
-        forward(chain, &filters, event, out).await?;
+        forward(chain, controls, &filters, event, out).await?;
     }
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;
@@ -303,7 +348,7 @@ async fn serve_subscription(
                 Ok(None) | Err(_) => return Ok(()),
             },
             event = events.recv() => match event {
-                Ok(event) => forward(chain, &filters, event, out).await?,
+                Ok(event) => forward(chain, controls, &filters, event, out).await?,
                 Err(RecvError::Lagged(n)) => {
                     return Err(Status::data_loss(format!("subscriber fell {n} events behind; resubscribe with from_slot")));
                 }
@@ -330,12 +375,14 @@ async fn send(out: &Outbound, filters: Vec<String>, update: UpdateOneof) -> Resu
 /// subscription's commitment.
 async fn forward(
     chain: &Chain,
+    controls: &StreamControls,
     filters: &Filters,
     event: ChainEvent,
     out: &Outbound,
 ) -> Result<(), Status> {
     let commitment = filters.commitment();
     match event {
+        ChainEvent::Block(block) if controls.lost(block.slot) => {}
         ChainEvent::Transaction(record) if commitment == Commitment::Processed => {
             send_transaction(filters, &record, out).await?;
         }

@@ -5,14 +5,7 @@ pub mod grpc;
 pub mod rpc;
 mod token;
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 pub use chain::{Chain, ChainEvent, Commitment};
 
@@ -33,8 +26,7 @@ pub struct SolanaNode {
     pub chain: Arc<Chain>,
     pub rpc_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
-    disconnect: tokio::sync::broadcast::Sender<()>,
-    subscriptions: Arc<AtomicU64>,
+    streams: Arc<grpc::StreamControls>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -51,9 +43,8 @@ impl SolanaNode {
         });
         let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
         let grpc_addr = grpc_listener.local_addr()?;
-        let (disconnect, _) = tokio::sync::broadcast::channel(1);
-        let subscriptions = Arc::new(AtomicU64::new(0));
-        let geyser = grpc::service(chain.clone(), disconnect.clone(), subscriptions.clone());
+        let streams = Arc::new(grpc::StreamControls::default());
+        let geyser = grpc::service(chain.clone(), streams.clone());
         let grpc = tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
             let served = tonic::transport::Server::builder()
@@ -81,8 +72,7 @@ impl SolanaNode {
             chain,
             rpc_addr,
             grpc_addr,
-            disconnect,
-            subscriptions,
+            streams,
             tasks: vec![server, grpc, clock],
         })
     }
@@ -95,14 +85,9 @@ impl SolanaNode {
         format!("http://{}", self.grpc_addr)
     }
 
-    /// Ends every open gRPC subscription (clients see `UNAVAILABLE`); the server stays up.
-    pub fn disconnect_grpc_streams(&self) {
-        let _ = self.disconnect.send(());
-    }
-
-    /// How many gRPC subscriptions have been opened so far.
-    pub fn grpc_subscriptions_opened(&self) -> u64 {
-        self.subscriptions.load(Ordering::Relaxed)
+    /// The gRPC server's test faults: end every stream, lose blocks (see [`grpc::StreamControls`]).
+    pub fn grpc_streams(&self) -> &grpc::StreamControls {
+        &self.streams
     }
 }
 
