@@ -547,6 +547,10 @@ async fn audit_reports_as_json_and_csv_and_fails_on_a_discrepancy(pool: sqlx::Pg
     };
     assert_eq!(served["reconciled"], false);
     assert_eq!(served["charges"][0]["result"]["result"], "missing");
+    assert_eq!(
+        served["charges"][0]["amount"], "1000",
+        "amounts are decimal strings"
+    );
     let models = http
         .get(format!("http://{address}/ledger/models"))
         .send()

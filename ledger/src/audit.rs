@@ -6,6 +6,12 @@ use std::collections::{HashMap, HashSet};
 
 use crate::{Chain, Ledger, LedgerError};
 
+/// Amounts go out as decimal strings, like every other amount the ledger serves: a u64 does not
+/// survive a trip through a JavaScript number.
+fn decimal<S: serde::Serializer>(amount: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(amount)
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Reconciliation {
@@ -13,6 +19,7 @@ pub enum Reconciliation {
     /// No transfer of the settlement transaction is in the ledger (yet).
     Missing,
     AmountMismatch {
+        #[serde(serialize_with = "decimal")]
         found: u64,
     },
     WrongDestination {
@@ -27,6 +34,7 @@ pub struct ChargeCheck {
     pub chain: Chain,
     pub payer: String,
     pub pay_to: String,
+    #[serde(serialize_with = "decimal")]
     pub amount: u64,
     pub settlement_tx: Option<String>,
     pub result: Reconciliation,
@@ -38,6 +46,7 @@ pub struct UnexplainedInflow {
     pub chain: Chain,
     pub tx: String,
     pub destination_owner: String,
+    #[serde(serialize_with = "decimal")]
     pub amount: u64,
 }
 
