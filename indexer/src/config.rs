@@ -71,8 +71,11 @@ pub struct BaseSection {
 fn model_vault_program() -> String {
     crate::decode::vault::program_id().to_string()
 }
+/// The Solana follower's cursor unless the config names another.
+pub const SOLANA_CURSOR: &str = "solana";
+
 fn solana_cursor() -> String {
-    "solana".into()
+    SOLANA_CURSOR.into()
 }
 fn base_cursor() -> String {
     "base".into()

@@ -3,7 +3,10 @@
 //! (buybacks, their protocol fee, creator claims, anything else), and minted − burned = supply. Used by `paywire audit` and the
 //! ledger API's `/ledger/models`.
 
-use std::str::FromStr;
+use std::{
+    str::FromStr,
+    time::{Duration, Instant},
+};
 
 use anchor_lang::AccountDeserialize;
 use ledger::{AccountFlows, Ledger};
@@ -12,7 +15,7 @@ use serde_json::json;
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_pubkey::Pubkey;
 
-use crate::IndexerError;
+use crate::{config::SOLANA_CURSOR, IndexerError};
 
 /// One tokenized model, as the ledger explains it and as the chain holds it.
 #[derive(Debug)]
@@ -100,7 +103,16 @@ pub async fn tokenized_slugs(
     Ok(slugs)
 }
 
+/// How long a check that does not add up is read again while the ledger catches up.
+const CATCH_UP: Duration = Duration::from_secs(20);
+
 /// Checks every tokenized model the ledger knows (or only `only`) against the chain at `rpc`.
+///
+/// The indexer follows the chain a slot or two behind, so a vault read right after a payment
+/// would not add up for no fault of anyone. A check that does not add up is read again until
+/// the ledger's Solana cursor (`solana`) has reached the slot the chain answered at, twice in a
+/// row with the chain's figures unchanged between the reads; only then, or after 20 s, is it
+/// reported.
 pub async fn check_models(
     ledger: &Ledger,
     rpc: &RpcClient,
@@ -112,33 +124,58 @@ pub async fn check_models(
         if only.is_some_and(|m| m != slug) {
             continue;
         }
-        let keys = protocol.model(&slug);
-        let chain_balance = rpc
-            .get_token_account_balance(&keys.vault)
-            .await
-            .map_err(|e| rpc_error(rpc, "reading the vault balance", e))?
-            .amount
-            .parse()
-            .map_err(|e| rpc_error(rpc, "reading the vault balance", e))?;
-        let chain_supply = rpc
-            .get_token_supply(&keys.mint)
-            .await
-            .map_err(|e| rpc_error(rpc, "reading the token supply", e))?
-            .amount
-            .parse()
-            .map_err(|e| rpc_error(rpc, "reading the token supply", e))?;
-        let (minted, burned) = ledger.mint_totals(&keys.mint.to_string()).await?;
-        checks.push(ModelCheck {
-            flows: ledger
-                .account_flows(&keys.vault.to_string(), &protocol.treasury.to_string())
-                .await?,
-            vault: keys.vault.to_string(),
-            slug,
-            chain_balance,
-            minted,
-            burned,
-            chain_supply,
-        });
+        let deadline = Instant::now() + CATCH_UP;
+        let mut settled_figures = None;
+        let check = loop {
+            let (check, slot) = check_model(ledger, rpc, &protocol, &slug).await?;
+            let figures = (check.chain_balance, check.chain_supply);
+            let caught_up = ledger
+                .cursor(SOLANA_CURSOR)
+                .await?
+                .is_some_and(|c| c >= slot);
+            let adds_up = check.balance_adds_up() && check.supply_adds_up();
+            if adds_up
+                || Instant::now() >= deadline
+                || (caught_up && settled_figures == Some(figures))
+            {
+                break check;
+            }
+            settled_figures = caught_up.then_some(figures);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        checks.push(check);
     }
     Ok(checks)
+}
+
+/// One read of `slug`'s vault and supply, and the newest slot the chain answered at.
+async fn check_model(
+    ledger: &Ledger,
+    rpc: &RpcClient,
+    protocol: &Protocol,
+    slug: &str,
+) -> Result<(ModelCheck, u64), IndexerError> {
+    let keys = protocol.model(slug);
+    let balance = rpc
+        .get_token_account_balance_with_commitment(&keys.vault, rpc.commitment())
+        .await
+        .map_err(|e| rpc_error(rpc, "reading the vault balance", e))?;
+    let supply = rpc
+        .get_token_supply_with_commitment(&keys.mint, rpc.commitment())
+        .await
+        .map_err(|e| rpc_error(rpc, "reading the token supply", e))?;
+    let amount = |text: &str, what| text.parse::<u64>().map_err(|e| rpc_error(rpc, what, e));
+    let (minted, burned) = ledger.mint_totals(&keys.mint.to_string()).await?;
+    let check = ModelCheck {
+        flows: ledger
+            .account_flows(&keys.vault.to_string(), &protocol.treasury.to_string())
+            .await?,
+        vault: keys.vault.to_string(),
+        slug: slug.to_string(),
+        chain_balance: amount(&balance.value.amount, "reading the vault balance")?,
+        minted,
+        burned,
+        chain_supply: amount(&supply.value.amount, "reading the token supply")?,
+    };
+    Ok((check, balance.context.slot.max(supply.context.slot)))
 }
