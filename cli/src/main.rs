@@ -198,7 +198,9 @@ struct CrankArgs {
 /// vault must add up (revenue in, as payments and held revenue released = vault balance on
 /// chain + buybacks + their protocol fees + creator claims + anything else that left, each
 /// movement by the model-vault instruction that caused it) and its token supply too
-/// (minted − burned = supply on chain).
+/// (minted − burned = supply on chain). A check that does not add up is read again until the
+/// ledger has reached the slot the chain answered at (up to 20 s): payments in flight on a live
+/// system are not discrepancies.
 /// Exits 1 when anything fails to reconcile.
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
