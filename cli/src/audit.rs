@@ -3,7 +3,7 @@
 //! and token supply (minted − burned = supply), as a table, CSV or JSON.
 
 use indexer::vault_audit::ModelCheck;
-use ledger::{Chain, ChargeAudit, Reconciliation};
+use ledger::{ChargeAudit, Reconciliation};
 use serde_json::json;
 
 pub struct Report {
@@ -26,13 +26,6 @@ pub enum Format {
     Table,
     Csv,
     Json,
-}
-
-fn chain(c: Chain) -> &'static str {
-    match c {
-        Chain::Solana => "solana",
-        Chain::Base => "base",
-    }
 }
 
 /// (short result, detail) of a charge's reconciliation.
@@ -58,13 +51,13 @@ pub fn render(report: &Report, format: Format) -> String {
             "charges": audit.charges.iter().map(|c| {
                 let (status, detail) = result(&c.result);
                 json!({
-                    "charge_id": c.charge_id, "model": c.model, "chain": chain(c.chain), "payer": c.payer,
+                    "charge_id": c.charge_id, "model": c.model, "chain": c.chain.as_str(), "payer": c.payer,
                     "pay_to": c.pay_to, "amount": c.amount.to_string(), "settlement_tx": c.settlement_tx,
                     "result": status, "detail": detail,
                 })
             }).collect::<Vec<_>>(),
             "unexplained_inflows": audit.unexplained_inflows.iter().map(|i| json!({
-                "chain": chain(i.chain), "tx": i.tx, "destination_owner": i.destination_owner, "amount": i.amount.to_string(),
+                "chain": i.chain.as_str(), "tx": i.tx, "destination_owner": i.destination_owner, "amount": i.amount.to_string(),
             })).collect::<Vec<_>>(),
         })
         .to_string(),
@@ -76,7 +69,7 @@ pub fn render(report: &Report, format: Format) -> String {
                     "charge,{},{},{},{},{},{},{},{status},{detail}\n",
                     c.charge_id,
                     c.model,
-                    chain(c.chain),
+                    c.chain.as_str(),
                     c.payer,
                     c.pay_to,
                     c.amount,
@@ -97,7 +90,7 @@ pub fn render(report: &Report, format: Format) -> String {
             for i in &audit.unexplained_inflows {
                 out.push_str(&format!(
                     "inflow,,,{},,{},{},{},unexplained_inflow,no charge or program instruction explains it\n",
-                    chain(i.chain),
+                    i.chain.as_str(),
                     i.destination_owner,
                     i.amount,
                     i.tx
@@ -113,7 +106,7 @@ pub fn render(report: &Report, format: Format) -> String {
                     "{:>6}  {:<16} {:<7} {:>12}  {status} {detail}\n",
                     c.charge_id,
                     c.model,
-                    chain(c.chain),
+                    c.chain.as_str(),
                     gateway::catalog::format_usdc(c.amount)
                 ));
             }
@@ -122,7 +115,7 @@ pub fn render(report: &Report, format: Format) -> String {
                     "unexplained inflow of {} to {} on {} in {}\n",
                     gateway::catalog::format_usdc(i.amount),
                     i.destination_owner,
-                    chain(i.chain),
+                    i.chain.as_str(),
                     i.tx
                 ));
             }

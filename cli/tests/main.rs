@@ -152,22 +152,12 @@ fn help_documents_the_state_file() {
     }
 }
 
-#[test]
-fn bench_indexer_prints_every_figure_as_json() {
+/// `paywire bench <args> --json` prints one JSON object with every figure a positive number.
+fn bench_prints_every_figure(args: &[&str], figures: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
-        .args([
-            "bench",
-            "indexer",
-            "--rows",
-            "3000",
-            "--insert-rows",
-            "200",
-            "--batch-rows",
-            "1000",
-            "--decode-txs",
-            "1000",
-            "--json",
-        ])
+        .arg("bench")
+        .args(args)
+        .arg("--json")
         .output()
         .unwrap();
     assert!(
@@ -177,17 +167,35 @@ fn bench_indexer_prints_every_figure_as_json() {
     );
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
-    for field in [
-        "write_rows_per_s",
-        "copy_rows_per_s",
-        "insert_rows_per_s",
-        "decode_tx_per_s",
-    ] {
+    for field in figures {
         let value = report[field]
             .as_f64()
             .unwrap_or_else(|| panic!("{field} missing"));
         assert!(value > 0.0, "{field} = {value}");
     }
+}
+
+#[test]
+fn bench_indexer_prints_every_figure_as_json() {
+    bench_prints_every_figure(
+        &[
+            "indexer",
+            "--rows",
+            "3000",
+            "--insert-rows",
+            "200",
+            "--batch-rows",
+            "1000",
+            "--decode-txs",
+            "1000",
+        ],
+        &[
+            "write_rows_per_s",
+            "copy_rows_per_s",
+            "insert_rows_per_s",
+            "decode_tx_per_s",
+        ],
+    );
 }
 
 /// `paywire indexer --localnet <state>` against a running `paywire localnet`: the demo payer
@@ -328,39 +336,18 @@ async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) 
 
 #[test]
 fn bench_gateway_prints_every_figure_as_json() {
-    let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
-        .args([
-            "bench",
-            "gateway",
-            "--requests",
-            "8",
-            "--concurrency",
-            "2",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    bench_prints_every_figure(
+        &["gateway", "--requests", "8", "--concurrency", "2"],
+        &[
+            "direct_rps",
+            "paid_rps",
+            "direct_p50_ms",
+            "paid_p50_ms",
+            "direct_p99_ms",
+            "paid_p99_ms",
+            "settle_p50_ms",
+        ],
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
-    for field in [
-        "direct_rps",
-        "paid_rps",
-        "direct_p50_ms",
-        "paid_p50_ms",
-        "direct_p99_ms",
-        "paid_p99_ms",
-        "settle_p50_ms",
-    ] {
-        let value = report[field]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{field} missing"));
-        assert!(value > 0.0, "{field} = {value}");
-    }
 }
 
 #[test]
@@ -381,6 +368,16 @@ fn gateway_help_documents_the_config_file() {
     }
 }
 
+/// `paywire --cli-config <file> <args>`.
+fn with_cli_config(file: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .arg("--cli-config")
+        .arg(file)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// A CLI config file is written by `config set`, read back by `config get`, and a broken one
 /// is an error naming the file and the way out, not silently ignored defaults.
 #[test]
@@ -388,14 +385,7 @@ fn the_cli_config_file_round_trips_and_a_broken_one_is_a_clear_error() {
     let dir = temp_dir("cli-config-file");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("cli.toml");
-    let paywire = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_paywire"))
-            .arg("--cli-config")
-            .arg(&file)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let paywire = |args: &[&str]| with_cli_config(&file, args);
     let fresh = String::from_utf8(paywire(&["config", "get"]).stdout).unwrap();
     assert!(
         fresh.contains("RPC URL: http://127.0.0.1:8899 (default)"),
@@ -670,12 +660,7 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     // the model commands below pass neither.
     let cli_config = temp_dir("cli-config").join("cli.toml");
     let paywire = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
-            .arg("--cli-config")
-            .arg(&cli_config)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = with_cli_config(&cli_config, args);
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).to_string()

@@ -40,14 +40,7 @@ pub async fn answer(
         Ok(answer) => answer,
         Err(failed) => {
             Metrics::add(&app.metrics.upstream_failures, 1);
-            let completion = Completion {
-                provider: None,
-                prompt_tokens: None,
-                completion_tokens: None,
-                actual_cost: 0,
-                credit: priced.amount,
-                credit_reason: "upstream_failed",
-            };
+            let completion = Completion::upstream_failed(None, priced.amount);
             let body = json!({
                 "error": {
                     "message": format!(
@@ -76,14 +69,7 @@ pub async fn answer(
         let read = answer.response.bytes().await;
         let body: Option<Value> = read.ok().and_then(|b| serde_json::from_slice(&b).ok());
         let Some(mut body) = body else {
-            let completion = Completion {
-                provider: Some(provider.clone()),
-                prompt_tokens: None,
-                completion_tokens: None,
-                actual_cost: 0,
-                credit: priced.amount,
-                credit_reason: "upstream_failed",
-            };
+            let completion = Completion::upstream_failed(Some(provider.clone()), priced.amount);
             let body = json!({
                 "error": { "message": format!("{provider} broke off its answer; the whole charge was credited"), "code": 502 },
                 "receipt": receipt.json(&priced.model.slug, Some(&provider), &completion, true),

@@ -423,7 +423,7 @@ impl Receipt {
             "quote": self.quote,
             "model": model,
             "provider": provider,
-            "chain": match self.chain { Chain::Solana => "solana", Chain::Base => "base" },
+            "chain": self.chain.as_str(),
             "network": self.settlement.network,
             "payer": self.settlement.payer,
             "transaction": self.settlement.transaction,

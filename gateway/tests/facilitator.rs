@@ -42,31 +42,32 @@ async fn the_facilitator_api_verifies_and_settles_once(pool: PgPool) {
             payment_payload: wire::decode_header(&header).unwrap(),
             payment_requirements: requirements.clone(),
         };
-        let post = |path: &str| {
+        let post = |path: &str, request: &FacilitatorRequest| {
             w.http
                 .post(format!("{}/facilitator/{path}", w.gateway))
-                .json(&request)
+                .json(request)
                 .send()
         };
-        let verify: VerifyResponse = post("verify").await.unwrap().json().await.unwrap();
+        let verify: VerifyResponse = post("verify", &request)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert!(verify.is_valid, "{chain}: {verify:?}");
-        let settle = post("settle").await.unwrap();
+        let settle = post("settle", &request).await.unwrap();
         assert_eq!(settle.status(), 200);
         let settle: SettlementResponse = settle.json().await.unwrap();
         assert!(settle.success, "{chain}: {settle:?}");
         assert_eq!(settle.amount.as_deref(), Some(requirements.amount.as_str()));
-        let again = post("settle").await.unwrap();
+        let again = post("settle", &request).await.unwrap();
         assert_eq!(again.status(), 400, "{chain}: a payment settles once");
         let again: SettlementResponse = again.json().await.unwrap();
         assert!(!again.success);
 
         let mut mismatched = request.clone();
         mismatched.payment_requirements.amount = "1".into();
-        let verify: VerifyResponse = w
-            .http
-            .post(format!("{}/facilitator/verify", w.gateway))
-            .json(&mismatched)
-            .send()
+        let verify: VerifyResponse = post("verify", &mismatched)
             .await
             .unwrap()
             .json()

@@ -52,6 +52,21 @@ pub struct Completion {
     pub credit_reason: &'static str,
 }
 
+impl Completion {
+    /// A call that produced no answer (from `provider`, if one was reached): the whole
+    /// `charge` is credited back.
+    pub fn upstream_failed(provider: Option<String>, charge: u64) -> Self {
+        Completion {
+            provider,
+            prompt_tokens: None,
+            completion_tokens: None,
+            actual_cost: 0,
+            credit: charge,
+            credit_reason: "upstream_failed",
+        }
+    }
+}
+
 const RECORD: &str = "id, quote_id, status, settlement_tx, payment_id, response";
 
 impl Ledger {

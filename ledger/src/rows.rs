@@ -10,6 +10,22 @@ pub enum Chain {
     Base,
 }
 
+impl Chain {
+    /// The chain's name, as the schema, the API and the reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Chain::Solana => "solana",
+            Chain::Base => "base",
+        }
+    }
+}
+
+impl std::fmt::Display for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "ledger.row_status", rename_all = "snake_case")]
 pub enum RowStatus {

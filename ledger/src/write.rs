@@ -236,10 +236,6 @@ pub fn copy_format<'a>(
     rows: impl IntoIterator<Item = &'a crate::TransferRow>,
 ) -> String {
     use std::fmt::Write;
-    let chain = match chain {
-        Chain::Solana => "solana",
-        Chain::Base => "base",
-    };
     let mut text = String::new();
     for r in rows {
         let _ = writeln!(

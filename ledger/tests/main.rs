@@ -7,23 +7,10 @@ use sqlx::{PgPool, Row};
 
 fn transfer(tx: &str, leg: &str, block: u64, amount: u64) -> TransferRow {
     TransferRow {
-        tx: tx.into(),
         leg: leg.into(),
         block,
         block_hash: Some(format!("hash-{block}")),
-        block_time: None,
-        tx_index: 0,
-        program: "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA".into(),
-        kind: "transfer_checked".into(),
-        mint: "usdc".into(),
-        source: Some("alice-usdc".into()),
-        source_owner: Some("alice".into()),
-        destination: Some("vault-usdc".into()),
-        destination_owner: Some("vault".into()),
-        authority: Some("alice".into()),
-        amount,
-        decimals: Some(6),
-        success: true,
+        ..ledger::fixtures::usdc_leg(tx, "vault", amount)
     }
 }
 

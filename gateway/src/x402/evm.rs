@@ -91,10 +91,6 @@ pub struct EvmExact {
     provider: DynProvider,
 }
 
-fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
-    Rejection::new(code, message)
-}
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -129,25 +125,9 @@ impl EvmExact {
         payment: &PaymentPayload,
         required: &PaymentRequirements,
     ) -> Result<VerifiedEvm, Rejection> {
-        if required.scheme != "exact" || payment.accepted.scheme != "exact" {
-            return Err(reject(
-                "unsupported_scheme",
-                "only the exact scheme is accepted",
-            ));
-        }
-        if payment.accepted.network != self.config.network
-            || required.network != self.config.network
-        {
-            return Err(reject(
-                "invalid_network",
-                format!(
-                    "this facilitator settles on {}, not {}",
-                    self.config.network, payment.accepted.network
-                ),
-            ));
-        }
+        super::check_exact_on(payment, required, &self.config.network)?;
         if address(&required.asset, "asset")? != self.config.usdc {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_evm_payload_asset_mismatch",
                 format!("asset must be USDC ({})", self.config.usdc),
             ));
@@ -175,7 +155,7 @@ impl EvmExact {
             })?,
         };
         if authorization.to != address(&required.pay_to, "payTo")? {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_evm_payload_recipient_mismatch",
                 format!(
                     "the authorization pays {}, not payTo {}",
@@ -185,7 +165,7 @@ impl EvmExact {
         }
         let amount = required.amount_units()?;
         if authorization.value != U256::from(amount) {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_evm_payload_authorization_value_mismatch",
                 format!(
                     "the authorization moves {}, the price is {amount}",
@@ -195,13 +175,13 @@ impl EvmExact {
         }
         let now = U256::from(now());
         if authorization.validAfter > now {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_evm_payload_authorization_valid_after",
                 "the authorization is not valid yet",
             ));
         }
         if authorization.validBefore < now + U256::from(SETTLE_MARGIN_SECS) {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_evm_payload_authorization_valid_before",
                 "the authorization has expired (or expires within 6 s): sign a new one",
             ));
@@ -211,7 +191,7 @@ impl EvmExact {
             .parse()
             .map_err(|_| Rejection::invalid_payload("signature must be hex"))?;
         let signature = Signature::try_from(signature_bytes.as_ref()).map_err(|_| {
-            reject(
+            Rejection::new(
                 "invalid_exact_evm_payload_signature",
                 "the signature is not a 65-byte ECDSA signature",
             )
@@ -220,13 +200,13 @@ impl EvmExact {
         let signer = signature
             .recover_address_from_prehash(&digest)
             .map_err(|_| {
-                reject(
+                Rejection::new(
                     "invalid_exact_evm_payload_signature",
                     "the signature does not recover",
                 )
             })?;
         if signer != authorization.from {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_evm_payload_signature",
                 format!("signed by {signer}, not by {}", authorization.from),
             ));
@@ -234,7 +214,7 @@ impl EvmExact {
 
         let token = Eip3009Token::new(self.config.usdc, &self.provider);
         let unexpected = |e: alloy::contract::Error| {
-            reject(
+            Rejection::new(
                 "unexpected_verify_error",
                 format!("reading USDC on Base: {e}"),
             )
@@ -245,7 +225,7 @@ impl EvmExact {
             .await
             .map_err(unexpected)?
         {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_evm_nonce_already_used",
                 "this authorization was already used",
             ));
@@ -257,7 +237,7 @@ impl EvmExact {
             .map_err(unexpected)?
             < authorization.value
         {
-            return Err(reject(
+            return Err(Rejection::new(
                 "insufficient_funds",
                 format!("{} holds less than {amount} USDC units", authorization.from),
             ));
@@ -266,7 +246,7 @@ impl EvmExact {
             .call()
             .await
             .map_err(|e| {
-                reject(
+                Rejection::new(
                     "transaction_simulation_failed",
                     format!("the authorization would fail on chain: {e}"),
                 )
@@ -304,7 +284,7 @@ impl EvmExact {
             .send()
             .await
             .map_err(|e| {
-                reject(
+                Rejection::new(
                     "unexpected_settle_error",
                     format!("submitting the authorization: {e}"),
                 )
@@ -314,13 +294,13 @@ impl EvmExact {
             .get_receipt()
             .await
             .map_err(|e| {
-                reject(
+                Rejection::new(
                     "unexpected_settle_error",
                     format!("waiting for the receipt: {e}"),
                 )
             })?;
         if !receipt.status() {
-            return Err(reject(
+            return Err(Rejection::new(
                 "transaction_failed",
                 format!("transaction {} reverted", receipt.transaction_hash),
             ));

@@ -11,6 +11,33 @@ pub mod wire;
 
 use axum::http::StatusCode;
 
+use wire::{PaymentPayload, PaymentRequirements};
+
+/// What both `exact` schemes check first: the scheme, and that the payment is for the network
+/// this side settles on.
+fn check_exact_on(
+    payment: &PaymentPayload,
+    required: &PaymentRequirements,
+    network: &str,
+) -> Result<(), Rejection> {
+    if required.scheme != "exact" || payment.accepted.scheme != "exact" {
+        return Err(Rejection::new(
+            "unsupported_scheme",
+            "only the exact scheme is accepted",
+        ));
+    }
+    if payment.accepted.network != network || required.network != network {
+        return Err(Rejection::new(
+            "invalid_network",
+            format!(
+                "this facilitator settles on {network}, not {}",
+                payment.accepted.network
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Why a payment was refused: an x402 error code, a sentence saying what to do, and the
 /// HTTP status (400 for a payload that cannot be read, 402 for a payment that is not good).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -59,10 +59,6 @@ pub struct SvmExact {
     rpc: RpcClient,
 }
 
-fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
-    Rejection::new(code, message)
-}
-
 impl SvmExact {
     pub fn new(config: SvmConfig, rpc_url: &str) -> Self {
         SvmExact {
@@ -81,33 +77,17 @@ impl SvmExact {
         payment: &PaymentPayload,
         required: &PaymentRequirements,
     ) -> Result<VerifiedSvm, Rejection> {
-        if required.scheme != "exact" || payment.accepted.scheme != "exact" {
-            return Err(reject(
-                "unsupported_scheme",
-                "only the exact scheme is accepted",
-            ));
-        }
-        if payment.accepted.network != self.config.network
-            || required.network != self.config.network
-        {
-            return Err(reject(
-                "invalid_network",
-                format!(
-                    "this facilitator settles on {}, not {}",
-                    self.config.network, payment.accepted.network
-                ),
-            ));
-        }
+        super::check_exact_on(payment, required, &self.config.network)?;
         let fee_payer = self.fee_payer();
         if required.extra_str("feePayer") != Some(fee_payer.to_string().as_str()) {
-            return Err(reject(
+            return Err(Rejection::new(
                 "fee_payer_not_managed_by_facilitator",
                 format!("extra.feePayer must be {fee_payer}"),
             ));
         }
         let mint = key(&required.asset, "asset")?;
         if mint != self.config.usdc_mint {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_mint_mismatch",
                 format!("asset must be USDC ({})", self.config.usdc_mint),
             ));
@@ -134,27 +114,27 @@ impl SvmExact {
             .unwrap_or_default()
             .is_empty()
         {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction",
                 "address lookup tables are not accepted",
             ));
         }
         let keys = message.static_account_keys();
         if message.header().num_required_signatures != 2 || tx.signatures.len() != 2 {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction",
                 "the transaction must have exactly two signers: the fee payer and the payer",
             ));
         }
         if keys.first() != Some(&fee_payer) {
-            return Err(reject(
+            return Err(Rejection::new(
                 "fee_payer_not_managed_by_facilitator",
                 format!("the fee payer must be {fee_payer}"),
             ));
         }
         let instructions = message.instructions();
         if !(3..=6).contains(&instructions.len()) {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction_instructions_length",
                 format!("expected 3 to 6 instructions, found {}", instructions.len()),
             ));
@@ -172,7 +152,7 @@ impl SvmExact {
         };
         // Fee-payer isolation: our key appears in no instruction, so it can move nothing.
         if instructions.iter().any(|ix| ix.accounts.contains(&0)) {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds",
                 "the fee payer may not appear in any instruction",
             ));
@@ -184,7 +164,7 @@ impl SvmExact {
             || limit.first() != Some(&SET_COMPUTE_UNIT_LIMIT)
             || limit.len() != 5
         {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction",
                 "instruction 0 must set the compute-unit limit",
             ));
@@ -193,7 +173,7 @@ impl SvmExact {
             || price.first() != Some(&SET_COMPUTE_UNIT_PRICE)
             || price.len() != 9
         {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction",
                 "instruction 1 must set the compute-unit price",
             ));
@@ -201,7 +181,7 @@ impl SvmExact {
         let units = u32::from_le_bytes(limit[1..5].try_into().expect("4 bytes"));
         let micro_lamports = u64::from_le_bytes(price[1..9].try_into().expect("8 bytes"));
         if units > self.config.max_compute_units {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction",
                 format!(
                     "compute-unit limit {units} is over {}",
@@ -210,7 +190,7 @@ impl SvmExact {
             ));
         }
         if micro_lamports > self.config.max_compute_unit_price {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction_too_high",
                 format!("compute-unit price {micro_lamports} µlamports is over the cap of {}", self.config.max_compute_unit_price),
             ));
@@ -222,7 +202,7 @@ impl SvmExact {
             || transfer.first() != Some(&TRANSFER_CHECKED)
             || transfer.len() != 10
         {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_no_transfer_instruction",
                 "instruction 2 must be a token TransferChecked",
             ));
@@ -235,7 +215,7 @@ impl SvmExact {
         );
         let transferred = u64::from_le_bytes(transfer[1..9].try_into().expect("8 bytes"));
         if transfer_mint != mint {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_mint_mismatch",
                 format!("the transfer moves {transfer_mint}, not USDC"),
             ));
@@ -243,25 +223,25 @@ impl SvmExact {
         let expected_destination =
             get_associated_token_address_with_program_id(&pay_to, &mint, &token_program);
         if destination != expected_destination {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_recipient_mismatch",
                 format!("the transfer must go to {expected_destination} (the USDC account of payTo {pay_to})"),
             ));
         }
         if transferred != amount {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_amount_mismatch",
                 format!("the transfer moves {transferred}, the price is {amount}"),
             ));
         }
         if source == fee_payer || authority == fee_payer {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds",
                 "the fee payer may not be the source or authority",
             ));
         }
         if keys.get(1) != Some(&authority) {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction",
                 "the transfer authority must be the second signer",
             ));
@@ -273,7 +253,7 @@ impl SvmExact {
                 Some(p) if p == MEMO_PROGRAM => memos.push(ix.data.clone()),
                 Some(p) if p == LIGHTHOUSE_PROGRAM => {}
                 other => {
-                    return Err(reject(
+                    return Err(Rejection::new(
                         "invalid_exact_svm_payload_unknown_fourth_instruction",
                         format!(
                         "instruction {i} calls {}, only Memo or Lighthouse may follow the transfer",
@@ -285,7 +265,7 @@ impl SvmExact {
         }
         if let Some(memo) = required.extra_str("memo") {
             if memos.len() != 1 || memos[0] != memo.as_bytes() {
-                return Err(reject(
+                return Err(Rejection::new(
                     "invalid_exact_svm_payload_memo_mismatch",
                     "exactly one Memo instruction holding extra.memo (it binds the payment to its quote) is required",
                 ));
@@ -294,7 +274,7 @@ impl SvmExact {
 
         let bytes = message.serialize();
         if !tx.signatures[1].verify(authority.as_ref(), &bytes) {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_signature",
                 "the payer's signature does not verify",
             ));
@@ -316,21 +296,21 @@ impl SvmExact {
             )
         );
         let fresh = fresh.map_err(|e| {
-            reject(
+            Rejection::new(
                 "unexpected_verify_error",
                 format!("checking the blockhash: {e}"),
             )
         })?;
         if !fresh {
-            return Err(reject(
+            return Err(Rejection::new(
                 "invalid_exact_svm_payload_blockhash_expired",
                 "the transaction's blockhash has expired: sign a new payment with a fresh blockhash",
             ));
         }
         let simulation = simulation
-            .map_err(|e| reject("unexpected_verify_error", format!("simulating: {e}")))?;
+            .map_err(|e| Rejection::new("unexpected_verify_error", format!("simulating: {e}")))?;
         if let Some(err) = simulation.value.err {
-            return Err(reject(
+            return Err(Rejection::new(
                 "transaction_simulation_failed",
                 format!("the payment would fail on chain ({err}); check the payer's USDC balance and account"),
             ));
@@ -355,7 +335,7 @@ impl SvmExact {
             )
             .await
             .map_err(|e| {
-                reject(
+                Rejection::new(
                     "unexpected_settle_error",
                     format!("sending the payment: {e}"),
                 )
@@ -367,7 +347,7 @@ impl SvmExact {
                 .get_signature_statuses(&[verified.signature])
                 .await
                 .map_err(|e| {
-                    reject(
+                    Rejection::new(
                         "unexpected_settle_error",
                         format!("confirming the payment: {e}"),
                     )
@@ -378,7 +358,7 @@ impl SvmExact {
                 .flatten();
             if let Some(status) = status {
                 if let Some(err) = status.err {
-                    return Err(reject(
+                    return Err(Rejection::new(
                         "transaction_failed",
                         format!("the payment failed on chain: {err}"),
                     ));
@@ -388,7 +368,7 @@ impl SvmExact {
                 }
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(reject(
+                return Err(Rejection::new(
                     "unexpected_settle_error",
                     format!(
                         "payment {} not confirmed within {:?}",
