@@ -14,23 +14,25 @@ use futures::StreamExt;
 use ledger::Completion;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::{
     app::App,
-    chat::{Priced, Receipt},
+    chat::Receipt,
     metrics::Metrics,
+    request::Priced,
     tokens, GatewayError,
 };
 
 pub async fn answer(
     app: &App,
-    priced: &Priced<'_>,
+    priced: &Priced,
     receipt: Receipt,
 ) -> Result<Response, GatewayError> {
     let answer = match app
         .upstreams
         .chat(
-            priced.model,
+            &priced.model,
             &priced.body,
             priced.prompt_tokens,
             priced.max_tokens,
@@ -85,7 +87,7 @@ pub async fn answer(
             .await;
         };
         let usage = Usage::from_body(&body, priced);
-        let completion = usage.completion(priced, &provider, "surplus");
+        let completion = usage.completion(app, priced, &provider, "surplus");
         body["model"] = Value::String(priced.model.slug.clone());
         body["paywire_receipt"] =
             receipt.json(&priced.model.slug, Some(&provider), &completion, false);
@@ -103,15 +105,19 @@ pub async fn answer(
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let task = StreamTask {
         app_ledger: app.ledger.clone(),
+        metrics: app.metrics.clone(),
         slug: priced.model.slug.clone(),
         model: priced.model.clone(),
         prompt_tokens: priced.prompt_tokens,
         amount: priced.amount,
-        max_tokens: priced.max_tokens,
+        ceiling: priced.completion_ceiling(),
         provider: provider.clone(),
         receipt: receipt.clone(),
     };
-    tokio::spawn(task.run(answer.response, tx));
+    tokio::spawn(
+        task.run(answer.response, tx)
+            .instrument(tracing::Span::current()),
+    );
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
     });
@@ -167,7 +173,7 @@ struct Usage {
 }
 
 impl Usage {
-    fn from_body(body: &Value, priced: &Priced<'_>) -> Usage {
+    fn from_body(body: &Value, priced: &Priced) -> Usage {
         match usage_of(body) {
             Some(u) => u,
             None => {
@@ -185,11 +191,18 @@ impl Usage {
         }
     }
 
-    fn completion(&self, priced: &Priced<'_>, provider: &str, reason: &'static str) -> Completion {
-        let actual = priced
-            .model
-            .actual(self.prompt, self.completion)
-            .min(priced.amount);
+    fn completion(
+        &self,
+        app: &App,
+        priced: &Priced,
+        provider: &str,
+        reason: &'static str,
+    ) -> Completion {
+        let actual = charged(
+            &app.metrics,
+            priced.model.actual(self.prompt, self.completion),
+            priced.amount,
+        );
         Completion {
             provider: Some(provider.to_string()),
             prompt_tokens: Some(self.prompt as u32),
@@ -199,6 +212,23 @@ impl Usage {
             credit_reason: reason,
         }
     }
+}
+
+/// The charge for a call whose usage cost `cost`: never more than the payer agreed to pay.
+/// Usage beyond the quote (a provider that counts tokens differently, a ceiling it ignored)
+/// is absorbed, and counted so an operator sees it.
+fn charged(metrics: &Metrics, cost: u64, price: u64) -> u64 {
+    if cost > price {
+        Metrics::add(&metrics.absorbed_units, cost - price);
+        tracing::warn!(cost, price, "upstream usage exceeded the quote; the difference is absorbed");
+    }
+    cost.min(price)
+}
+
+/// Slack over the completion ceiling before a stream is cut: providers' tokenizers differ
+/// from ours by a few percent.
+fn cut_at(ceiling: u64) -> u64 {
+    ceiling + ceiling / 20 + 16
 }
 
 fn usage_of(value: &Value) -> Option<Usage> {
@@ -212,11 +242,13 @@ fn usage_of(value: &Value) -> Option<Usage> {
 /// Pumps one upstream stream to the client and completes the charge when it ends.
 struct StreamTask {
     app_ledger: ledger::Ledger,
+    metrics: std::sync::Arc<Metrics>,
     slug: String,
     model: crate::catalog::Model,
     prompt_tokens: u64,
     amount: u64,
-    max_tokens: u32,
+    /// Completion tokens paid for, all choices together.
+    ceiling: u64,
     provider: String,
     receipt: Receipt,
 }
@@ -230,6 +262,9 @@ impl StreamTask {
         let mut done = false;
         let mut client_gone = false;
         let mut broken = false;
+        // Completion tokens streamed so far, counted as they pass.
+        let mut streamed = 0u64;
+        let mut cut = false;
         'read: loop {
             let chunk = tokio::select! {
                 chunk = upstream.next() => chunk,
@@ -259,11 +294,24 @@ impl StreamTask {
                             usage = Some(u);
                         }
                         for choice in json["choices"].as_array().into_iter().flatten() {
-                            if let Some(t) = choice["delta"]["content"].as_str() {
+                            let delta = &choice["delta"];
+                            if let Some(t) = delta["content"].as_str() {
                                 text.push_str(t);
+                                streamed += tokens::text_tokens(t);
+                            }
+                            for call in delta["tool_calls"].as_array().into_iter().flatten() {
+                                let arguments = &call["function"]["arguments"];
+                                streamed += tokens::text_tokens(arguments.as_str().unwrap_or(""));
                             }
                         }
                     }
+                }
+                if streamed > cut_at(self.ceiling) {
+                    // More than was paid for: stop here rather than give it away.
+                    cut = true;
+                    Metrics::add(&self.metrics.streams_cut, 1);
+                    tracing::warn!(streamed, ceiling = self.ceiling, "upstream streamed past the paid ceiling; cut");
+                    break 'read;
                 }
                 if tx.send(Bytes::from(event)).await.is_err() {
                     // The client went away: stop the upstream call (dropping its stream).
@@ -273,15 +321,16 @@ impl StreamTask {
             }
         }
         drop(upstream);
-        let interrupted = broken || client_gone || !done;
+        let interrupted = broken || client_gone || cut || !done;
         let usage = usage.unwrap_or_else(|| Usage {
             prompt: self.prompt_tokens,
             completion: tokens::text_tokens(&text),
         });
-        let actual = self
-            .model
-            .actual(usage.prompt, usage.completion.min(self.max_tokens as u64))
-            .min(self.amount);
+        let actual = charged(
+            &self.metrics,
+            self.model.actual(usage.prompt, usage.completion),
+            self.amount,
+        );
         let completion = Completion {
             provider: Some(self.provider.clone()),
             prompt_tokens: Some(usage.prompt as u32),
@@ -317,6 +366,13 @@ impl StreamTask {
             .await
         {
             tracing::error!("completing charge {}: {e}", self.receipt.charge_id);
+        }
+        if cut {
+            let event = format!(
+                "event: paywire.error\ndata: {}\n\n",
+                json!({ "message": format!("the answer went past the {} completion tokens paid for and was cut", self.ceiling) })
+            );
+            let _ = tx.send(Bytes::from(event)).await;
         }
         if !client_gone {
             let event = format!("event: paywire.receipt\ndata: {receipt}\n\n");

@@ -5,6 +5,7 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 use ledger::{Chain, Ledger};
 use model_vault_client::Protocol;
 use serde_json::json;
+use tokio::sync::Semaphore;
 use solana_pubkey::Pubkey;
 
 use crate::{
@@ -17,7 +18,7 @@ use crate::{
     upstream::Upstreams,
     x402::{
         evm::{EvmConfig, EvmExact},
-        facilitator::Facilitator,
+        facilitator::{Destinations, Facilitator},
         payments::{Payments, Remote},
         svm::{SvmConfig, SvmExact},
         wire::PaymentRequirements,
@@ -39,8 +40,17 @@ pub struct App {
     pub pay_to: Option<PayTo>,
     pub ledger: Ledger,
     pub upstreams: Upstreams,
+    /// Paid calls per payer.
     pub limiter: RateLimiter,
-    pub metrics: Metrics,
+    /// Requests per client IP.
+    pub clients: RateLimiter,
+    pub metrics: Arc<Metrics>,
+    /// Requests priced at once, each on a blocking thread.
+    pub pricing: Semaphore,
+    /// How long a paying client waits for settlement before it is told to come back.
+    pub settle_wait: Duration,
+    /// The facilitator API's key, when it is served.
+    facilitator_key: Option<String>,
 }
 
 fn bad(what: String) -> GatewayError {
@@ -66,11 +76,13 @@ impl App {
                     pubkey(&s.usdc_mint, "usdc_mint")?,
                     pubkey(&s.treasury, "treasury")?,
                 );
-                Some(PayTo::new(
+                let pay_to = PayTo::new(
                     &s.rpc_url,
                     protocol,
                     Duration::from_millis(s.pay_to_cache_ms),
-                ))
+                );
+                pay_to.check_config().await?;
+                Some(pay_to)
             }
             None => None,
         };
@@ -89,7 +101,11 @@ impl App {
                         .as_ref()
                         .map(|b| (b.network.clone(), Chain::Base)),
                 );
-                Payments::Remote(Remote::connect(url, &networks).await.map_err(bad)?)
+                Payments::Remote(
+                    Remote::connect(url, config.facilitator_key.as_deref(), &networks)
+                        .await
+                        .map_err(bad)?,
+                )
             }
             None => Payments::Local(Arc::new(Facilitator::new(
                 config.solana.as_ref().map(local_svm).transpose()?,
@@ -129,16 +145,41 @@ impl App {
             ledger,
             upstreams: Upstreams::new(Duration::from_secs(config.upstream_timeout_secs)),
             limiter: RateLimiter::new(config.rate_limit_per_minute),
-            metrics: Metrics::default(),
+            clients: RateLimiter::new(config.client_rate_limit_per_minute),
+            metrics: Arc::default(),
+            pricing: Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            ),
+            settle_wait: Duration::from_secs(
+                config.solana.as_ref().map_or(30, |s| s.confirm_timeout_secs),
+            ),
+            facilitator_key: config.facilitator_key.clone(),
         })
     }
 
-    /// The built-in facilitator, when this gateway settles its own payments.
-    pub fn facilitator(&self) -> Option<Arc<Facilitator>> {
-        match &self.payments {
-            Payments::Local(f) => Some(f.clone()),
-            Payments::Remote(_) => None,
+    /// The facilitator API, when this gateway is its own facilitator and has a key for it:
+    /// it pays fees only for payments to this operator — the treasuries and the vaults of
+    /// the catalog's models.
+    pub fn facilitator_api(&self) -> Option<axum::Router> {
+        let (Payments::Local(facilitator), Some(key)) = (&self.payments, &self.facilitator_key)
+        else {
+            return None;
+        };
+        let mut ours = Vec::new();
+        if let (Some(s), Some(pay_to)) = (&self.solana, &self.pay_to) {
+            ours.push((s.network.clone(), pay_to.treasury().to_string()));
+            for model in self.catalog.models() {
+                ours.push((s.network.clone(), pay_to.vault_of(&model.slug).to_string()));
+            }
         }
+        if let Some(b) = &self.base {
+            ours.push((b.network.clone(), b.treasury.clone()));
+        }
+        Some(crate::x402::facilitator::routes(
+            facilitator.clone(),
+            key,
+            Destinations::new(ours),
+        ))
     }
 
     /// The ways to pay `amount` for `model` under quote `quote`, one per chain.
@@ -152,7 +193,7 @@ impl App {
         if let (Some(s), Some(pay_to), Some(fee_payer)) =
             (&self.solana, &self.pay_to, self.payments.solana_fee_payer())
         {
-            let destination = pay_to.solana(&model.slug).await?;
+            let destination = pay_to.solana(&model.slug, model.creator).await?;
             offers.push(PaymentRequirements {
                 scheme: "exact".into(),
                 network: s.network.clone(),
@@ -205,7 +246,6 @@ fn local_svm(s: &SolanaPayments) -> Result<SvmExact, GatewayError> {
             fee_payer: Arc::new(read_keypair(keypair)?),
             max_compute_unit_price: s.max_compute_unit_price,
             max_compute_units: s.max_compute_units,
-            confirm_timeout: Duration::from_secs(s.confirm_timeout_secs),
         },
         &s.rpc_url,
     ))

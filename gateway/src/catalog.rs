@@ -29,6 +29,11 @@ pub struct ModelEntry {
     pub max_tokens: u32,
     #[serde(default)]
     pub description: Option<String>,
+    /// The Solana address expected as this model's creator on chain. Its revenue goes to the
+    /// model's vault only when the on-chain model names this creator; without it, or when
+    /// someone else registered the slug, it goes to the treasury.
+    #[serde(default)]
+    pub creator: Option<String>,
     pub providers: Vec<ProviderEntry>,
 }
 
@@ -70,6 +75,7 @@ pub struct Model {
     pub price: Rates,
     pub floor: Usdc,
     pub max_tokens: u32,
+    pub creator: Option<solana_pubkey::Pubkey>,
     pub providers: Vec<Provider>,
 }
 
@@ -164,6 +170,15 @@ impl Catalog {
                 },
                 floor: rate(&m.floor, "floor")?,
                 max_tokens: m.max_tokens,
+                creator: m
+                    .creator
+                    .as_deref()
+                    .map(|c| {
+                        c.parse().map_err(|_| {
+                            config(format!("model {}: creator {c} is not a Solana address", m.slug))
+                        })
+                    })
+                    .transpose()?,
                 description: m.description.clone(),
                 slug: m.slug,
                 providers,
@@ -182,11 +197,11 @@ impl Catalog {
 }
 
 impl Model {
-    /// The charge for a call: prompt tokens at the input price plus the token ceiling at the
-    /// output price, at least the floor.
-    pub fn quote(&self, prompt_tokens: u64, max_tokens: u32) -> Usdc {
+    /// The charge for a call: prompt tokens at the input price plus the completion ceiling
+    /// (every choice's token ceiling) at the output price, at least the floor.
+    pub fn quote(&self, prompt_tokens: u64, completion_ceiling: u64) -> Usdc {
         self.price
-            .cost(prompt_tokens, max_tokens as u64)
+            .cost(prompt_tokens, completion_ceiling)
             .max(self.floor)
     }
 

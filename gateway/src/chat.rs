@@ -3,44 +3,40 @@
 //! charge with its actual cost and credit → answer with the receipt.
 
 use std::{
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
     body::Bytes,
-    extract::State,
+    extract::{rejection::BytesRejection, State},
     http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
 use ledger::{Chain, Claim, Completion, NewCharge};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::{
     app::{quote_of, App},
-    catalog::{format_usdc, Model},
+    catalog::format_usdc,
     metrics::Metrics,
-    tokens,
+    request::{ChatRequest, Priced},
     x402::{
         wire::{
             self, PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo,
             SettlementResponse,
         },
+        payments::Accepted,
         Rejection,
     },
     GatewayError,
 };
-
-/// A request priced.
-pub struct Priced<'a> {
-    pub model: &'a Model,
-    pub body: Value,
-    pub prompt_tokens: u64,
-    pub max_tokens: u32,
-    pub amount: u64,
-    pub stream: bool,
-}
 
 pub fn now() -> u64 {
     SystemTime::now()
@@ -48,61 +44,55 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Prices a chat request: prompt tokens × input price + token ceiling × output price.
-pub fn price<'a>(app: &'a App, body: &[u8]) -> Result<Priced<'a>, GatewayError> {
-    let body: Value = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let slug = body
-        .get("model")
-        .and_then(Value::as_str)
-        .ok_or_else(|| GatewayError::BadRequest("\"model\" is required".into()))?;
+/// Prices a chat request (see [`crate::request`]). Parsing and tokenizing are CPU work on
+/// unpaid input: they run on the blocking pool, a few at a time, never on the executor that
+/// serves settlements and streams.
+pub async fn price(app: &App, body: Bytes) -> Result<Priced, GatewayError> {
+    let _permit = app
+        .pricing
+        .acquire()
+        .await
+        .map_err(|_| GatewayError::Config("the gateway is shutting down".into()))?;
+    let request = tokio::task::spawn_blocking(move || ChatRequest::parse(&body))
+        .await
+        .map_err(|e| GatewayError::Config(format!("pricing failed: {e}")))??;
     let model = app
         .catalog
-        .get(slug)
-        .ok_or_else(|| GatewayError::UnknownModel(slug.to_string()))?;
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| GatewayError::BadRequest("\"messages\" must be a non-empty array".into()))?;
-    let requested = body.get("max_completion_tokens").or(body.get("max_tokens"));
-    let requested = match requested {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-            GatewayError::BadRequest("max_tokens must be a positive integer".into())
-        })?),
-    };
-    let prompt_tokens = tokens::prompt_tokens(messages);
-    let max_tokens = model.max_tokens_for(requested);
-    Ok(Priced {
-        amount: model.quote(prompt_tokens, max_tokens),
-        stream: body.get("stream").and_then(Value::as_bool) == Some(true),
-        model,
-        prompt_tokens,
-        max_tokens,
-        body,
-    })
+        .get(&request.slug)
+        .ok_or_else(|| GatewayError::UnknownModel(request.slug.clone()))?;
+    Ok(Priced::new(model.clone(), request))
 }
 
 pub async fn chat_completions(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle(&app, &headers, &body).await {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return GatewayError::from(e).into_response(),
+    };
+    match handle(&app, &headers, body).await {
         Ok(response) => response,
         Err(Failure::Gateway(e)) => e.into_response(),
-        Err(Failure::Payment(rejection, offers)) => {
+        Err(Failure::Payment(rejection, network)) => {
             Metrics::add(&app.metrics.payments_rejected, 1);
-            payment_required(&app, Some(rejection), offers)
+            refused(&app, rejection, network)
         }
     }
 }
 
 enum Failure {
     Gateway(GatewayError),
-    /// A refused payment: answered with a 402 (or 400) naming the reason, and fresh offers.
-    Payment(Rejection, Vec<PaymentRequirements>),
+    /// A refused payment: answered with a 402 (or 400) naming the reason, and a failed
+    /// `PAYMENT-RESPONSE` for the payment's network, when known.
+    Payment(Rejection, Option<String>),
+}
+
+impl Failure {
+    fn refused(rejection: Rejection) -> Self {
+        Failure::Payment(rejection, None)
+    }
 }
 
 impl From<GatewayError> for Failure {
@@ -145,8 +135,27 @@ fn payment_required(
     response
 }
 
-async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response, Failure> {
-    let priced = price(app, body)?;
+/// A refused payment: the 402 (or 400) naming why, with `PAYMENT-RESPONSE` saying it was not
+/// settled, as the x402 HTTP transport asks.
+fn refused(app: &App, rejection: Rejection, network: Option<String>) -> Response {
+    let settlement = SettlementResponse {
+        success: false,
+        error_reason: Some(rejection.code.to_string()),
+        payer: None,
+        transaction: String::new(),
+        network: network.unwrap_or_default(),
+        amount: None,
+    };
+    let mut response = payment_required(app, Some(rejection), Vec::new());
+    response.headers_mut().insert(
+        wire::PAYMENT_RESPONSE,
+        HeaderValue::from_str(&wire::encode_header(&settlement)).expect("base64 is a valid header"),
+    );
+    response
+}
+
+async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Response, Failure> {
+    let priced = price(app, body).await?;
     let header = headers
         .get(wire::PAYMENT_SIGNATURE)
         .or(headers.get(wire::X_PAYMENT));
@@ -156,7 +165,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             priced.amount,
             now() + app.quote_ttl.as_secs(),
         );
-        let offers = app.offers(priced.model, priced.amount, &quote).await?;
+        let offers = app.offers(&priced.model, priced.amount, &quote).await?;
         Metrics::add(&app.metrics.payment_required, 1);
         return Ok(payment_required(app, None, offers));
     };
@@ -164,10 +173,38 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         .to_str()
         .map_err(|_| GatewayError::BadRequest("the payment header is not ASCII".into()))?;
     // Offers carry no quote until the payment names one; v1 payments are matched against these.
-    let template = app.offers(priced.model, priced.amount, "").await?;
-    let refuse = |r: Rejection| Failure::Payment(r, Vec::new());
-    let payment = wire::decode_payment(header, &template).map_err(refuse)?;
+    let template = app.offers(&priced.model, priced.amount, "").await?;
+    let mut payment = wire::decode_payment(header, &template).map_err(Failure::refused)?;
+    let network = payment.accepted.network.clone();
+    let refuse = |r: Rejection| Failure::Payment(r, Some(network.clone()));
     let payment_id = payment.payment_id().map_err(refuse)?;
+    let chain = app.chain_of(&payment.accepted.network).ok_or_else(|| {
+        refuse(Rejection::new(
+            "invalid_network",
+            format!(
+                "payment on {} is not accepted; see accepts[]",
+                payment.accepted.network
+            ),
+        ))
+    })?;
+    let quote = match payment.x402_version {
+        1 => None,
+        _ => Some(
+            quote_of(&payment.accepted)
+                .ok_or_else(|| refuse(Rejection::new("invalid_quote", "accepted.extra carries no quote (memo); pay one of the offered requirements unchanged")))?
+                .to_string(),
+        ),
+    };
+    if let Some(quote) = &quote {
+        app.quotes
+            .check(quote, &priced.model.slug, priced.amount, now())
+            .map_err(refuse)?;
+    }
+    let required = requirement(&template, &payment, quote.as_deref()).map_err(refuse)?;
+    if payment.x402_version == 1 {
+        // v1 carries no `accepted`: it accepted what we require.
+        payment.accepted = required.clone();
+    }
 
     // The same payment seen before: a retry under the same payment id is answered as the
     // first time; any other reuse is refused.
@@ -193,29 +230,6 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         }
     }
 
-    let chain = app.chain_of(&payment.accepted.network).ok_or_else(|| {
-        refuse(Rejection::new(
-            "invalid_network",
-            format!(
-                "payment on {} is not accepted; see accepts[]",
-                payment.accepted.network
-            ),
-        ))
-    })?;
-    let quote = match payment.x402_version {
-        1 => None,
-        _ => Some(
-            quote_of(&payment.accepted)
-                .ok_or_else(|| refuse(Rejection::new("invalid_quote", "accepted.extra carries no quote (memo); pay one of the offered requirements unchanged")))?
-                .to_string(),
-        ),
-    };
-    if let Some(quote) = &quote {
-        app.quotes
-            .check(quote, &priced.model.slug, priced.amount, now())
-            .map_err(refuse)?;
-    }
-    let required = requirement(&template, &payment, quote.as_deref()).map_err(refuse)?;
     let verify_started = std::time::Instant::now();
     let accepted = app
         .payments
@@ -226,19 +240,17 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     let key = accepted.key.clone();
     if let Err(wait) = app.limiter.take(&key.payer) {
         return Err(GatewayError::RateLimited {
-            payer: key.payer,
+            who: key.payer,
             retry_after_secs: wait.as_secs().max(1),
         }
         .into());
     }
+    // v1 has no quote: the payment itself is the one-time token.
     let quote_id = quote.unwrap_or_else(|| {
-        format!(
-            "v1.{}",
-            key.settlement_tx
-                .clone()
-                .or(key.nonce.clone())
-                .unwrap_or_default()
-        )
+        let unique = key.settlement_tx.clone().or(key.nonce.clone()).unwrap_or_else(|| {
+            bs58::encode(&Sha256::digest(header.as_bytes())[..16]).into_string()
+        });
+        format!("v1.{unique}")
     });
     let claim = app
         .ledger
@@ -268,40 +280,141 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         }
     };
 
-    let settle_started = std::time::Instant::now();
-    let settlement = match app.payments.settle(&accepted, &payment, &required).await {
-        Ok(tx) => tx,
-        Err(rejection) => {
-            app.ledger
-                .charge_failed(charge_id, &rejection.to_string())
-                .await
-                .map_err(GatewayError::from)?;
-            return Err(refuse(rejection));
-        }
-    };
-    let settle_ms = settle_started.elapsed().as_secs_f64() * 1e3;
-    Metrics::add(&app.metrics.payments_settled, 1);
-    Metrics::add(&app.metrics.settled_units, priced.amount);
-    let receipt = Receipt {
+    // From here the payment may be taken: the rest runs to its end whatever the client does
+    // (a disconnect drops this handler, not the task), and the client waits at most
+    // `settle_wait` before being told to come back for the answer.
+    let paid = Paid {
+        app: app.clone(),
+        priced,
+        accepted,
+        payment,
+        required,
         charge_id,
-        quote: quote_id,
+        quote_id,
         chain,
-        settlement: SettlementResponse {
-            success: true,
-            error_reason: None,
-            payer: Some(key.payer.clone()),
-            transaction: settlement,
-            network: required.network.clone(),
-            amount: Some(priced.amount.to_string()),
-        },
-        v1: payment.x402_version == 1,
-        timing: format!("verify;dur={verify_ms:.3}, settle;dur={settle_ms:.3}"),
+        verify_ms,
     };
-    app.ledger
-        .charge_settled(charge_id, &receipt.settlement.transaction)
-        .await
-        .map_err(GatewayError::from)?;
-    Ok(crate::answer::answer(app, &priced, receipt).await?)
+    let waiting = Waiting::default();
+    // A client that disconnects drops this handler; the guard tells the task.
+    let _leaves = LeaveOnDrop(waiting.clone());
+    let task = tokio::spawn(paid.run(waiting).instrument(tracing::Span::current()));
+    match tokio::time::timeout(app.settle_wait, task).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(panicked)) => {
+            tracing::error!(charge = charge_id, error = %panicked, "the paid section of a call failed");
+            Err(GatewayError::Internal.into())
+        }
+        Err(_) => Ok(still_settling(charge_id, app.settle_wait.as_secs())),
+    }
+}
+
+struct LeaveOnDrop(Waiting);
+
+impl Drop for LeaveOnDrop {
+    fn drop(&mut self) {
+        self.0.left();
+    }
+}
+
+/// Whether the client still waits for the answer of a paid call. Set to false when it has
+/// been told to come back (or has gone): a late settlement then stores the answer for a retry
+/// with the same payment id instead of streaming it to nobody.
+#[derive(Clone)]
+struct Waiting(Arc<AtomicBool>);
+
+impl Default for Waiting {
+    fn default() -> Self {
+        Waiting(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl Waiting {
+    fn left(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+
+    fn still(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The paid section of a call: settle, then answer; owned, so it can outlive the request.
+struct Paid {
+    app: Arc<App>,
+    priced: Priced,
+    accepted: Accepted,
+    payment: PaymentPayload,
+    required: PaymentRequirements,
+    charge_id: i64,
+    quote_id: String,
+    chain: Chain,
+    verify_ms: f64,
+}
+
+impl Paid {
+    async fn run(mut self, waiting: Waiting) -> Result<Response, Failure> {
+        let app = &self.app;
+        let settle_started = std::time::Instant::now();
+        let network = self.required.network.clone();
+        let settlement = match app
+            .payments
+            .settle(&self.accepted, &self.payment, &self.required)
+            .await
+        {
+            Ok(tx) => tx,
+            Err(rejection) => {
+                app.ledger
+                    .charge_failed(self.charge_id, &rejection.to_string())
+                    .await
+                    .map_err(GatewayError::from)?;
+                return Err(Failure::Payment(rejection, Some(network)));
+            }
+        };
+        let settle_ms = settle_started.elapsed().as_secs_f64() * 1e3;
+        Metrics::add(&app.metrics.payments_settled, 1);
+        Metrics::add(&app.metrics.settled_units, self.priced.amount);
+        let receipt = Receipt {
+            charge_id: self.charge_id,
+            quote: self.quote_id,
+            chain: self.chain,
+            settlement: SettlementResponse {
+                success: true,
+                error_reason: None,
+                payer: Some(self.accepted.key.payer.clone()),
+                transaction: settlement,
+                network,
+                amount: Some(self.priced.amount.to_string()),
+            },
+            v1: self.payment.x402_version == 1,
+            timing: format!(
+                "verify;dur={:.3}, settle;dur={settle_ms:.3}",
+                self.verify_ms
+            ),
+        };
+        app.ledger
+            .charge_settled(self.charge_id, &receipt.settlement.transaction)
+            .await
+            .map_err(GatewayError::from)?;
+        if !waiting.still() {
+            // Nobody to stream to: the answer is kept whole for the retry.
+            self.priced.unstreamed();
+        }
+        Ok(crate::answer::answer(app, &self.priced, receipt).await?)
+    }
+}
+
+/// 202: the payment was sent and may still land; the same payment header (with its payment
+/// id) gets the answer once it has.
+fn still_settling(charge_id: i64, retry_after: u64) -> Response {
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(json!({ "error": { "message": format!("the payment of charge {charge_id} is not confirmed yet; it is not lost: retry with the same payment header and payment id to get the answer"), "code": 202 } })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("retry-after", retry_after.max(1).into());
+    response
 }
 
 /// The offered requirement the payment chose, with its quote, checked field by field so the
@@ -349,13 +462,21 @@ fn requirement(
             ),
         ));
     }
-    if let (Some(quote), Some(extra)) = (quote, required.extra.as_mut()) {
-        let field = if extra.get("memo").is_some() {
+    if let Some(extra) = required.extra.as_mut().and_then(Value::as_object_mut) {
+        let field = if extra.contains_key("memo") {
             "memo"
         } else {
             "quote"
         };
-        extra[field] = Value::String(quote.to_string());
+        match quote {
+            Some(quote) => {
+                extra.insert(field.into(), Value::String(quote.to_string()));
+            }
+            // v1 has no quote to bind: its payment carries a nonce memo of its own.
+            None => {
+                extra.remove(field);
+            }
+        }
     }
     Ok(required)
 }
@@ -452,14 +573,10 @@ fn replay(earlier: ledger::ChargeRecord) -> Result<Response, Failure> {
             response.headers_mut().insert("x-paywire-replayed", HeaderValue::from_static("true"));
             Ok(response)
         }
-        ("failed", _) => Err(Failure::Payment(
-            Rejection::new("duplicate_settlement", "this payment was refused before; request a new 402 and pay again"),
-            Vec::new(),
-        )),
-        _ => Ok((
-            StatusCode::CONFLICT,
-            Json(json!({ "error": { "message": format!("charge {} for this payment is still being processed; retry shortly", earlier.id), "code": 409 } })),
-        )
-            .into_response()),
+        ("failed", _) => Err(Failure::refused(Rejection::new(
+            "duplicate_settlement",
+            "this payment did not go through and cannot land any more; request a new 402 and pay again",
+        ))),
+        _ => Ok(still_settling(earlier.id, 1)),
     }
 }

@@ -7,8 +7,10 @@
 //! database_url = "postgres://…"               # or DATABASE_URL
 //! quote_secret = "…"                          # shared by every gateway process
 //! # facilitator_url = "https://…/facilitator"  # a remote facilitator instead of the built-in one
+//! # facilitator_key = "…"   # serves /facilitator/* to callers presenting it (sent to a remote one)
 //! quote_ttl_secs = 300
 //! rate_limit_per_minute = 120                 # paid calls per payer
+//! client_rate_limit_per_minute = 600          # requests per client IP, paid or not
 //!
 //! [solana]
 //! rpc_url = "http://127.0.0.1:8899"
@@ -58,12 +60,19 @@ pub struct GatewayConfig {
     /// A remote x402 facilitator (its base URL, e.g. `https://x402.example/facilitator`)
     /// instead of the built-in one; then no keys are needed here.
     pub facilitator_url: Option<String>,
+    /// The operator's key to the facilitator API: without it `/facilitator/*` is not served
+    /// (it would pay fees for anyone); with `facilitator_url`, it is sent to the remote one.
+    pub facilitator_key: Option<String>,
     #[serde(default = "five_minutes")]
     pub quote_ttl_secs: u64,
     #[serde(default = "two_minutes")]
     pub upstream_timeout_secs: u64,
+    /// Paid calls per payer per minute.
     #[serde(default = "per_minute")]
     pub rate_limit_per_minute: u32,
+    /// Requests per client IP per minute on every route but health and metrics.
+    #[serde(default = "client_per_minute")]
+    pub client_rate_limit_per_minute: u32,
     pub solana: Option<SolanaPayments>,
     pub base: Option<BasePayments>,
     #[serde(default)]
@@ -80,11 +89,17 @@ pub struct SolanaPayments {
     pub treasury: String,
     /// The built-in facilitator's fee payer (not needed with `facilitator_url`).
     pub fee_payer_keypair: Option<PathBuf>,
-    /// microlamports per compute unit (x402: 5 lamports)
-    #[serde(default = "five_lamports")]
+    /// Highest compute-unit price a payment may set, in microlamports. With the unit cap it
+    /// bounds the fee we pay per payment (default: 0.000003 SOL of priority fee at most).
+    #[serde(default = "cu_price_cap")]
     pub max_compute_unit_price: u64,
+    /// Highest compute-unit limit a payment may set: a transfer, a memo and the Lighthouse
+    /// assertions wallets add use well under it.
     #[serde(default = "cu_cap")]
     pub max_compute_units: u32,
+    /// How long a paying client waits for its settlement before it is told (202) to come
+    /// back with the same payment for the answer; settlement itself goes on until the
+    /// payment lands or can no longer land.
     #[serde(default = "thirty")]
     pub confirm_timeout_secs: u64,
     /// How long a model's payTo is cached.
@@ -122,11 +137,14 @@ fn per_minute() -> u32 {
 fn solana_devnet() -> String {
     "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1".into()
 }
-fn five_lamports() -> u64 {
-    5_000_000
+fn client_per_minute() -> u32 {
+    600
+}
+fn cu_price_cap() -> u64 {
+    50_000
 }
 fn cu_cap() -> u32 {
-    400_000
+    60_000
 }
 fn thirty() -> u64 {
     30

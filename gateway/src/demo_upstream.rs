@@ -45,6 +45,18 @@ fn answer(calls: &Calls, body: Value) -> axum::response::Response {
     match model.as_str() {
         "fail-500" => (StatusCode::INTERNAL_SERVER_ERROR, "upstream broke").into_response(),
         "fail-429" => (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response(),
+        // Answers with the names of the request's fields, so tests see what was forwarded.
+        "echo-fields" => {
+            let mut fields: Vec<&String> = body.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+            fields.sort();
+            let content = fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",");
+            Json(json!({
+                "object": "chat.completion", "model": model,
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }],
+                "usage": { "prompt_tokens": 12, "completion_tokens": 2 },
+            }))
+            .into_response()
+        }
         _ if !stream => Json(json!({
             "id": "cmpl-demo", "object": "chat.completion", "model": model,
             "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Hello world" }, "finish_reason": "stop" }],
@@ -56,6 +68,10 @@ fn answer(calls: &Calls, body: Value) -> axum::response::Response {
                 format!("data: {}\n\n", json!({ "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": { "content": content } }] }))
             };
             let mut events: Vec<Result<String, std::io::Error>> = vec![Ok(chunk("Hello")), Ok(chunk(" world"))];
+            if model == "rambles" {
+                // A provider that ignores max_tokens.
+                events.extend((0..2_000).map(|_| Ok(chunk(" hello"))));
+            }
             if model == "dies" {
                 events.push(Err(std::io::Error::other("upstream died")));
             } else {
@@ -64,7 +80,11 @@ fn answer(calls: &Calls, body: Value) -> axum::response::Response {
                 events.push(Ok("data: [DONE]\n\n".into()));
             }
             // Events a moment apart, as a model generates them.
-            let pause = Duration::from_millis(if model == "slow" { 1_000 } else { 20 });
+            let pause = Duration::from_millis(match model.as_str() {
+                "slow" => 1_000,
+                "rambles" => 0,
+                _ => 20,
+            });
             let paced = futures::stream::iter(events).then(move |event| async move {
                 tokio::time::sleep(pause).await;
                 event

@@ -1,6 +1,7 @@
 //! The gateway's one error type; each variant knows its HTTP status.
 
 use axum::{
+    extract::rejection::BytesRejection,
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
@@ -13,13 +14,17 @@ pub enum GatewayError {
     Config(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("the request body is over {limit} bytes; shorten the prompt")]
+    TooLarge { limit: usize },
     #[error("unknown model {0:?}; GET /v1/models lists them")]
     UnknownModel(String),
-    #[error("too many requests from {payer}; retry in {retry_after_secs} s")]
+    #[error("too many requests from {who}; retry in {retry_after_secs} s")]
     RateLimited {
-        payer: String,
+        who: String,
         retry_after_secs: u64,
     },
+    #[error("internal error")]
+    Internal,
     #[error("chain: {0}")]
     Chain(String),
     #[error(transparent)]
@@ -30,10 +35,23 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::UnknownModel(_) => StatusCode::NOT_FOUND,
             GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Chain(_) => StatusCode::BAD_GATEWAY,
             GatewayError::Config(_) | GatewayError::Ledger(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<BytesRejection> for GatewayError {
+    fn from(rejection: BytesRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => GatewayError::TooLarge {
+                limit: crate::request::MAX_BODY_BYTES,
+            },
+            _ => GatewayError::BadRequest(format!("reading the body: {}", rejection.body_text())),
         }
     }
 }
@@ -42,12 +60,22 @@ impl GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let status = self.status();
+        // What failed inside (a database error, an RPC URL with its key) goes to the log,
+        // which carries the request id; the client gets what to do next.
+        let message = match &self {
+            GatewayError::Ledger(_) => "the ledger is unavailable; retry shortly".to_string(),
+            GatewayError::Chain(_) => "the chain did not answer; retry shortly".to_string(),
+            GatewayError::Config(_) | GatewayError::Internal => {
+                "the gateway failed; retry, and report the x-request-id if it persists".to_string()
+            }
+            other => other.to_string(),
+        };
         if status.is_server_error() {
-            tracing::error!("{self}");
+            tracing::error!(error = %crate::x402::redact(&self.to_string()), "request failed");
         }
         let mut response = (
             status,
-            Json(json!({ "error": { "message": self.to_string(), "type": status.canonical_reason(), "code": status.as_u16() } })),
+            Json(json!({ "error": { "message": message, "type": status.canonical_reason(), "code": status.as_u16() } })),
         )
             .into_response();
         if let GatewayError::RateLimited {

@@ -1,6 +1,7 @@
 //! paywire's gateway: an OpenAI-compatible endpoint paid per call with x402 on Solana and
-//! Base. Read top-down: [`chat`] (price, 402, verify → claim → settle) and [`answer`] (the
-//! upstream call and the receipt) are the paid path; [`x402`] holds the wire types, the two
+//! Base. Read top-down: [`request`] (what a chat request may ask for, and its price),
+//! [`chat`] (402, verify → claim → settle) and [`answer`] (the upstream call and the
+//! receipt) are the paid path; [`x402`] holds the wire types, the two
 //! `exact` schemes and the facilitator; [`catalog`], [`tokens`] and [`quote`] price; [`upstream`]
 //! routes; [`pay_to`] reads where a model's money goes; [`app`] ties them into one state.
 
@@ -15,39 +16,76 @@ mod limiter;
 mod metrics;
 pub mod pay_to;
 pub mod quote;
+pub mod request;
 mod routes;
 pub mod tokens;
 pub mod upstream;
 pub mod x402;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use axum::{
+    extract::{ConnectInfo, DefaultBodyLimit, Request, State},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
     routing::{get, post},
     Router,
+};
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
 };
 
 pub use app::App;
 pub use config::GatewayConfig;
 pub use error::GatewayError;
 
-/// Every route of the gateway.
+/// Every route of the gateway. Each request gets an `x-request-id` (kept if the client sent
+/// one) that its log lines carry and its response repeats; bodies are capped; every route
+/// but health and metrics is rate-limited per client IP.
 pub fn router(app: Arc<App>) -> Router {
-    let facilitator = app.facilitator();
-    let router = Router::new()
+    let mut limited = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/quote", post(routes::quote))
         .route("/v1/models", get(routes::models))
         .route("/.well-known/x402", get(routes::well_known))
         .route("/.well-known/agent-card.json", get(routes::agent_card))
         .route("/openapi.json", get(routes::openapi))
+        .with_state(app.clone());
+    if let Some(facilitator) = app.facilitator_api() {
+        limited = limited.merge(facilitator);
+    }
+    Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
-        .with_state(app);
-    // The facilitator API is served when this gateway is its own facilitator.
-    match facilitator {
-        Some(f) => router.merge(x402::facilitator::routes(f)),
-        None => router,
+        .with_state(app.clone())
+        .merge(limited.layer(middleware::from_fn_with_state(app, limit_clients)))
+        .layer(DefaultBodyLimit::max(request::MAX_BODY_BYTES))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Refuses a client IP over its per-minute allowance, before any work is done for it.
+async fn limit_clients(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    match app.clients.take(&client) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => GatewayError::RateLimited {
+            who: client,
+            retry_after_secs: wait.as_secs().max(1),
+        }
+        .into_response(),
     }
 }
 
@@ -57,7 +95,10 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -1,39 +1,38 @@
-//! Per-payer rate limits: a token bucket per payer address, refilled continuously. Checked
-//! after a payment verifies and before it settles, so a refused call moves no money.
+//! Rate limits keyed by who asks (a payer address, a client IP): governor's keyed
+//! generic-cell rate limiter, `per_minute` requests with bursts of as many, forgetting idle
+//! keys once many are held.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
+use std::{num::NonZeroU32, time::Duration};
+
+use governor::{
+    clock::{Clock, DefaultClock},
+    DefaultKeyedRateLimiter, Quota,
 };
 
+/// Keys held before idle ones are dropped.
+const MAX_KEYS: usize = 100_000;
+
 pub struct RateLimiter {
-    per_minute: u32,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    limiter: DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
 }
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
+        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         RateLimiter {
-            per_minute: per_minute.max(1),
-            buckets: Mutex::new(HashMap::new()),
+            limiter: governor::RateLimiter::keyed(Quota::per_minute(per_minute)),
+            clock: DefaultClock::default(),
         }
     }
 
-    /// Takes one call from `payer`'s bucket, or says how long until one is available.
-    pub fn take(&self, payer: &str) -> Result<(), Duration> {
-        let capacity = self.per_minute as f64;
-        let per_sec = capacity / 60.0;
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().expect("not poisoned");
-        let (tokens, at) = buckets.entry(payer.to_string()).or_insert((capacity, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_sec).min(capacity);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / per_sec))
+    /// Takes one request from `key`'s allowance, or says how long until one is available.
+    pub fn take(&self, key: &str) -> Result<(), Duration> {
+        if self.limiter.len() > MAX_KEYS {
+            self.limiter.retain_recent();
         }
+        self.limiter
+            .check_key(&key.to_string())
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }

@@ -11,6 +11,9 @@ pub struct Metrics {
     pub credited_units: AtomicU64,
     pub upstream_failures: AtomicU64,
     pub calls_completed: AtomicU64,
+    /// USDC units of upstream usage beyond the price paid, absorbed by the operator.
+    pub absorbed_units: AtomicU64,
+    pub streams_cut: AtomicU64,
 }
 
 impl Metrics {
@@ -60,6 +63,16 @@ impl Metrics {
             "paywire_calls_completed_total",
             "paid calls answered",
             &self.calls_completed,
+        );
+        counter(
+            "paywire_absorbed_usdc_units_total",
+            "USDC base units of upstream usage beyond the price, absorbed",
+            &self.absorbed_units,
+        );
+        counter(
+            "paywire_streams_cut_total",
+            "streams cut for going past the completion tokens paid for",
+            &self.streams_cut,
         );
         out.push_str("# HELP paywire_provider_cooldown_seconds remaining cooldown of a failing provider\n# TYPE paywire_provider_cooldown_seconds gauge\n");
         for (name, left) in cooling {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::{
     body::Bytes,
-    extract::State,
+    extract::{rejection::BytesRejection, State},
     http::{header, StatusCode},
     response::IntoResponse,
     Json,
@@ -20,18 +20,22 @@ use crate::{
 };
 
 /// `POST /v1/quote`: the price of a chat request, free, with the same figure a 402 asks for.
-pub async fn quote(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Value>, GatewayError> {
-    let priced = price(&app, &body)?;
+pub async fn quote(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, GatewayError> {
+    let priced = price(&app, body?).await?;
     let quote = app.quotes.issue(
         &priced.model.slug,
         priced.amount,
         now() + app.quote_ttl.as_secs(),
     );
-    let accepts = app.offers(priced.model, priced.amount, &quote).await?;
+    let accepts = app.offers(&priced.model, priced.amount, &quote).await?;
     Ok(Json(json!({
         "model": priced.model.slug,
         "prompt_tokens": priced.prompt_tokens,
         "max_tokens": priced.max_tokens,
+        "n": priced.choices,
         "amount": priced.amount.to_string(),
         "usdc": format_usdc(priced.amount),
         "quote": quote,
@@ -45,14 +49,11 @@ pub async fn models(State(app): State<Arc<App>>) -> Result<Json<Value>, GatewayE
     let mut data = Vec::new();
     for model in app.catalog.models() {
         let accepts = app.offers(model, model.floor, "").await?;
-        let tokenized = accepts.iter().any(|a| {
-            a.extra_str("memo").is_some()
-                && a.extra
-                    .as_ref()
-                    .and_then(|e| e.get("tokenized"))
-                    .and_then(Value::as_bool)
-                    == Some(true)
-        });
+        let destination = match &app.pay_to {
+            Some(pay_to) => Some(pay_to.solana(&model.slug, model.creator).await?),
+            None => None,
+        };
+        let tokenized = destination.is_some_and(|d| d.tokenized);
         data.push(json!({
             "id": model.slug,
             "object": "model",
@@ -63,9 +64,14 @@ pub async fn models(State(app): State<Arc<App>>) -> Result<Json<Value>, GatewayE
                 "output_per_mtok": format_usdc(model.price.output),
                 "floor": format_usdc(model.floor),
                 "max_tokens": model.max_tokens,
-                "formula": "prompt_tokens × input + max_tokens × output, at least floor; the surplus over actual usage is credited",
+                "formula": "prompt_tokens × input + n × max_tokens × output, at least floor; the surplus over actual usage is credited",
             },
             "tokenized": tokenized,
+            // Whose model it is comes from the catalog: a slug tokenized on chain by anyone
+            // else is paid to the treasury, and said so here.
+            "revenue_to": if tokenized { "vault" } else { "treasury" },
+            "creator": model.creator.map(|c| c.to_string()),
+            "unexpected_on_chain_creator": destination.and_then(|d| d.unexpected_creator).map(|c| c.to_string()),
             "payment": accepts.iter().map(|a| json!({ "network": a.network, "asset": a.asset, "payTo": a.pay_to })).collect::<Vec<_>>(),
         }));
     }
@@ -77,7 +83,6 @@ pub async fn well_known(State(app): State<Arc<App>>) -> Json<Value> {
     Json(json!({
         "x402Version": 2,
         "resources": [format!("{}/v1/chat/completions", app.public_url)],
-        "facilitator": format!("{}/facilitator", app.public_url),
         "quote": format!("{}/v1/quote", app.public_url),
     }))
 }
@@ -113,10 +118,13 @@ pub async fn agent_card(State(app): State<Arc<App>>) -> Json<Value> {
 pub async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
     match sqlx::query("SELECT 1").execute(app.ledger.pool()).await {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "database unavailable", "error": e.to_string() })),
-        ),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: the ledger database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "database unavailable" })),
+            )
+        }
     }
 }
 

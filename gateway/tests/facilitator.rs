@@ -12,6 +12,7 @@ async fn the_facilitator_api_verifies_and_settles_once(pool: PgPool) {
     let supported: Value = w
         .http
         .get(format!("{}/facilitator/supported", w.gateway))
+        .bearer_auth(FACILITATOR_KEY)
         .send()
         .await
         .unwrap()
@@ -45,6 +46,7 @@ async fn the_facilitator_api_verifies_and_settles_once(pool: PgPool) {
         let post = |path: &str, request: &FacilitatorRequest| {
             w.http
                 .post(format!("{}/facilitator/{path}", w.gateway))
+                .bearer_auth(FACILITATOR_KEY)
                 .json(request)
                 .send()
         };

@@ -3,6 +3,7 @@
 
 mod facilitator;
 mod faults;
+mod hardening;
 mod interop;
 mod once;
 mod paid;

@@ -215,6 +215,36 @@ async fn an_x402_v1_payment_is_accepted_and_answered_in_v1_headers(pool: PgPool)
     assert_eq!(charges(&w.pool).await[0].status, "completed");
 }
 
+/// v1 clients bind nothing to a quote: they add a random nonce memo of their own.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn an_x402_v1_solana_payment_with_its_own_nonce_memo_is_accepted(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let body = chat("beta", false);
+    for _ in 0..2 {
+        let mut offer = offer(&offers(&w, &body).await, "solana:");
+        offer.extra.as_mut().unwrap().as_object_mut().unwrap().remove("memo");
+        let v2 = gateway::x402::client::solana_exact(
+            &offer,
+            &w.payer,
+            w.rpc.get_latest_blockhash().await.unwrap(),
+        )
+        .unwrap();
+        let v1 = serde_json::json!({ "x402Version": 1, "scheme": "exact", "network": "solana-devnet", "payload": v2.payload });
+        let response = w
+            .http
+            .post(format!("{}/v1/chat/completions", w.gateway))
+            .header("x-payment", wire::encode_header(&v1))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        expect_status(response, 200).await;
+    }
+    let charges = charges(&w.pool).await;
+    assert_eq!(charges.len(), 2, "each v1 payment is its own charge");
+    assert_ne!(charges[0].quote_id, charges[1].quote_id);
+}
+
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn a_payer_over_its_rate_limit_is_refused_before_paying(pool: PgPool) {
     let w = world(pool.clone(), "ok").await;

@@ -13,6 +13,13 @@ async fn refused(w: &World, body: &Value, header: &str, status: u16, code: &str)
     let payer_usdc: Pubkey = w.net.state.solana.payer_usdc.parse().unwrap();
     let before = usdc_balance(w, &payer_usdc).await;
     let response = expect_status(pay(w, body, header).await, status).await;
+    // The x402 transport's failed settlement answer rides along with the reason.
+    let settlement: wire::SettlementResponse =
+        wire::decode_header(response.headers()[wire::PAYMENT_RESPONSE].to_str().unwrap())
+            .unwrap();
+    assert!(!settlement.success);
+    let reason = settlement.error_reason.as_deref().unwrap_or_default();
+    assert!(reason.starts_with(code), "{code}: {settlement:?}");
     let answer: Value = response.json().await.unwrap();
     let error = answer["error"].as_str().unwrap_or_default();
     assert!(error.starts_with(code), "expected {code}, got {answer}");
@@ -144,7 +151,7 @@ async fn unsafe_or_stale_solana_transactions_are_refused(pool: PgPool) {
     .await;
     let header = tampered(&w, &offer, |ixs| {
         ixs[1] = solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_price(
-            5_000_001,
+            50_001,
         )
     })
     .await;
@@ -156,6 +163,35 @@ async fn unsafe_or_stale_solana_transactions_are_refused(pool: PgPool) {
         "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction_too_high",
     )
     .await;
+    // M1: 400k units at the price cap would cost us ~300× a floor payment in fees.
+    let header = tampered(&w, &offer, |ixs| {
+        ixs[0] =
+            solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
+                400_000,
+            )
+    })
+    .await;
+    refused(
+        &w,
+        &body,
+        &header,
+        402,
+        "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction",
+    )
+    .await;
+    // A wallet's payment (Phantom: the memo and three Lighthouse assertions) is 7
+    // instructions: past the count check, it fails only because localnet has no Lighthouse.
+    let header = tampered(&w, &offer, |ixs| {
+        for _ in 0..3 {
+            ixs.push(solana_instruction::Instruction {
+                program_id: Pubkey::from_str_const("L2TExMFKdjpN9kozasaurPirfHy9P8sbXoAN1qA3S95"),
+                accounts: vec![],
+                data: vec![0],
+            });
+        }
+    })
+    .await;
+    refused(&w, &body, &header, 402, "transaction_simulation_failed").await;
     // The fee payer as the transfer's source and authority: our key would pay. (The payer
     // still signs, through the memo.)
     let fee_payer_usdc =

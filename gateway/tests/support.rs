@@ -19,6 +19,15 @@ use sqlx::PgPool;
 
 pub use gateway::demo_upstream::Calls;
 
+/// The creator the test catalog names for its models: only a model tokenized by this key is
+/// paid into its vault.
+pub fn creator() -> Keypair {
+    Keypair::new_from_array([7; 32])
+}
+
+/// The operator's key to the facilitator API in the test gateways.
+pub const FACILITATOR_KEY: &str = "operator-key";
+
 /// The demo upstream on a free port.
 pub async fn mock_upstream() -> (String, Calls) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -49,7 +58,9 @@ pub fn config(net: &Localnet, upstream: &str, beta_upstream: &str) -> GatewayCon
         r#"
         listen = "127.0.0.1:0"
         quote_secret = "tests"
+        facilitator_key = "{FACILITATOR_KEY}"
         rate_limit_per_minute = 1000
+        client_rate_limit_per_minute = 100000
         [solana]
         rpc_url = "{rpc}"
         usdc_mint = "{mint}"
@@ -62,6 +73,7 @@ pub fn config(net: &Localnet, upstream: &str, beta_upstream: &str) -> GatewayCon
         facilitator_private_key = "{facilitator}"
         [[models]]
         slug = "alpha"
+        creator = "{creator}"
         input_per_mtok = "10"
         output_per_mtok = "20"
         floor = "0.001"
@@ -80,6 +92,7 @@ pub fn config(net: &Localnet, upstream: &str, beta_upstream: &str) -> GatewayCon
         output_cost_per_mtok = "0.5"
         [[models]]
         slug = "beta"
+        creator = "{creator}"
         input_per_mtok = "10"
         output_per_mtok = "20"
         floor = "0.001"
@@ -99,6 +112,7 @@ pub fn config(net: &Localnet, upstream: &str, beta_upstream: &str) -> GatewayCon
         usdc = b.usdc,
         base_treasury = b.treasury,
         facilitator = b.facilitator_private_key,
+        creator = creator().pubkey(),
     ))
     .expect("test config parses")
 }
@@ -246,9 +260,8 @@ pub async fn usdc_balance(w: &World, account: &Pubkey) -> u64 {
         .unwrap_or(0)
 }
 
-/// Registers and tokenizes `slug` with a fresh creator.
-pub async fn tokenize(w: &World, slug: &str) -> ModelKeys {
-    let creator = Keypair::new();
+/// Registers and tokenizes `slug` as `creator`.
+pub async fn tokenize_as(w: &World, slug: &str, creator: &Keypair) -> ModelKeys {
     let chain = &w.net.solana.chain;
     chain
         .airdrop(&creator.pubkey(), 10_000_000_000)
@@ -258,7 +271,7 @@ pub async fn tokenize(w: &World, slug: &str) -> ModelKeys {
     chain
         .submit(
             &[w.protocol.register(&creator.pubkey(), &keys, 2_000)],
-            &[&creator],
+            &[creator],
         )
         .await
         .unwrap();
@@ -271,12 +284,17 @@ pub async fn tokenize(w: &World, slug: &str) -> ModelKeys {
                 "MDL",
                 "https://x.test/m.json",
             )],
-            &[&creator],
+            &[creator],
         )
         .await
         .unwrap();
     w.app.pay_to.as_ref().unwrap().forget(slug);
     keys
+}
+
+/// Registers and tokenizes `slug` as the catalog's creator.
+pub async fn tokenize(w: &World, slug: &str) -> ModelKeys {
+    tokenize_as(w, slug, &creator()).await
 }
 
 /// Every charge, oldest first.

@@ -67,6 +67,19 @@ impl Completion {
     }
 }
 
+/// How a claimed settlement ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettlementOutcome<'a> {
+    /// Confirmed on chain, by this transaction.
+    Settled(&'a str),
+    /// Refused before anything was sent.
+    Refused(&'a str),
+    /// Sent, verified, and failed on chain: the payer kept the money, we paid the fee.
+    Reverted(&'a str),
+    /// Never landed before it expired: nothing was taken.
+    Expired(&'a str),
+}
+
 const RECORD: &str = "id, quote_id, status, settlement_tx, payment_id, response";
 
 impl Ledger {
@@ -123,7 +136,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// The payment of charge `id` did not go through: nothing was taken.
+    /// The payment of charge `id` did not go through and can no longer land: nothing was
+    /// taken.
     pub async fn charge_failed(&self, id: i64, error: &str) -> Result<(), LedgerError> {
         sqlx::query("UPDATE ledger.charges SET status = 'failed', error = $2, completed_at = now() WHERE id = $1")
             .bind(id)
@@ -206,16 +220,18 @@ impl Ledger {
         Ok(claimed == 1)
     }
 
-    /// How the settlement of `payment` ended: its transaction, or the error.
+    /// How the settlement of `payment` ended.
     pub async fn settlement_done(
         &self,
         chain: Chain,
         payment: &str,
-        outcome: Result<&str, &str>,
+        outcome: SettlementOutcome<'_>,
     ) -> Result<(), LedgerError> {
         let (status, tx, error) = match outcome {
-            Ok(tx) => ("settled", Some(tx), None),
-            Err(e) => ("failed", None, Some(e)),
+            SettlementOutcome::Settled(tx) => ("settled", Some(tx), None),
+            SettlementOutcome::Refused(e) => ("failed", None, Some(e)),
+            SettlementOutcome::Reverted(e) => ("reverted", None, Some(e)),
+            SettlementOutcome::Expired(e) => ("expired", None, Some(e)),
         };
         sqlx::query("UPDATE ledger.settlements SET status = $3, tx = $4, error = $5 WHERE chain = $1 AND payment = $2")
             .bind(chain)
@@ -226,6 +242,20 @@ impl Ledger {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// How many of `payer`'s payments passed verification and then failed on chain (our fee
+    /// spent) in the last `hours`.
+    pub async fn reverted_settlements(&self, payer: &str, hours: u32) -> Result<u64, LedgerError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM ledger.settlements
+             WHERE payer = $1 AND status = 'reverted' AND created_at > now() - make_interval(hours => $2)",
+        )
+        .bind(payer)
+        .bind(hours as i32)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(count as u64)
     }
 
     /// The charge holding `settlement_tx` (Solana) or the EIP-3009 `nonce` of `payer` (Base).

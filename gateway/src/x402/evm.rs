@@ -8,9 +8,10 @@ use alloy::{
     network::EthereumWallet,
     primitives::{Address, Bytes, FixedBytes, Signature, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::Filter,
     signers::local::PrivateKeySigner,
     sol,
-    sol_types::{Eip712Domain, SolStruct},
+    sol_types::{Eip712Domain, SolEvent, SolStruct},
 };
 use serde::{Deserialize, Serialize};
 
@@ -40,11 +41,16 @@ sol! {
             address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce,
             bytes memory signature
         ) external;
+        event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
     }
 }
 
 /// A validity window must leave at least this much time to settle.
 const SETTLE_MARGIN_SECS: u64 = 6;
+/// Longest validity window accepted: settlement may wait for it to pass before it can say
+/// that nothing was taken.
+const MAX_VALIDITY_SECS: u64 = 900;
+const POLL: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug)]
 pub struct EvmConfig {
@@ -186,6 +192,12 @@ impl EvmExact {
                 "the authorization has expired (or expires within 6 s): sign a new one",
             ));
         }
+        if authorization.validBefore > now + U256::from(MAX_VALIDITY_SECS) {
+            return Err(Rejection::new(
+                "invalid_exact_evm_payload_authorization_valid_before",
+                format!("validBefore may be at most {MAX_VALIDITY_SECS} s from now"),
+            ));
+        }
         let signature_bytes: Bytes = payload
             .signature
             .parse()
@@ -213,12 +225,8 @@ impl EvmExact {
         }
 
         let token = Eip3009Token::new(self.config.usdc, &self.provider);
-        let unexpected = |e: alloy::contract::Error| {
-            Rejection::new(
-                "unexpected_verify_error",
-                format!("reading USDC on Base: {e}"),
-            )
-        };
+        let unexpected =
+            |e: alloy::contract::Error| super::chain_unavailable("reading USDC on Base", &e);
         if token
             .authorizationState(authorization.from, authorization.nonce)
             .call()
@@ -248,7 +256,10 @@ impl EvmExact {
             .map_err(|e| {
                 Rejection::new(
                     "transaction_simulation_failed",
-                    format!("the authorization would fail on chain: {e}"),
+                    format!(
+                        "the authorization would fail on chain: {}",
+                        super::redact(&e.to_string())
+                    ),
                 )
             })?;
         Ok(VerifiedEvm {
@@ -278,34 +289,72 @@ impl EvmExact {
     }
 
     /// Submits the authorization and waits for its receipt; returns the transaction hash.
+    /// An authorization that ends up used — by our transaction, or by anyone who submitted it
+    /// first — is paid: the hash returned is the transaction that used it. Until it is used
+    /// or its `validBefore` has passed, a failed submission or a missing receipt is not an
+    /// answer, since it may still land.
     pub async fn settle(&self, verified: &VerifiedEvm) -> Result<String, Rejection> {
-        let pending = self
-            .call(&verified.authorization, &verified.signature)
-            .send()
-            .await
-            .map_err(|e| {
-                Rejection::new(
-                    "unexpected_settle_error",
-                    format!("submitting the authorization: {e}"),
-                )
-            })?;
-        let receipt = pending
-            .with_timeout(Some(Duration::from_secs(60)))
-            .get_receipt()
-            .await
-            .map_err(|e| {
-                Rejection::new(
-                    "unexpected_settle_error",
-                    format!("waiting for the receipt: {e}"),
-                )
-            })?;
-        if !receipt.status() {
-            return Err(Rejection::new(
-                "transaction_failed",
-                format!("transaction {} reverted", receipt.transaction_hash),
-            ));
+        let a = &verified.authorization;
+        let ours = match self.call(a, &verified.signature).send().await {
+            Ok(pending) => Some(*pending.tx_hash()),
+            Err(e) => {
+                tracing::warn!(error = %super::redact(&e.to_string()), "submitting an authorization");
+                None
+            }
+        };
+        loop {
+            if let Some(hash) = ours {
+                if let Ok(Some(receipt)) = self.provider.get_transaction_receipt(hash).await {
+                    if receipt.status() {
+                        return Ok(hash.to_string());
+                    }
+                    // Reverted: someone may have used the authorization first.
+                    return match self.used_by(a).await {
+                        Some(tx) => Ok(tx),
+                        None => Err(Rejection::new(
+                            super::ON_CHAIN_FAILURE,
+                            format!("transaction {hash} reverted and the authorization is unused"),
+                        )),
+                    };
+                }
+            }
+            if let Some(tx) = self.used_by(a).await {
+                return Ok(tx);
+            }
+            if U256::from(now()) > a.validBefore {
+                // Past validBefore nothing can use it; a last look settles a race.
+                return match self.used_by(a).await {
+                    Some(tx) => Ok(tx),
+                    None => Err(Rejection::new(
+                        super::SETTLEMENT_EXPIRED,
+                        "the authorization expired unused: nothing was taken; sign a new one",
+                    )),
+                };
+            }
+            tokio::time::sleep(POLL).await;
         }
-        Ok(receipt.transaction_hash.to_string())
+    }
+
+    /// The transaction that used the authorization, once it is used (its `AuthorizationUsed`
+    /// event, or the `Transfer` it made when the token emits none).
+    async fn used_by(&self, a: &TransferWithAuthorization) -> Option<String> {
+        let token = Eip3009Token::new(self.config.usdc, &self.provider);
+        if !token
+            .authorizationState(a.from, a.nonce)
+            .call()
+            .await
+            .ok()?
+        {
+            return None;
+        }
+        let filter = Filter::new()
+            .address(self.config.usdc)
+            .event_signature(Eip3009Token::AuthorizationUsed::SIGNATURE_HASH)
+            .topic1(a.from.into_word())
+            .topic2(a.nonce)
+            .from_block(0);
+        let logs = self.provider.get_logs(&filter).await.ok()?;
+        logs.first()?.transaction_hash.map(|h| h.to_string())
     }
 }
 

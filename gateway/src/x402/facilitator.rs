@@ -2,19 +2,19 @@
 //! once (the payment is claimed in Postgres before it is sent, so no two processes settle
 //! it), and serves the x402 facilitator API (`/facilitator/supported|verify|settle`).
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use axum::{
-    extract::State,
-    http::StatusCode,
+    extract::{Request, State},
+    http::{header, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
 };
-use base64::{engine::general_purpose::STANDARD, Engine};
-use ledger::{Chain, Ledger};
+use sha2::{Digest, Sha256};
+use ledger::{Chain, Ledger, LedgerError, SettlementOutcome};
 use serde_json::{json, Value};
-use solana_signer::Signer;
-use solana_transaction::versioned::VersionedTransaction;
 
 use super::{
     evm::{EvmExact, VerifiedEvm},
@@ -25,6 +25,19 @@ use super::{
     },
     Rejection,
 };
+
+/// A payer with this many on-chain failures within [`REVERT_WINDOW_HOURS`] is refused.
+const MAX_REVERTED: u64 = 3;
+const REVERT_WINDOW_HOURS: u32 = 24;
+
+fn ledger_unavailable(doing: &str, error: &LedgerError) -> Rejection {
+    tracing::error!(error = %error, "{doing}");
+    Rejection::new(
+        "unexpected_settle_error",
+        format!("{doing}: the ledger is unavailable; retry shortly"),
+    )
+    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+}
 
 pub struct Facilitator {
     pub svm: Option<SvmExact>,
@@ -122,6 +135,16 @@ impl Facilitator {
         payment: &PaymentPayload,
         required: &PaymentRequirements,
     ) -> Result<Verified, Rejection> {
+        let verified = self.verify_scheme(payment, required).await?;
+        self.check_payer(&verified.key().payer).await?;
+        Ok(verified)
+    }
+
+    async fn verify_scheme(
+        &self,
+        payment: &PaymentPayload,
+        required: &PaymentRequirements,
+    ) -> Result<Verified, Rejection> {
         match self.chain_of(&required.network) {
             Some(Chain::Solana) => Ok(Verified::Solana(
                 self.svm
@@ -141,27 +164,18 @@ impl Facilitator {
         }
     }
 
-    /// The payment's key without verifying it: finds an earlier settlement of the very same
-    /// payment (a client retrying with the header it already sent).
+    /// The payment's key before verifying it: finds an earlier settlement of the very same
+    /// payment (a client retrying with the header it already sent). A Solana transaction is
+    /// signed for its id only when its shape is one we would co-sign.
     pub fn key_of(&self, payment: &PaymentPayload) -> Option<PaymentKey> {
         match self.chain_of(&payment.accepted.network)? {
             Chain::Solana => {
-                let svm = self.svm.as_ref()?;
-                let bytes = STANDARD
-                    .decode(payment.payload.get("transaction")?.as_str()?)
-                    .ok()?;
-                let tx: VersionedTransaction = bincode::deserialize(&bytes).ok()?;
+                let (id, payer) = self.svm.as_ref()?.transaction_id(payment)?;
                 Some(PaymentKey {
                     chain: Chain::Solana,
-                    // ed25519 signatures are deterministic: this is the id the settlement has.
-                    settlement_tx: Some(
-                        svm.config
-                            .fee_payer
-                            .sign_message(&tx.message.serialize())
-                            .to_string(),
-                    ),
+                    settlement_tx: Some(id.to_string()),
                     nonce: None,
-                    payer: tx.message.static_account_keys().get(1)?.to_string(),
+                    payer: payer.to_string(),
                 })
             }
             Chain::Base => Self::eip3009_key(payment),
@@ -189,13 +203,7 @@ impl Facilitator {
             .ledger
             .claim_settlement(key.chain, &id, &key.payer, verified.amount())
             .await
-            .map_err(|e| {
-                Rejection::new(
-                    "unexpected_settle_error",
-                    format!("recording the settlement: {e}"),
-                )
-                .with_status(StatusCode::SERVICE_UNAVAILABLE)
-            })?;
+            .map_err(|e| ledger_unavailable("claiming the settlement", &e))?;
         if !claimed {
             return Err(Rejection::new(
                 "duplicate_settlement",
@@ -212,18 +220,37 @@ impl Facilitator {
                 .map(|()| v.signature.to_string()),
             Verified::Base(v) => self.evm.as_ref().expect("verified on base").settle(v).await,
         };
-        let recorded = match &outcome {
-            Ok(tx) => self.ledger.settlement_done(key.chain, &id, Ok(tx)).await,
-            Err(e) => {
-                self.ledger
-                    .settlement_done(key.chain, &id, Err(&e.to_string()))
-                    .await
+        let error = outcome.as_ref().err().map(ToString::to_string);
+        let recorded = match (&outcome, &error) {
+            (Ok(tx), _) => SettlementOutcome::Settled(tx),
+            (Err(e), Some(text)) if e.code == super::ON_CHAIN_FAILURE => {
+                SettlementOutcome::Reverted(text)
             }
+            (Err(e), Some(text)) if e.code == super::SETTLEMENT_EXPIRED => SettlementOutcome::Expired(text),
+            (Err(_), text) => SettlementOutcome::Refused(text.as_deref().unwrap_or_default()),
         };
-        if let Err(e) = recorded {
-            tracing::error!("recording settlement {id}: {e}");
+        if let Err(e) = self.ledger.settlement_done(key.chain, &id, recorded).await {
+            tracing::error!(settlement = %id, error = %e, "recording how a settlement ended");
         }
         outcome
+    }
+
+    /// Refuses payers whose payments keep failing on chain after verification: each one
+    /// spends our fee (a Lighthouse assertion that holds in simulation only, funds moved
+    /// away after verifying).
+    async fn check_payer(&self, payer: &str) -> Result<(), Rejection> {
+        let reverted = self
+            .ledger
+            .reverted_settlements(payer, REVERT_WINDOW_HOURS)
+            .await
+            .map_err(|e| ledger_unavailable("reading the payer's record", &e))?;
+        if reverted >= MAX_REVERTED {
+            return Err(Rejection::new(
+                "payer_refused",
+                format!("{reverted} payments of {payer} failed on chain after verification in the last {REVERT_WINDOW_HOURS} h; this payer is refused for now"),
+            ));
+        }
+        Ok(())
     }
 
     /// `GET /facilitator/supported`.
@@ -245,16 +272,85 @@ impl Facilitator {
     }
 }
 
-/// The facilitator API, for other resource servers.
-pub fn routes(facilitator: Arc<Facilitator>) -> Router {
+/// Where the facilitator API may send money: the operator's own destinations (treasuries,
+/// the vaults of catalog models). Anything else would spend our fee payer and gas key on
+/// transfers that pay someone else, a loop of 1-unit self-transfers draining both.
+#[derive(Clone, Debug, Default)]
+pub struct Destinations(HashSet<(String, String)>);
+
+impl Destinations {
+    /// `(network, payTo)` pairs, payTo as the requirements spell it.
+    pub fn new(allowed: impl IntoIterator<Item = (String, String)>) -> Self {
+        Destinations(
+            allowed
+                .into_iter()
+                .map(|(network, pay_to)| (network, pay_to.to_lowercase()))
+                .collect(),
+        )
+    }
+
+    fn check(&self, required: &PaymentRequirements) -> Result<(), Rejection> {
+        let key = (required.network.clone(), required.pay_to.to_lowercase());
+        if self.0.contains(&key) {
+            return Ok(());
+        }
+        Err(Rejection::new(
+            "invalid_payment_requirements",
+            format!(
+                "this facilitator only settles payments to its operator (payTo {} is not one)",
+                required.pay_to
+            ),
+        ))
+    }
+}
+
+/// The facilitator API's state: who may call it and where it may pay.
+struct Api {
+    facilitator: Arc<Facilitator>,
+    /// SHA-256 of the bearer key callers must present.
+    key_hash: [u8; 32],
+    destinations: Destinations,
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// The facilitator API, for other resource servers of the same operator: callers present
+/// `key` as a bearer token, and only payments to `destinations` are verified or settled.
+pub fn routes(facilitator: Arc<Facilitator>, key: &str, destinations: Destinations) -> Router {
+    let api = Arc::new(Api {
+        facilitator,
+        key_hash: sha256(key.as_bytes()),
+        destinations,
+    });
     Router::new()
         .route(
             "/facilitator/supported",
-            get(|State(f): State<Arc<Facilitator>>| async move { Json(f.supported()) }),
+            get(|State(api): State<Arc<Api>>| async move { Json(api.facilitator.supported()) }),
         )
         .route("/facilitator/verify", post(verify))
         .route("/facilitator/settle", post(settle))
-        .with_state(facilitator)
+        .layer(middleware::from_fn_with_state(api.clone(), authorize))
+        .with_state(api)
+}
+
+/// Refuses callers without the key; hashing both sides keeps the comparison's time
+/// independent of the key.
+async fn authorize(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(key) if sha256(key.as_bytes()) == api.key_hash => next.run(request).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "the facilitator API needs the operator's key: Authorization: Bearer <facilitator_key>" })),
+        )
+            .into_response(),
+    }
 }
 
 fn payer_of(verified: &Verified) -> String {
@@ -262,17 +358,16 @@ fn payer_of(verified: &Verified) -> String {
 }
 
 async fn verify(
-    State(f): State<Arc<Facilitator>>,
+    State(api): State<Arc<Api>>,
     Json(request): Json<FacilitatorRequest>,
 ) -> (StatusCode, Json<VerifyResponse>) {
-    let result = check_accepted(&request).and(Ok(()));
-    let result = match result {
-        Ok(()) => {
-            f.verify(&request.payment_payload, &request.payment_requirements)
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        api.check(&request)?;
+        api.facilitator
+            .verify(&request.payment_payload, &request.payment_requirements)
+            .await
+    }
+    .await;
     match result {
         Ok(v) => (
             StatusCode::OK,
@@ -296,16 +391,17 @@ async fn verify(
 }
 
 async fn settle(
-    State(f): State<Arc<Facilitator>>,
+    State(api): State<Arc<Api>>,
     Json(request): Json<FacilitatorRequest>,
 ) -> (StatusCode, Json<SettlementResponse>) {
     let network = request.payment_requirements.network.clone();
     let result = async {
-        check_accepted(&request)?;
-        let verified = f
+        api.check(&request)?;
+        let verified = api
+            .facilitator
             .verify(&request.payment_payload, &request.payment_requirements)
             .await?;
-        let tx = f.settle(&verified).await?;
+        let tx = api.facilitator.settle(&verified).await?;
         Ok::<_, Rejection>((payer_of(&verified), tx, verified.amount()))
     }
     .await;
@@ -335,13 +431,16 @@ async fn settle(
     }
 }
 
-/// The client's `accepted` must be exactly the requirements being verified against.
-fn check_accepted(request: &FacilitatorRequest) -> Result<(), Rejection> {
-    if request.payment_payload.accepted != request.payment_requirements {
-        return Err(Rejection::new(
-            "invalid_payment_requirements",
-            "paymentPayload.accepted differs from paymentRequirements",
-        ));
+impl Api {
+    /// The client's `accepted` must be exactly the requirements being verified against, and
+    /// those must pay the operator.
+    fn check(&self, request: &FacilitatorRequest) -> Result<(), Rejection> {
+        if request.payment_payload.accepted != request.payment_requirements {
+            return Err(Rejection::new(
+                "invalid_payment_requirements",
+                "paymentPayload.accepted differs from paymentRequirements",
+            ));
+        }
+        self.destinations.check(&request.payment_requirements)
     }
-    Ok(())
 }

@@ -9,6 +9,17 @@ pub mod payments;
 pub mod svm;
 pub mod wire;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_are_redacted_from_error_texts() {
+        let text = "error sending request for url (https://rpc.example/?api-key=SECRET) : refused";
+        let redacted = super::redact(text);
+        assert!(!redacted.contains("SECRET") && !redacted.contains("rpc.example"), "{redacted}");
+        assert!(redacted.contains("error sending request") && redacted.contains("refused"));
+    }
+}
+
 use axum::http::StatusCode;
 
 use wire::{PaymentPayload, PaymentRequirements};
@@ -36,6 +47,38 @@ fn check_exact_on(
         ));
     }
     Ok(())
+}
+
+/// The code of a payment that passed verification and then failed on chain: the payer
+/// kept the money and we paid the fee; the ledger counts these per payer.
+pub const ON_CHAIN_FAILURE: &str = "transaction_failed";
+/// The code of a settlement that can no longer land (its blockhash or `validBefore`
+/// passed without it): nothing was taken.
+pub const SETTLEMENT_EXPIRED: &str = "settlement_expired";
+
+/// `text` without the URLs in it: RPC URLs carry API keys, and error texts (reqwest's
+/// "error sending request for url (…)") repeat them.
+pub fn redact(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|word| match word.find("http://").or(word.find("https://")) {
+            Some(at) => {
+                let tail = word[at..].trim_end_matches(|c: char| c.is_whitespace() || c == ')');
+                word.replacen(tail, "<url>", 1)
+            }
+            None => word.to_string(),
+        })
+        .collect()
+}
+
+/// A chain that did not answer while verifying: the detail goes to the log, never to the
+/// client.
+pub(crate) fn chain_unavailable(doing: &str, error: &dyn std::fmt::Display) -> Rejection {
+    tracing::warn!(error = %redact(&error.to_string()), "{doing}");
+    Rejection::new(
+        "unexpected_verify_error",
+        format!("{doing}: the chain did not answer; retry shortly"),
+    )
+    .with_status(StatusCode::BAD_GATEWAY)
 }
 
 /// Why a payment was refused: an x402 error code, a sentence saying what to do, and the

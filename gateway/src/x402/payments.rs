@@ -26,6 +26,8 @@ pub enum Payments {
 
 pub struct Remote {
     url: String,
+    /// The operator's facilitator key, sent as a bearer token.
+    key: Option<String>,
     http: reqwest::Client,
     /// (network, chain, the facilitator's fee payer there)
     networks: Vec<(String, Chain, Option<String>)>,
@@ -38,9 +40,10 @@ pub struct Accepted {
 }
 
 fn unreachable_facilitator(e: impl std::fmt::Display) -> Rejection {
+    tracing::warn!(error = %super::redact(&e.to_string()), "calling the remote facilitator");
     Rejection::new(
         "unexpected_verify_error",
-        format!("the facilitator did not answer: {e}"),
+        "the facilitator did not answer; retry shortly",
     )
     .with_status(StatusCode::BAD_GATEWAY)
 }
@@ -48,11 +51,18 @@ fn unreachable_facilitator(e: impl std::fmt::Display) -> Rejection {
 impl Remote {
     /// Asks `url`'s `/supported` for each of `networks` (CAIP-2 id, chain) and learns its
     /// Solana fee payer.
-    pub async fn connect(url: &str, networks: &[(String, Chain)]) -> Result<Self, String> {
+    pub async fn connect(
+        url: &str,
+        key: Option<&str>,
+        networks: &[(String, Chain)],
+    ) -> Result<Self, String> {
         let url = url.trim_end_matches('/').to_string();
         let http = reqwest::Client::new();
-        let supported: Value = http
-            .get(format!("{url}/supported"))
+        let mut request = http.get(format!("{url}/supported"));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let supported: Value = request
             .send()
             .await
             .and_then(|r| r.error_for_status())
@@ -77,6 +87,7 @@ impl Remote {
         }
         Ok(Remote {
             url,
+            key: key.map(str::to_string),
             http,
             networks: known,
         })
@@ -93,10 +104,11 @@ impl Remote {
             payment_payload: payment.clone(),
             payment_requirements: required.clone(),
         };
-        self.http
-            .post(format!("{}/{path}", self.url))
-            .json(&request)
-            .send()
+        let mut call = self.http.post(format!("{}/{path}", self.url)).json(&request);
+        if let Some(key) = &self.key {
+            call = call.bearer_auth(key);
+        }
+        call.send()
             .await
             .map_err(unreachable_facilitator)?
             .json()

@@ -28,6 +28,14 @@ const LIGHTHOUSE_PROGRAM: Pubkey =
 const TRANSFER_CHECKED: u8 = 12;
 const SET_COMPUTE_UNIT_LIMIT: u8 = 2;
 const SET_COMPUTE_UNIT_PRICE: u8 = 3;
+/// Compute budget, transfer, then up to four Memo or Lighthouse instructions: the spec's
+/// 3–7 (wallets such as Phantom add three Lighthouse assertions to the memo).
+const INSTRUCTIONS: std::ops::RangeInclusive<usize> = 3..=7;
+const POLL: Duration = Duration::from_millis(50);
+const REBROADCAST: Duration = Duration::from_secs(2);
+
+/// A nonce memo of a payment whose requirements carry none (x402 v1 clients add one).
+const MAX_NONCE_MEMO: usize = 64;
 
 #[derive(Clone)]
 pub struct SvmConfig {
@@ -39,8 +47,6 @@ pub struct SvmConfig {
     /// Highest compute-unit price accepted, in microlamports (x402: 5 lamports/CU).
     pub max_compute_unit_price: u64,
     pub max_compute_units: u32,
-    /// How long settlement waits for `confirmed`.
-    pub confirm_timeout: Duration,
 }
 
 /// A payment that passed every check, co-signed and ready to send.
@@ -71,30 +77,12 @@ impl SvmExact {
         self.config.fee_payer.pubkey()
     }
 
-    /// Every check of the x402 `exact` SVM scheme, then a co-signed simulation.
-    pub async fn verify(
-        &self,
-        payment: &PaymentPayload,
-        required: &PaymentRequirements,
-    ) -> Result<VerifiedSvm, Rejection> {
-        super::check_exact_on(payment, required, &self.config.network)?;
-        let fee_payer = self.fee_payer();
-        if required.extra_str("feePayer") != Some(fee_payer.to_string().as_str()) {
-            return Err(Rejection::new(
-                "fee_payer_not_managed_by_facilitator",
-                format!("extra.feePayer must be {fee_payer}"),
-            ));
-        }
-        let mint = key(&required.asset, "asset")?;
-        if mint != self.config.usdc_mint {
-            return Err(Rejection::new(
-                "invalid_exact_svm_payload_mint_mismatch",
-                format!("asset must be USDC ({})", self.config.usdc_mint),
-            ));
-        }
-        let pay_to = key(&required.pay_to, "payTo")?;
-        let amount = required.amount_units()?;
-
+    /// The payment's transaction, if its shape is one we could ever co-sign: exactly the
+    /// fee payer and one payer as signers, the fee payer in no instruction, compute budget
+    /// within our caps, a token `TransferChecked` by the second signer, then only Memo or
+    /// Lighthouse. Nothing here depends on the price, so it also guards signing the
+    /// transaction just to learn its id ([`Self::transaction_id`]).
+    fn shaped(&self, payment: &PaymentPayload) -> Result<VersionedTransaction, Rejection> {
         let encoded = payment
             .payload
             .get("transaction")
@@ -103,11 +91,12 @@ impl SvmExact {
         let bytes = STANDARD.decode(encoded).map_err(|e| {
             Rejection::invalid_payload(format!("payload.transaction is not base64: {e}"))
         })?;
-        let mut tx: VersionedTransaction = bincode::deserialize(&bytes).map_err(|e| {
+        let tx: VersionedTransaction = bincode::deserialize(&bytes).map_err(|e| {
             Rejection::invalid_payload(format!(
                 "payload.transaction is not a Solana transaction: {e}"
             ))
         })?;
+        let fee_payer = self.fee_payer();
         let message = &tx.message;
         if !message
             .address_table_lookups()
@@ -133,23 +122,18 @@ impl SvmExact {
             ));
         }
         let instructions = message.instructions();
-        if !(3..=6).contains(&instructions.len()) {
+        if !INSTRUCTIONS.contains(&instructions.len()) {
             return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction_instructions_length",
-                format!("expected 3 to 6 instructions, found {}", instructions.len()),
+                format!(
+                    "expected {} to {} instructions, found {}",
+                    INSTRUCTIONS.start(),
+                    INSTRUCTIONS.end(),
+                    instructions.len()
+                ),
             ));
         }
         let program = |i: usize| keys.get(instructions[i].program_id_index as usize).copied();
-        let account = |i: usize, n: usize| -> Result<Pubkey, Rejection> {
-            instructions[i]
-                .accounts
-                .get(n)
-                .and_then(|k| keys.get(*k as usize))
-                .copied()
-                .ok_or_else(|| {
-                    Rejection::invalid_payload(format!("instruction {i} lacks account {n}"))
-                })
-        };
         // Fee-payer isolation: our key appears in no instruction, so it can move nothing.
         if instructions.iter().any(|ix| ix.accounts.contains(&0)) {
             return Err(Rejection::new(
@@ -184,7 +168,7 @@ impl SvmExact {
             return Err(Rejection::new(
                 "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction",
                 format!(
-                    "compute-unit limit {units} is over {}",
+                    "compute-unit limit {units} is over {}: a transfer with a memo needs far less",
                     self.config.max_compute_units
                 ),
             ));
@@ -207,6 +191,75 @@ impl SvmExact {
                 "instruction 2 must be a token TransferChecked",
             ));
         }
+        for (i, _) in instructions.iter().enumerate().skip(3) {
+            match program(i) {
+                Some(p) if p == MEMO_PROGRAM || p == LIGHTHOUSE_PROGRAM => {}
+                other => {
+                    return Err(Rejection::new(
+                        "invalid_exact_svm_payload_unknown_fourth_instruction",
+                        format!(
+                        "instruction {i} calls {}, only Memo or Lighthouse may follow the transfer",
+                        other.unwrap_or_default()
+                    ),
+                    ))
+                }
+            }
+        }
+        Ok(tx)
+    }
+
+    /// The id the payment's transaction will have once we co-sign it (ed25519 signatures
+    /// are deterministic), for a transaction of a shape we would co-sign.
+    pub fn transaction_id(&self, payment: &PaymentPayload) -> Option<(Signature, Pubkey)> {
+        let tx = self.shaped(payment).ok()?;
+        let payer = *tx.message.static_account_keys().get(1)?;
+        Some((
+            self.config.fee_payer.sign_message(&tx.message.serialize()),
+            payer,
+        ))
+    }
+
+    /// Every check of the x402 `exact` SVM scheme, then a co-signed simulation.
+    pub async fn verify(
+        &self,
+        payment: &PaymentPayload,
+        required: &PaymentRequirements,
+    ) -> Result<VerifiedSvm, Rejection> {
+        super::check_exact_on(payment, required, &self.config.network)?;
+        let fee_payer = self.fee_payer();
+        if required.extra_str("feePayer") != Some(fee_payer.to_string().as_str()) {
+            return Err(Rejection::new(
+                "fee_payer_not_managed_by_facilitator",
+                format!("extra.feePayer must be {fee_payer}"),
+            ));
+        }
+        let mint = key(&required.asset, "asset")?;
+        if mint != self.config.usdc_mint {
+            return Err(Rejection::new(
+                "invalid_exact_svm_payload_mint_mismatch",
+                format!("asset must be USDC ({})", self.config.usdc_mint),
+            ));
+        }
+        let pay_to = key(&required.pay_to, "payTo")?;
+        let amount = required.amount_units()?;
+
+        let mut tx = self.shaped(payment)?;
+        let message = &tx.message;
+        let keys = message.static_account_keys();
+        let instructions = message.instructions();
+        let program = |i: usize| keys.get(instructions[i].program_id_index as usize).copied();
+        let account = |i: usize, n: usize| -> Result<Pubkey, Rejection> {
+            instructions[i]
+                .accounts
+                .get(n)
+                .and_then(|k| keys.get(*k as usize))
+                .copied()
+                .ok_or_else(|| {
+                    Rejection::invalid_payload(format!("instruction {i} lacks account {n}"))
+                })
+        };
+        let token_program = program(2).unwrap_or_default();
+        let transfer = &instructions[2].data;
         let (source, transfer_mint, destination, authority) = (
             account(2, 0)?,
             account(2, 1)?,
@@ -247,29 +300,26 @@ impl SvmExact {
             ));
         }
 
-        let mut memos = Vec::new();
-        for (i, ix) in instructions.iter().enumerate().skip(3) {
-            match program(i) {
-                Some(p) if p == MEMO_PROGRAM => memos.push(ix.data.clone()),
-                Some(p) if p == LIGHTHOUSE_PROGRAM => {}
-                other => {
-                    return Err(Rejection::new(
-                        "invalid_exact_svm_payload_unknown_fourth_instruction",
-                        format!(
-                        "instruction {i} calls {}, only Memo or Lighthouse may follow the transfer",
-                        other.unwrap_or_default()
-                    ),
-                    ))
-                }
-            }
-        }
-        if let Some(memo) = required.extra_str("memo") {
-            if memos.len() != 1 || memos[0] != memo.as_bytes() {
+        let memos: Vec<&[u8]> = (3..instructions.len())
+            .filter(|i| program(*i) == Some(MEMO_PROGRAM))
+            .map(|i| instructions[i].data.as_slice())
+            .collect();
+        match required.extra_str("memo") {
+            Some(memo) if memos.len() != 1 || memos[0] != memo.as_bytes() => {
                 return Err(Rejection::new(
                     "invalid_exact_svm_payload_memo_mismatch",
                     "exactly one Memo instruction holding extra.memo (it binds the payment to its quote) is required",
-                ));
+                ))
             }
+            // v1 and other requirements without a memo: clients add a random nonce memo so
+            // identical payments differ; at most one, of a nonce's size.
+            None if memos.len() > 1 || memos.iter().any(|m| m.len() > MAX_NONCE_MEMO) => {
+                return Err(Rejection::new(
+                    "invalid_exact_svm_payload_memo_mismatch",
+                    format!("at most one Memo of up to {MAX_NONCE_MEMO} bytes is accepted"),
+                ))
+            }
+            _ => {}
         }
 
         let bytes = message.serialize();
@@ -295,20 +345,15 @@ impl SvmExact {
                 },
             )
         );
-        let fresh = fresh.map_err(|e| {
-            Rejection::new(
-                "unexpected_verify_error",
-                format!("checking the blockhash: {e}"),
-            )
-        })?;
+        let fresh = fresh.map_err(|e| super::chain_unavailable("checking the blockhash", &e))?;
         if !fresh {
             return Err(Rejection::new(
                 "invalid_exact_svm_payload_blockhash_expired",
                 "the transaction's blockhash has expired: sign a new payment with a fresh blockhash",
             ));
         }
-        let simulation = simulation
-            .map_err(|e| Rejection::new("unexpected_verify_error", format!("simulating: {e}")))?;
+        let simulation =
+            simulation.map_err(|e| super::chain_unavailable("simulating the payment", &e))?;
         if let Some(err) = simulation.value.err {
             return Err(Rejection::new(
                 "transaction_simulation_failed",
@@ -323,61 +368,77 @@ impl SvmExact {
         })
     }
 
-    /// Sends a verified payment and waits until it is `confirmed`.
+    /// Sends a verified payment and waits until it is `confirmed`, or until it can no
+    /// longer land: its blockhash expired without it. Until then the transaction is sent
+    /// again every [`REBROADCAST`] (a node may drop it) and a send or status error is not an
+    /// answer, since the payment may still land; only the chain ends the wait.
     pub async fn settle(&self, verified: &VerifiedSvm) -> Result<(), Rejection> {
-        self.rpc
-            .send_transaction_with_config(
-                &verified.transaction,
-                RpcSendTransactionConfig {
-                    skip_preflight: true,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| {
-                Rejection::new(
-                    "unexpected_settle_error",
-                    format!("sending the payment: {e}"),
-                )
-            })?;
-        let deadline = tokio::time::Instant::now() + self.config.confirm_timeout;
+        let blockhash = *verified.transaction.message.recent_blockhash();
+        let mut next_send = tokio::time::Instant::now();
         loop {
-            let status = self
-                .rpc
-                .get_signature_statuses(&[verified.signature])
-                .await
-                .map_err(|e| {
-                    Rejection::new(
-                        "unexpected_settle_error",
-                        format!("confirming the payment: {e}"),
+            if tokio::time::Instant::now() >= next_send {
+                if let Err(e) = self
+                    .rpc
+                    .send_transaction_with_config(
+                        &verified.transaction,
+                        RpcSendTransactionConfig {
+                            skip_preflight: true,
+                            ..Default::default()
+                        },
                     )
-                })?
-                .value
-                .into_iter()
-                .next()
-                .flatten();
-            if let Some(status) = status {
-                if let Some(err) = status.err {
-                    return Err(Rejection::new(
-                        "transaction_failed",
-                        format!("the payment failed on chain: {err}"),
-                    ));
+                    .await
+                {
+                    tracing::warn!(payment = %verified.signature, error = %super::redact(&e.to_string()), "sending a payment; will retry until its blockhash expires");
                 }
-                if status.satisfies_commitment(CommitmentConfig::confirmed()) {
-                    return Ok(());
-                }
+                next_send += REBROADCAST;
             }
-            if tokio::time::Instant::now() > deadline {
+            match self.status(verified).await {
+                Ok(Some(outcome)) => return outcome,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(payment = %verified.signature, error = %e, "reading a payment's status"),
+            }
+            let expired = self
+                .rpc
+                .is_blockhash_valid(&blockhash, CommitmentConfig::confirmed())
+                .await
+                .is_ok_and(|valid| !valid);
+            if expired {
+                // It may have landed between the two reads: the status decides.
+                if let Ok(Some(outcome)) = self.status(verified).await {
+                    return outcome;
+                }
                 return Err(Rejection::new(
-                    "unexpected_settle_error",
+                    super::SETTLEMENT_EXPIRED,
                     format!(
-                        "payment {} not confirmed within {:?}",
-                        verified.signature, self.config.confirm_timeout
+                        "payment {} did not land before its blockhash expired: nothing was taken; sign a new payment",
+                        verified.signature
                     ),
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// The payment's outcome once the chain has one: confirmed, or failed on chain.
+    async fn status(&self, verified: &VerifiedSvm) -> Result<Option<Result<(), Rejection>>, String> {
+        let status = self
+            .rpc
+            .get_signature_statuses(&[verified.signature])
+            .await
+            .map_err(|e| super::redact(&e.to_string()))?
+            .value
+            .into_iter()
+            .next()
+            .flatten();
+        Ok(status.and_then(|status| match status.err {
+            Some(err) => Some(Err(Rejection::new(
+                super::ON_CHAIN_FAILURE,
+                format!("the payment failed on chain: {err}"),
+            ))),
+            None => status
+                .satisfies_commitment(CommitmentConfig::confirmed())
+                .then_some(Ok(())),
+        }))
     }
 }
 
