@@ -356,7 +356,8 @@ struct IndexerArgs {
     database_url: Option<String>,
     /// Also serve the ledger here, read-only: the page with charts at /ledger/ and its JSON API
     /// (/ledger/audit, /ledger/models — vaults and supply against [solana] rpc_url —,
-    /// /ledger/revenue, /ledger/buybacks, /ledger/charges, /ledger/transfers, /ledger/cursors)
+    /// /ledger/revenue, /ledger/buybacks, /ledger/charges, /ledger/transfers, /ledger/cursors),
+    /// and the indexer's Prometheus metrics at /metrics (lag, cursors, rows written)
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
 }
@@ -709,20 +710,20 @@ async fn run_indexer(args: IndexerArgs) -> anyhow::Result<()> {
         "paywire indexer: writing the ledger at {}",
         ledger::redact(&url)
     );
+    let metrics = indexer::Metrics::default();
     if let Some(listen) = args.listen {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen} (is the port taken?)"))?;
-        eprintln!(
-            "  ledger page on http://{}/ledger/ (JSON API under /ledger/)",
-            listener.local_addr()?
-        );
+        let address = listener.local_addr()?;
+        eprintln!("  ledger page on http://{address}/ledger/ (JSON API under /ledger/)");
+        eprintln!("  Prometheus metrics on http://{address}/metrics");
         let solana_rpc = config.solana.as_ref().map(|s| s.rpc_url.clone());
-        let api = indexer::api::router(ledger.clone(), solana_rpc);
+        let api = indexer::api::router(ledger.clone(), solana_rpc).merge(metrics.router());
         tokio::spawn(async move { axum_serve(listener, api).await });
     }
     tokio::select! {
-        result = indexer::run(&config, ledger, |step| eprintln!("  … {step}")) => Ok(result?),
+        result = indexer::run(&config, ledger, &metrics, |step| eprintln!("  … {step}")) => Ok(result?),
         _ = tokio::signal::ctrl_c() => {
             eprintln!("stopped (the cursor is stored; the next start resumes from it)");
             Ok(())

@@ -12,6 +12,7 @@ use localnet::{Localnet, LocalnetConfig, LocalnetState};
 use serde_json::json;
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 
 use crate::postgres::Postgres;
@@ -62,7 +63,10 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
     let indexer_ledger = ledger.clone();
     let indexer: tokio::task::JoinHandle<Result<(), indexer::IndexerError>> =
         tokio::spawn(async move {
-            indexer::run(&indexer_config, indexer_ledger, |s| eprintln!("      {s}")).await
+            indexer::run(&indexer_config, indexer_ledger, &indexer::Metrics::default(), |s| {
+                eprintln!("      {s}")
+            })
+            .await
         });
 
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -73,10 +77,17 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
     ));
 
     step(4, "gateway with the demo upstream");
+    // The demo creator, named by the gateway's catalog (only its models are paid into their
+    // vaults); saved so the newcomer can try the creator's commands on the demo models.
+    let creator = Keypair::new();
     let (upstream, _) =
         gateway::demo_upstream::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
-    let gateway_config =
-        gateway::GatewayConfig::from_toml(&gateway_toml(&net.state, &upstream, config.port))?;
+    let gateway_config = gateway::GatewayConfig::from_toml(&gateway_toml(
+        &net.state,
+        &upstream,
+        config.port,
+        &creator.pubkey(),
+    ))?;
     let app = Arc::new(gateway::App::new(&gateway_config, ledger.clone()).await?);
     let listener = tokio::net::TcpListener::bind(gateway_config.listen)
         .await
@@ -97,8 +108,6 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
         &format!("demo: register {TOKENIZED} and {HELD}, tokenize {TOKENIZED}"),
     );
     let protocol = net.state.solana.protocol()?;
-    // Saved so the newcomer can try the creator's commands on the demo models.
-    let creator = Keypair::new();
     let creator_keypair = data_dir.join("creator.json");
     localnet::write_keypair(&creator_keypair, &creator)?;
     net.solana
@@ -251,7 +260,7 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
 }
 
 /// The demo gateway: both models on the demo upstream, paid on both chains.
-fn gateway_toml(state: &LocalnetState, upstream: &str, port: u16) -> String {
+fn gateway_toml(state: &LocalnetState, upstream: &str, port: u16, creator: &Pubkey) -> String {
     let s = &state.solana;
     let mut toml = format!(
         r#"
@@ -276,7 +285,7 @@ fn gateway_toml(state: &LocalnetState, upstream: &str, port: u16) -> String {
     }
     for slug in [TOKENIZED, HELD] {
         toml.push_str(&format!(
-            "[[models]]\nslug = \"{slug}\"\ninput_per_mtok = \"2\"\noutput_per_mtok = \"8\"\nfloor = \"0.001\"\nmax_tokens = 256\n\
+            "[[models]]\nslug = \"{slug}\"\ncreator = \"{creator}\"\ninput_per_mtok = \"2\"\noutput_per_mtok = \"8\"\nfloor = \"0.001\"\nmax_tokens = 256\n\
              [[models.providers]]\nname = \"demo\"\nbase_url = \"{upstream}\"\nmodel = \"demo\"\ninput_cost_per_mtok = \"0.5\"\noutput_cost_per_mtok = \"1\"\n"
         ));
     }

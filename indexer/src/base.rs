@@ -18,7 +18,7 @@ use alloy::{
 use chrono::{DateTime, Utc};
 use ledger::{Batch, BlockRow, Chain, Cursor, Ledger, TransferRow};
 
-use crate::IndexerError;
+use crate::{IndexerError, Metrics};
 
 sol! {
     event Transfer(address indexed from, address indexed to, uint256 value);
@@ -40,6 +40,8 @@ pub struct BaseConfig {
     pub poll_interval: Duration,
     /// The widest `eth_getLogs` range asked for.
     pub max_range: u64,
+    /// Where the rows written, the cursor and the chain's head are reported.
+    pub metrics: Metrics,
 }
 
 /// How far back a reorg is looked for among stored blocks.
@@ -84,8 +86,8 @@ impl BaseFollower {
         })
     }
 
-    /// Follows for ever, polling the head once caught up; errors are reported on stderr and
-    /// retried.
+    /// Follows for ever, polling the head once caught up; errors are logged (a `tracing`
+    /// warning) and retried.
     pub async fn run(mut self) -> Result<(), IndexerError> {
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -93,7 +95,8 @@ impl BaseFollower {
                 Ok(Step::AtHead) => tokio::time::sleep(self.config.poll_interval).await,
                 Ok(_) => backoff = Duration::from_millis(100),
                 Err(e) => {
-                    eprintln!("base follower: {e}; retrying in {backoff:?}");
+                    self.config.metrics.follower_error(Chain::Base);
+                    tracing::warn!(chain = "base", error = %e, retry_in = ?backoff, "follower failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -108,6 +111,7 @@ impl BaseFollower {
             .get_block_number()
             .await
             .map_err(source_error)?;
+        self.config.metrics.head(Chain::Base, head);
         let cursor = self.ledger.cursor(&self.config.cursor).await?;
         if let Some(at) = cursor {
             if let Some(orphaned_from) = self.orphaned_from(at).await? {
@@ -167,7 +171,7 @@ impl BaseFollower {
             name: self.config.cursor.clone(),
             position: to,
         });
-        self.ledger.write(&batch).await?;
+        self.config.metrics.write(&self.ledger, &batch).await?;
         self.ledger
             .finalize(Chain::Base, head.saturating_sub(self.config.confirmations))
             .await?;

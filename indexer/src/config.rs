@@ -22,7 +22,7 @@ use std::{path::Path, time::Duration};
 
 use serde::Deserialize;
 
-use crate::{base::BaseConfig, solana::follower::FollowerConfig, IndexerError};
+use crate::{base::BaseConfig, solana::follower::FollowerConfig, IndexerError, Metrics};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,7 +115,8 @@ impl SolanaSection {
         }
     }
 
-    pub fn follower(&self) -> FollowerConfig {
+    /// The live follower's config, reporting to `metrics`.
+    pub fn follower(&self, metrics: &Metrics) -> FollowerConfig {
         let mut tracked = vec![self.program_id.clone(), self.treasury_usdc.clone()];
         tracked.extend(self.accounts.iter().cloned());
         FollowerConfig {
@@ -124,12 +125,14 @@ impl SolanaSection {
             tracked,
             cursor: self.cursor.clone(),
             start_slot: self.start_slot,
+            metrics: metrics.clone(),
         }
     }
 }
 
 impl BaseSection {
-    pub fn follower(&self) -> Result<BaseConfig, IndexerError> {
+    /// The follower's config, reporting to `metrics`.
+    pub fn follower(&self, metrics: &Metrics) -> Result<BaseConfig, IndexerError> {
         let address = |text: &str| {
             text.parse()
                 .map_err(|e| IndexerError::Config(format!("[base] address {text}: {e}")))
@@ -148,6 +151,7 @@ impl BaseSection {
             confirmations: self.confirmations,
             poll_interval: Duration::from_millis(self.poll_interval_ms),
             max_range: self.max_block_range.max(1),
+            metrics: metrics.clone(),
         })
     }
 }

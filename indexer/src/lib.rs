@@ -8,10 +8,12 @@ pub mod bench;
 pub mod config;
 pub mod decode;
 mod error;
+pub mod metrics;
 pub mod service;
 pub mod solana;
 pub mod vault_audit;
 
 pub use config::IndexerConfig;
 pub use error::IndexerError;
+pub use metrics::Metrics;
 pub use service::run;

@@ -9,13 +9,15 @@ use crate::{
     base::BaseFollower,
     config::{IndexerConfig, SolanaSection},
     solana::{backfill, follower},
-    IndexerError,
+    IndexerError, Metrics,
 };
 
-/// Runs every configured follower until one fails for good.
+/// Runs every configured follower until one fails for good, reporting to `metrics` (serve
+/// them with [`Metrics::router`]).
 pub async fn run(
     config: &IndexerConfig,
     ledger: Ledger,
+    metrics: &Metrics,
     progress: impl Fn(&str),
 ) -> Result<(), IndexerError> {
     if config.solana.is_none() && config.base.is_none() {
@@ -26,7 +28,7 @@ pub async fn run(
     // Dropping the set (when this future is dropped or aborted) stops every follower.
     let mut followers = tokio::task::JoinSet::new();
     if let Some(section) = &config.base {
-        let follower = BaseFollower::new(section.follower()?, ledger.clone())?;
+        let follower = BaseFollower::new(section.follower(metrics)?, ledger.clone())?;
         progress(&format!(
             "following USDC on Base at {} (treasury {})",
             section.rpc_url, section.treasury
@@ -34,12 +36,12 @@ pub async fn run(
         followers.spawn(follower.run());
     }
     if let Some(section) = &config.solana {
-        let read = catch_up_solana(section, &ledger).await?;
+        let read = catch_up_solana(section, &ledger, metrics).await?;
         progress(&format!(
             "Solana backfill read {read} transactions; following {} live",
             section.grpc_url
         ));
-        followers.spawn(follower::run(section.follower(), ledger.clone()));
+        followers.spawn(follower::run(section.follower(metrics), ledger.clone()));
     }
     match followers.join_next().await {
         Some(Ok(result)) => result,
@@ -52,18 +54,19 @@ pub async fn run(
 pub async fn catch_up_solana(
     section: &SolanaSection,
     ledger: &Ledger,
+    metrics: &Metrics,
 ) -> Result<usize, IndexerError> {
-    let follower = section.follower();
+    let follower = section.follower(metrics);
     if let (None, Some(start)) = (ledger.cursor(&follower.cursor).await?, section.start_slot) {
         let mut start_at = Batch::new(Chain::Solana, "rpc_backfill");
         start_at.cursor = Some(Cursor {
             name: follower.cursor.clone(),
             position: start.saturating_sub(1),
         });
-        ledger.write(&start_at).await?;
+        metrics.write(ledger, &start_at).await?;
     }
     let rpc =
         RpcClient::new_with_commitment(section.rpc_url.clone(), CommitmentConfig::confirmed());
     let mut tracked = follower::tracked_set(&follower, ledger).await?;
-    backfill::run(&rpc, ledger, &mut tracked, &follower.cursor, None).await
+    backfill::run(&rpc, ledger, metrics, &mut tracked, &follower.cursor, None).await
 }

@@ -1,7 +1,10 @@
 //! RPC backfill of what happened before the follower ran, then live following from there:
 //! every payment once, in order.
 
-use indexer::solana::{backfill, follower};
+use indexer::{
+    solana::{backfill, follower},
+    Metrics,
+};
 use ledger::Ledger;
 use sqlx::PgPool;
 
@@ -28,9 +31,16 @@ async fn backfill_then_live_leaves_no_gap_and_no_duplicate(pool: PgPool) {
     let mut sent = pay_vault(&client, &u, [1_000_000, 1_000_001, 1_000_002]).await;
 
     let mut tracked = [u.vault.to_string()].into();
-    let read = backfill::run(&client, &ledger, &mut tracked, "solana", None)
-        .await
-        .unwrap();
+    let read = backfill::run(
+        &client,
+        &ledger,
+        &Metrics::default(),
+        &mut tracked,
+        "solana",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         read, 4,
         "the setup that created the vault, and the three payments"
@@ -62,9 +72,16 @@ async fn backfill_then_live_leaves_no_gap_and_no_duplicate(pool: PgPool) {
         "cursor at the tip"
     );
     assert_eq!(
-        backfill::run(&client, &ledger, &mut tracked, "solana", None)
-            .await
-            .unwrap(),
+        backfill::run(
+            &client,
+            &ledger,
+            &Metrics::default(),
+            &mut tracked,
+            "solana",
+            None
+        )
+        .await
+        .unwrap(),
         0,
         "nothing new"
     );
@@ -75,6 +92,7 @@ async fn backfill_then_live_leaves_no_gap_and_no_duplicate(pool: PgPool) {
         tracked: vec![u.vault.to_string()],
         cursor: "solana".into(),
         start_slot: None,
+        metrics: Default::default(),
     };
     let task = tokio::spawn(follower::run(config, ledger.clone()));
     sent.extend(pay_vault(&client, &u, [2_000_000]).await);

@@ -59,6 +59,7 @@ impl Chain {
                 confirmations,
                 poll_interval: Duration::from_millis(50),
                 max_range: 1_000,
+                metrics: Default::default(),
             },
             Ledger::from_pool(pool.clone()),
         )

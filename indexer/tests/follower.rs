@@ -42,6 +42,7 @@ async fn follow_the_vault(
         tracked: vec![u.vault.to_string()],
         cursor: "solana".into(),
         start_slot: Some(client.get_slot().await.unwrap() + 1),
+        metrics: Default::default(),
     }
 }
 

@@ -5,28 +5,24 @@
 
 use std::time::{Duration, Instant};
 
-use indexer::config::{IndexerConfig, SolanaSection};
+use indexer::{
+    config::{IndexerConfig, SolanaSection},
+    Metrics,
+};
 use ledger::Ledger;
-use localnet::{read_keypair, Localnet, LocalnetConfig};
+use localnet::{read_keypair, DataDir, Localnet, LocalnetConfig, OwnedLocalnet};
 use model_vault_client::{ModelKeys, Protocol};
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
 
-pub async fn start_localnet(evm: bool) -> Localnet {
+/// A localnet whose key files live in a temporary directory it removes when dropped.
+pub async fn start_localnet(evm: bool) -> OwnedLocalnet {
     localnet::quiet_runtime_logs();
-    let data_dir = std::env::temp_dir().join(format!("paywire-test-{}", Keypair::new().pubkey()));
-    Localnet::start(
-        LocalnetConfig {
-            rpc_port: 0,
-            grpc_port: 0,
-            evm_port: 0,
-            slot_time: Duration::from_millis(50),
-            evm,
-            anvil: None,
-            data_dir,
-        },
+    Localnet::start_in(
+        DataDir::temporary("paywire-test-").expect("a temporary directory"),
+        LocalnetConfig::free_ports(Duration::from_millis(50), evm),
         |_| {},
     )
     .await
@@ -141,10 +137,18 @@ async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
 }
 
 fn spawn_indexer(net: &Localnet, pool: &PgPool) -> tokio::task::JoinHandle<()> {
+    spawn_indexer_reporting(net, pool, Metrics::default())
+}
+
+fn spawn_indexer_reporting(
+    net: &Localnet,
+    pool: &PgPool,
+    metrics: Metrics,
+) -> tokio::task::JoinHandle<()> {
     let config = config(net);
     let ledger = Ledger::from_pool(pool.clone());
     tokio::spawn(async move {
-        indexer::run(&config, ledger, |_| {})
+        indexer::run(&config, ledger, &metrics, |_| {})
             .await
             .expect("indexer runs");
     })
@@ -303,4 +307,116 @@ async fn payments_buyback_and_burn_are_indexed_once_and_new_vaults_are_followed(
         .map(|l| l.amount)
         .collect();
     assert_eq!(amounts, ["2000000", "3000000", "4000000", "5000000"]);
+}
+
+/// The values of `name` in a Prometheus text exposition, on lines carrying every label given.
+fn samples(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Vec<u64> {
+    exposition
+        .lines()
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            let wanted = metric == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            wanted.then(|| value.parse().expect("an integer sample"))
+        })
+        .collect()
+}
+
+/// `/metrics` on the ledger API: the cursor is where the ledger says, at or past the payment's
+/// slot, the lag is the head minus the cursor, and the rows written are the rows in the ledger.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn metrics_show_the_cursor_lag_and_rows_written(pool: PgPool) {
+    let net = start_localnet(false).await;
+    let p = parties(&net);
+    let metrics = Metrics::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let api = indexer::api::router(Ledger::from_pool(pool.clone()), None).merge(metrics.router());
+    let server = tokio::spawn(indexer::api::serve(listener, api));
+    let task = spawn_indexer_reporting(&net, &pool, metrics);
+
+    let paid = pay(&net, &p, &p.protocol.treasury_usdc, 1_000_000).await;
+    wait_until("the payment in the ledger", async || {
+        !legs(&pool, "tx", &paid).await.is_empty()
+    })
+    .await;
+    let paid_in: i64 = sqlx::query_scalar("SELECT block FROM ledger.transfers WHERE tx = $1")
+        .bind(&paid)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let cursor_of = |exposition: &str| {
+        samples(
+            exposition,
+            "paywire_indexer_cursor",
+            &[("chain", "solana"), ("cursor", "solana")],
+        )
+    };
+    // The rows are in the ledger a moment before the write that put them there is counted.
+    let mut exposition = String::new();
+    wait_until("the metrics to count the payment's write", async || {
+        let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; version=0.0.4"
+        );
+        exposition = response.text().await.unwrap();
+        cursor_of(&exposition)
+            .first()
+            .is_some_and(|c| *c >= paid_in as u64)
+    })
+    .await;
+    let ledger_cursor = Ledger::from_pool(pool.clone())
+        .cursor("solana")
+        .await
+        .unwrap()
+        .expect("cursor written");
+    task.abort();
+    server.abort();
+
+    let one = |name: &str, labels: &[(&str, &str)]| match samples(&exposition, name, labels)[..] {
+        [value] => value,
+        ref found => panic!("one {name} {labels:?} expected, found {found:?}:\n{exposition}"),
+    };
+    let solana = [("chain", "solana")];
+    let cursor = one(
+        "paywire_indexer_cursor",
+        &[("chain", "solana"), ("cursor", "solana")],
+    );
+    assert!(
+        cursor <= ledger_cursor,
+        "the cursor metric {cursor} is no further than the ledger's cursor {ledger_cursor}"
+    );
+    let head = one("paywire_indexer_chain_head", &solana);
+    assert!(head >= cursor, "head {head}, cursor {cursor}");
+    assert_eq!(one("paywire_indexer_lag", &solana), head - cursor);
+
+    for table in ["transfers", "vault_events"] {
+        let written: u64 = samples(
+            &exposition,
+            "paywire_indexer_rows_written_total",
+            &[("chain", "solana"), ("table", table)],
+        )
+        .iter()
+        .sum();
+        let in_ledger: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ledger.{table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(written, in_ledger as u64, "{table} written:\n{exposition}");
+    }
+    assert!(
+        samples(
+            &exposition,
+            "paywire_indexer_rows_written_total",
+            &[("table", "transfers")]
+        )
+        .iter()
+        .sum::<u64>()
+            >= 1,
+        "the payment is counted"
+    );
 }

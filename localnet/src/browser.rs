@@ -23,9 +23,12 @@ fn chromium() -> Result<PathBuf, LocalnetError> {
 
 /// Loads `url` in headless Chromium and returns the DOM once its scripts have run. Virtual
 /// time (5 s) stops while requests are in flight, so answers of the page's API arrive first.
+/// Chromium runs in its own process group with a fresh profile: neither its helper processes
+/// nor the profile outlive the call (or its cancellation).
 pub async fn rendered_dom(url: &str) -> Result<String, LocalnetError> {
-    let profile = tempdir()?;
-    let output = tokio::process::Command::new(chromium()?)
+    // A fresh profile, so parallel runs never share Chromium's profile lock.
+    let profile = crate::files::temp_dir("paywire-chromium-")?;
+    let child = tokio::process::Command::new(chromium()?)
         .args([
             "--headless",
             "--no-sandbox",
@@ -33,12 +36,17 @@ pub async fn rendered_dom(url: &str) -> Result<String, LocalnetError> {
             "--disable-dev-shm-usage",
             "--virtual-time-budget=5000",
         ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(["--dump-dom", url])
-        .output()
-        .await;
-    let _ = std::fs::remove_dir_all(&profile);
-    let output = output?;
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()?;
+    // Dropped after the browser exits, or when this future is: takes its helpers (zygote,
+    // crashpad) along.
+    let _group = child.id().map(KillGroup);
+    let output = child.wait_with_output().await?;
     if !output.status.success() {
         return Err(LocalnetError::Invalid(format!(
             "chromium failed on {url}: {}",
@@ -49,12 +57,11 @@ pub async fn rendered_dom(url: &str) -> Result<String, LocalnetError> {
         .map_err(|e| LocalnetError::Invalid(format!("the DOM of {url} is not UTF-8: {e}")))
 }
 
-/// A fresh profile directory, so parallel runs never share Chromium's profile lock.
-fn tempdir() -> Result<PathBuf, LocalnetError> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir().join(format!("paywire-chromium-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// Kills the process group led by this process id when dropped.
+struct KillGroup(u32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        crate::process::kill_group(self.0);
+    }
 }

@@ -16,9 +16,9 @@ use alloy::{
     sol,
     sol_types::eip712_domain,
 };
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-use crate::LocalnetError;
+use crate::{process::ChildGuard, LocalnetError};
 
 sol!(
     #[allow(missing_docs, clippy::too_many_arguments)]
@@ -115,7 +115,7 @@ pub struct EvmNode {
     pub rpc_url: String,
     pub usdc: Address,
     pub deployer: PrivateKeySigner,
-    _anvil: Child,
+    anvil: ChildGuard,
 }
 
 impl EvmNode {
@@ -129,7 +129,8 @@ impl EvmNode {
         } else {
             config.port
         };
-        let child = Command::new(&anvil)
+        let mut command = std::process::Command::new(&anvil);
+        command
             .args([
                 "--port",
                 &port.to_string(),
@@ -140,9 +141,8 @@ impl EvmNode {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             // anvil must not hold our stderr: a test runner waits for every holder to close it.
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
+            .stderr(Stdio::null());
+        let child = ChildGuard::spawn(&mut command)
             .map_err(|e| LocalnetError::Evm(format!("could not start {}: {e}", anvil.display())))?;
         let rpc_url = format!("http://127.0.0.1:{port}");
         let deployer: PrivateKeySigner = DEPLOYER_KEY.parse().expect("valid key");
@@ -157,8 +157,13 @@ impl EvmNode {
             rpc_url,
             usdc: *usdc.address(),
             deployer,
-            _anvil: child,
+            anvil: child,
         })
+    }
+
+    /// anvil's process id (its process group too).
+    pub fn anvil_pid(&self) -> u32 {
+        self.anvil.pid()
     }
 
     /// Mints `amount` (base units) of TestUSDC to `to`.

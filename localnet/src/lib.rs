@@ -5,13 +5,18 @@
 pub mod browser;
 pub mod error;
 pub mod evm;
+pub mod files;
+mod owned;
+pub mod process;
 mod setup;
 pub mod solana;
 
 pub use error::LocalnetError;
+pub use files::{write_keypair, DataDir};
+pub use owned::OwnedLocalnet;
 pub use setup::{
-    default_params, read_keypair, write_keypair, BaseState, Localnet, LocalnetConfig,
-    LocalnetState, SolanaState, DEMO_USDC,
+    default_params, read_keypair, BaseState, Localnet, LocalnetConfig, LocalnetState, SolanaState,
+    DEMO_USDC,
 };
 
 /// Sets `RUST_LOG=error` unless it is set: program-test otherwise logs every instruction at

@@ -1,5 +1,6 @@
 //! localnet's test suite: production clients against the local chains.
 
+mod cleanup;
 mod evm;
 mod grpc;
 mod rpc;

@@ -23,7 +23,7 @@ use solana_transaction_status_client_types::{
 
 use crate::{
     decode::{self, Compiled, RawTx, TokenBalance},
-    IndexerError,
+    IndexerError, Metrics,
 };
 
 const PAGE: usize = 1_000;
@@ -34,10 +34,12 @@ fn rpc_error(e: impl std::fmt::Display) -> IndexerError {
 
 /// Backfills from the slot after `cursor` to `until` (default: the confirmed tip) and leaves
 /// the cursor there. Accounts that come into being on the way (a tokenized model's vault) join
-/// `tracked` and are backfilled too. Returns the number of transactions read.
+/// `tracked` and are backfilled too. Returns the number of transactions read. What it writes,
+/// and the tip it read, go to `metrics`.
 pub async fn run(
     rpc: &RpcClient,
     ledger: &Ledger,
+    metrics: &Metrics,
     tracked: &mut BTreeSet<String>,
     cursor: &str,
     until: Option<u64>,
@@ -45,10 +47,14 @@ pub async fn run(
     let from = ledger.cursor(cursor).await?.map_or(0, |c| c + 1);
     let to = match until {
         Some(slot) => slot,
-        None => rpc
-            .get_slot_with_commitment(CommitmentConfig::confirmed())
-            .await
-            .map_err(rpc_error)?,
+        None => {
+            let tip = rpc
+                .get_slot_with_commitment(CommitmentConfig::confirmed())
+                .await
+                .map_err(rpc_error)?;
+            metrics.head(Chain::Solana, tip);
+            tip
+        }
     };
     let mut decoded: BTreeMap<(u64, String), decode::Decoded> = BTreeMap::new();
     let mut to_scan: Vec<(String, u64)> = tracked.iter().map(|a| (a.clone(), from)).collect();
@@ -85,7 +91,7 @@ pub async fn run(
             name: cursor.to_string(),
             position: slot,
         });
-        ledger.write(&batch).await?;
+        metrics.write(ledger, &batch).await?;
     }
     Ok(count)
 }

@@ -22,7 +22,7 @@ use yellowstone_grpc_proto::geyser::{
 };
 
 use super::{backfill, yellowstone};
-use crate::{decode, IndexerError};
+use crate::{decode, IndexerError, Metrics};
 
 #[derive(Clone, Debug)]
 pub struct FollowerConfig {
@@ -36,6 +36,8 @@ pub struct FollowerConfig {
     pub cursor: String,
     /// Where to start while the ledger has no cursor yet (`None`: live, from now on).
     pub start_slot: Option<u64>,
+    /// Where the rows written, the cursor and the chain's head are reported.
+    pub metrics: Metrics,
 }
 
 /// Why one subscription ended without an error.
@@ -67,8 +69,8 @@ pub(crate) async fn tracked_set(
 }
 
 /// Follows for ever: after a stream failure it resumes from the cursor, and after a failure to
-/// subscribe (or a database outage) it first backfills to the tip. Errors are reported on
-/// stderr with what happens next; nothing is lost while it waits.
+/// subscribe (or a database outage) it first backfills to the tip. Errors are logged (a
+/// `tracing` warning) with what happens next; nothing is lost while it waits.
 pub async fn run(config: FollowerConfig, ledger: Ledger) -> Result<(), IndexerError> {
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
     let mut tracked = BTreeSet::new();
@@ -79,7 +81,15 @@ pub async fn run(config: FollowerConfig, ledger: Ledger) -> Result<(), IndexerEr
         let attempt = async {
             tracked.extend(tracked_set(&config, &ledger).await?);
             if needs_backfill && ledger.cursor(&config.cursor).await?.is_some() {
-                backfill::run(&rpc, &ledger, &mut tracked, &config.cursor, None).await?;
+                backfill::run(
+                    &rpc,
+                    &ledger,
+                    &config.metrics,
+                    &mut tracked,
+                    &config.cursor,
+                    None,
+                )
+                .await?;
             }
             follow(&config, &ledger, &rpc, &mut tracked, resume_at.take()).await
         };
@@ -88,7 +98,8 @@ pub async fn run(config: FollowerConfig, ledger: Ledger) -> Result<(), IndexerEr
             Ok(Resume::FromCursor) => backoff = Duration::from_millis(100),
             Err(e) => {
                 needs_backfill = !matches!(e, IndexerError::Stream(_));
-                eprintln!("solana follower: {e}; resuming from the cursor in {backoff:?}");
+                config.metrics.follower_error(Chain::Solana);
+                tracing::warn!(chain = "solana", error = %e, retry_in = ?backoff, "follower failed; resuming from the cursor");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -137,8 +148,15 @@ async fn follow(
                 if cursor.is_some_and(|c| meta.parent_slot > c && meta.slot > c) {
                     // Blocks between the cursor and this one's parent never reached us.
                     let grew = tracked.len();
-                    backfill::run(rpc, ledger, tracked, &config.cursor, Some(meta.parent_slot))
-                        .await?;
+                    backfill::run(
+                        rpc,
+                        ledger,
+                        &config.metrics,
+                        tracked,
+                        &config.cursor,
+                        Some(meta.parent_slot),
+                    )
+                    .await?;
                     if tracked.len() > grew {
                         return Ok(Resume::FromSlot(meta.slot));
                     }
@@ -168,7 +186,7 @@ async fn follow(
                     name: config.cursor.clone(),
                     position: meta.slot,
                 });
-                ledger.write(&batch).await?;
+                config.metrics.write(ledger, &batch).await?;
                 cursor = Some(cursor.map_or(meta.slot, |c| c.max(meta.slot)));
                 if !batch.tracked.is_empty() {
                     tracked.extend(batch.tracked.into_iter().map(|t| t.address));
@@ -179,7 +197,10 @@ async fn follow(
             Some(UpdateOneof::Slot(slot)) if slot.status == SlotStatus::SlotFinalized as i32 => {
                 ledger.finalize(Chain::Solana, slot.slot).await?;
             }
-            Some(UpdateOneof::Slot(slot)) if slot.status == SlotStatus::SlotDead as i32 => {
+            Some(UpdateOneof::Slot(slot)) if slot.status != SlotStatus::SlotDead as i32 => {
+                config.metrics.head(Chain::Solana, slot.slot);
+            }
+            Some(UpdateOneof::Slot(slot)) => {
                 ledger
                     .roll_back(Chain::Solana, slot.slot, slot.slot, None)
                     .await?;
