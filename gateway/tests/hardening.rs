@@ -388,3 +388,37 @@ async fn a_gateway_configured_against_another_treasury_refuses_to_start(pool: Pg
     let message = refused.to_string();
     assert!(message.contains("treasury") && message.contains("Config"), "{message}");
 }
+
+/// L8: gateway processes sharing one Base key take turns to send, reading each nonce from
+/// the node: concurrent settlements through two of them never collide.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn two_gateways_sharing_a_base_key_settle_concurrently(pool: PgPool) {
+    let w = world(pool.clone(), "ok").await;
+    let (upstream, _) = mock_upstream().await;
+    let (second, _) = serve(&config(&w.net, &upstream, "ok"), &pool).await;
+    let body = chat("beta", false);
+    // In turn (each process's view of the nonce goes stale after the other one sends)...
+    for i in 0..4 {
+        let gateway = if i % 2 == 0 { &w.gateway } else { &second };
+        let offer = offer(&offers_from(&w, gateway, &body).await, "eip155:");
+        let header = base_header(&w, &offer).await;
+        expect_status(pay_at(&w, gateway, &body, &header).await, 200).await;
+    }
+    // ...and all at once.
+    let mut payments = Vec::new();
+    for i in 0..6 {
+        let gateway = if i % 2 == 0 { w.gateway.clone() } else { second.clone() };
+        let offer = offer(&offers_from(&w, &gateway, &body).await, "eip155:");
+        payments.push((gateway, base_header(&w, &offer).await));
+    }
+    let answers = futures::future::join_all(
+        payments
+            .iter()
+            .map(|(gateway, header)| pay_at(&w, gateway, &body, header)),
+    )
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert_eq!(statuses, [200; 6]);
+    let charges = charges(&w.pool).await;
+    assert!(charges.iter().all(|c| c.status == "completed"), "{charges:?}");
+}

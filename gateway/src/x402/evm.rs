@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::{
     network::EthereumWallet,
-    primitives::{Address, Bytes, FixedBytes, Signature, U256},
+    primitives::{Address, Bytes, FixedBytes, Signature, TxHash, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::Filter,
     signers::local::PrivateKeySigner,
@@ -109,7 +109,13 @@ impl EvmExact {
             .rpc_url
             .parse()
             .map_err(|e| format!("base rpc_url {}: {e}", config.rpc_url))?;
+        // Nonces are read from the node (pending) at each send, not cached in this process:
+        // gateways sharing one key take turns under a lock in Postgres (see the facilitator).
         let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(EthereumWallet::from(config.facilitator.clone()))
             .connect_http(url)
             .erased();
@@ -294,14 +300,32 @@ impl EvmExact {
     /// or its `validBefore` has passed, a failed submission or a missing receipt is not an
     /// answer, since it may still land.
     pub async fn settle(&self, verified: &VerifiedEvm) -> Result<String, Rejection> {
-        let a = &verified.authorization;
-        let ours = match self.call(a, &verified.signature).send().await {
+        let ours = self.submit(verified).await;
+        self.confirm(verified, ours).await
+    }
+
+    /// Sends `transferWithAuthorization`; the transaction's hash if the node took it.
+    pub async fn submit(&self, verified: &VerifiedEvm) -> Option<TxHash> {
+        match self
+            .call(&verified.authorization, &verified.signature)
+            .send()
+            .await
+        {
             Ok(pending) => Some(*pending.tx_hash()),
             Err(e) => {
                 tracing::warn!(error = %super::redact(&e.to_string()), "submitting an authorization");
                 None
             }
-        };
+        }
+    }
+
+    /// Waits for the authorization submitted as `ours` (if it was) to be used, or to expire.
+    pub async fn confirm(
+        &self,
+        verified: &VerifiedEvm,
+        ours: Option<TxHash>,
+    ) -> Result<String, Rejection> {
+        let a = &verified.authorization;
         loop {
             if let Some(hash) = ours {
                 if let Ok(Some(receipt)) = self.provider.get_transaction_receipt(hash).await {

@@ -218,7 +218,24 @@ impl Facilitator {
                 .settle(v)
                 .await
                 .map(|()| v.signature.to_string()),
-            Verified::Base(v) => self.evm.as_ref().expect("verified on base").settle(v).await,
+            Verified::Base(v) => {
+                let evm = self.evm.as_ref().expect("verified on base");
+                // One sender at a time per key across every gateway process: each reads the
+                // next nonce from the node after the previous one's transaction is in.
+                let turn = self
+                    .ledger
+                    .signer_turn(&evm.config.facilitator.address().to_string())
+                    .await
+                    .map_err(|e| ledger_unavailable("waiting for the Base signer", &e));
+                match turn {
+                    Ok(turn) => {
+                        let ours = evm.submit(v).await;
+                        drop(turn);
+                        evm.confirm(v, ours).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         };
         let error = outcome.as_ref().err().map(ToString::to_string);
         let recorded = match (&outcome, &error) {
