@@ -422,3 +422,30 @@ async fn two_gateways_sharing_a_base_key_settle_concurrently(pool: PgPool) {
     let charges = charges(&w.pool).await;
     assert!(charges.iter().all(|c| c.status == "completed"), "{charges:?}");
 }
+
+/// L8: an authorization someone else submitted first (the payer itself, a mempool watcher)
+/// paid the treasury all the same: settlement reports that transaction, not a failure.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn an_authorization_used_by_someone_else_is_paid(pool: PgPool) {
+    use gateway::x402::evm::{EvmConfig, EvmExact};
+    let w = world(pool, "ok").await;
+    let b = w.net.state.base.as_ref().unwrap();
+    let config = |key: &str| EvmConfig {
+        network: "eip155:84532".into(),
+        chain_id: 84532,
+        usdc: b.usdc.parse().unwrap(),
+        usdc_name: "USD Coin".into(),
+        usdc_version: "2".into(),
+        facilitator: key.parse().unwrap(),
+        rpc_url: b.rpc_url.clone(),
+    };
+    let ours = EvmExact::new(config(&b.facilitator_private_key)).unwrap();
+    let theirs = EvmExact::new(config(&b.payer_private_key)).unwrap();
+    let required = offer(&offers(&w, &chat("beta", false)).await, "eip155:");
+    let payment = client::base_payment(&required, &w.base_payer).await.unwrap();
+    let verified = ours.verify(&payment, &required).await.unwrap();
+
+    let front_run = theirs.submit(&verified).await.expect("the payer sends it first");
+    let settled = ours.settle(&verified).await.unwrap();
+    assert_eq!(settled, front_run.to_string());
+}
