@@ -449,3 +449,36 @@ async fn an_authorization_used_by_someone_else_is_paid(pool: PgPool) {
     let settled = ours.settle(&verified).await.unwrap();
     assert_eq!(settled, front_run.to_string());
 }
+
+/// L6: v1 Solana payments through a remote facilitator: the gateway cannot know the
+/// transaction id before settling, and each payment still gets a quote id of its own.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn v1_solana_payments_through_a_remote_facilitator_are_each_accepted(pool: PgPool) {
+    let w = world(pool.clone(), "ok").await;
+    let (upstream, _) = mock_upstream().await;
+    let mut remote = config(&w.net, &upstream, "ok");
+    remote.facilitator_url = Some(format!("{}/facilitator", w.gateway));
+    remote.solana.as_mut().unwrap().fee_payer_keypair = None;
+    remote.base.as_mut().unwrap().facilitator_private_key = None;
+    let (gateway, _) = serve(&remote, &pool).await;
+    let body = chat("beta", false);
+    for _ in 0..2 {
+        let mut offer = offer(&offers_from(&w, &gateway, &body).await, "solana:");
+        offer.extra.as_mut().unwrap().as_object_mut().unwrap().remove("memo");
+        let blockhash = w.rpc.get_latest_blockhash().await.unwrap();
+        let v2 = client::solana_exact(&offer, &w.payer, blockhash).unwrap();
+        let v1 = json!({ "x402Version": 1, "scheme": "exact", "network": "solana-devnet", "payload": v2.payload });
+        let response = w
+            .http
+            .post(format!("{gateway}/v1/chat/completions"))
+            .header("x-payment", wire::encode_header(&v1))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        expect_status(response, 200).await;
+    }
+    let charges = charges(&w.pool).await;
+    assert_eq!(charges.len(), 2);
+    assert_ne!(charges[0].quote_id, charges[1].quote_id);
+}
