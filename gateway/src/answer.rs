@@ -11,7 +11,7 @@ use axum::{
     Json,
 };
 use futures::StreamExt;
-use ledger::Completion;
+use ledger::{Completion, CreditReason};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -87,7 +87,7 @@ pub async fn answer(
             .await;
         };
         let usage = Usage::from_body(&body, priced);
-        let completion = usage.completion(app, priced, &provider, "surplus");
+        let completion = usage.completion(app, priced, &provider, CreditReason::Surplus);
         body["model"] = Value::String(priced.model.slug.clone());
         body["paywire_receipt"] =
             receipt.json(&priced.model.slug, Some(&provider), &completion, false);
@@ -150,9 +150,13 @@ async fn finish_json(
         "body": body,
         "headers": headers.iter().map(|(k, v)| (k.to_string(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
     });
-    app.ledger
+    if !app
+        .ledger
         .complete_charge(receipt.charge_id, &completion, Some(&stored))
-        .await?;
+        .await?
+    {
+        tracing::warn!(charge = receipt.charge_id, "charge already completed (by the reconciler); not credited twice");
+    }
     Metrics::add(&app.metrics.credited_units, completion.credit);
     if status.is_success() {
         Metrics::add(&app.metrics.calls_completed, 1);
@@ -196,7 +200,7 @@ impl Usage {
         app: &App,
         priced: &Priced,
         provider: &str,
-        reason: &'static str,
+        reason: CreditReason,
     ) -> Completion {
         let actual = charged(
             &app.metrics,
@@ -338,11 +342,11 @@ impl StreamTask {
             actual_cost: actual,
             credit: self.amount - actual,
             credit_reason: if client_gone {
-                "client_disconnected"
+                CreditReason::ClientDisconnected
             } else if interrupted {
-                "stream_interrupted"
+                CreditReason::StreamInterrupted
             } else {
-                "surplus"
+                CreditReason::Surplus
             },
         };
         let receipt = self
@@ -360,12 +364,14 @@ impl StreamTask {
             "headers": self.receipt.headers(Some(&self.provider), Some((completion.actual_cost, completion.credit)))
                 .into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect::<serde_json::Map<_, _>>(),
         });
-        if let Err(e) = self
+        match self
             .app_ledger
             .complete_charge(self.receipt.charge_id, &completion, Some(&stored))
             .await
         {
-            tracing::error!("completing charge {}: {e}", self.receipt.charge_id);
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(charge = self.receipt.charge_id, "charge already completed (by the reconciler); not credited twice"),
+            Err(e) => tracing::error!(charge = self.receipt.charge_id, error = %e, "completing a charge"),
         }
         if cut {
             let event = format!(

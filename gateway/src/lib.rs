@@ -16,6 +16,7 @@ mod limiter;
 mod metrics;
 pub mod pay_to;
 pub mod quote;
+pub mod reconcile;
 pub mod request;
 mod routes;
 pub mod tokens;
@@ -89,16 +90,20 @@ async fn limit_clients(State(app): State<Arc<App>>, request: Request, next: Next
     }
 }
 
-/// Serves on `listener` until `shutdown` completes, then lets requests in flight finish.
+/// Serves on `listener` until `shutdown` completes, then lets requests in flight finish;
+/// meanwhile reconciles charges any gateway left half-way.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let reconciler = tokio::spawn(reconcile::keep_reconciling(app.clone()));
+    let served = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    reconciler.abort();
+    served
 }

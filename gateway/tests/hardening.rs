@@ -482,3 +482,74 @@ async fn v1_solana_payments_through_a_remote_facilitator_are_each_accepted(pool:
     assert_eq!(charges.len(), 2);
     assert_ne!(charges[0].quote_id, charges[1].quote_id);
 }
+
+/// M3: a gateway process that stops between claiming a payment and answering it leaves the
+/// charge half-way. Once no process can still be working on it, the chain decides: landed and
+/// unanswered is credited whole, never landed is failed — once, however many gateways run it.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn charges_left_half_way_are_settled_from_the_chain(pool: PgPool) {
+    use gateway::reconcile::{reconcile, Reconciled, SETTLED_SECS, SETTLING_SECS};
+    let w = world(pool, "ok").await;
+    // A payment that landed (settled through the facilitator API, to the treasury).
+    let required = offer(&offers(&w, &chat("beta", false)).await, "solana:");
+    let blockhash = w.rpc.get_latest_blockhash().await.unwrap();
+    let landed: SettlementResponse = w
+        .http
+        .post(format!("{}/facilitator/settle", w.gateway))
+        .bearer_auth(FACILITATOR_KEY)
+        .json(&FacilitatorRequest {
+            x402_version: 2,
+            payment_payload: client::solana_exact(&required, &w.payer, blockhash).unwrap(),
+            payment_requirements: required.clone(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(landed.success, "{landed:?}");
+    let never = solana_signature::Signature::from([9u8; 64]).to_string();
+    let payer = w.payer.pubkey().to_string();
+    for (quote, tx, status, age) in [
+        ("landed-unanswered", landed.transaction.as_str(), "settling", "2 hours"),
+        ("never-landed", never.as_str(), "settling", "2 hours"),
+        ("settled-unanswered", "settled-tx", "settled", "2 hours"),
+        ("still-in-flight", "in-flight-tx", "settling", "1 second"),
+    ] {
+        sqlx::query(
+            "INSERT INTO ledger.charges (quote_id, model, payer, chain, pay_to, amount, settlement_tx, status, created_at)
+             VALUES ($1, 'beta', $2, 'solana', $3, 2090, $4, $5, now() - $6::interval)",
+        )
+        .bind(quote)
+        .bind(&payer)
+        .bind(&required.pay_to)
+        .bind(tx)
+        .bind(status)
+        .bind(age)
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    }
+    let first = reconcile(&w.app, SETTLING_SECS, SETTLED_SECS).await.unwrap();
+    assert_eq!(first, Reconciled { credited: 2, failed: 1, left: 0 });
+    let again = reconcile(&w.app, SETTLING_SECS, SETTLED_SECS).await.unwrap();
+    assert_eq!(again, Reconciled::default(), "each charge is settled once");
+
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT c.quote_id, c.status, cr.amount::text FROM ledger.charges c
+         LEFT JOIN ledger.credits cr ON cr.charge_id = c.id AND cr.reason = 'unserved' ORDER BY c.id",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("landed-unanswered".into(), "completed".into(), Some("2090".into())),
+            ("never-landed".into(), "failed".into(), None),
+            ("settled-unanswered".into(), "completed".into(), Some("2090".into())),
+            ("still-in-flight".into(), "settling".into(), None),
+        ]
+    );
+}

@@ -48,8 +48,36 @@ pub struct Completion {
     pub completion_tokens: Option<u32>,
     pub actual_cost: u64,
     pub credit: u64,
-    /// Why the payer is credited (`surplus`, `upstream_failed`, `stream_interrupted`).
-    pub credit_reason: &'static str,
+    /// Why the payer is credited.
+    pub credit_reason: CreditReason,
+}
+
+/// Why a payer is credited part or all of a charge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditReason {
+    /// The charge was the ceiling; the call cost less.
+    Surplus,
+    /// No provider answered.
+    UpstreamFailed,
+    /// The answer broke off before its end.
+    StreamInterrupted,
+    /// The client left before the end of the answer.
+    ClientDisconnected,
+    /// The payment landed but the gateway never answered (it stopped mid-call).
+    Unserved,
+}
+
+impl CreditReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreditReason::Surplus => "surplus",
+            CreditReason::UpstreamFailed => "upstream_failed",
+            CreditReason::StreamInterrupted => "stream_interrupted",
+            CreditReason::ClientDisconnected => "client_disconnected",
+            CreditReason::Unserved => "unserved",
+        }
+    }
 }
 
 impl Completion {
@@ -62,7 +90,7 @@ impl Completion {
             completion_tokens: None,
             actual_cost: 0,
             credit: charge,
-            credit_reason: "upstream_failed",
+            credit_reason: CreditReason::UpstreamFailed,
         }
     }
 }
@@ -71,6 +99,20 @@ impl Completion {
 /// rolls back and frees the lock).
 pub struct SignerTurn {
     _lock: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+/// A charge a gateway left half-way (see [`Ledger::stale_charges`]).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StaleCharge {
+    pub id: i64,
+    pub chain: Chain,
+    pub payer: String,
+    /// USDC base units, as stored.
+    pub amount: String,
+    pub settlement_tx: Option<String>,
+    pub eip3009_nonce: Option<String>,
+    /// The payment is known to have landed.
+    pub settled: bool,
 }
 
 /// How a claimed settlement ended.
@@ -145,7 +187,7 @@ impl Ledger {
     /// The payment of charge `id` did not go through and can no longer land: nothing was
     /// taken.
     pub async fn charge_failed(&self, id: i64, error: &str) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE ledger.charges SET status = 'failed', error = $2, completed_at = now() WHERE id = $1")
+        sqlx::query("UPDATE ledger.charges SET status = 'failed', error = $2, completed_at = now() WHERE id = $1 AND status = 'settling'")
             .bind(id)
             .bind(error)
             .execute(self.pool())
@@ -153,18 +195,19 @@ impl Ledger {
         Ok(())
     }
 
-    /// Records how the call went and credits the payer, in one transaction.
+    /// Records how the call went and credits the payer, in one transaction. A charge is
+    /// completed once: `false` (and nothing written) if it was already.
     pub async fn complete_charge(
         &self,
         id: i64,
         completion: &Completion,
         response: Option<&Value>,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<bool, LedgerError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        let updated = sqlx::query(
             "UPDATE ledger.charges SET status = 'completed', provider = $2, prompt_tokens = $3, completion_tokens = $4,
                  actual_cost = $5::numeric, credit = $6::numeric, response = $7, completed_at = now()
-             WHERE id = $1",
+             WHERE id = $1 AND status = 'settled'",
         )
         .bind(id)
         .bind(&completion.provider)
@@ -174,7 +217,11 @@ impl Ledger {
         .bind(completion.credit.to_string())
         .bind(response)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
         if completion.credit > 0 {
             sqlx::query(
                 "INSERT INTO ledger.credits (payer, chain, amount, charge_id, reason)
@@ -182,12 +229,33 @@ impl Ledger {
             )
             .bind(id)
             .bind(completion.credit.to_string())
-            .bind(completion.credit_reason)
+            .bind(completion.credit_reason.as_str())
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Charges whose paid section stopped half-way: still `settling` after `settling_secs`,
+    /// or `settled` without an answer after `settled_secs` — longer than any live gateway
+    /// process spends on either.
+    pub async fn stale_charges(
+        &self,
+        settling_secs: u64,
+        settled_secs: u64,
+    ) -> Result<Vec<StaleCharge>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT id, chain, payer, amount::text AS amount, settlement_tx, eip3009_nonce, status = 'settled' AS settled
+             FROM ledger.charges
+             WHERE (status = 'settling' AND created_at < now() - make_interval(secs => $1))
+                OR (status = 'settled' AND created_at < now() - make_interval(secs => $2))
+             ORDER BY id",
+        )
+        .bind(settling_secs as f64)
+        .bind(settled_secs as f64)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// A payer's credit balance on `chain`, in USDC base units.

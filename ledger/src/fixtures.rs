@@ -62,7 +62,7 @@ pub async fn completed_charge(
         completion_tokens: Some(1),
         actual_cost: amount,
         credit: 0,
-        credit_reason: "surplus",
+        credit_reason: crate::CreditReason::Surplus,
     };
     ledger
         .complete_charge(id, &completion, None)

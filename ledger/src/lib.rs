@@ -16,7 +16,10 @@ mod write;
 pub use audit::{
     AccountFlows, AuditScope, ChargeAudit, ChargeCheck, Reconciliation, UnexplainedInflow,
 };
-pub use charges::{ChargeRecord, Claim, Completion, NewCharge, SettlementOutcome, SignerTurn};
+pub use charges::{
+    ChargeRecord, Claim, Completion, CreditReason, NewCharge, SettlementOutcome, SignerTurn,
+    StaleCharge,
+};
 pub use error::LedgerError;
 pub use reads::{BuybackView, ChargeView, CursorView, ModelRevenue, TransferView};
 pub use rows::{

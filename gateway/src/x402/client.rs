@@ -30,6 +30,17 @@ use super::{
 
 const MEMO_PROGRAM: Pubkey = Pubkey::from_str_const("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
 
+/// Circle's USDC on the networks x402 clients pay on: the asset a payer should expect.
+pub fn known_usdc(network: &str) -> Option<&'static str> {
+    Some(match network {
+        "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp" => "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
+        "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1" => "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
+        "eip155:8453" => "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        "eip155:84532" => "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        _ => return None,
+    })
+}
+
 /// The instructions a Solana payment for `required` consists of, in the order the scheme
 /// requires (compute limit, compute price, transfer, memo).
 pub fn solana_instructions(

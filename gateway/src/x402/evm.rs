@@ -333,52 +333,59 @@ impl EvmExact {
                         return Ok(hash.to_string());
                     }
                     // Reverted: someone may have used the authorization first.
-                    return match self.used_by(a).await {
-                        Some(tx) => Ok(tx),
-                        None => Err(Rejection::new(
-                            super::ON_CHAIN_FAILURE,
-                            format!("transaction {hash} reverted and the authorization is unused"),
-                        )),
-                    };
+                    match self.used_by(a.from, a.nonce).await {
+                        Ok(Some(tx)) => return Ok(tx),
+                        Ok(None) => {
+                            return Err(Rejection::new(
+                                super::ON_CHAIN_FAILURE,
+                                format!("transaction {hash} reverted and the authorization is unused"),
+                            ))
+                        }
+                        Err(e) => tracing::warn!(error = %e, "reading an authorization's state"),
+                    }
                 }
             }
-            if let Some(tx) = self.used_by(a).await {
-                return Ok(tx);
-            }
-            if U256::from(now()) > a.validBefore {
-                // Past validBefore nothing can use it; a last look settles a race.
-                return match self.used_by(a).await {
-                    Some(tx) => Ok(tx),
-                    None => Err(Rejection::new(
+            // Read after validBefore has passed, "unused" is final: nothing can use it now.
+            let expired = U256::from(now()) > a.validBefore;
+            match self.used_by(a.from, a.nonce).await {
+                Ok(Some(tx)) => return Ok(tx),
+                Ok(None) if expired => {
+                    return Err(Rejection::new(
                         super::SETTLEMENT_EXPIRED,
                         "the authorization expired unused: nothing was taken; sign a new one",
-                    )),
-                };
+                    ))
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "reading an authorization's state"),
             }
             tokio::time::sleep(POLL).await;
         }
     }
 
-    /// The transaction that used the authorization, once it is used (its `AuthorizationUsed`
-    /// event, or the `Transfer` it made when the token emits none).
-    async fn used_by(&self, a: &TransferWithAuthorization) -> Option<String> {
+    /// The transaction that used `from`'s authorization `nonce`, once it is used (its
+    /// `AuthorizationUsed` event); an error when the chain does not answer.
+    pub async fn used_by(&self, from: Address, nonce: FixedBytes<32>) -> Result<Option<String>, String> {
+        let quiet = |e: &dyn std::fmt::Display| super::redact(&e.to_string());
         let token = Eip3009Token::new(self.config.usdc, &self.provider);
         if !token
-            .authorizationState(a.from, a.nonce)
+            .authorizationState(from, nonce)
             .call()
             .await
-            .ok()?
+            .map_err(|e| quiet(&e))?
         {
-            return None;
+            return Ok(None);
         }
         let filter = Filter::new()
             .address(self.config.usdc)
             .event_signature(Eip3009Token::AuthorizationUsed::SIGNATURE_HASH)
-            .topic1(a.from.into_word())
-            .topic2(a.nonce)
+            .topic1(from.into_word())
+            .topic2(nonce)
             .from_block(0);
-        let logs = self.provider.get_logs(&filter).await.ok()?;
-        logs.first()?.transaction_hash.map(|h| h.to_string())
+        let logs = self.provider.get_logs(&filter).await.map_err(|e| quiet(&e))?;
+        logs.first()
+            .and_then(|log| log.transaction_hash)
+            .map(|h| Some(h.to_string()))
+            .ok_or_else(|| format!("authorization {nonce} of {from} is used but its event was not found"))
     }
 }
 

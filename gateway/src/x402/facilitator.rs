@@ -270,6 +270,26 @@ impl Facilitator {
         Ok(())
     }
 
+    /// The transaction by which `key`'s payment landed, if it did (`None`: it did not, or
+    /// this facilitator does not settle on that chain); an error when the chain does not
+    /// answer.
+    pub async fn landed(&self, key: &PaymentKey) -> Result<Option<String>, String> {
+        match (key.chain, &key.settlement_tx, &key.nonce) {
+            (Chain::Solana, Some(tx), _) => {
+                let Some(svm) = &self.svm else { return Ok(None) };
+                let signature = tx.parse().map_err(|_| format!("{tx} is not a signature"))?;
+                Ok(svm.landed(&signature).await?.then(|| tx.clone()))
+            }
+            (Chain::Base, _, Some(nonce)) => {
+                let Some(evm) = &self.evm else { return Ok(None) };
+                let from = key.payer.parse().map_err(|_| format!("{} is not an address", key.payer))?;
+                let nonce = nonce.parse().map_err(|_| format!("{nonce} is not a nonce"))?;
+                evm.used_by(from, nonce).await
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// `GET /facilitator/supported`.
     pub fn supported(&self) -> Value {
         let mut kinds = Vec::new();

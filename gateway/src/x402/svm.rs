@@ -403,20 +403,41 @@ impl SvmExact {
                 .await
                 .is_ok_and(|valid| !valid);
             if expired {
-                // It may have landed between the two reads: the status decides.
-                if let Ok(Some(outcome)) = self.status(verified).await {
-                    return outcome;
+                // It may have landed between the two reads: the status decides, and only an
+                // answer (not an error) is final.
+                match self.status(verified).await {
+                    Ok(Some(outcome)) => return outcome,
+                    Ok(None) => {
+                        return Err(Rejection::new(
+                            super::SETTLEMENT_EXPIRED,
+                            format!(
+                                "payment {} did not land before its blockhash expired: nothing was taken; sign a new payment",
+                                verified.signature
+                            ),
+                        ))
+                    }
+                    Err(e) => tracing::warn!(payment = %verified.signature, error = %e, "reading a payment's status"),
                 }
-                return Err(Rejection::new(
-                    super::SETTLEMENT_EXPIRED,
-                    format!(
-                        "payment {} did not land before its blockhash expired: nothing was taken; sign a new payment",
-                        verified.signature
-                    ),
-                ));
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// Whether transaction `signature` is confirmed on chain without error, searching the
+    /// node's whole history; an error when the chain does not answer.
+    pub async fn landed(&self, signature: &Signature) -> Result<bool, String> {
+        let status = self
+            .rpc
+            .get_signature_statuses_with_history(&[*signature])
+            .await
+            .map_err(|e| super::redact(&e.to_string()))?
+            .value
+            .into_iter()
+            .next()
+            .flatten();
+        Ok(status.is_some_and(|s| {
+            s.err.is_none() && s.satisfies_commitment(CommitmentConfig::confirmed())
+        }))
     }
 
     /// The payment's outcome once the chain has one: confirmed, or failed on chain.

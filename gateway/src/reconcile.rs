@@ -1,0 +1,105 @@
+//! Charges a gateway left half-way — the process stopped between claiming a payment and
+//! answering it. Once no live process can still be settling or answering one (settlement
+//! gives up when the payment can no longer land, well within [`SETTLING_SECS`]; no answer
+//! takes [`SETTLED_SECS`]), the chain decides: a payment that landed unanswered is credited
+//! whole to its payer, one that never landed is marked failed. Every gateway runs this; the
+//! ledger's updates apply once.
+
+use std::{sync::Arc, time::Duration};
+
+use ledger::{Completion, CreditReason, StaleCharge};
+
+use crate::{app::App, x402::facilitator::PaymentKey, x402::payments::Payments, GatewayError};
+
+/// Longer than any settlement lasts (a blockhash lives ~90 s; `validBefore` ≤ 15 min).
+pub const SETTLING_SECS: u64 = 20 * 60;
+/// Longer than any answer takes.
+pub const SETTLED_SECS: u64 = 60 * 60;
+const EVERY: Duration = Duration::from_secs(60);
+
+/// What one pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Landed, never answered: credited whole.
+    pub credited: usize,
+    /// Never landed: failed, nothing taken.
+    pub failed: usize,
+    /// The chain did not answer, or a remote facilitator settles them: left for later.
+    pub left: usize,
+}
+
+/// Runs [`reconcile`] every minute, for the life of the process.
+pub async fn keep_reconciling(app: Arc<App>) {
+    loop {
+        match reconcile(&app, SETTLING_SECS, SETTLED_SECS).await {
+            Ok(done) if done != Reconciled::default() => {
+                tracing::info!(?done, "reconciled charges left half-way")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reconciling charges left half-way"),
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// One pass over the charges stale for longer than the given ages.
+pub async fn reconcile(
+    app: &App,
+    settling_secs: u64,
+    settled_secs: u64,
+) -> Result<Reconciled, GatewayError> {
+    let mut done = Reconciled::default();
+    for charge in app.ledger.stale_charges(settling_secs, settled_secs).await? {
+        let landed = if charge.settled {
+            charge.settlement_tx.clone()
+        } else {
+            match landed(&app.payments, &charge).await {
+                Ok(landed) => landed,
+                Err(e) => {
+                    tracing::warn!(charge = charge.id, error = %e, "reading a stale charge's payment");
+                    done.left += 1;
+                    continue;
+                }
+            }
+        };
+        match landed {
+            Some(tx) => {
+                let amount = charge.amount.parse().map_err(|_| {
+                    GatewayError::Config(format!("charge {} has amount {}", charge.id, charge.amount))
+                })?;
+                if !charge.settled {
+                    app.ledger.charge_settled(charge.id, &tx).await?;
+                }
+                let completion = Completion {
+                    credit_reason: CreditReason::Unserved,
+                    ..Completion::upstream_failed(None, amount)
+                };
+                if app.ledger.complete_charge(charge.id, &completion, None).await? {
+                    done.credited += 1;
+                }
+            }
+            None => {
+                app.ledger
+                    .charge_failed(charge.id, "the payment never landed: nothing was taken")
+                    .await?;
+                done.failed += 1;
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Where `charge`'s payment stands on chain. `Ok(None)` is final: it did not land.
+async fn landed(payments: &Payments, charge: &StaleCharge) -> Result<Option<String>, String> {
+    let Payments::Local(facilitator) = payments else {
+        return Err("a remote facilitator settles this gateway's payments".into());
+    };
+    facilitator
+        .landed(&PaymentKey {
+            chain: charge.chain,
+            settlement_tx: charge.settlement_tx.clone(),
+            nonce: charge.eip3009_nonce.clone(),
+            payer: charge.payer.clone(),
+        })
+        .await
+}
