@@ -79,17 +79,10 @@ async fn measure(
 ) -> anyhow::Result<BenchReport> {
     progress("starting localnet (Solana only)");
     localnet::quiet_runtime_logs();
-    let data_dir = std::env::temp_dir().join(format!("paywire-bench-{}", std::process::id()));
-    let net = localnet::Localnet::start(
-        localnet::LocalnetConfig {
-            rpc_port: 0,
-            grpc_port: 0,
-            evm_port: 0,
-            slot_time: Duration::from_millis(config.slot_ms),
-            evm: false,
-            anvil: None,
-            data_dir: data_dir.clone(),
-        },
+    // Its key files go with it, on every way out of here.
+    let net = localnet::Localnet::start_in(
+        localnet::DataDir::temporary("paywire-bench-")?,
+        localnet::LocalnetConfig::free_ports(Duration::from_millis(config.slot_ms), false),
         |_| {},
     )
     .await?;
@@ -101,6 +94,7 @@ async fn measure(
         listen = "127.0.0.1:0"
         quote_secret = "bench"
         rate_limit_per_minute = 1000000
+        client_rate_limit_per_minute = 1000000
         [solana]
         rpc_url = "{}"
         usdc_mint = "{}"
@@ -238,7 +232,6 @@ async fn measure(
         .collect::<anyhow::Result<_>>()?;
     paid_time += started.elapsed();
     drop(net);
-    let _ = std::fs::remove_dir_all(&data_dir);
 
     let direct = sorted(direct);
     let paid_ex_settle = sorted(

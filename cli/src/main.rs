@@ -6,6 +6,7 @@ mod audit;
 mod bench_gateway;
 mod chat;
 mod crank;
+mod logs;
 mod model;
 mod postgres;
 mod settings;
@@ -30,6 +31,9 @@ struct Cli {
     /// config`) [default: ~/.config/paywire/cli.toml]
     #[arg(long, global = true, env = "PAYWIRE_CLI_CONFIG")]
     cli_config: Option<PathBuf>,
+    /// Logs on stderr: human lines, or one JSON object a line (filtered by RUST_LOG)
+    #[arg(long, global = true, env = "PAYWIRE_LOG_FORMAT", value_enum, default_value = "human")]
+    log_format: logs::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -297,6 +301,9 @@ struct BenchIndexerArgs {
 /// treasury for the other); the crank runs buyback_and_burn; every charge is audited against
 /// what the indexer saw on chain. Prints the URLs and stays up until Ctrl-C.
 /// With --exit it stops after the audit and exits 0 only if everything reconciles.
+/// However it stops (--exit, Ctrl-C, an error such as a port already taken), it leaves
+/// nothing behind: no process, no database, no key file (they are written 0600 in a private
+/// temporary directory, unless --data-dir keeps them).
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 struct UpArgs {
@@ -315,6 +322,10 @@ struct UpArgs {
     /// Milliseconds per Solana slot
     #[arg(long, default_value_t = 100)]
     slot_ms: u64,
+    /// Keep the key files (demo agent, creator, treasury, …) in this directory after exit
+    /// [default: a private temporary directory, removed on exit]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 /// Follow every USDC movement and model-vault instruction on Solana and Base into the ledger.
@@ -415,9 +426,49 @@ struct LocalnetArgs {
     anvil: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    logs::init(cli.log_format);
+    let format = cli.log_format;
+    let result = (|| {
+        // Before the runtime starts: setting TMPDIR is only sound while one thread runs.
+        let scratch = runs_a_local_chain(&cli.command)
+            .then(own_temp_dir)
+            .transpose()?;
+        let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+        let result = runtime.block_on(run(cli));
+        drop(runtime);
+        drop(scratch);
+        result
+    })();
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            logs::fatal(&e, format);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn runs_a_local_chain(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Up(_) | Command::Localnet(_) | Command::Bench(BenchCommand::Gateway(_))
+    )
+}
+
+/// A temporary directory of this process's own, made the process's TMPDIR, and removed with
+/// everything in it when dropped. solana-program-test's AccountsDb puts scratch directories
+/// in the temporary directory and removes them on a background thread that the process's exit
+/// can cut short; this way nothing of them outlives the command.
+fn own_temp_dir() -> anyhow::Result<tempfile::TempDir> {
+    let dir = localnet::files::temp_dir("paywire-")?;
+    // SAFETY: called from `main` before any other thread exists.
+    unsafe { std::env::set_var("TMPDIR", dir.path()) };
+    Ok(dir)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings_path = match cli.cli_config {
         Some(path) => path,
         None => settings::default_path()?,
@@ -431,11 +482,14 @@ async fn main() -> anyhow::Result<()> {
                 database_url: args.database_url,
                 port: args.port,
                 slot_ms: args.slot_ms.max(1),
+                data_dir: args.data_dir,
             })
             .await?;
-            if args.exit && !reconciled {
-                std::process::exit(1);
-            }
+            // An error, not `process::exit`, so that the process's temporary directory goes.
+            anyhow::ensure!(
+                !args.exit || reconciled,
+                "the audit above does not reconcile"
+            );
             Ok(())
         }
         Command::Localnet(args) => localnet(args).await,
@@ -733,7 +787,7 @@ async fn run_indexer(args: IndexerArgs) -> anyhow::Result<()> {
 
 async fn axum_serve(listener: tokio::net::TcpListener, router: indexer::api::Router) {
     if let Err(e) = indexer::api::serve(listener, router).await {
-        eprintln!("ledger API stopped: {e}");
+        tracing::error!(error = %e, "ledger API stopped");
     }
 }
 
@@ -805,16 +859,17 @@ async fn localnet(args: LocalnetArgs) -> anyhow::Result<()> {
         slot_time: Duration::from_millis(args.slot_ms),
         evm: !args.no_evm,
         anvil: args.anvil,
-        data_dir,
+        data_dir: data_dir.clone(),
     };
-    let net = Localnet::start(config, |step| eprintln!("  … {step}"))
-        .await
-        .context("starting localnet (is a port taken? pass 0 to pick free ones)")?;
+    // Kept: the data directory is the user's; its key files are written 0600.
+    let net = Localnet::start_in(localnet::DataDir::Kept(data_dir), config, |step| {
+        eprintln!("  … {step}")
+    })
+    .await
+    .context("starting localnet (is a port taken? pass 0 to pick free ones)")?;
     let state = serde_json::to_string_pretty(&net.state)?;
-    // Written whole and then renamed, so a reader never sees half a file.
-    let partial = state_file.with_extension("json.partial");
-    std::fs::write(&partial, &state).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, &state_file)
+    // 0600 and whole: it holds Base private keys, and a reader never sees half of it.
+    localnet::files::replace_private(&state_file, state.as_bytes())
         .with_context(|| format!("writing {}", state_file.display()))?;
     eprintln!("ready:");
     eprintln!("  Solana JSON-RPC   {}", net.state.solana.rpc_url);

@@ -6,13 +6,16 @@ use std::{
     process::Command,
 };
 
+use tempfile::TempDir;
+
 use anyhow::{bail, Context};
 
 pub enum Postgres {
     External(String),
     Throwaway {
         url: String,
-        dir: PathBuf,
+        /// Removed (after the drop stops the cluster) whether or not the cluster ever started.
+        dir: TempDir,
         pg_ctl: PathBuf,
         as_user: Option<String>,
     },
@@ -36,43 +39,54 @@ impl Postgres {
         )?;
         // initdb refuses to run as root: run the cluster as the postgres system user then.
         let as_user = is_root().then(|| "postgres".to_string());
-        let dir = std::env::temp_dir().join(format!("paywire-pg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        let dir = localnet::files::temp_dir("paywire-pg-")?;
         if let Some(user) = &as_user {
-            run(Command::new("chown").args([user.as_str(), &dir.display().to_string()]))?;
+            run(Command::new("chown").args([user.as_str(), &dir.path().display().to_string()]))?;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         progress(&format!(
             "creating a throwaway Postgres cluster in {} (port {port})",
-            dir.display()
+            dir.path().display()
         ));
-        let data = dir.join("data");
-        run(command(&as_user, &initdb).arg("-D").arg(&data).args([
+        // Owned from here on: if initdb or the start fails, the drop stops whatever started
+        // and removes the directory.
+        let postgres = Postgres::Throwaway {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            dir,
+            pg_ctl,
+            as_user,
+        };
+        let Postgres::Throwaway {
+            dir,
+            pg_ctl,
+            as_user,
+            ..
+        } = &postgres
+        else {
+            unreachable!("made just above")
+        };
+        let data = dir.path().join("data");
+        run(command(as_user, &initdb).arg("-D").arg(&data).args([
             "-U",
             "postgres",
             "--auth=trust",
             "-E",
             "UTF8",
         ]))?;
-        run(command(&as_user, &pg_ctl)
+        run(command(as_user, pg_ctl)
             .arg("-D")
             .arg(&data)
             .arg("-l")
-            .arg(dir.join("log"))
+            .arg(dir.path().join("log"))
             .arg("-o")
             .arg(format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1",
-                dir.display()
+                dir.path().display()
             ))
             .args(["-w", "start"]))?;
-        Ok(Postgres::Throwaway {
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-            dir,
-            pg_ctl,
-            as_user,
-        })
+        Ok(postgres)
     }
 }
 
@@ -87,10 +101,10 @@ impl Drop for Postgres {
         {
             let _ = command(as_user, pg_ctl)
                 .arg("-D")
-                .arg(dir.join("data"))
+                .arg(dir.path().join("data"))
                 .args(["-m", "fast", "-w", "stop"])
                 .output();
-            let _ = std::fs::remove_dir_all(dir);
+            // The TempDir field removes the directory once this returns.
         }
     }
 }

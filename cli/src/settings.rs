@@ -84,10 +84,9 @@ impl Settings {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let partial = path.with_extension("toml.partial");
-        std::fs::write(&partial, toml::to_string(self)?)
-            .with_context(|| format!("writing {}", partial.display()))?;
-        std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
+        // 0600: it may hold a database password.
+        localnet::files::replace_private(path, toml::to_string(self)?.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn rpc_url(&self, flag: Option<String>) -> String {

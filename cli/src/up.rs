@@ -3,12 +3,12 @@
 //! tokenized), an agent paying for calls on both chains, the crank buying back and burning,
 //! and the audit of every charge against the chain.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::Ipv4Addr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use gateway::x402::{client, wire};
 use ledger::{Ledger, Reconciliation};
-use localnet::{Localnet, LocalnetConfig, LocalnetState};
+use localnet::{DataDir, Localnet, LocalnetConfig, LocalnetState, OwnedLocalnet};
 use serde_json::json;
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_keypair::Keypair;
@@ -23,6 +23,8 @@ pub struct UpConfig {
     pub database_url: Option<String>,
     pub port: u16,
     pub slot_ms: u64,
+    /// Keep the key files here; `None`: a temporary directory, removed on exit.
+    pub data_dir: Option<PathBuf>,
 }
 
 const TOKENIZED: &str = "demo/tokenized";
@@ -32,64 +34,12 @@ fn step(n: usize, text: &str) {
     eprintln!("[{n}/7] {text}");
 }
 
-/// Runs everything and the demo; returns whether the audit reconciled.
+/// Runs everything and the demo; returns whether the audit reconciled. However it ends
+/// (--exit, Ctrl-C, an error such as a port already taken), everything it started stops, its
+/// database is dropped and its data directory removed (unless --data-dir keeps it).
 pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
-    step(1, "Postgres");
-    let postgres = Postgres::start(config.database_url.clone(), &|s| eprintln!("      {s}"))?;
-    // A fresh database for this run: the chains are new, so old cursors and rows would mislead.
-    let database = ledger::ScratchDatabase::create(postgres.url(), "paywire_up").await?;
-    eprintln!("      ledger in {}", ledger::redact(&database.url));
-    let ledger = Ledger::connect(&database.url).await?;
-
-    step(2, "local chains: Solana (model-vault) and Base (anvil)");
-    localnet::quiet_runtime_logs();
-    let data_dir = std::env::temp_dir().join(format!("paywire-up-{}", std::process::id()));
-    let net = Localnet::start(
-        LocalnetConfig {
-            rpc_port: 0,
-            grpc_port: 0,
-            evm_port: 0,
-            slot_time: Duration::from_millis(config.slot_ms),
-            evm: true,
-            anvil: None,
-            data_dir: data_dir.clone(),
-        },
-        |s| eprintln!("      {s}"),
-    )
-    .await?;
-
-    step(3, "indexer (backfill, then Yellowstone gRPC and Base logs)");
-    let indexer_config = crate::indexer_config(&net.state);
-    let indexer_ledger = ledger.clone();
-    let indexer: tokio::task::JoinHandle<Result<(), indexer::IndexerError>> =
-        tokio::spawn(async move {
-            indexer::run(&indexer_config, indexer_ledger, &indexer::Metrics::default(), |s| {
-                eprintln!("      {s}")
-            })
-            .await
-        });
-
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let ledger_api = format!("http://{}/ledger", api_listener.local_addr()?);
-    let api = tokio::spawn(indexer::api::serve(
-        api_listener,
-        indexer::api::router(ledger.clone(), Some(net.state.solana.rpc_url.clone())),
-    ));
-
-    step(4, "gateway with the demo upstream");
-    // The demo creator, named by the gateway's catalog (only its models are paid into their
-    // vaults); saved so the newcomer can try the creator's commands on the demo models.
-    let creator = Keypair::new();
-    let (upstream, _) =
-        gateway::demo_upstream::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
-    let gateway_config = gateway::GatewayConfig::from_toml(&gateway_toml(
-        &net.state,
-        &upstream,
-        config.port,
-        &creator.pubkey(),
-    ))?;
-    let app = Arc::new(gateway::App::new(&gateway_config, ledger.clone()).await?);
-    let listener = tokio::net::TcpListener::bind(gateway_config.listen)
+    // First, so a port in use fails before anything is started or written.
+    let gateway_listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.port))
         .await
         .with_context(|| {
             format!(
@@ -97,18 +47,146 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
                 config.port
             )
         })?;
-    let gateway_url = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gateway::serve(listener, app.clone(), async {
-        let _ = stopped.await;
+    step(1, "Postgres");
+    let postgres = Postgres::start(config.database_url.clone(), &|s| eprintln!("      {s}"))?;
+    // A fresh database for this run: the chains are new, so old cursors and rows would mislead.
+    let database = ledger::ScratchDatabase::create(postgres.url(), "paywire_up").await?;
+    eprintln!("      ledger in {}", ledger::redact(&database.url));
+
+    // Ctrl-C while starting drops the half-started system: its guards stop what it started.
+    let started = tokio::select! {
+        started = start(&config, &database.url, gateway_listener) => started,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted before the demo finished")),
+    };
+    let outcome = match started {
+        Ok(mut system) => {
+            if !config.exit {
+                system.wait_for_ctrl_c().await;
+            }
+            Ok(system.stop().await)
+        }
+        Err(e) => Err(e),
+    };
+    let dropped = database.drop().await;
+    drop(postgres);
+    let reconciled = outcome?;
+    dropped?;
+    Ok(reconciled)
+}
+
+/// A spawned task, aborted when dropped: nothing outlives the system that spawned it.
+struct Task<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What `paywire up` runs once the demo is through. Dropping it stops everything.
+struct System {
+    stop_gateway: tokio::sync::oneshot::Sender<()>,
+    gateway: Task<std::io::Result<()>>,
+    indexer: Task<Result<(), indexer::IndexerError>>,
+    _api: Task<std::io::Result<()>>,
+    ledger: Ledger,
+    // Last, so the chains stop (and their data directory goes) after what uses them.
+    _net: OwnedLocalnet,
+    reconciled: bool,
+}
+
+impl System {
+    async fn wait_for_ctrl_c(&mut self) {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => eprintln!("stopping …"),
+            result = &mut self.indexer.0 => eprintln!("the indexer stopped: {result:?}; stopping …"),
+        }
+    }
+
+    /// Lets the gateway finish the requests in flight, then stops the rest; returns whether
+    /// the audit reconciled.
+    async fn stop(mut self) -> bool {
+        let (stop, _) = tokio::sync::oneshot::channel();
+        let _ = std::mem::replace(&mut self.stop_gateway, stop).send(());
+        let _ = (&mut self.gateway.0).await;
+        self.ledger.pool().close().await;
+        self.reconciled
+    }
+}
+
+/// Starts the chains, the indexer and the gateway on the database at `database_url`, and runs
+/// the demo through them.
+async fn start(
+    config: &UpConfig,
+    database_url: &str,
+    gateway_listener: tokio::net::TcpListener,
+) -> anyhow::Result<System> {
+    let ledger = Ledger::connect(database_url).await?;
+
+    step(2, "local chains: Solana (model-vault) and Base (anvil)");
+    localnet::quiet_runtime_logs();
+    let data_dir = match &config.data_dir {
+        Some(dir) => DataDir::Kept(dir.clone()),
+        None => DataDir::temporary("paywire-up-")?,
+    };
+    let net = Localnet::start_in(
+        data_dir,
+        LocalnetConfig::free_ports(Duration::from_millis(config.slot_ms), true),
+        |s| eprintln!("      {s}"),
+    )
+    .await?;
+
+    step(3, "indexer (backfill, then Yellowstone gRPC and Base logs)");
+    let indexer_config = crate::indexer_config(&net.state);
+    let indexer_ledger = ledger.clone();
+    let metrics = indexer::Metrics::default();
+    let indexer_metrics = metrics.clone();
+    let indexer = Task(tokio::spawn(async move {
+        indexer::run(&indexer_config, indexer_ledger, &indexer_metrics, |s| {
+            eprintln!("      {s}")
+        })
+        .await
     }));
+
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api_address = api_listener.local_addr()?;
+    let ledger_api = format!("http://{api_address}/ledger");
+    let api = Task(tokio::spawn(indexer::api::serve(
+        api_listener,
+        indexer::api::router(ledger.clone(), Some(net.state.solana.rpc_url.clone()))
+            .merge(metrics.router()),
+    )));
+
+    step(4, "gateway with the demo upstream");
+    // The demo creator, named by the gateway's catalog (only its models are paid into their
+    // vaults); saved so the newcomer can try the creator's commands on the demo models.
+    let creator = Keypair::new();
+    let (upstream, _) =
+        gateway::demo_upstream::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
+    let gateway_address = gateway_listener.local_addr()?;
+    let gateway_config = gateway::GatewayConfig::from_toml(&gateway_toml(
+        &net.state,
+        &upstream,
+        gateway_address.port(),
+        &creator.pubkey(),
+    ))?;
+    let app = Arc::new(gateway::App::new(&gateway_config, ledger.clone()).await?);
+    let gateway_url = format!("http://{gateway_address}");
+    let (stop_gateway, stopped) = tokio::sync::oneshot::channel::<()>();
+    let gateway = Task(tokio::spawn(gateway::serve(
+        gateway_listener,
+        app.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    )));
 
     step(
         5,
         &format!("demo: register {TOKENIZED} and {HELD}, tokenize {TOKENIZED}"),
     );
     let protocol = net.state.solana.protocol()?;
-    let creator_keypair = data_dir.join("creator.json");
+    let creator_keypair = net.data_dir().join("creator.json");
     localnet::write_keypair(&creator_keypair, &creator)?;
     net.solana
         .chain
@@ -203,8 +281,18 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
         if let Some(base) = &net.state.base {
             eprintln!("  Base (anvil)     {}", base.rpc_url);
         }
-        eprintln!("  ledger           {}", ledger::redact(&database.url));
+        eprintln!("  ledger           {}", ledger::redact(database_url));
         eprintln!("  ledger page      {ledger_api}/  (API: {ledger_api}/audit, /models, /revenue, /buybacks, /charges, /transfers, /cursors)");
+        eprintln!("  metrics          http://{api_address}/metrics  (the indexer's lag, cursors, rows written)");
+        eprintln!(
+            "  key files        {}  ({})",
+            net.data_dir().display(),
+            if config.data_dir.is_some() {
+                "kept"
+            } else {
+                "removed on exit; --data-dir keeps them"
+            }
+        );
         eprintln!("try it (the demo agent pays):");
         eprintln!(
             "  paywire chat --gateway {gateway_url} --model {TOKENIZED} --keypair {} --rpc-url {} \"hello\"",
@@ -239,24 +327,16 @@ pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
             net.state.solana.treasury_keypair.display()
         );
         eprintln!("Ctrl-C stops everything.");
-        let mut indexer = indexer;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => eprintln!("stopping …"),
-            result = &mut indexer => eprintln!("the indexer stopped: {result:?}; stopping …"),
-        }
-        indexer.abort();
-    } else {
-        indexer.abort();
     }
-    let _ = stop.send(());
-    let _ = server.await;
-    api.abort();
-    drop(net);
-    let _ = std::fs::remove_dir_all(&data_dir);
-    ledger.pool().close().await;
-    database.drop().await?;
-    drop(postgres);
-    Ok(reconciled)
+    Ok(System {
+        stop_gateway,
+        gateway,
+        indexer,
+        _api: api,
+        ledger,
+        _net: net,
+        reconciled,
+    })
 }
 
 /// The demo gateway: both models on the demo upstream, paid on both chains.

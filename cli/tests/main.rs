@@ -14,24 +14,68 @@ use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 
+/// A running paywire, stopped as a user stops it (Ctrl-C) when dropped, so that it cleans up
+/// after itself even when the test fails.
 struct Stop(std::process::Child);
 
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
+impl Stop {
+    /// Ctrl-C, and its exit status once it exits (killed if it has not within 30 s).
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = self.0.kill();
+                panic!("paywire did not stop within 30 s of Ctrl-C");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("paywire-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+impl Drop for Stop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.interrupt();
+        }
+    }
 }
 
-/// `paywire localnet` on free ports, once its state file is written.
-async fn spawn_localnet(name: &str) -> (Stop, LocalnetState, PathBuf) {
-    let data_dir = temp_dir(name);
+/// A fresh directory `paywire-<name>-XXXXXX`, removed when dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("paywire-{name}-"))
+        .tempdir()
+        .unwrap()
+}
+
+/// What a directory holds (names), to show that a run left nothing in it.
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// `paywire localnet` on free ports, once its state file is written; the directory holding
+/// its data goes when the last value is dropped (after the localnet, which is dropped first).
+async fn spawn_localnet(name: &str) -> (Stop, LocalnetState, PathBuf, tempfile::TempDir) {
+    let dir = temp_dir(name);
+    let data_dir = dir.path().join("data");
     let state_file = data_dir.join("state.json");
+    // Its temporary files too: a test that kills it outright leaves them to the test.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_paywire"))
         .args([
             "localnet",
@@ -46,6 +90,7 @@ async fn spawn_localnet(name: &str) -> (Stop, LocalnetState, PathBuf) {
         ])
         .arg("--data-dir")
         .arg(&data_dir)
+        .env("TMPDIR", &tmp)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -66,12 +111,12 @@ async fn spawn_localnet(name: &str) -> (Stop, LocalnetState, PathBuf) {
     }
     let state: LocalnetState =
         serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
-    (child, state, state_file)
+    (child, state, state_file, dir)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn localnet_command_sets_up_both_chains_and_stops_cleanly_on_ctrl_c() {
-    let (mut child, state, _) = spawn_localnet("localnet").await;
+    let (mut child, state, state_file, dir) = spawn_localnet("localnet").await;
 
     // Solana: the config exists and the demo payer holds its USDC
     let rpc = RpcClient::new(state.solana.rpc_url.clone());
@@ -93,6 +138,16 @@ async fn localnet_command_sets_up_both_chains_and_stops_cleanly_on_ctrl_c() {
     let keypair: Vec<u8> =
         serde_json::from_slice(&std::fs::read(&state.solana.payer_keypair).unwrap()).unwrap();
     assert_eq!(keypair.len(), 64);
+    // Nobody else on the machine reads its keys (the state file holds Base private keys).
+    for secret in [
+        &state.solana.admin_keypair,
+        &state.solana.treasury_keypair,
+        &state.solana.payer_keypair,
+        &state.solana.facilitator_keypair,
+        &state_file,
+    ] {
+        assert_eq!(mode(secret), 0o600, "{}", secret.display());
+    }
 
     // Base: the demo payer holds USDC on anvil
     let base = state.base.expect("base state");
@@ -107,23 +162,13 @@ async fn localnet_command_sets_up_both_chains_and_stops_cleanly_on_ctrl_c() {
     assert_eq!(held.to::<u64>(), DEMO_USDC);
 
     // Ctrl-C: exits 0 and takes anvil with it
-    let status = Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.0.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "did not stop within 30 s of Ctrl-C"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = child.interrupt();
     assert!(exit.success(), "exit status {exit}");
+    assert_eq!(
+        entries(&dir.path().join("tmp")),
+        Vec::<String>::new(),
+        "left behind"
+    );
     assert!(
         rpc.get_slot().await.is_err(),
         "JSON-RPC still answering after shutdown"
@@ -202,7 +247,7 @@ fn bench_indexer_prints_every_figure_as_json() {
 /// pays the treasury on both chains and both payments reach the ledger.
 #[sqlx::test(migrations = false)]
 async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) {
-    let (_localnet, state, state_file) = spawn_localnet("indexer").await;
+    let (_localnet, state, state_file, _dir) = spawn_localnet("indexer").await;
     let url = database_url(&pool);
     let api = free_address();
     let _indexer = Stop(
@@ -383,8 +428,7 @@ fn with_cli_config(file: &std::path::Path, args: &[&str]) -> std::process::Outpu
 #[test]
 fn the_cli_config_file_round_trips_and_a_broken_one_is_a_clear_error() {
     let dir = temp_dir("cli-config-file");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("cli.toml");
+    let file = dir.path().join("cli.toml");
     let paywire = |args: &[&str]| with_cli_config(&file, args);
     let fresh = String::from_utf8(paywire(&["config", "get"]).stdout).unwrap();
     assert!(
@@ -401,6 +445,7 @@ fn the_cli_config_file_round_trips_and_a_broken_one_is_a_clear_error() {
     ]);
     assert!(set.status.success());
     let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(mode(&file), 0o600, "it may hold a database password");
     assert!(
         written.contains(r#"rpc_url = "https://api.devnet.solana.com""#),
         "{written}"
@@ -434,11 +479,15 @@ fn the_cli_config_file_round_trips_and_a_broken_one_is_a_clear_error() {
 /// reconciles with what the indexer saw on chain.
 #[test]
 fn up_runs_the_demo_and_every_charge_reconciles() {
+    // Its own temporary directory, to see that it leaves nothing in it.
+    let tmp = temp_dir("up-tmp");
     let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
         .args(["up", "--calls", "20", "--exit", "--port", "0"])
+        .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(entries(tmp.path()), Vec::<String>::new(), "left behind");
     assert!(out.status.success(), "paywire up failed:\n{stderr}");
     assert!(stderr.contains("everything reconciles"), "{stderr}");
     assert_eq!(stderr.matches(" matched").count(), 20, "{stderr}");
@@ -558,8 +607,10 @@ async fn audit_reports_as_json_and_csv_and_fails_on_a_discrepancy(pool: sqlx::Pg
 #[test]
 fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     use std::io::{BufRead, BufReader};
+    let tmp = temp_dir("up-tmp");
     let child = Command::new(env!("CARGO_BIN_EXE_paywire"))
         .args(["up", "--calls", "0", "--port", "0"])
+        .env("TMPDIR", tmp.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -658,7 +709,8 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
 
     // The creator keeps the cluster and keypair in a CLI config file, like the Solana CLI's;
     // the model commands below pass neither.
-    let cli_config = temp_dir("cli-config").join("cli.toml");
+    let cli_config_dir = temp_dir("cli-config");
+    let cli_config = cli_config_dir.path().join("cli.toml");
     let paywire = |args: &[&str]| {
         let out = with_cli_config(&cli_config, args);
         (
@@ -877,16 +929,144 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing was paid"));
 
-    Command::new("kill")
-        .args(["-INT", &up.0.id().to_string()])
-        .status()
+    // Ctrl-C: everything stops, and the key files go with the directory holding them.
+    let exit = up.interrupt();
+    assert!(exit.success(), "exit status {exit}");
+    let data_dir = std::path::Path::new(&creator).parent().unwrap();
+    assert!(
+        !data_dir.exists(),
+        "{} outlived paywire up",
+        data_dir.display()
+    );
+    assert_eq!(entries(tmp.path()), Vec::<String>::new(), "left behind");
+}
+
+/// `paywire up` that cannot start (the gateway's port is taken; anvil fails after Solana has
+/// written its key files) exits non-zero saying why, and leaves nothing: no directory in its
+/// temporary directory, no database.
+#[sqlx::test(migrations = false)]
+async fn up_that_fails_to_start_says_why_and_leaves_nothing(pool: sqlx::PgPool) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let tmp = temp_dir("up-fails");
+    let up = |port: &str, anvil: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_paywire"));
+        command
+            .args(["up", "--calls", "1", "--exit", "--port", port])
+            .env("TMPDIR", tmp.path());
+        if let Some(anvil) = anvil {
+            command.env("PAYWIRE_ANVIL", anvil);
+        }
+        let child = command.stderr(Stdio::piped()).spawn().unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            pid,
+        )
+    };
+
+    let (status, stderr, _) = up(&port, None);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("port {port} is taken: pass --port 0")),
+        "{stderr}"
+    );
+
+    // Fails after the local Solana wrote its key files, and the ledger database was created.
+    let (status, stderr, pid) = up("0", Some("/bin/false"));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("anvil did not answer"), "{stderr}");
+    assert!(stderr.contains("[2/7] local chains"), "{stderr}");
+
+    assert_eq!(entries(tmp.path()), Vec::<String>::new(), "left behind");
+    let database = format!("paywire_up_{pid}");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(&database)
+        .fetch_one(&pool)
+        .await
         .unwrap();
+    assert_eq!(left, 0, "{database} outlived its paywire up");
+}
+
+/// With `--log-format json` each log line on stderr is one JSON object: here the Base
+/// follower's error against a node that does not answer, with its fields at the top level.
+#[sqlx::test(migrations = false)]
+async fn json_logs_carry_a_follower_error_with_its_fields(pool: sqlx::PgPool) {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir("json-logs");
+    let config = dir.path().join("indexer.toml");
+    let nobody = free_address();
+    std::fs::write(
+        &config,
+        format!(
+            "[base]\nrpc_url = \"http://{nobody}\"\nusdc = \"0x0000000000000000000000000000000000000001\"\ntreasury = \"0x0000000000000000000000000000000000000002\"\n"
+        ),
+    )
+    .unwrap();
+    let mut indexer = Stop(
+        Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .args(["--log-format", "json", "indexer", "--database-url"])
+            .arg(database_url(&pool))
+            .arg("--config")
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(indexer.0.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let event = stderr
+        .by_ref()
+        .map(Result::unwrap)
+        .inspect(|line| seen.push(line.clone()))
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+        .find(|event| event["target"] == "indexer::base")
+        .unwrap_or_else(|| panic!("no log event of the Base follower in {seen:?}"));
+    // Keep draining stderr so the indexer never writes into a closed pipe.
+    std::thread::spawn(move || stderr.for_each(drop));
+    assert_eq!(event["level"], "WARN", "{event}");
+    assert_eq!(event["chain"], "base", "{event}");
+    assert_eq!(event["message"], "follower failed; retrying", "{event}");
+    assert!(
+        event["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("http://{nobody}")),
+        "the error says what failed: {event}"
+    );
+    assert!(event["retry_in"].is_string(), "{event}");
+    assert!(event["timestamp"].is_string(), "{event}");
+    assert!(indexer.interrupt().success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut indexer.0.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert_eq!(stdout, "", "logs stay off stdout");
+}
+
+/// A `paywire localnet` killed outright (no Ctrl-C, no cleanup of its own) still takes its
+/// anvil along: the kernel kills anvil when its owner dies.
+#[tokio::test(flavor = "multi_thread")]
+async fn anvil_dies_with_a_killed_localnet() {
+    let (mut child, state, _, _dir) = spawn_localnet("killed").await;
+    let base = state.base.expect("base state");
+    let provider = ProviderBuilder::new().connect_http(base.rpc_url.parse().unwrap());
+    assert!(alloy::providers::Provider::get_chain_id(&provider)
+        .await
+        .is_ok());
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     let started = Instant::now();
-    while up.0.try_wait().unwrap().is_none() {
+    while alloy::providers::Provider::get_chain_id(&provider)
+        .await
+        .is_ok()
+    {
         assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "paywire up did not stop on Ctrl-C"
+            started.elapsed() < Duration::from_secs(10),
+            "anvil still answers 10 s after its localnet was killed"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

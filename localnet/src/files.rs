@@ -26,6 +26,15 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.write_all(contents)
 }
 
+/// [`write_private`] to `<path>.partial`, then renamed over `path`, so a reader never sees
+/// half a file.
+pub fn replace_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    write_private(Path::new(&partial), contents)?;
+    std::fs::rename(&partial, path)
+}
+
 /// Writes `keypair` to `path` in the Solana CLI's format (a JSON array of the 64 secret-key
 /// bytes), mode 0600.
 pub fn write_keypair(path: &Path, keypair: &Keypair) -> Result<(), LocalnetError> {
