@@ -18,8 +18,8 @@ use tracing::Instrument;
 
 use crate::{
     app::App,
-    chat::Receipt,
     metrics::Metrics,
+    receipt::Receipt,
     request::Priced,
     tokens, GatewayError,
 };

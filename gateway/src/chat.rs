@@ -1,38 +1,31 @@
 //! `POST /v1/chat/completions`: price the request, answer 402 with the ways to pay, and for
-//! a paid retry verify → claim → settle → call the cheapest healthy upstream → record the
-//! charge with its actual cost and credit → answer with the receipt.
+//! a paid retry verify → claim, then hand the claimed payment to [`crate::paid`] (settle →
+//! call the cheapest healthy upstream → record the charge → answer with the receipt).
 
 use std::{
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
     body::Bytes,
     extract::{rejection::BytesRejection, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::HeaderMap,
     response::{IntoResponse, Response},
-    Json,
 };
-use ledger::{Chain, Claim, Completion, NewCharge};
-use serde_json::{json, Value};
+use ledger::{Claim, NewCharge};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tracing::Instrument;
 
 use crate::{
     app::{quote_of, App},
-    catalog::format_usdc,
     metrics::Metrics,
+    paid::Paid,
+    paywall::{payment_required, refused, Failure},
+    receipt::replay,
     request::{ChatRequest, Priced},
     x402::{
-        wire::{
-            self, PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo,
-            SettlementResponse,
-        },
-        payments::Accepted,
+        wire::{self, PaymentPayload, PaymentRequirements},
         Rejection,
     },
     GatewayError,
@@ -80,78 +73,6 @@ pub async fn chat_completions(
             refused(&app, rejection, network)
         }
     }
-}
-
-enum Failure {
-    Gateway(GatewayError),
-    /// A refused payment: answered with a 402 (or 400) naming the reason, and a failed
-    /// `PAYMENT-RESPONSE` for the payment's network, when known.
-    Payment(Rejection, Option<String>),
-}
-
-impl Failure {
-    fn refused(rejection: Rejection) -> Self {
-        Failure::Payment(rejection, None)
-    }
-}
-
-impl From<GatewayError> for Failure {
-    fn from(e: GatewayError) -> Self {
-        Failure::Gateway(e)
-    }
-}
-
-fn resource(app: &App) -> ResourceInfo {
-    ResourceInfo {
-        url: format!("{}/v1/chat/completions", app.public_url),
-        description: Some("OpenAI-compatible chat completion, paid per call".into()),
-        mime_type: Some("application/json".into()),
-    }
-}
-
-/// A 402 (or, for an unreadable payment, a 400) with `PAYMENT-REQUIRED` and the same JSON.
-fn payment_required(
-    app: &App,
-    rejection: Option<Rejection>,
-    accepts: Vec<PaymentRequirements>,
-) -> Response {
-    let status = rejection
-        .as_ref()
-        .map_or(StatusCode::PAYMENT_REQUIRED, |r| r.status);
-    let required = PaymentRequired {
-        x402_version: wire::X402_VERSION,
-        error: rejection.map(|r| format!("{}: {}", r.code, r.message)),
-        resource: resource(app),
-        accepts,
-        extensions: Some(json!({
-            "payment-identifier": { "info": { "required": false }, "schema": { "type": "object", "properties": { "id": { "type": "string", "minLength": 16, "maxLength": 128 } } } }
-        })),
-    };
-    let mut response = (status, Json(&required)).into_response();
-    response.headers_mut().insert(
-        wire::PAYMENT_REQUIRED,
-        HeaderValue::from_str(&wire::encode_header(&required)).expect("base64 is a valid header"),
-    );
-    response
-}
-
-/// A refused payment: the 402 (or 400) naming why, with `PAYMENT-RESPONSE` saying it was not
-/// settled, as the x402 HTTP transport asks.
-fn refused(app: &App, rejection: Rejection, network: Option<String>) -> Response {
-    let settlement = SettlementResponse {
-        success: false,
-        error_reason: Some(rejection.code.to_string()),
-        payer: None,
-        transaction: String::new(),
-        network: network.unwrap_or_default(),
-        amount: None,
-    };
-    let mut response = payment_required(app, Some(rejection), Vec::new());
-    response.headers_mut().insert(
-        wire::PAYMENT_RESPONSE,
-        HeaderValue::from_str(&wire::encode_header(&settlement)).expect("base64 is a valid header"),
-    );
-    response
 }
 
 async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Response, Failure> {
@@ -280,9 +201,7 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
         }
     };
 
-    // From here the payment may be taken: the rest runs to its end whatever the client does
-    // (a disconnect drops this handler, not the task), and the client waits at most
-    // `settle_wait` before being told to come back for the answer.
+    // From here the payment may be taken: the rest runs to its end whatever the client does.
     let paid = Paid {
         app: app.clone(),
         priced,
@@ -294,127 +213,7 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
         chain,
         verify_ms,
     };
-    let waiting = Waiting::default();
-    // A client that disconnects drops this handler; the guard tells the task.
-    let _leaves = LeaveOnDrop(waiting.clone());
-    let task = tokio::spawn(paid.run(waiting).instrument(tracing::Span::current()));
-    match tokio::time::timeout(app.settle_wait, task).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(panicked)) => {
-            tracing::error!(charge = charge_id, error = %panicked, "the paid section of a call failed");
-            Err(GatewayError::Internal.into())
-        }
-        Err(_) => Ok(still_settling(charge_id, app.settle_wait.as_secs())),
-    }
-}
-
-struct LeaveOnDrop(Waiting);
-
-impl Drop for LeaveOnDrop {
-    fn drop(&mut self) {
-        self.0.left();
-    }
-}
-
-/// Whether the client still waits for the answer of a paid call. Set to false when it has
-/// been told to come back (or has gone): a late settlement then stores the answer for a retry
-/// with the same payment id instead of streaming it to nobody.
-#[derive(Clone)]
-struct Waiting(Arc<AtomicBool>);
-
-impl Default for Waiting {
-    fn default() -> Self {
-        Waiting(Arc::new(AtomicBool::new(true)))
-    }
-}
-
-impl Waiting {
-    fn left(&self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-
-    fn still(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// The paid section of a call: settle, then answer; owned, so it can outlive the request.
-struct Paid {
-    app: Arc<App>,
-    priced: Priced,
-    accepted: Accepted,
-    payment: PaymentPayload,
-    required: PaymentRequirements,
-    charge_id: i64,
-    quote_id: String,
-    chain: Chain,
-    verify_ms: f64,
-}
-
-impl Paid {
-    async fn run(mut self, waiting: Waiting) -> Result<Response, Failure> {
-        let app = &self.app;
-        let settle_started = std::time::Instant::now();
-        let network = self.required.network.clone();
-        let settlement = match app
-            .payments
-            .settle(&self.accepted, &self.payment, &self.required)
-            .await
-        {
-            Ok(tx) => tx,
-            Err(rejection) => {
-                app.ledger
-                    .charge_failed(self.charge_id, &rejection.to_string())
-                    .await
-                    .map_err(GatewayError::from)?;
-                return Err(Failure::Payment(rejection, Some(network)));
-            }
-        };
-        let settle_ms = settle_started.elapsed().as_secs_f64() * 1e3;
-        Metrics::add(&app.metrics.payments_settled, 1);
-        Metrics::add(&app.metrics.settled_units, self.priced.amount);
-        let receipt = Receipt {
-            charge_id: self.charge_id,
-            quote: self.quote_id,
-            chain: self.chain,
-            settlement: SettlementResponse {
-                success: true,
-                error_reason: None,
-                payer: Some(self.accepted.key.payer.clone()),
-                transaction: settlement,
-                network,
-                amount: Some(self.priced.amount.to_string()),
-            },
-            v1: self.payment.x402_version == 1,
-            timing: format!(
-                "verify;dur={:.3}, settle;dur={settle_ms:.3}",
-                self.verify_ms
-            ),
-        };
-        app.ledger
-            .charge_settled(self.charge_id, &receipt.settlement.transaction)
-            .await
-            .map_err(GatewayError::from)?;
-        if !waiting.still() {
-            // Nobody to stream to: the answer is kept whole for the retry.
-            self.priced.unstreamed();
-        }
-        Ok(crate::answer::answer(app, &self.priced, receipt).await?)
-    }
-}
-
-/// 202: the payment was sent and may still land; the same payment header (with its payment
-/// id) gets the answer once it has.
-fn still_settling(charge_id: i64, retry_after: u64) -> Response {
-    let mut response = (
-        StatusCode::ACCEPTED,
-        Json(json!({ "error": { "message": format!("the payment of charge {charge_id} is not confirmed yet; it is not lost: retry with the same payment header and payment id to get the answer"), "code": 202 } })),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert("retry-after", retry_after.max(1).into());
-    response
+    paid.run_detached().await
 }
 
 /// The offered requirement the payment chose, with its quote, checked field by field so the
@@ -481,102 +280,3 @@ fn requirement(
     Ok(required)
 }
 
-/// The settlement of a paid call, as reported to the client.
-#[derive(Clone, Debug)]
-pub struct Receipt {
-    pub charge_id: i64,
-    pub quote: String,
-    pub chain: Chain,
-    pub settlement: SettlementResponse,
-    pub v1: bool,
-    /// `Server-Timing` of the payment: verification and settlement, in milliseconds.
-    pub timing: String,
-}
-
-impl Receipt {
-    /// `PAYMENT-RESPONSE` (or v1's `X-PAYMENT-RESPONSE`) and the paywire headers.
-    pub fn headers(
-        &self,
-        provider: Option<&str>,
-        amounts: Option<(u64, u64)>,
-    ) -> Vec<(&'static str, String)> {
-        let mut headers = vec![
-            (
-                if self.v1 {
-                    wire::X_PAYMENT_RESPONSE
-                } else {
-                    wire::PAYMENT_RESPONSE
-                },
-                wire::encode_header(&self.settlement),
-            ),
-            ("x-paywire-charge-id", self.charge_id.to_string()),
-            ("server-timing", self.timing.clone()),
-            (
-                "x-paywire-charge",
-                format_usdc(
-                    self.settlement
-                        .amount
-                        .as_deref()
-                        .and_then(|a| a.parse().ok())
-                        .unwrap_or(0),
-                ),
-            ),
-        ];
-        if let Some(p) = provider {
-            headers.push(("x-paywire-provider", p.to_string()));
-        }
-        if let Some((actual, credit)) = amounts {
-            headers.push(("x-paywire-actual-cost", format_usdc(actual)));
-            headers.push(("x-paywire-credit", format_usdc(credit)));
-        }
-        headers
-    }
-
-    pub fn json(
-        &self,
-        model: &str,
-        provider: Option<&str>,
-        completion: &Completion,
-        interrupted: bool,
-    ) -> Value {
-        json!({
-            "charge_id": self.charge_id,
-            "quote": self.quote,
-            "model": model,
-            "provider": provider,
-            "chain": self.chain.as_str(),
-            "network": self.settlement.network,
-            "payer": self.settlement.payer,
-            "transaction": self.settlement.transaction,
-            "charged": format_usdc(self.settlement.amount.as_deref().and_then(|a| a.parse().ok()).unwrap_or(0)),
-            "actual_cost": format_usdc(completion.actual_cost),
-            "credit": format_usdc(completion.credit),
-            "credit_reason": (completion.credit > 0).then_some(completion.credit_reason),
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "interrupted": interrupted,
-        })
-    }
-}
-
-/// Answers a payment seen before with what was answered the first time.
-fn replay(earlier: ledger::ChargeRecord) -> Result<Response, Failure> {
-    match (earlier.status.as_str(), earlier.response) {
-        ("completed", Some(stored)) => {
-            let status = stored.get("status").and_then(Value::as_u64).and_then(|s| StatusCode::from_u16(s as u16).ok()).unwrap_or(StatusCode::OK);
-            let mut response = (status, Json(stored.get("body").cloned().unwrap_or(Value::Null))).into_response();
-            for (name, value) in stored.get("headers").and_then(Value::as_object).into_iter().flatten() {
-                if let (Ok(name), Some(Ok(value))) = (axum::http::HeaderName::from_bytes(name.as_bytes()), value.as_str().map(HeaderValue::from_str)) {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            response.headers_mut().insert("x-paywire-replayed", HeaderValue::from_static("true"));
-            Ok(response)
-        }
-        ("failed", _) => Err(Failure::refused(Rejection::new(
-            "duplicate_settlement",
-            "this payment did not go through and cannot land any more; request a new 402 and pay again",
-        ))),
-        _ => Ok(still_settling(earlier.id, 1)),
-    }
-}

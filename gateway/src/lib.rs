@@ -1,7 +1,8 @@
 //! paywire's gateway: an OpenAI-compatible endpoint paid per call with x402 on Solana and
 //! Base. Read top-down: [`request`] (what a chat request may ask for, and its price),
-//! [`chat`] (402, verify → claim → settle) and [`answer`] (the upstream call and the
-//! receipt) are the paid path; [`x402`] holds the wire types, the two
+//! [`chat`] (402, verify → claim), [`paid`] (settle, on a task of its own) and [`answer`]
+//! (the upstream call, the charge's completion) are the paid path, [`paywall`] and
+//! [`receipt`] what its client is told; [`x402`] holds the wire types, the two
 //! `exact` schemes and the facilitator; [`catalog`], [`tokens`] and [`quote`] price; [`upstream`]
 //! routes; [`pay_to`] reads where a model's money goes; [`app`] ties them into one state.
 
@@ -14,8 +15,11 @@ pub mod demo_upstream;
 mod error;
 mod limiter;
 mod metrics;
+mod paid;
 pub mod pay_to;
+mod paywall;
 pub mod quote;
+mod receipt;
 pub mod reconcile;
 pub mod request;
 mod routes;

@@ -18,6 +18,39 @@ async fn lamports(w: &World, who: &Pubkey) -> u64 {
     w.rpc.get_balance(who).await.unwrap()
 }
 
+/// A Solana payment for `body` at `gateway` under payment id `id`: its offer and header.
+async fn identified_payment(
+    w: &World,
+    gateway: &str,
+    body: &Value,
+    id: &str,
+) -> (wire::PaymentRequirements, String) {
+    let offer = offer(&offers_from(w, gateway, body).await, "solana:");
+    let payment = client::with_payment_id(
+        wire::decode_header(&solana_header(w, &offer).await).unwrap(),
+        id,
+    );
+    (offer, wire::encode_header(&payment))
+}
+
+/// Sends the same payment again until it is answered (202: not yet); the answer.
+async fn retry_until_answered(
+    w: &World,
+    gateway: &str,
+    body: &Value,
+    header: &str,
+) -> reqwest::Response {
+    for _ in 0..200 {
+        let retry = pay_at(w, gateway, body, header).await;
+        match retry.status().as_u16() {
+            202 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            200 => return retry,
+            other => panic!("retry answered {other}: {}", retry.text().await.unwrap()),
+        }
+    }
+    panic!("the payment was never answered")
+}
+
 /// H1: a 1-unit self-transfer described by the caller, settled on our fee payer, in a loop,
 /// drains it. The API needs the operator's key, and pays only for the operator's payTo.
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
@@ -245,31 +278,15 @@ async fn a_payment_the_client_stopped_waiting_for_is_answered_on_retry(pool: PgP
     impatient.solana.as_mut().unwrap().confirm_timeout_secs = 0;
     let (gateway, _) = serve(&impatient, &pool).await;
     let body = chat("beta", true);
-    let offer = offer(&offers_from(&w, &gateway, &body).await, "solana:");
-    let payment = client::with_payment_id(
-        wire::decode_header(&solana_header(&w, &offer).await).unwrap(),
-        "impatient-0123456789",
-    );
-    let header = wire::encode_header(&payment);
+    let (offer, header) = identified_payment(&w, &gateway, &body, "impatient-0123456789").await;
     let payer_usdc: Pubkey = w.net.state.solana.payer_usdc.parse().unwrap();
     let before = usdc_balance(&w, &payer_usdc).await;
 
     let first = expect_status(pay_at(&w, &gateway, &body, &header).await, 202).await;
     assert!(first.headers().contains_key("retry-after"));
-    let mut answer = None;
-    for _ in 0..200 {
-        let retry = pay_at(&w, &gateway, &body, &header).await;
-        match retry.status().as_u16() {
-            202 => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            200 => {
-                assert_eq!(retry.headers()["x-paywire-replayed"], "true");
-                answer = Some(retry.json::<Value>().await.unwrap());
-                break;
-            }
-            other => panic!("retry answered {other}: {}", retry.text().await.unwrap()),
-        }
-    }
-    let answer = answer.expect("the settlement completed and its answer was kept");
+    let retry = retry_until_answered(&w, &gateway, &body, &header).await;
+    assert_eq!(retry.headers()["x-paywire-replayed"], "true");
+    let answer: Value = retry.json().await.unwrap();
     assert_eq!(answer["choices"][0]["message"]["content"], "Hello world");
     assert_eq!(answer["paywire_receipt"]["interrupted"], false);
     let charged = offer.amount.parse::<u64>().unwrap();
@@ -552,4 +569,39 @@ async fn charges_left_half_way_are_settled_from_the_chain(pool: PgPool) {
             ("still-in-flight".into(), "settling".into(), None),
         ]
     );
+}
+
+/// M3: a client that disconnects while its payment settles does not stop the settlement;
+/// the same payment then gets the answer, paid once.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_client_that_disconnects_while_its_payment_settles_gets_the_answer_later(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let body = chat("beta", true);
+    let (offer, header) = identified_payment(&w, &w.gateway, &body, "leaves-early-0123456789").await;
+    let payer_usdc: Pubkey = w.net.state.solana.payer_usdc.parse().unwrap();
+    let before = usdc_balance(&w, &payer_usdc).await;
+    // Gone a moment after sending: before localnet can confirm anything.
+    let gone = w
+        .http
+        .post(format!("{}/v1/chat/completions", w.gateway))
+        .header(wire::PAYMENT_SIGNATURE, &header)
+        .timeout(std::time::Duration::from_millis(30))
+        .json(&body)
+        .send()
+        .await;
+    assert!(gone.is_err_and(|e| e.is_timeout()));
+    // Kept whole if the client left after the claim; streamed afresh if it left before
+    // (then nothing had been taken).
+    let answer = retry_until_answered(&w, &w.gateway, &body, &header)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        answer.contains("Hello world") || answer.contains("\" world\""),
+        "{answer}"
+    );
+    let charged = offer.amount.parse::<u64>().unwrap();
+    assert_eq!(usdc_balance(&w, &payer_usdc).await, before - charged, "paid once");
+    assert_eq!(w.calls.lock().unwrap().len(), 1, "answered once");
 }
