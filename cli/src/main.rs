@@ -462,7 +462,14 @@ fn runs_a_local_chain(command: &Command) -> bool {
 /// in the temporary directory and removes them on a background thread that the process's exit
 /// can cut short; this way nothing of them outlives the command.
 fn own_temp_dir() -> anyhow::Result<tempfile::TempDir> {
-    let dir = localnet::files::temp_dir("paywire-")?;
+    use std::os::unix::fs::PermissionsExt;
+    // 0711: others cannot list it, but the postgres user of a throwaway cluster (see
+    // postgres.rs) reaches the cluster's directory inside; what is secret in here (key files)
+    // sits in 0700 directories of its own.
+    let dir = tempfile::Builder::new()
+        .prefix("paywire-")
+        .permissions(std::fs::Permissions::from_mode(0o711))
+        .tempdir()?;
     // SAFETY: called from `main` before any other thread exists.
     unsafe { std::env::set_var("TMPDIR", dir.path()) };
     Ok(dir)
