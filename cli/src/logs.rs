@@ -15,8 +15,8 @@ pub enum LogFormat {
 }
 
 /// Without `RUST_LOG`: our crates at info, everything else (the Solana runtime, hyper, sqlx)
-/// at warn, but tarpc (program-test's in-process banks server), which warns of every stream
-/// it sees end when the local chain stops.
+/// at warn, but tarpc (program-test's in-process banks client and server), which warns on
+/// every call that no OpenTelemetry is installed and of every stream ending at shutdown.
 const DEFAULT_FILTER: &str =
     "warn,tarpc=error,paywire=info,indexer=info,gateway=info,ledger=info,localnet=info";
 

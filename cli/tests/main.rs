@@ -19,29 +19,34 @@ use solana_signer::Signer;
 struct Stop(std::process::Child);
 
 impl Stop {
-    /// Ctrl-C, and its exit status once it exits (killed if it has not within 30 s).
-    fn interrupt(&mut self) -> std::process::ExitStatus {
+    /// Ctrl-C, and its exit status once it exits; `None` if it had to be killed after 30 s.
+    fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .args(["-INT", &self.0.id().to_string()])
             .status();
         let started = Instant::now();
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                let _ = self.0.kill();
-                panic!("paywire did not stop within 30 s of Ctrl-C");
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        None
+    }
+
+    /// [`Stop::stop`] that must succeed in stopping it.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        self.stop()
+            .expect("paywire did not stop within 30 s of Ctrl-C")
     }
 }
 
 impl Drop for Stop {
     fn drop(&mut self) {
         if matches!(self.0.try_wait(), Ok(None)) {
-            self.interrupt();
+            self.stop();
         }
     }
 }

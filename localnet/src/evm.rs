@@ -217,6 +217,7 @@ pub async fn find_or_install_anvil() -> Result<PathBuf, LocalnetError> {
         .args(["install", "--no-audit", "--no-fund", "--prefix"])
         .arg(&dir)
         .stdout(Stdio::null())
+        .kill_on_drop(true)
         .status()
         .await
         .map_err(|e| {
