@@ -54,7 +54,8 @@ fn protect_key_files(state: &LocalnetState) -> Result<(), LocalnetError> {
 
 impl LocalnetConfig {
     /// Free ports for every server, `slot_time` slots, anvil (found, or installed with npm) when
-    /// `evm`; the data directory is left to [`Localnet::start_in`].
+    /// `evm`, for [`Localnet::start_in`], which sets the data directory (left empty here: with
+    /// [`Localnet::start`], set `data_dir` first).
     pub fn free_ports(slot_time: std::time::Duration, evm: bool) -> Self {
         LocalnetConfig {
             rpc_port: 0,
