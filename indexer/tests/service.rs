@@ -363,6 +363,11 @@ async fn metrics_show_the_cursor_lag_and_rows_written(pool: PgPool) {
             response.headers()["content-type"],
             "text/plain; version=0.0.4"
         );
+        assert_eq!(
+            response.headers()["x-request-id"].len(),
+            36,
+            "a request id (a UUID) its logs carry too"
+        );
         exposition = response.text().await.unwrap();
         cursor_of(&exposition)
             .first()
@@ -374,6 +379,17 @@ async fn metrics_show_the_cursor_lag_and_rows_written(pool: PgPool) {
         .await
         .unwrap()
         .expect("cursor written");
+    let given_id = reqwest::Client::new()
+        .get(url.replace("/metrics", "/ledger/cursors"))
+        .header("x-request-id", "operator-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        given_id.headers()["x-request-id"],
+        "operator-7",
+        "a caller's request id is kept"
+    );
     task.abort();
     server.abort();
 

@@ -17,14 +17,32 @@ use ledger::{AuditScope, Ledger};
 use serde::Deserialize;
 use serde_json::json;
 use solana_client::nonblocking::rpc_client::RpcClient;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 
 use crate::IndexerError;
 
 pub use axum::Router;
 
-/// Serves `router` on `listener` until the task is dropped.
+/// Serves `router` on `listener` until the task is dropped. Each request gets an
+/// `x-request-id` (kept if the client sent one) that its log lines carry and its response
+/// repeats.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    let router = router
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
     axum::serve(listener, router).await
+}
+
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok());
+    tracing::info_span!("request", id = id.unwrap_or(""), method = %request.method(), path = request.uri().path())
 }
 
 #[derive(Clone)]
