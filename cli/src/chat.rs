@@ -23,6 +23,8 @@ pub struct ChatConfig {
     pub keypair: Option<PathBuf>,
     pub private_key: Option<String>,
     pub rpc_url: String,
+    /// The USDC expected (mint or contract); Circle's for the network when absent.
+    pub usdc: Option<String>,
     pub stream: bool,
 }
 
@@ -65,6 +67,25 @@ pub async fn run(config: ChatConfig) -> anyhow::Result<()> {
         .iter()
         .find(|o| o.network.starts_with(prefix))
         .with_context(|| format!("the gateway does not accept payment on {}", config.chain))?;
+    // A gateway (or whoever sits between us on plain http) could name another token the
+    // payer holds: pay only the USDC we expect.
+    let usdc = match (&config.usdc, client::known_usdc(&offer.network)) {
+        (Some(usdc), _) => usdc.clone(),
+        (None, Some(usdc)) => usdc.to_string(),
+        (None, None) => bail!(
+            "{} is not a network whose USDC is known here: pass --usdc <its USDC> (the gateway asks for {}); nothing was paid",
+            offer.network,
+            offer.asset
+        ),
+    };
+    if !offer.asset.eq_ignore_ascii_case(&usdc) {
+        bail!(
+            "the gateway asks for asset {} on {}, not USDC ({usdc}): nothing was paid (pass --usdc {} only if you trust it)",
+            offer.asset,
+            offer.network,
+            offer.asset
+        );
+    }
     let amount: u64 = offer.amount.parse().context("the offered amount")?;
     if amount > max_spend {
         bail!(

@@ -162,6 +162,11 @@ struct ChatArgs {
     /// http://127.0.0.1:8899]
     #[arg(long, short = 'u', visible_alias = "url", env = "PAYWIRE_SOLANA_RPC")]
     rpc_url: Option<String>,
+    /// The USDC to pay with: its mint on Solana, its contract on Base. Any other asset the
+    /// gateway names is refused [default: Circle's USDC on Solana and Base mainnet, devnet
+    /// and Base Sepolia; other networks (localnet) need it]
+    #[arg(long, env = "PAYWIRE_USDC")]
+    usdc: Option<String>,
     /// Ask for the whole answer at once instead of a stream
     #[arg(long)]
     no_stream: bool,
@@ -237,15 +242,19 @@ struct AuditArgs {
 /// POST /v1/chat/completions answers 402 with the ways to pay (Solana USDC to the model's
 /// vault once tokenized, else the treasury; Base USDC by EIP-3009 to the Base treasury); a
 /// paid retry is verified, settled, routed to the cheapest healthy provider and answered with
-/// a receipt. Also: POST /v1/quote, GET /v1/models, /facilitator/{supported,verify,settle},
-/// /.well-known/x402, /.well-known/agent-card.json, /openapi.json, /healthz, /metrics.
+/// a receipt. Also: POST /v1/quote, GET /v1/models, /.well-known/x402,
+/// /.well-known/agent-card.json, /openapi.json, /healthz, /metrics; and, with
+/// facilitator_key set, /facilitator/{supported,verify,settle} for callers presenting it.
 ///
 /// The config file (TOML): listen, public_url, database_url, quote_secret, quote_ttl_secs,
-/// rate_limit_per_minute, upstream_timeout_secs; [solana] rpc_url, network, usdc_mint,
-/// treasury, fee_payer_keypair, max_compute_unit_price, max_compute_units; [base] rpc_url,
-/// network, usdc, usdc_name, usdc_version, treasury, facilitator_private_key; and
-/// [[models]] slug, input_per_mtok, output_per_mtok, floor, max_tokens with
-/// [[models.providers]] name, base_url, api_key_env, model, input_cost_per_mtok,
+/// facilitator_url, facilitator_key, rate_limit_per_minute (per payer),
+/// client_rate_limit_per_minute (per client IP), upstream_timeout_secs; [solana] rpc_url,
+/// network, usdc_mint, treasury, fee_payer_keypair, max_compute_unit_price,
+/// max_compute_units, confirm_timeout_secs (then 202: retry with the same payment);
+/// [base] rpc_url, network, usdc, usdc_name, usdc_version, treasury,
+/// facilitator_private_key; and [[models]] slug, creator (the on-chain creator whose vault
+/// gets the revenue; else the treasury), input_per_mtok, output_per_mtok, floor, max_tokens
+/// with [[models.providers]] name, base_url, api_key_env, model, input_cost_per_mtok,
 /// output_cost_per_mtok. Prices are USDC decimal strings.
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
@@ -513,6 +522,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 keypair: settings.keypair(args.keypair),
                 private_key: args.private_key,
                 rpc_url: settings.rpc_url(args.rpc_url),
+                usdc: args.usdc,
                 stream: !args.no_stream,
             })
             .await

@@ -295,14 +295,16 @@ async fn start(
         );
         eprintln!("try it (the demo agent pays):");
         eprintln!(
-            "  paywire chat --gateway {gateway_url} --model {TOKENIZED} --keypair {} --rpc-url {} \"hello\"",
+            "  paywire chat --gateway {gateway_url} --model {TOKENIZED} --keypair {} --rpc-url {} --usdc {} \"hello\"",
             net.state.solana.payer_keypair.display(),
-            net.state.solana.rpc_url
+            net.state.solana.rpc_url,
+            net.state.solana.usdc_mint
         );
         if let Some(base) = &net.state.base {
             eprintln!(
-                "  paywire chat --gateway {gateway_url} --model {HELD} --chain base --private-key {} \"hello\"",
-                base.payer_private_key
+                "  paywire chat --gateway {gateway_url} --model {HELD} --chain base --private-key {} --usdc {} \"hello\"",
+                base.payer_private_key,
+                base.usdc
             );
         }
         let rpc_url = &net.state.solana.rpc_url;

@@ -412,6 +412,8 @@ fn gateway_help_documents_the_config_file() {
         "facilitator_private_key",
         "[[models.providers]]",
         "quote_secret",
+        "facilitator_key",
+        "creator",
         "--listen",
     ] {
         assert!(help.contains(field), "--help does not mention {field}");
@@ -671,6 +673,22 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
             "{stderr}"
         );
     }
+    // Told to expect another token than the one the gateway names, chat pays nothing.
+    let usdc = suggestions[0]
+        .split_whitespace()
+        .skip_while(|a| *a != "--usdc")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let refused = chat(
+        &suggestions[0].replace(&usdc, "So11111111111111111111111111111111111111112"),
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("not USDC"),
+        "{stderr}"
+    );
     // The Solana call paid the tokenized model's vault: the crank buys back and burns, and a
     // second round right after is refused by the program's cooldown, by name.
     let tokens: Vec<&str> = suggestions[0].split_whitespace().collect();
