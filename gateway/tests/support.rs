@@ -8,7 +8,7 @@ use gateway::{
     App, GatewayConfig,
 };
 use ledger::Ledger;
-use localnet::{read_keypair, Localnet, LocalnetConfig};
+use localnet::{read_keypair, DataDir, Localnet, LocalnetConfig, OwnedLocalnet};
 use model_vault_client::{ModelKeys, Protocol};
 use serde_json::{json, Value};
 use solana_client::nonblocking::rpc_client::RpcClient;
@@ -35,7 +35,7 @@ pub async fn mock_upstream() -> (String, Calls) {
 }
 
 pub struct World {
-    pub net: Localnet,
+    pub net: OwnedLocalnet,
     pub gateway: String,
     pub app: Arc<App>,
     pub calls: Calls,
@@ -136,17 +136,10 @@ pub async fn serve(config: &GatewayConfig, pool: &PgPool) -> (String, Arc<App>) 
 
 pub async fn world(pool: PgPool, beta_upstream: &str) -> World {
     localnet::quiet_runtime_logs();
-    let data_dir = std::env::temp_dir().join(format!("paywire-gw-{}", Keypair::new().pubkey()));
-    let net = Localnet::start(
-        LocalnetConfig {
-            rpc_port: 0,
-            grpc_port: 0,
-            evm_port: 0,
-            slot_time: Duration::from_millis(50),
-            evm: true,
-            anvil: None,
-            data_dir,
-        },
+    // Its data directory goes with it when the test ends.
+    let net = Localnet::start_in(
+        DataDir::temporary("paywire-gw-").expect("a temporary directory"),
+        LocalnetConfig::free_ports(Duration::from_millis(50), true),
         |_| {},
     )
     .await
