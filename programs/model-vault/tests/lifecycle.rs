@@ -213,4 +213,26 @@ async fn a_share_raise_does_not_reach_revenue_already_in_the_vault() {
     env.buyback(&keys).await.unwrap();
     let model: Model = env.account(&keys.model).await;
     assert_eq!(model.creator_unclaimed, 50 * USDC);
+
+    // with nothing new in the vault, the next crank still switches to a changed share
+    let lower = update_model_ix(
+        &keys,
+        &creator.pubkey(),
+        model_vault::ModelUpdate {
+            creator: None,
+            creator_share_bps: Some(1_000),
+        },
+    );
+    env.send(&[lower], &[&creator]).await.unwrap();
+    let model: Model = env.account(&keys.model).await;
+    assert_eq!(
+        model.creator_share_bps, 5_000,
+        "pending until the next crank"
+    );
+    assert_eq!(model.pending_creator_share_bps, Some(1_000));
+    env.warp_slots(default_params().guard.cooldown_slots).await;
+    env.buyback(&keys).await.unwrap();
+    let model: Model = env.account(&keys.model).await;
+    assert_eq!(model.creator_share_bps, 1_000);
+    assert_eq!(model.pending_creator_share_bps, None);
 }

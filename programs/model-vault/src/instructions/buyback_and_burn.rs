@@ -63,12 +63,12 @@ pub(crate) fn handler(ctx: Context<BuybackAndBurn>) -> Result<()> {
     let model = &mut a.market.model;
     // A share changed since the last crank applies from here on: what was just split arrived
     // under the old one.
-    let share_changed = model.pending_creator_share_bps.take().is_some_and(|share| {
+    let new_share = model.pending_creator_share_bps.take();
+    if let Some(share) = new_share {
         model.creator_share_bps = share;
-        true
-    });
+    }
     require!(
-        split.revenue > 0 || model.buyback_pending > 0 || share_changed,
+        split.revenue > 0 || model.buyback_pending > 0 || new_share.is_some(),
         ModelVaultError::NothingToBuyBack
     );
     // The crank may lift the price at most the impact cap above the lower of spot and
