@@ -3,3 +3,4 @@
 mod evm;
 mod grpc;
 mod rpc;
+mod setup;
