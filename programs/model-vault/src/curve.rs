@@ -180,6 +180,11 @@ pub fn next_reference(reference: u128, spot: u128, elapsed_slots: u64, window_sl
 fn pow_scaled(mut base: u128, mut exp: u64) -> u128 {
     let mut acc = PRICE_SCALE;
     while exp > 0 {
+        // At one unit or zero every further power is the same: stop early (fewer rounds, and
+        // so less compute, for long idle spells).
+        if base <= 1 {
+            return mul_scaled_ceil(acc, base);
+        }
         if exp & 1 == 1 {
             acc = mul_scaled_ceil(acc, base);
         }
@@ -198,7 +203,8 @@ fn mul_scaled_ceil(a: u128, b: u128) -> u128 {
 
 /// The largest spend in `0..=upper` whose buy leaves the spot price at most `cap_bps` above
 /// `anchor`. A binary search over the pool's own trade math (the spot after a buy grows with
-/// the spend), so the bound holds exactly, rounding included; at most 64 rounds.
+/// the spend), so the bound holds exactly, rounding included; at most log2(upper) rounds, and
+/// one when the whole of `upper` fits.
 pub fn max_spend_within(
     r: &Reserves,
     fee_bps: u16,
