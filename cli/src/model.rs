@@ -180,8 +180,14 @@ async fn show(rpc: &RpcClient, protocol: &Protocol, keys: &ModelKeys) -> anyhow:
             "Registered"
         }
     );
+    // A share changed after tokenization applies once the next crank has split the revenue
+    // paid under the old one.
+    let pending = model
+        .pending_creator_share_bps
+        .map(|share| format!(", share {share} bps from the next crank"))
+        .unwrap_or_default();
     println!(
-        "  creator: {} (share {} bps)",
+        "  creator: {} (share {} bps{pending})",
         model.creator, model.creator_share_bps
     );
     if model.is_tokenized() {

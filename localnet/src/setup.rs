@@ -203,6 +203,8 @@ async fn set_up_solana(
     ];
     chain.submit(&mint_ixs, &[&admin, &usdc]).await?;
 
+    // The admin deployed the program: it is the upgrade authority `initialize` requires.
+    chain.set_program_upgrade_authority(&admin.pubkey()).await;
     let protocol = model_vault_client::Protocol::new(usdc.pubkey(), treasury.pubkey());
     let initialize = protocol.initialize(&admin.pubkey(), default_params());
     chain.submit(&[initialize], &[&admin]).await?;
@@ -229,7 +231,9 @@ async fn set_up_solana(
 }
 
 /// Protocol parameters for local use: 5% protocol fee, creators up to 50%, a 30,000 USDC
-/// virtual reserve against 1e9 tokens, and buyback guards scaled to 400 ms slots.
+/// virtual reserve against 1e9 tokens, and buyback guards scaled to 400 ms slots: a crank
+/// lifts the price at most 2% (twice the pool fee, so a sandwich cannot pay) and spends at
+/// most 250 USDC (a fresh pool absorbs ~300 within that cap). Same as the program suite's.
 pub fn default_params() -> model_vault::ConfigParams {
     model_vault::ConfigParams {
         protocol_fee_bps: 500,
@@ -241,8 +245,8 @@ pub fn default_params() -> model_vault::ConfigParams {
         },
         guard: model_vault::BuybackGuard {
             cooldown_slots: 10,
-            max_spend: 1_000_000_000,
-            max_price_impact_bps: 500,
+            max_spend: 250_000_000,
+            max_price_impact_bps: 200,
             max_deviation_bps: 200,
             reference_window_slots: 100,
         },

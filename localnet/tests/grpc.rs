@@ -205,6 +205,9 @@ async fn transaction_updates_carry_inner_instructions_and_token_balances() {
     use anchor_lang::{InstructionData, ToAccountMetas};
     let (node, client) = node().await;
     let admin = funded(&client).await;
+    node.chain
+        .set_program_upgrade_authority(&admin.pubkey())
+        .await;
     let usdc = crate::rpc::create_usdc(&client, &admin).await;
     let mut geyser = connect(&node).await;
     let program = model_vault::ID;
@@ -220,6 +223,7 @@ async fn transaction_updates_carry_inner_instructions_and_token_balances() {
         accounts: model_vault::accounts::Initialize {
             admin: admin.pubkey(),
             config,
+            program_data: model_vault_client::program_data_pda(),
             usdc_mint: usdc,
             usdc_token_program: spl_token_interface::ID,
             system_program: solana_system_interface::program::ID,

@@ -4,3 +4,4 @@ mod cleanup;
 mod evm;
 mod grpc;
 mod rpc;
+mod setup;

@@ -266,8 +266,11 @@ async fn signatures_for_address_page_newest_first() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_model_vault_instruction_over_rpc_changes_program_state() {
     use anchor_lang::{InstructionData, ToAccountMetas};
-    let (_node, client) = node().await;
+    let (node, client) = node().await;
     let admin = funded(&client).await;
+    node.chain
+        .set_program_upgrade_authority(&admin.pubkey())
+        .await;
     let usdc = create_usdc(&client, &admin).await;
     let config =
         Pubkey::find_program_address(&[model_vault::constants::CONFIG_SEED], &model_vault::ID).0;
@@ -283,6 +286,7 @@ async fn a_model_vault_instruction_over_rpc_changes_program_state() {
         accounts: model_vault::accounts::Initialize {
             admin: admin.pubkey(),
             config,
+            program_data: model_vault_client::program_data_pda(),
             usdc_mint: usdc,
             usdc_token_program: TOKEN,
             system_program: solana_system_interface::program::ID,

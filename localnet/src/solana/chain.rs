@@ -394,6 +394,19 @@ impl Chain {
             .collect()
     }
 
+    /// Names `authority` as model-vault's upgrade authority, as deploying it with the
+    /// upgradeable loader would (here the program is loaded natively, so no loader wrote its
+    /// `ProgramData`). `initialize` accepts only that key as admin.
+    #[allow(deprecated)] // `set_account` is "Agave Unstable API" in program-test 3.1
+    pub async fn set_program_upgrade_authority(&self, authority: &Pubkey) {
+        let account = model_vault_client::program_data_account(authority);
+        let mut inner = self.inner.lock().await;
+        inner.ctx.set_account(
+            &model_vault_client::program_data_pda(),
+            &solana_account::AccountSharedData::from(account),
+        );
+    }
+
     /// Sends `lamports` from the faucet.
     pub async fn airdrop(&self, to: &Pubkey, lamports: u64) -> Result<TxRecord, LocalnetError> {
         let ix =

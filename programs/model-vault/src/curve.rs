@@ -154,25 +154,89 @@ pub fn deviation_bps(a: u128, b: u128) -> CurveResult<u128> {
         .ok_or(CurveError::Overflow)
 }
 
-/// Moves the reference price towards `spot` by `elapsed / window` of the gap (all of it
-/// once a full window has passed). Called with the pre-trade spot at the first touch of the
-/// pool in a slot, so one slot of manipulation moves the reference by at most `1 / window`
-/// of the distortion, and trades later in the same slot cannot move it at all.
+/// Moves the reference price towards `spot`, keeping `(1 − 1/window)^elapsed` of the gap.
+/// Called with the pre-trade spot at the first touch of the pool in a slot, so one slot of
+/// manipulation moves the reference by at most `1 / window` of the distortion, and trades
+/// later in the same slot cannot move it at all. Idle slots count exactly like touched ones:
+/// a pump held in a quiet pool catches up no faster than in a busy one (it used to snap to
+/// spot after `window` idle slots).
 pub fn next_reference(reference: u128, spot: u128, elapsed_slots: u64, window_slots: u64) -> u128 {
-    if window_slots == 0 || elapsed_slots >= window_slots || reference == 0 {
+    if window_slots == 0 || reference == 0 {
         return spot;
     }
-    let (diff, elapsed, window) = (
-        reference.abs_diff(spot),
-        u128::from(elapsed_slots),
-        u128::from(window_slots),
-    );
-    let step = diff
-        .checked_mul(elapsed)
-        .map_or(diff / window * elapsed, |d| d / window);
+    let window = u128::from(window_slots);
+    let kept = pow_scaled((window - 1) * PRICE_SCALE / window, elapsed_slots);
+    // The gap left is rounded up, so the reference never moves further than the formula says.
+    let left = mul_scaled_ceil(reference.abs_diff(spot), kept);
     if spot >= reference {
-        reference + step
+        spot - left
     } else {
-        reference - step
+        spot + left
     }
+}
+
+/// `base^exp` for `base ≤ PRICE_SCALE` read as a fraction of one, by squaring (at most 64
+/// rounds whatever `exp`). Rounds each product up, so the result never understates it.
+fn pow_scaled(mut base: u128, mut exp: u64) -> u128 {
+    let mut acc = PRICE_SCALE;
+    while exp > 0 {
+        // At one unit or zero every further power is the same: stop early (fewer rounds, and
+        // so less compute, for long idle spells).
+        if base <= 1 {
+            return mul_scaled_ceil(acc, base);
+        }
+        if exp & 1 == 1 {
+            acc = mul_scaled_ceil(acc, base);
+        }
+        base = mul_scaled_ceil(base, base);
+        exp >>= 1;
+    }
+    acc
+}
+
+/// `a × b / PRICE_SCALE` rounded up, for `b ≤ PRICE_SCALE`: never overflows, never exceeds `a`.
+fn mul_scaled_ceil(a: u128, b: u128) -> u128 {
+    let (whole, rest) = (a / PRICE_SCALE, a % PRICE_SCALE);
+    // rest × b < PRICE_SCALE² ≈ 1e36 < u128::MAX
+    whole * b + (rest * b).div_ceil(PRICE_SCALE)
+}
+
+/// The largest spend in `0..=upper` whose buy leaves the spot price at most `cap_bps` above
+/// `anchor`. A binary search over the pool's own trade math (the spot after a buy grows with
+/// the spend), so the bound holds exactly, rounding included; at most log2(upper) rounds, and
+/// one when the whole of `upper` fits.
+pub fn max_spend_within(
+    r: &Reserves,
+    fee_bps: u16,
+    anchor: u128,
+    cap_bps: u16,
+    upper: u64,
+) -> CurveResult<u64> {
+    let fits = |spend: u64| -> CurveResult<bool> {
+        match r.buy(spend, fee_bps) {
+            Ok(t) => {
+                let after = t.after.spot_price()?;
+                Ok(after <= anchor || deviation_bps(after, anchor)? <= u128::from(cap_bps))
+            }
+            // too small to buy a token unit: moves nothing
+            Err(CurveError::ZeroOutput) => Ok(true),
+            // beyond what the reserves can represent: certainly past any cap
+            Err(CurveError::Overflow) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    if upper == 0 || fits(upper)? {
+        return Ok(upper);
+    }
+    // fits(lo) (a zero spend moves nothing) and !fits(hi)
+    let (mut lo, mut hi) = (0u64, upper);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
 }

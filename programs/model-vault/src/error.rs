@@ -7,7 +7,7 @@ use crate::curve::CurveError;
 pub enum ModelVaultError {
     #[msg("the protocol is paused; only creator claims are allowed")]
     Paused,
-    #[msg("configuration out of range (bps above 10000, zero curve or guard parameter)")]
+    #[msg("configuration out of range (bps above 10000, zero curve or guard parameter, impact cap above twice the pool fee, or max_spend beyond the impact cap in a fresh pool)")]
     InvalidConfig,
     #[msg("slug must be 1..=64 bytes and model_id must be sha256(slug)")]
     InvalidModelId,
@@ -41,6 +41,10 @@ pub enum ModelVaultError {
     NothingToClaim,
     #[msg("vault holds less than the revenue already reserved")]
     VaultUnderfunded,
+    #[msg("only the program's upgrade authority may initialize it")]
+    NotUpgradeAuthority,
+    #[msg("the USDC mint has a Token-2022 extension the vault arithmetic cannot handle")]
+    UnsupportedMint,
 }
 
 impl From<CurveError> for ModelVaultError {

@@ -119,15 +119,57 @@ proptest! {
 
     #[test]
     fn reference_moves_toward_spot_without_overshooting(
-        reference in 1u128..u128::MAX / 2, spot in 0u128..u128::MAX / 2, elapsed in 0u64..1_000, window in 1u64..1_000,
+        reference in 1u128..u128::MAX / 2, spot in 0u128..u128::MAX / 2, elapsed in 0u64..100_000, window in 1u64..1_000,
     ) {
         let next = curve::next_reference(reference, spot, elapsed, window);
         prop_assert!(next >= reference.min(spot) && next <= reference.max(spot));
-        if elapsed >= window {
-            prop_assert_eq!(next, spot);
-        }
         if elapsed == 0 {
             prop_assert_eq!(next, reference);
+        }
+        // the longer the wait, the closer (never further)
+        let later = curve::next_reference(reference, spot, elapsed + 1, window);
+        prop_assert!(later.abs_diff(spot) <= next.abs_diff(spot));
+    }
+
+    /// M5: idle slots converge no faster than slots in which the pool is touched (one step
+    /// per slot), up to a unit of rounding per step.
+    #[test]
+    fn idle_slots_converge_no_faster_than_touched_ones(
+        reference in 1u128..1_000_000_000_000_000_000_000_000, spot in 0u128..1_000_000_000_000_000_000_000_000,
+        elapsed in 1u64..300, window in 1u64..1_000,
+    ) {
+        let idle = curve::next_reference(reference, spot, elapsed, window);
+        let mut touched = reference;
+        for _ in 0..elapsed {
+            touched = curve::next_reference(touched, spot, 1, window);
+        }
+        let slack = u128::from(elapsed) + reference.abs_diff(spot) / 1_000_000_000_000;
+        prop_assert!(idle.abs_diff(spot) + slack >= touched.abs_diff(spot),
+            "idle gap {} vs touched gap {}", idle.abs_diff(spot), touched.abs_diff(spot));
+    }
+
+    /// M4: the spend found is within the cap and the largest that is.
+    #[test]
+    fn max_spend_within_is_the_largest_spend_under_the_cap(
+        r in realistic_reserves(), fee in fee_bps(), cap in 1u16..2_000, upper in 0u64..10_000_000_000_000, below in 0u16..300,
+    ) {
+        let Ok(spot) = r.spot_price() else { return Ok(()) };
+        if spot == 0 { return Ok(()) }
+        // an anchor at or a little below spot, as when the reference lags under it
+        let anchor = spot - spot * u128::from(below) / 10_000;
+        let within = |s: u64| match r.buy(s, fee) {
+            Ok(t) => {
+                let after = t.after.spot_price().unwrap();
+                after <= anchor || curve::deviation_bps(after, anchor).unwrap() <= u128::from(cap)
+            }
+            Err(CurveError::ZeroOutput | CurveError::ZeroAmount) => true,
+            Err(_) => false,
+        };
+        let s = curve::max_spend_within(&r, fee, anchor, cap, upper).unwrap();
+        prop_assert!(s <= upper);
+        prop_assert!(within(s));
+        if s < upper {
+            prop_assert!(!within(s + 1), "{} would fit too", s + 1);
         }
     }
 }
@@ -151,5 +193,48 @@ fn deviation_is_rounded_up_and_symmetric_in_sign() {
     assert_eq!(
         curve::deviation_bps(1, 0),
         Err(CurveError::InsufficientLiquidity)
+    );
+}
+
+/// The numbers of the security review (issue #12), at the old default guard: a fresh pool
+/// (30,000 USDC virtual) absorbs ~744.6 USDC within 500 bps; within the new 200 bps, ~300.
+#[test]
+fn max_spend_at_a_fresh_default_pool() {
+    let fresh = Reserves {
+        virtual_quote: 30_000_000_000,
+        real_quote: 0,
+        tokens: 1_000_000_000_000_000,
+    };
+    let spot = fresh.spot_price().unwrap();
+    let at = |cap| curve::max_spend_within(&fresh, 100, spot, cap, u64::MAX).unwrap();
+    assert_eq!(at(500) / 100_000, 7_445); // 744.5 USDC
+    assert_eq!(at(200) / 1_000_000, 300);
+    // nothing that buys a token fits when the anchor already sits a full cap below spot
+    let low = spot * 10_000 / 10_201;
+    let dust = curve::max_spend_within(&fresh, 100, low, 200, u64::MAX).unwrap();
+    assert_eq!(
+        fresh.buy(dust, 100).map(|t| t.amount_out),
+        Err(CurveError::ZeroOutput)
+    );
+}
+
+/// One slot moves the reference 1/window of the gap; a window of idle slots leaves
+/// (1 − 1/window)^window ≈ 36.6% of it instead of snapping to spot.
+#[test]
+fn the_reference_keeps_a_geometric_share_of_the_gap() {
+    let (reference, spot) = (1_000_000_000_000u128, 2_000_000_000_000u128);
+    assert_eq!(
+        curve::next_reference(reference, spot, 1, 100),
+        1_010_000_000_000
+    );
+    let after_window = curve::next_reference(reference, spot, 100, 100);
+    let left = spot - after_window;
+    assert!(
+        (365_000_000_000..=367_000_000_000).contains(&left),
+        "left {left}"
+    );
+    assert_eq!(
+        curve::next_reference(reference, spot, u64::MAX, 100),
+        spot - 1
     );
 }

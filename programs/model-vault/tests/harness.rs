@@ -4,7 +4,10 @@
 
 use anchor_lang::{prelude::Pubkey, solana_program::program_pack::Pack as _, AccountDeserialize};
 use model_vault::{BuybackGuard, ConfigParams, ConfigUpdate, CurveParams, ModelUpdate};
-pub use model_vault_client::{config_pda, ModelKeys, Protocol, TOKEN_2022, TOKEN_PROGRAM};
+pub use model_vault_client::{
+    config_pda, program_data_account, program_data_pda, ModelKeys, Protocol, TOKEN_2022,
+    TOKEN_PROGRAM,
+};
 use solana_account::Account;
 use solana_compute_budget_interface::ComputeBudgetInstruction;
 use solana_instruction::{error::InstructionError, Instruction};
@@ -45,8 +48,8 @@ pub fn default_params() -> ConfigParams {
         },
         guard: BuybackGuard {
             cooldown_slots: 10,
-            max_spend: 1_000 * USDC,
-            max_price_impact_bps: 500,
+            max_spend: 250 * USDC,
+            max_price_impact_bps: 200,
             max_deviation_bps: 200,
             reference_window_slots: 100,
         },
@@ -82,6 +85,8 @@ impl Env {
         for k in [&admin, &treasury] {
             pt.add_account(k.pubkey(), lamports(100_000_000_000));
         }
+        // As deployed by `admin`: the upgradeable loader's record naming the upgrade authority.
+        pt.add_account(program_data_pda(), program_data_account(&admin.pubkey()));
         let ctx = pt.start_with_context().await;
         let mut env = Env {
             ctx,
@@ -157,26 +162,55 @@ impl Env {
     }
 
     pub async fn create_mint(&mut self, decimals: u8) -> Pubkey {
+        let len = spl_token_interface::state::Mint::LEN;
+        self.create_mint_of(TOKEN_PROGRAM, len, None, decimals)
+            .await
+    }
+
+    /// A Token-2022 mint with one mint extension, initialized by `extension_ix(mint)`.
+    pub async fn create_token_2022_mint(
+        &mut self,
+        extension: spl_token_2022_interface::extension::ExtensionType,
+        extension_ix: impl FnOnce(&Pubkey) -> Instruction,
+    ) -> Pubkey {
+        use spl_token_2022_interface::{extension::ExtensionType, state::Mint};
+        let len = ExtensionType::try_calculate_account_len::<Mint>(&[extension]).unwrap();
+        self.create_mint_of(TOKEN_2022, len, Some(Box::new(extension_ix)), 6)
+            .await
+    }
+
+    /// A mint of `program`, `len` bytes, the admin its authority; `extension_ix` runs between
+    /// allocation and `InitializeMint2`, as mint extensions require.
+    async fn create_mint_of(
+        &mut self,
+        program: Pubkey,
+        len: usize,
+        extension_ix: Option<Box<dyn FnOnce(&Pubkey) -> Instruction + '_>>,
+        decimals: u8,
+    ) -> Pubkey {
         let mint = Keypair::new();
         let rent = self.ctx.banks_client.get_rent().await.unwrap();
-        let len = spl_token_interface::state::Mint::LEN;
-        let ixs = [
+        let mut ixs = vec![
             anchor_lang::solana_program::system_instruction::create_account(
                 &self.ctx.payer.pubkey(),
                 &mint.pubkey(),
                 rent.minimum_balance(len),
                 len as u64,
-                &TOKEN_PROGRAM,
+                &program,
             ),
-            spl_token_interface::instruction::initialize_mint2(
-                &TOKEN_PROGRAM,
+        ];
+        ixs.extend(extension_ix.map(|f| f(&mint.pubkey())));
+        // Token-2022's builder speaks for both token programs.
+        ixs.push(
+            spl_token_2022_interface::instruction::initialize_mint2(
+                &program,
                 &mint.pubkey(),
                 &self.admin.pubkey(),
                 None,
                 decimals,
             )
             .unwrap(),
-        ];
+        );
         self.send(&ixs, &[&mint]).await.expect("create mint");
         mint.pubkey()
     }

@@ -178,3 +178,61 @@ async fn creator_can_hand_over_and_change_share_within_bounds() {
         model_vault::error::ModelVaultError::CreatorShareTooHigh,
     );
 }
+
+/// L2: a share raised while revenue waits in the vault applies only to revenue that arrives
+/// after the change, even when the raise and a crank share one transaction.
+#[tokio::test]
+async fn a_share_raise_does_not_reach_revenue_already_in_the_vault() {
+    let mut env = Env::new().await;
+    let (creator, keys) = env.tokenized_model("retro", 0).await;
+    let (agent, agent_usdc) = env.agent_with_usdc(200 * USDC).await;
+    env.pay_usdc(&agent, &agent_usdc, &keys.vault, 100 * USDC)
+        .await;
+    let raise = update_model_ix(
+        &keys,
+        &creator.pubkey(),
+        model_vault::ModelUpdate {
+            creator: None,
+            creator_share_bps: Some(5_000),
+        },
+    );
+    let crank = env.buyback_ix(&keys);
+    env.send(&[raise, crank], &[&creator]).await.unwrap();
+    let model: Model = env.account(&keys.model).await;
+    assert_eq!(model.totals.revenue_swept, 100 * USDC);
+    assert_eq!(
+        model.creator_unclaimed, 0,
+        "swept at the advertised share, 0"
+    );
+    assert_eq!(model.creator_share_bps, 5_000);
+
+    // revenue paid after the change is split at the new share
+    env.pay_usdc(&agent, &agent_usdc, &keys.vault, 100 * USDC)
+        .await;
+    env.warp_slots(default_params().guard.cooldown_slots).await;
+    env.buyback(&keys).await.unwrap();
+    let model: Model = env.account(&keys.model).await;
+    assert_eq!(model.creator_unclaimed, 50 * USDC);
+
+    // with nothing new in the vault, the next crank still switches to a changed share
+    let lower = update_model_ix(
+        &keys,
+        &creator.pubkey(),
+        model_vault::ModelUpdate {
+            creator: None,
+            creator_share_bps: Some(1_000),
+        },
+    );
+    env.send(&[lower], &[&creator]).await.unwrap();
+    let model: Model = env.account(&keys.model).await;
+    assert_eq!(
+        model.creator_share_bps, 5_000,
+        "pending until the next crank"
+    );
+    assert_eq!(model.pending_creator_share_bps, Some(1_000));
+    env.warp_slots(default_params().guard.cooldown_slots).await;
+    env.buyback(&keys).await.unwrap();
+    let model: Model = env.account(&keys.model).await;
+    assert_eq!(model.creator_share_bps, 1_000);
+    assert_eq!(model.pending_creator_share_bps, None);
+}

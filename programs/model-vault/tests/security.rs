@@ -300,3 +300,100 @@ async fn a_vault_created_ahead_of_time_does_not_block_tokenization() {
         .await
         .is_tokenized());
 }
+
+/// M6: `initialize` belongs to the program's upgrade authority, not to whoever calls first.
+#[tokio::test]
+async fn only_the_upgrade_authority_may_initialize() {
+    let mut env = Env::without_config().await;
+    let stranger = env.funded_keypair().await;
+    let ix = env.initialize_ix(&stranger.pubkey(), default_params());
+    assert_error(
+        env.send(&[ix], &[&stranger]).await,
+        ModelVaultError::NotUpgradeAuthority,
+    );
+    assert!(env.raw_account(&config_pda()).await.is_none());
+
+    let admin = env.admin.insecure_clone();
+    let ix = env.initialize_ix(&admin.pubkey(), default_params());
+    env.send(&[ix], &[&admin]).await.unwrap();
+    let config: model_vault::Config = env.account(&config_pda()).await;
+    assert_eq!(config.admin, admin.pubkey());
+}
+
+/// M6: a look-alike `ProgramData` naming the stranger, at another address or owned by
+/// another program, proves nothing.
+#[tokio::test]
+async fn a_forged_program_data_account_is_refused() {
+    let mut env = Env::without_config().await;
+    let stranger = env.funded_keypair().await;
+    let forged = Pubkey::new_unique();
+    env.ctx.set_account(
+        &forged,
+        &AccountSharedData::from(program_data_account(&stranger.pubkey())),
+    );
+    let mut ix = env.initialize_ix(&stranger.pubkey(), default_params());
+    swap_account(&mut ix, program_data_pda(), forged);
+    assert_error(env.send(&[ix], &[&stranger]).await, Anchor::ConstraintSeeds);
+
+    let mut fake = program_data_account(&stranger.pubkey());
+    fake.owner = stranger.pubkey();
+    env.ctx
+        .set_account(&program_data_pda(), &AccountSharedData::from(fake));
+    let ix = env.initialize_ix(&stranger.pubkey(), default_params());
+    assert_error(
+        env.send(&[ix], &[&stranger]).await,
+        Anchor::AccountOwnedByWrongProgram,
+    );
+    assert!(env.raw_account(&config_pda()).await.is_none());
+}
+
+/// `initialize` with a Token-2022 USDC built by `extension_ix` (one mint extension).
+async fn initialize_with_token_2022_usdc(
+    extension: spl_token_2022_interface::extension::ExtensionType,
+    extension_ix: impl FnOnce(&Pubkey) -> solana_instruction::Instruction,
+) -> Result<(), solana_transaction_error::TransactionError> {
+    let mut env = Env::without_config().await;
+    let mint = env.create_token_2022_mint(extension, extension_ix).await;
+    let protocol = Protocol {
+        usdc_mint: mint,
+        usdc_token_program: TOKEN_2022,
+        treasury: env.treasury.pubkey(),
+        treasury_usdc: Pubkey::default(),
+    };
+    let admin = env.admin.insecure_clone();
+    let ix = protocol.initialize(&admin.pubkey(), default_params());
+    env.send(&[ix], &[&admin]).await
+}
+
+/// L3: a USDC whose transfers do not move exactly the amount asked (fee), or that a third
+/// party can take from any account (permanent delegate), is refused at initialize.
+#[tokio::test]
+async fn usdc_mints_with_unsafe_extensions_are_refused() {
+    use spl_token_2022_interface::{extension::ExtensionType, instruction as t22};
+    let fee = initialize_with_token_2022_usdc(ExtensionType::TransferFeeConfig, |mint| {
+        spl_token_2022_interface::extension::transfer_fee::instruction::initialize_transfer_fee_config(
+            &TOKEN_2022, mint, None, None, 100, u64::MAX,
+        )
+        .unwrap()
+    })
+    .await;
+    assert_error(fee, ModelVaultError::UnsupportedMint);
+    let delegate = Pubkey::new_unique();
+    let delegated = initialize_with_token_2022_usdc(ExtensionType::PermanentDelegate, |mint| {
+        t22::initialize_permanent_delegate(&TOKEN_2022, mint, &delegate).unwrap()
+    })
+    .await;
+    assert_error(delegated, ModelVaultError::UnsupportedMint);
+    // metadata is harmless
+    let with_metadata = initialize_with_token_2022_usdc(ExtensionType::MetadataPointer, |mint| {
+        spl_token_2022_interface::extension::metadata_pointer::instruction::initialize(
+            &TOKEN_2022,
+            mint,
+            None,
+            Some(*mint),
+        )
+        .unwrap()
+    })
+    .await;
+    with_metadata.unwrap();
+}

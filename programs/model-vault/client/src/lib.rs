@@ -19,6 +19,31 @@ pub fn config_pda() -> Pubkey {
     Pubkey::find_program_address(&[CONFIG_SEED], &PROGRAM_ID).0
 }
 
+/// The upgradeable loader's `ProgramData` account of model-vault: it names the upgrade
+/// authority, the only key `initialize` accepts as admin.
+pub fn program_data_pda() -> Pubkey {
+    let loader = anchor_lang::solana_program::bpf_loader_upgradeable::ID;
+    Pubkey::find_program_address(&[PROGRAM_ID.as_ref()], &loader).0
+}
+
+/// A `ProgramData` account naming `authority`, for local banks where the program is loaded
+/// natively and no loader wrote one. Its data is what the loader writes (bincode): variant 3,
+/// deploy slot 0, `Some(authority)`; no program code follows.
+pub fn program_data_account(authority: &Pubkey) -> solana_account::Account {
+    let mut data = Vec::with_capacity(45);
+    data.extend_from_slice(&3u32.to_le_bytes());
+    data.extend_from_slice(&0u64.to_le_bytes());
+    data.push(1);
+    data.extend_from_slice(authority.as_ref());
+    solana_account::Account {
+        lamports: 1_000_000_000,
+        data,
+        owner: anchor_lang::solana_program::bpf_loader_upgradeable::ID,
+        executable: false,
+        rent_epoch: 0,
+    }
+}
+
 /// The protocol's fixed accounts: USDC and the treasury. Builds every instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protocol {
@@ -98,11 +123,13 @@ impl Protocol {
         }
     }
 
+    /// `admin` must be the program's upgrade authority.
     pub fn initialize(&self, admin: &Pubkey, params: ConfigParams) -> Instruction {
         instruction(
             acc::Initialize {
                 admin: *admin,
                 config: config_pda(),
+                program_data: program_data_pda(),
                 usdc_mint: self.usdc_mint,
                 usdc_token_program: self.usdc_token_program,
                 system_program: anchor_lang::system_program::ID,

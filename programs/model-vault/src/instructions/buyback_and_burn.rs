@@ -52,19 +52,37 @@ pub(crate) fn handler(ctx: Context<BuybackAndBurn>) -> Result<()> {
     a.market.open()?;
     let reserves = a.market.pool.reserves();
     let spot = reserves.spot_price()?;
+    let reference = a.market.pool.reference_price;
     require!(
-        curve::deviation_bps(spot, a.market.pool.reference_price)?
-            <= u128::from(guard.max_deviation_bps),
+        curve::deviation_bps(spot, reference)? <= u128::from(guard.max_deviation_bps),
         ModelVaultError::PriceDeviationTooHigh
     );
 
     let split = split_new_revenue(a)?;
+    let fee_bps = a.market.pool.fee_bps;
     let model = &mut a.market.model;
-    let spend = model.buyback_pending.min(guard.max_spend);
+    // A share changed since the last crank applies from here on: what was just split arrived
+    // under the old one.
+    let new_share = model.pending_creator_share_bps.take();
+    if let Some(share) = new_share {
+        model.creator_share_bps = share;
+    }
     require!(
-        split.revenue > 0 || spend > 0,
+        split.revenue > 0 || model.buyback_pending > 0 || new_share.is_some(),
         ModelVaultError::NothingToBuyBack
     );
+    // The crank may lift the price at most the impact cap above the lower of spot and
+    // reference, so a pump inside the deviation bound shrinks the buyback instead of selling
+    // into it. Twice the pool fee bounds the cap whatever the config says: a same-slot
+    // sandwich pays that fee twice and cannot gain more than the crank's lift.
+    let cap = guard.max_price_impact_bps.min(fee_bps.saturating_mul(2));
+    let spend = curve::max_spend_within(
+        &reserves,
+        fee_bps,
+        spot.min(reference),
+        cap,
+        model.buyback_pending.min(guard.max_spend),
+    )?;
     if split.protocol_fee > 0 {
         with_vault_signer(model, |signer| {
             token_ops::transfer(
@@ -79,15 +97,17 @@ pub(crate) fn handler(ctx: Context<BuybackAndBurn>) -> Result<()> {
         })?;
     }
 
-    // A spend too small to buy a single token unit stays pending for a later crank.
-    let trade = match reserves.buy(spend, a.market.pool.fee_bps) {
+    // A spend too small to buy a single token unit, or none at all because the price already
+    // stands at the cap, stays pending for a later crank; the split above is kept either way.
+    let trade = match reserves.buy(spend, fee_bps) {
         Ok(trade) => trade,
         Err(CurveError::ZeroAmount | CurveError::ZeroOutput) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
+    // Holds by construction of `spend`; checked again because it is what the guard promises.
     let impact = curve::deviation_bps(trade.after.spot_price()?, spot)?;
     require!(
-        impact <= u128::from(guard.max_price_impact_bps),
+        impact <= u128::from(cap),
         ModelVaultError::PriceImpactTooHigh
     );
     let market = &a.market;

@@ -57,6 +57,7 @@ pub(crate) fn handler(
         totals: ModelTotals::default(),
         bump: ctx.bumps.model,
         vault_bump,
+        pending_creator_share_bps: None,
     });
     Ok(())
 }

@@ -31,7 +31,13 @@ pub(crate) fn handler(ctx: Context<UpdateModel>, update: ModelUpdate) -> Result<
             share <= config.params.max_creator_share_bps,
             ModelVaultError::CreatorShareTooHigh
         );
-        model.creator_share_bps = share;
+        if model.is_tokenized() {
+            // Revenue already in the vault was paid under the old share: the next crank
+            // splits it at that share, then switches (a raise is never retroactive).
+            model.pending_creator_share_bps = Some(share);
+        } else {
+            model.creator_share_bps = share;
+        }
     }
     if let Some(creator) = update.creator {
         model.creator = creator;

@@ -1,6 +1,10 @@
 use anchor_lang::prelude::*;
 
-use crate::{constants::BPS_DENOMINATOR, error::ModelVaultError};
+use crate::{
+    constants::BPS_DENOMINATOR,
+    curve::{self, Reserves},
+    error::ModelVaultError,
+};
 
 /// Protocol-wide settings, PDA `["config"]`.
 #[account]
@@ -67,9 +71,32 @@ impl ConfigParams {
             && self.guard.max_spend > 0
             && self.guard.max_price_impact_bps > 0
             && self.guard.max_deviation_bps > 0
-            && self.guard.reference_window_slots > 0;
+            && self.guard.reference_window_slots > 0
+            // A same-slot sandwich pays the pool fee twice; a crank lifting the price by no
+            // more than that cannot pay for it.
+            && u32::from(self.guard.max_price_impact_bps) <= 2 * u32::from(self.curve.fee_bps)
+            && self.max_spend_fits_a_fresh_pool();
         require!(valid, ModelVaultError::InvalidConfig);
         Ok(())
+    }
+
+    /// A full `max_spend` stays within the impact cap even in a pool just tokenized (the
+    /// shallowest a pool gets), so a crank at an undisturbed price never has to shrink.
+    fn max_spend_fits_a_fresh_pool(&self) -> bool {
+        let fresh = Reserves {
+            virtual_quote: self.curve.virtual_quote,
+            real_quote: 0,
+            tokens: self.curve.token_supply,
+        };
+        let Ok(spot) = fresh.spot_price() else {
+            return false;
+        };
+        let (fee, cap, spend) = (
+            self.curve.fee_bps,
+            self.guard.max_price_impact_bps,
+            self.guard.max_spend,
+        );
+        curve::max_spend_within(&fresh, fee, spot, cap, spend) == Ok(spend)
     }
 }
 

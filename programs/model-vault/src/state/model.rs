@@ -23,6 +23,9 @@ pub struct Model {
     pub totals: ModelTotals,
     pub bump: u8,
     pub vault_bump: u8,
+    /// A share set by `update_model` after tokenization, applied by the next crank once it
+    /// has split the revenue already in the vault at the old share.
+    pub pending_creator_share_bps: Option<u16>,
 }
 
 #[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Copy, Debug, PartialEq, Eq)]
