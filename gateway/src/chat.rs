@@ -13,7 +13,7 @@ use axum::{
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
-use ledger::{Claim, NewCharge};
+use ledger::NewCharge;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -173,10 +173,12 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
         });
         format!("v1.{unique}")
     });
-    let claim = app
-        .ledger
-        .claim_charge(&NewCharge {
-            quote_id: quote_id.clone(),
+    // From the claim on, the payment may be taken: that part runs to its end whatever the
+    // client does (a client leaving while the claim is written must not strand it).
+    let paid = Paid {
+        app: app.clone(),
+        charge: NewCharge {
+            quote_id,
             model: priced.model.slug.clone(),
             payer: key.payer.clone(),
             chain,
@@ -184,33 +186,12 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
             amount: priced.amount,
             settlement_tx: key.settlement_tx.clone(),
             eip3009_nonce: key.nonce.clone(),
-            payment_id: payment_id.clone(),
-        })
-        .await
-        .map_err(GatewayError::from)?;
-    let charge_id = match claim {
-        Claim::New(id) => id,
-        Claim::Existing(earlier) if payment_id.is_some() && earlier.payment_id == payment_id => {
-            return replay(earlier)
-        }
-        Claim::Existing(_) => {
-            return Err(refuse(Rejection::new(
-                "duplicate_settlement",
-                "this quote or payment has already been used; request a new 402 and pay again",
-            )))
-        }
-    };
-
-    // From here the payment may be taken: the rest runs to its end whatever the client does.
-    let paid = Paid {
-        app: app.clone(),
+            payment_id,
+        },
         priced,
         accepted,
         payment,
         required,
-        charge_id,
-        quote_id,
-        chain,
         verify_ms,
     };
     paid.run_detached().await

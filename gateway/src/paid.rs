@@ -12,18 +12,19 @@ use std::{
 };
 
 use axum::response::Response;
-use ledger::Chain;
+use ledger::{Claim, NewCharge};
 use tracing::Instrument;
 
 use crate::{
     app::App,
     metrics::Metrics,
     paywall::{still_settling, Failure},
-    receipt::Receipt,
+    receipt::{replay, Receipt},
     request::Priced,
     x402::{
         payments::Accepted,
         wire::{PaymentPayload, PaymentRequirements, SettlementResponse},
+        Rejection,
     },
     GatewayError,
 };
@@ -58,23 +59,23 @@ impl Waiting {
     }
 }
 
-/// A claimed payment and what it pays for; owned, so it can outlive the request.
+/// A verified payment, the charge it is to be claimed as, and what it pays for; owned, so
+/// it can outlive the request.
 pub struct Paid {
     pub app: Arc<App>,
+    pub charge: NewCharge,
     pub priced: Priced,
     pub accepted: Accepted,
     pub payment: PaymentPayload,
     pub required: PaymentRequirements,
-    pub charge_id: i64,
-    pub quote_id: String,
-    pub chain: Chain,
     pub verify_ms: f64,
 }
 
 impl Paid {
     /// Runs the paid section on its own task; the answer, or 202 after `settle_wait`.
     pub async fn run_detached(self) -> Result<Response, Failure> {
-        let (charge_id, wait) = (self.charge_id, self.app.settle_wait);
+        let wait = self.app.settle_wait;
+        let quote = self.charge.quote_id.clone();
         let waiting = Waiting::default();
         // A client that disconnects drops this future; the guard tells the task.
         let _leaves = LeaveOnDrop(waiting.clone());
@@ -82,17 +83,33 @@ impl Paid {
         match tokio::time::timeout(wait, task).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(panicked)) => {
-                tracing::error!(charge = charge_id, error = %panicked, "the paid section of a call failed");
+                tracing::error!(quote, error = %panicked, "the paid section of a call failed");
                 Err(GatewayError::Internal.into())
             }
-            Err(_) => Ok(still_settling(charge_id, wait.as_secs())),
+            Err(_) => Ok(still_settling(&quote, wait.as_secs())),
         }
     }
 
     async fn run(mut self, waiting: Waiting) -> Result<Response, Failure> {
         let app = &self.app;
-        let settle_started = Instant::now();
         let network = self.required.network.clone();
+        let payment_id = self.charge.payment_id.clone();
+        let charge_id = match app.ledger.claim_charge(&self.charge).await.map_err(GatewayError::from)? {
+            Claim::New(id) => id,
+            Claim::Existing(earlier) if payment_id.is_some() && earlier.payment_id == payment_id => {
+                return replay(earlier)
+            }
+            Claim::Existing(_) => {
+                return Err(Failure::Payment(
+                    Rejection::new(
+                        "duplicate_settlement",
+                        "this quote or payment has already been used; request a new 402 and pay again",
+                    ),
+                    Some(network),
+                ))
+            }
+        };
+        let settle_started = Instant::now();
         let settlement = match app
             .payments
             .settle(&self.accepted, &self.payment, &self.required)
@@ -101,7 +118,7 @@ impl Paid {
             Ok(tx) => tx,
             Err(rejection) => {
                 app.ledger
-                    .charge_failed(self.charge_id, &rejection.to_string())
+                    .charge_failed(charge_id, &rejection.to_string())
                     .await
                     .map_err(GatewayError::from)?;
                 return Err(Failure::Payment(rejection, Some(network)));
@@ -111,9 +128,9 @@ impl Paid {
         Metrics::add(&app.metrics.payments_settled, 1);
         Metrics::add(&app.metrics.settled_units, self.priced.amount);
         let receipt = Receipt {
-            charge_id: self.charge_id,
-            quote: self.quote_id,
-            chain: self.chain,
+            charge_id,
+            quote: self.charge.quote_id.clone(),
+            chain: self.charge.chain,
             settlement: SettlementResponse {
                 success: true,
                 error_reason: None,
@@ -129,7 +146,7 @@ impl Paid {
             ),
         };
         app.ledger
-            .charge_settled(self.charge_id, &receipt.settlement.transaction)
+            .charge_settled(charge_id, &receipt.settlement.transaction)
             .await
             .map_err(GatewayError::from)?;
         if !waiting.still() {

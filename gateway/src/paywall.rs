@@ -92,10 +92,10 @@ pub fn refused(app: &App, rejection: Rejection, network: Option<String>) -> Resp
 
 /// 202: the payment was sent and may still land; the same payment header (with its payment
 /// id) gets the answer once it has.
-pub fn still_settling(charge_id: i64, retry_after: u64) -> Response {
+pub fn still_settling(quote: &str, retry_after: u64) -> Response {
     let mut response = (
         StatusCode::ACCEPTED,
-        Json(json!({ "error": { "message": format!("the payment of charge {charge_id} is not confirmed yet; it is not lost: retry with the same payment header and payment id to get the answer"), "code": 202 } })),
+        Json(json!({ "error": { "message": format!("the payment for quote {quote} is not confirmed yet; it is not lost: retry with the same payment header and payment id to get the answer"), "code": 202 } })),
     )
         .into_response();
     response

@@ -114,6 +114,6 @@ pub fn replay(earlier: ledger::ChargeRecord) -> Result<Response, Failure> {
             "duplicate_settlement",
             "this payment did not go through and cannot land any more; request a new 402 and pay again",
         ))),
-        _ => Ok(still_settling(earlier.id, 1)),
+        _ => Ok(still_settling(&earlier.quote_id, 1)),
     }
 }

@@ -48,7 +48,10 @@ async fn retry_until_answered(
             other => panic!("retry answered {other}: {}", retry.text().await.unwrap()),
         }
     }
-    panic!("the payment was never answered")
+    panic!(
+        "the payment was never answered; its charges: {:?}",
+        charges(&w.pool).await
+    )
 }
 
 /// H1: a 1-unit self-transfer described by the caller, settled on our fee payer, in a loop,
