@@ -46,7 +46,7 @@ pub struct App {
     pub clients: RateLimiter,
     pub metrics: Arc<Metrics>,
     /// Requests priced at once, each on a blocking thread.
-    pub pricing: Semaphore,
+    pub pricing: Arc<Semaphore>,
     /// How long a paying client waits for settlement before it is told to come back.
     pub settle_wait: Duration,
     /// The facilitator API's key, when it is served.
@@ -147,9 +147,9 @@ impl App {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             clients: RateLimiter::new(config.client_rate_limit_per_minute),
             metrics: Arc::default(),
-            pricing: Semaphore::new(
+            pricing: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-            ),
+            )),
             settle_wait: Duration::from_secs(
                 config.solana.as_ref().map_or(30, |s| s.confirm_timeout_secs),
             ),

@@ -41,12 +41,17 @@ pub fn now() -> u64 {
 /// unpaid input: they run on the blocking pool, a few at a time, never on the executor that
 /// serves settlements and streams.
 pub async fn price(app: &App, body: Bytes) -> Result<Priced, GatewayError> {
-    let _permit = app
+    // The permit goes with the work: a client that leaves does not free it early.
+    let permit = app
         .pricing
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|_| GatewayError::Config("the gateway is shutting down".into()))?;
-    let request = tokio::task::spawn_blocking(move || ChatRequest::parse(&body))
+    let request = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        ChatRequest::parse(&body)
+    })
         .await
         .map_err(|e| GatewayError::Config(format!("pricing failed: {e}")))??;
     let model = app
@@ -99,6 +104,31 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
     let network = payment.accepted.network.clone();
     let refuse = |r: Rejection| Failure::Payment(r, Some(network.clone()));
     let payment_id = payment.payment_id().map_err(refuse)?;
+    // The same payment seen before: a retry under the same payment id is answered as the
+    // first time — whatever became of its quote or its model's payTo since — and any other
+    // reuse is refused.
+    if let Some(key) = app.payments.key_of(&payment) {
+        let earlier = app
+            .ledger
+            .charge_for_payment(
+                key.chain,
+                key.settlement_tx.as_deref(),
+                &key.payer,
+                key.nonce.as_deref(),
+            )
+            .await
+            .map_err(GatewayError::from)?;
+        if let Some(earlier) = earlier {
+            if payment_id.is_some() && earlier.payment_id == payment_id && earlier.payer == key.payer {
+                return replay(earlier);
+            }
+            return Err(refuse(Rejection::new(
+                "duplicate_settlement",
+                "this payment has already been used; request a new 402 and pay again",
+            )));
+        }
+    }
+
     let chain = app.chain_of(&payment.accepted.network).ok_or_else(|| {
         refuse(Rejection::new(
             "invalid_network",
@@ -125,30 +155,6 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
     if payment.x402_version == 1 {
         // v1 carries no `accepted`: it accepted what we require.
         payment.accepted = required.clone();
-    }
-
-    // The same payment seen before: a retry under the same payment id is answered as the
-    // first time; any other reuse is refused.
-    if let Some(key) = app.payments.key_of(&payment) {
-        let earlier = app
-            .ledger
-            .charge_for_payment(
-                key.chain,
-                key.settlement_tx.as_deref(),
-                &key.payer,
-                key.nonce.as_deref(),
-            )
-            .await
-            .map_err(GatewayError::from)?;
-        if let Some(earlier) = earlier {
-            if payment_id.is_some() && earlier.payment_id == payment_id {
-                return replay(earlier);
-            }
-            return Err(refuse(Rejection::new(
-                "duplicate_settlement",
-                "this payment has already been used; request a new 402 and pay again",
-            )));
-        }
     }
 
     let verify_started = std::time::Instant::now();

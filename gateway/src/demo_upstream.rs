@@ -33,7 +33,13 @@ fn router(calls: Calls) -> Router {
         "/v1/chat/completions",
         post(move |Json(body): Json<Value>| {
             let calls = calls.clone();
-            async move { answer(&calls, body) }
+            async move {
+                // A provider slow to start answering (its first byte after 1.5 s).
+                if body["model"] == "slow-start" {
+                    tokio::time::sleep(Duration::from_millis(1_500)).await;
+                }
+                answer(&calls, body)
+            }
         }),
     )
 }

@@ -5,7 +5,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicU8, Ordering},
         Arc,
     },
     time::Instant,
@@ -29,33 +29,43 @@ use crate::{
     GatewayError,
 };
 
-struct LeaveOnDrop(Waiting);
+/// Who a paid call's answer goes to, decided once: the client still waiting (streamed to
+/// it), or nobody (kept whole for the same payment's retry). The client leaves (202, or a
+/// disconnect) only while the task has not started answering; once it has, the client waits
+/// for it, so an answer is never streamed to nobody.
+#[derive(Clone, Default)]
+struct Handover(Arc<AtomicU8>);
+
+const WAITING: u8 = 0;
+const LEFT: u8 = 1;
+const ANSWERING: u8 = 2;
+
+impl Handover {
+    /// The client stops waiting; `false` if the answer is already on its way to it.
+    fn leave(&self) -> bool {
+        match self
+            .0
+            .compare_exchange(WAITING, LEFT, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(now) => now == LEFT,
+        }
+    }
+
+    /// The task is about to answer: `true` if the client is still there to take it.
+    fn answer(&self) -> bool {
+        self.0
+            .compare_exchange(WAITING, ANSWERING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+}
+
+/// A client that disconnects drops the handler's future; this tells the task.
+struct LeaveOnDrop(Handover);
 
 impl Drop for LeaveOnDrop {
     fn drop(&mut self) {
-        self.0.left();
-    }
-}
-
-/// Whether the client still waits for the answer of a paid call. Set to false when it has
-/// been told to come back (or has gone): a late settlement then stores the answer for a retry
-/// with the same payment id instead of streaming it to nobody.
-#[derive(Clone)]
-struct Waiting(Arc<AtomicBool>);
-
-impl Default for Waiting {
-    fn default() -> Self {
-        Waiting(Arc::new(AtomicBool::new(true)))
-    }
-}
-
-impl Waiting {
-    fn left(&self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-
-    fn still(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.leave();
     }
 }
 
@@ -72,31 +82,44 @@ pub struct Paid {
 }
 
 impl Paid {
-    /// Runs the paid section on its own task; the answer, or 202 after `settle_wait`.
+    /// Runs the paid section on its own task. The client gets the answer; or, if the payment
+    /// is still settling after `settle_wait` and the client can come back for it (it sent a
+    /// payment id), 202.
     pub async fn run_detached(self) -> Result<Response, Failure> {
         let wait = self.app.settle_wait;
         let quote = self.charge.quote_id.clone();
-        let waiting = Waiting::default();
-        // A client that disconnects drops this future; the guard tells the task.
-        let _leaves = LeaveOnDrop(waiting.clone());
-        let task = tokio::spawn(self.run(waiting).instrument(tracing::Span::current()));
-        match tokio::time::timeout(wait, task).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(panicked)) => {
-                tracing::error!(quote, error = %panicked, "the paid section of a call failed");
-                Err(GatewayError::Internal.into())
+        let can_come_back = self.charge.payment_id.is_some();
+        let handover = Handover::default();
+        let _leaves = LeaveOnDrop(handover.clone());
+        let mut task = tokio::spawn(
+            self.run(handover.clone())
+                .instrument(tracing::Span::current()),
+        );
+        let joined = match tokio::time::timeout(wait, &mut task).await {
+            Ok(joined) => joined,
+            Err(_) if can_come_back && handover.leave() => {
+                return Ok(still_settling(&quote, wait.as_secs()))
             }
-            Err(_) => Ok(still_settling(&quote, wait.as_secs())),
-        }
+            // Already answering this client, or it could not find the answer again: wait.
+            Err(_) => task.await,
+        };
+        joined.unwrap_or_else(|panicked| {
+            tracing::error!(quote, error = %panicked, "the paid section of a call failed");
+            Err(GatewayError::Internal.into())
+        })
     }
 
-    async fn run(mut self, waiting: Waiting) -> Result<Response, Failure> {
+    async fn run(mut self, handover: Handover) -> Result<Response, Failure> {
         let app = &self.app;
         let network = self.required.network.clone();
         let payment_id = self.charge.payment_id.clone();
         let charge_id = match app.ledger.claim_charge(&self.charge).await.map_err(GatewayError::from)? {
             Claim::New(id) => id,
-            Claim::Existing(earlier) if payment_id.is_some() && earlier.payment_id == payment_id => {
+            Claim::Existing(earlier)
+                if payment_id.is_some()
+                    && earlier.payment_id == payment_id
+                    && earlier.payer == self.charge.payer =>
+            {
                 return replay(earlier)
             }
             Claim::Existing(_) => {
@@ -145,11 +168,17 @@ impl Paid {
                 self.verify_ms
             ),
         };
-        app.ledger
+        if !app
+            .ledger
             .charge_settled(charge_id, &receipt.settlement.transaction)
             .await
-            .map_err(GatewayError::from)?;
-        if !waiting.still() {
+            .map_err(GatewayError::from)?
+        {
+            // The reconciler settled this charge meanwhile (this took that long): its word stands.
+            tracing::warn!(charge = charge_id, "charge taken over by the reconciler before it was answered");
+            return replay(app.ledger.charge(charge_id).await.map_err(GatewayError::from)?);
+        }
+        if !handover.answer() {
             // Nobody to stream to: the answer is kept whole for the retry.
             self.priced.unstreamed();
         }

@@ -95,7 +95,7 @@ pub fn refused(app: &App, rejection: Rejection, network: Option<String>) -> Resp
 pub fn still_settling(quote: &str, retry_after: u64) -> Response {
     let mut response = (
         StatusCode::ACCEPTED,
-        Json(json!({ "error": { "message": format!("the payment for quote {quote} is not confirmed yet; it is not lost: retry with the same payment header and payment id to get the answer"), "code": 202 } })),
+        Json(json!({ "error": { "message": format!("the call paid under quote {quote} is not answered yet (its payment may still be settling); nothing is lost: retry with the same payment header and payment id to get the answer"), "code": 202 } })),
     )
         .into_response();
     response

@@ -110,6 +110,11 @@ pub fn replay(earlier: ledger::ChargeRecord) -> Result<Response, Failure> {
             response.headers_mut().insert("x-paywire-replayed", HeaderValue::from_static("true"));
             Ok(response)
         }
+        ("completed", None) => Ok((
+            StatusCode::BAD_GATEWAY,
+            Json(json!({ "error": { "message": format!("charge {} was completed without an answer to keep; its credit is in the ledger", earlier.id), "code": 502 } })),
+        )
+            .into_response()),
         ("failed", _) => Err(Failure::refused(Rejection::new(
             "duplicate_settlement",
             "this payment did not go through and cannot land any more; request a new 402 and pay again",

@@ -8,8 +8,12 @@
 use std::{sync::Arc, time::Duration};
 
 use ledger::{Completion, CreditReason, StaleCharge};
+use serde_json::json;
 
-use crate::{app::App, x402::facilitator::PaymentKey, x402::payments::Payments, GatewayError};
+use crate::{
+    app::App, catalog::format_usdc, x402::facilitator::PaymentKey, x402::payments::Payments,
+    GatewayError,
+};
 
 /// Longer than any settlement lasts (a blockhash lives ~90 s; `validBefore` ≤ 15 min).
 pub const SETTLING_SECS: u64 = 20 * 60;
@@ -50,43 +54,70 @@ pub async fn reconcile(
 ) -> Result<Reconciled, GatewayError> {
     let mut done = Reconciled::default();
     for charge in app.ledger.stale_charges(settling_secs, settled_secs).await? {
-        let landed = if charge.settled {
-            charge.settlement_tx.clone()
-        } else {
-            match landed(&app.payments, &charge).await {
-                Ok(landed) => landed,
-                Err(e) => {
-                    tracing::warn!(charge = charge.id, error = %e, "reading a stale charge's payment");
-                    done.left += 1;
-                    continue;
-                }
-            }
-        };
-        match landed {
-            Some(tx) => {
-                let amount = charge.amount.parse().map_err(|_| {
-                    GatewayError::Config(format!("charge {} has amount {}", charge.id, charge.amount))
-                })?;
-                if !charge.settled {
-                    app.ledger.charge_settled(charge.id, &tx).await?;
-                }
-                let completion = Completion {
-                    credit_reason: CreditReason::Unserved,
-                    ..Completion::upstream_failed(None, amount)
-                };
-                if app.ledger.complete_charge(charge.id, &completion, None).await? {
-                    done.credited += 1;
-                }
-            }
-            None => {
-                app.ledger
-                    .charge_failed(charge.id, "the payment never landed: nothing was taken")
-                    .await?;
-                done.failed += 1;
+        // One charge that cannot be settled now must not hold up the others.
+        match settle_one(app, &charge).await {
+            Ok(Some(Outcome::Credited)) => done.credited += 1,
+            Ok(Some(Outcome::Failed)) => done.failed += 1,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(charge = charge.id, error = %e, "a stale charge is left for later");
+                done.left += 1;
             }
         }
     }
     Ok(done)
+}
+
+enum Outcome {
+    Credited,
+    Failed,
+}
+
+/// Settles one stale charge from the chain; `None` if another gateway got there first.
+async fn settle_one(app: &App, charge: &StaleCharge) -> Result<Option<Outcome>, String> {
+    let landed = match charge.settled {
+        true => charge.settlement_tx.clone(),
+        false => landed(&app.payments, charge).await?,
+    };
+    let Some(tx) = landed else {
+        app.ledger
+            .charge_failed(charge.id, "the payment never landed: nothing was taken")
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(Some(Outcome::Failed));
+    };
+    let amount: u64 = charge
+        .amount
+        .parse()
+        .map_err(|_| format!("amount {} does not read", charge.amount))?;
+    if !charge.settled
+        && !app
+            .ledger
+            .charge_settled(charge.id, &tx)
+            .await
+            .map_err(|e| e.to_string())?
+    {
+        return Ok(None);
+    }
+    let completion = Completion {
+        credit_reason: CreditReason::Unserved,
+        ..Completion::upstream_failed(None, amount)
+    };
+    // What a retry of this payment is answered.
+    let stored = json!({
+        "status": 502,
+        "body": { "error": {
+            "message": format!("the gateway stopped before answering this paid call; its {} USDC were credited to {}", format_usdc(amount), charge.payer),
+            "code": 502,
+        } },
+        "headers": {},
+    });
+    let completed = app
+        .ledger
+        .complete_charge(charge.id, &completion, Some(&stored))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(completed.then_some(Outcome::Credited))
 }
 
 /// Where `charge`'s payment stands on chain. `Ok(None)` is final: it did not land.

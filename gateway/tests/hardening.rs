@@ -466,7 +466,8 @@ async fn an_authorization_used_by_someone_else_is_paid(pool: PgPool) {
     let verified = ours.verify(&payment, &required).await.unwrap();
 
     let front_run = theirs.submit(&verified).await.expect("the payer sends it first");
-    let settled = ours.settle(&verified).await.unwrap();
+    let ours_sent = ours.submit(&verified).await;
+    let settled = ours.confirm(&verified, ours_sent).await.unwrap();
     assert_eq!(settled, front_run.to_string());
 }
 
@@ -607,4 +608,21 @@ async fn a_client_that_disconnects_while_its_payment_settles_gets_the_answer_lat
     let charged = offer.amount.parse::<u64>().unwrap();
     assert_eq!(usdc_balance(&w, &payer_usdc).await, before - charged, "paid once");
     assert_eq!(w.calls.lock().unwrap().len(), 1, "answered once");
+}
+
+/// M3 (review): the client's wait covers settlement, not the provider's first byte: a call
+/// settled in time is answered to the client that waits, however slow the provider, never
+/// streamed to nobody after a 202.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_slow_provider_after_a_quick_settlement_answers_the_waiting_client(pool: PgPool) {
+    let w = world(pool.clone(), "ok").await;
+    let (upstream, _) = mock_upstream().await;
+    let mut patient = config(&w.net, &upstream, "slow-start");
+    patient.solana.as_mut().unwrap().confirm_timeout_secs = 1;
+    let (gateway, _) = serve(&patient, &pool).await;
+    let body = chat("beta", true);
+    let (_, header) = identified_payment(&w, &gateway, &body, "slow-start-0123456789").await;
+    let answer = expect_status(pay_at(&w, &gateway, &body, &header).await, 200).await;
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("\" world\"") && text.contains("paywire.receipt"), "{text}");
 }

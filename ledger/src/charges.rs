@@ -25,6 +25,7 @@ pub struct NewCharge {
 pub struct ChargeRecord {
     pub id: i64,
     pub quote_id: String,
+    pub payer: String,
     pub status: String,
     pub settlement_tx: Option<String>,
     pub payment_id: Option<String>,
@@ -128,7 +129,7 @@ pub enum SettlementOutcome<'a> {
     Expired(&'a str),
 }
 
-const RECORD: &str = "id, quote_id, status, settlement_tx, payment_id, response";
+const RECORD: &str = "id, quote_id, payer, status, settlement_tx, payment_id, response";
 
 impl Ledger {
     /// Claims `charge` atomically: either this call inserts it (and may settle the payment)
@@ -172,16 +173,28 @@ impl Ledger {
         })
     }
 
-    /// The payment of charge `id` is confirmed on chain as `settlement_tx`.
-    pub async fn charge_settled(&self, id: i64, settlement_tx: &str) -> Result<(), LedgerError> {
-        sqlx::query(
-            "UPDATE ledger.charges SET status = 'settled', settlement_tx = $2 WHERE id = $1",
+    /// The payment of charge `id` is confirmed on chain as `settlement_tx`; `false` (and
+    /// nothing written) if the charge was no longer settling — the reconciler took it over.
+    pub async fn charge_settled(&self, id: i64, settlement_tx: &str) -> Result<bool, LedgerError> {
+        let updated = sqlx::query(
+            "UPDATE ledger.charges SET status = 'settled', settlement_tx = $2 WHERE id = $1 AND status = 'settling'",
         )
         .bind(id)
         .bind(settlement_tx)
         .execute(self.pool())
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Charge `id` as stored.
+    pub async fn charge(&self, id: i64) -> Result<ChargeRecord, LedgerError> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {RECORD} FROM ledger.charges WHERE id = $1"))
+                .bind(id)
+                .fetch_one(self.pool())
+                .await?,
+        )
     }
 
     /// The payment of charge `id` did not go through and can no longer land: nothing was

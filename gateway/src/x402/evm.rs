@@ -42,6 +42,7 @@ sol! {
             bytes memory signature
         ) external;
         event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
+        event AuthorizationCanceled(address indexed authorizer, bytes32 indexed nonce);
     }
 }
 
@@ -51,6 +52,9 @@ const SETTLE_MARGIN_SECS: u64 = 6;
 /// that nothing was taken.
 const MAX_VALIDITY_SECS: u64 = 900;
 const POLL: Duration = Duration::from_millis(100);
+/// Blocks before verification searched for the event that used an authorization (a node
+/// behind ours when we verified).
+const LOG_MARGIN_BLOCKS: u64 = 64;
 
 #[derive(Clone, Debug)]
 pub struct EvmConfig {
@@ -90,6 +94,8 @@ pub struct VerifiedEvm {
     pub signature: Bytes,
     pub payer: Address,
     pub amount: u64,
+    /// The chain's height when it was verified: whatever uses the authorization comes after.
+    pub verified_at_block: u64,
 }
 
 pub struct EvmExact {
@@ -233,12 +239,11 @@ impl EvmExact {
         let token = Eip3009Token::new(self.config.usdc, &self.provider);
         let unexpected =
             |e: alloy::contract::Error| super::chain_unavailable("reading USDC on Base", &e);
-        if token
-            .authorizationState(authorization.from, authorization.nonce)
-            .call()
-            .await
-            .map_err(unexpected)?
-        {
+        let state = token.authorizationState(authorization.from, authorization.nonce);
+        let (used, height) = tokio::join!(state.call(), self.provider.get_block_number());
+        let verified_at_block =
+            height.map_err(|e| super::chain_unavailable("reading Base's height", &e))?;
+        if used.map_err(unexpected)? {
             return Err(Rejection::new(
                 "invalid_exact_evm_nonce_already_used",
                 "this authorization was already used",
@@ -273,6 +278,7 @@ impl EvmExact {
             authorization,
             signature: signature_bytes,
             amount,
+            verified_at_block,
         })
     }
 
@@ -294,16 +300,6 @@ impl EvmExact {
         alloy::contract::SolCallBuilder::new_sol(&self.provider, &self.config.usdc, &call)
     }
 
-    /// Submits the authorization and waits for its receipt; returns the transaction hash.
-    /// An authorization that ends up used — by our transaction, or by anyone who submitted it
-    /// first — is paid: the hash returned is the transaction that used it. Until it is used
-    /// or its `validBefore` has passed, a failed submission or a missing receipt is not an
-    /// answer, since it may still land.
-    pub async fn settle(&self, verified: &VerifiedEvm) -> Result<String, Rejection> {
-        let ours = self.submit(verified).await;
-        self.confirm(verified, ours).await
-    }
-
     /// Sends `transferWithAuthorization`; the transaction's hash if the node took it.
     pub async fn submit(&self, verified: &VerifiedEvm) -> Option<TxHash> {
         match self
@@ -319,13 +315,24 @@ impl EvmExact {
         }
     }
 
-    /// Waits for the authorization submitted as `ours` (if it was) to be used, or to expire.
+    /// Waits for the authorization submitted as `ours` (if it was) to be used, or to expire;
+    /// returns the transaction that used it. An authorization used by anyone who submitted it
+    /// first is paid all the same; one the payer canceled is a failure on chain. Until it is
+    /// used or its `validBefore` has passed, a failed submission, a missing receipt or an RPC
+    /// error is not an answer, since it may still land.
     pub async fn confirm(
         &self,
         verified: &VerifiedEvm,
         ours: Option<TxHash>,
     ) -> Result<String, Rejection> {
         let a = &verified.authorization;
+        let since = verified.verified_at_block.saturating_sub(LOG_MARGIN_BLOCKS);
+        let canceled = || {
+            Rejection::new(
+                super::ON_CHAIN_FAILURE,
+                "the payer canceled the authorization before it settled",
+            )
+        };
         loop {
             if let Some(hash) = ours {
                 if let Ok(Some(receipt)) = self.provider.get_transaction_receipt(hash).await {
@@ -333,9 +340,10 @@ impl EvmExact {
                         return Ok(hash.to_string());
                     }
                     // Reverted: someone may have used the authorization first.
-                    match self.used_by(a.from, a.nonce).await {
-                        Ok(Some(tx)) => return Ok(tx),
-                        Ok(None) => {
+                    match self.usage(a.from, a.nonce, since).await {
+                        Ok(Usage::UsedBy(tx)) => return Ok(tx),
+                        Ok(Usage::Canceled) => return Err(canceled()),
+                        Ok(Usage::Unused) => {
                             return Err(Rejection::new(
                                 super::ON_CHAIN_FAILURE,
                                 format!("transaction {hash} reverted and the authorization is unused"),
@@ -347,24 +355,41 @@ impl EvmExact {
             }
             // Read after validBefore has passed, "unused" is final: nothing can use it now.
             let expired = U256::from(now()) > a.validBefore;
-            match self.used_by(a.from, a.nonce).await {
-                Ok(Some(tx)) => return Ok(tx),
-                Ok(None) if expired => {
+            match self.usage(a.from, a.nonce, since).await {
+                Ok(Usage::UsedBy(tx)) => return Ok(tx),
+                Ok(Usage::Canceled) => return Err(canceled()),
+                Ok(Usage::Unused) if expired => {
                     return Err(Rejection::new(
                         super::SETTLEMENT_EXPIRED,
                         "the authorization expired unused: nothing was taken; sign a new one",
                     ))
                 }
-                Ok(None) => {}
+                Ok(Usage::Unused) => {}
                 Err(e) => tracing::warn!(error = %e, "reading an authorization's state"),
             }
             tokio::time::sleep(POLL).await;
         }
     }
 
-    /// The transaction that used `from`'s authorization `nonce`, once it is used (its
-    /// `AuthorizationUsed` event); an error when the chain does not answer.
-    pub async fn used_by(&self, from: Address, nonce: FixedBytes<32>) -> Result<Option<String>, String> {
+    /// The first block of the span searched for a stale authorization's event: about two
+    /// hours of Base blocks, within what RPC providers serve in one `eth_getLogs`.
+    pub async fn recent_blocks_start(&self) -> Result<u64, String> {
+        let height = self
+            .provider
+            .get_block_number()
+            .await
+            .map_err(|e| super::redact(&e.to_string()))?;
+        Ok(height.saturating_sub(3_000))
+    }
+
+    /// What became of `from`'s authorization `nonce` (searched from block `since`); an error
+    /// when the chain does not answer.
+    pub async fn usage(
+        &self,
+        from: Address,
+        nonce: FixedBytes<32>,
+        since: u64,
+    ) -> Result<Usage, String> {
         let quiet = |e: &dyn std::fmt::Display| super::redact(&e.to_string());
         let token = Eip3009Token::new(self.config.usdc, &self.provider);
         if !token
@@ -373,20 +398,42 @@ impl EvmExact {
             .await
             .map_err(|e| quiet(&e))?
         {
-            return Ok(None);
+            return Ok(Usage::Unused);
         }
         let filter = Filter::new()
             .address(self.config.usdc)
-            .event_signature(Eip3009Token::AuthorizationUsed::SIGNATURE_HASH)
+            .event_signature(vec![
+                Eip3009Token::AuthorizationUsed::SIGNATURE_HASH,
+                Eip3009Token::AuthorizationCanceled::SIGNATURE_HASH,
+            ])
             .topic1(from.into_word())
             .topic2(nonce)
-            .from_block(0);
+            .from_block(since);
         let logs = self.provider.get_logs(&filter).await.map_err(|e| quiet(&e))?;
-        logs.first()
-            .and_then(|log| log.transaction_hash)
-            .map(|h| Some(h.to_string()))
-            .ok_or_else(|| format!("authorization {nonce} of {from} is used but its event was not found"))
+        let log = logs
+            .first()
+            .ok_or_else(|| format!("authorization {nonce} of {from} is used but no event says how"))?;
+        Ok(
+            match log.topic0() == Some(&Eip3009Token::AuthorizationCanceled::SIGNATURE_HASH) {
+                true => Usage::Canceled,
+                false => Usage::UsedBy(
+                    log.transaction_hash
+                        .map(|h| h.to_string())
+                        .unwrap_or_default(),
+                ),
+            },
+        )
     }
+}
+
+/// What became of an EIP-3009 authorization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Usage {
+    Unused,
+    /// Used (paid) by this transaction.
+    UsedBy(String),
+    /// Canceled by its signer: it can never pay.
+    Canceled,
 }
 
 fn address(text: &str, what: &str) -> Result<Address, Rejection> {

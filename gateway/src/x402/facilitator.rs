@@ -17,7 +17,7 @@ use ledger::{Chain, Ledger, LedgerError, SettlementOutcome};
 use serde_json::{json, Value};
 
 use super::{
-    evm::{EvmExact, VerifiedEvm},
+    evm::{EvmExact, Usage, VerifiedEvm},
     svm::{SvmExact, VerifiedSvm},
     wire::{
         FacilitatorRequest, PaymentPayload, PaymentRequirements, SettlementResponse,
@@ -43,6 +43,9 @@ pub struct Facilitator {
     pub svm: Option<SvmExact>,
     pub evm: Option<EvmExact>,
     ledger: Ledger,
+    /// Base sends queue here first, so a process waits for the signer's turn in Postgres
+    /// with one database connection, not one per waiting settlement.
+    base_sends: tokio::sync::Mutex<()>,
 }
 
 /// A payment that passed verification.
@@ -102,7 +105,12 @@ impl Verified {
 
 impl Facilitator {
     pub fn new(svm: Option<SvmExact>, evm: Option<EvmExact>, ledger: Ledger) -> Self {
-        Facilitator { svm, evm, ledger }
+        Facilitator {
+            svm,
+            evm,
+            ledger,
+            base_sends: tokio::sync::Mutex::new(()),
+        }
     }
 
     pub fn chain_of(&self, network: &str) -> Option<Chain> {
@@ -222,6 +230,7 @@ impl Facilitator {
                 let evm = self.evm.as_ref().expect("verified on base");
                 // One sender at a time per key across every gateway process: each reads the
                 // next nonce from the node after the previous one's transaction is in.
+                let queued = self.base_sends.lock().await;
                 let turn = self
                     .ledger
                     .signer_turn(&evm.config.facilitator.address().to_string())
@@ -230,7 +239,7 @@ impl Facilitator {
                 match turn {
                     Ok(turn) => {
                         let ours = evm.submit(v).await;
-                        drop(turn);
+                        drop((turn, queued));
                         evm.confirm(v, ours).await
                     }
                     Err(e) => Err(e),
@@ -284,7 +293,10 @@ impl Facilitator {
                 let Some(evm) = &self.evm else { return Ok(None) };
                 let from = key.payer.parse().map_err(|_| format!("{} is not an address", key.payer))?;
                 let nonce = nonce.parse().map_err(|_| format!("{nonce} is not a nonce"))?;
-                evm.used_by(from, nonce).await
+                match evm.usage(from, nonce, evm.recent_blocks_start().await?).await? {
+                    Usage::UsedBy(tx) => Ok(Some(tx)),
+                    Usage::Unused | Usage::Canceled => Ok(None),
+                }
             }
             _ => Ok(None),
         }
@@ -321,13 +333,19 @@ impl Destinations {
         Destinations(
             allowed
                 .into_iter()
-                .map(|(network, pay_to)| (network, pay_to.to_lowercase()))
+                .map(|(network, pay_to)| {
+                    let pay_to = canonical(&network, &pay_to);
+                    (network, pay_to)
+                })
                 .collect(),
         )
     }
 
     fn check(&self, required: &PaymentRequirements) -> Result<(), Rejection> {
-        let key = (required.network.clone(), required.pay_to.to_lowercase());
+        let key = (
+            required.network.clone(),
+            canonical(&required.network, &required.pay_to),
+        );
         if self.0.contains(&key) {
             return Ok(());
         }
@@ -338,6 +356,14 @@ impl Destinations {
                 required.pay_to
             ),
         ))
+    }
+}
+
+/// An address as compared: EVM hex is case-insensitive, base58 is not.
+fn canonical(network: &str, address: &str) -> String {
+    match network.starts_with("eip155:") {
+        true => address.to_lowercase(),
+        false => address.to_string(),
     }
 }
 

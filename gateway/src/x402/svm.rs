@@ -374,8 +374,11 @@ impl SvmExact {
     /// answer, since the payment may still land; only the chain ends the wait.
     pub async fn settle(&self, verified: &VerifiedSvm) -> Result<(), Rejection> {
         let blockhash = *verified.transaction.message.recent_blockhash();
-        let mut next_send = tokio::time::Instant::now();
+        let started = tokio::time::Instant::now();
+        let mut next_send = started;
         loop {
+            // Each rebroadcast is also when we ask whether the blockhash has expired.
+            let mut expired = false;
             if tokio::time::Instant::now() >= next_send {
                 if let Err(e) = self
                     .rpc
@@ -391,35 +394,34 @@ impl SvmExact {
                     tracing::warn!(payment = %verified.signature, error = %super::redact(&e.to_string()), "sending a payment; will retry until its blockhash expires");
                 }
                 next_send += REBROADCAST;
+                expired = next_send > started + REBROADCAST
+                    && self
+                        .rpc
+                        .is_blockhash_valid(&blockhash, CommitmentConfig::confirmed())
+                        .await
+                        .is_ok_and(|valid| !valid);
             }
             match self.status(verified).await {
                 Ok(Some(outcome)) => return outcome,
+                // Read after the blockhash expired, "not there" is final.
+                Ok(None) if expired => {
+                    return Err(Rejection::new(
+                        super::SETTLEMENT_EXPIRED,
+                        format!(
+                            "payment {} did not land before its blockhash expired: nothing was taken; sign a new payment",
+                            verified.signature
+                        ),
+                    ))
+                }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(payment = %verified.signature, error = %e, "reading a payment's status"),
             }
-            let expired = self
-                .rpc
-                .is_blockhash_valid(&blockhash, CommitmentConfig::confirmed())
-                .await
-                .is_ok_and(|valid| !valid);
-            if expired {
-                // It may have landed between the two reads: the status decides, and only an
-                // answer (not an error) is final.
-                match self.status(verified).await {
-                    Ok(Some(outcome)) => return outcome,
-                    Ok(None) => {
-                        return Err(Rejection::new(
-                            super::SETTLEMENT_EXPIRED,
-                            format!(
-                                "payment {} did not land before its blockhash expired: nothing was taken; sign a new payment",
-                                verified.signature
-                            ),
-                        ))
-                    }
-                    Err(e) => tracing::warn!(payment = %verified.signature, error = %e, "reading a payment's status"),
-                }
-            }
-            tokio::time::sleep(POLL).await;
+            // Quick at first (most payments confirm within a few slots), then gentler on the RPC.
+            let pause = match started.elapsed() < REBROADCAST {
+                true => POLL,
+                false => POLL * 8,
+            };
+            tokio::time::sleep(pause).await;
         }
     }
 
