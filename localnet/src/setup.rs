@@ -318,17 +318,6 @@ pub fn read_keypair(path: &Path) -> Result<Keypair, LocalnetError> {
     })
 }
 
-/// Writes `keypair` to `path` in the Solana CLI's format (a JSON array of the 64 secret-key
-/// bytes).
-pub fn write_keypair(path: &Path, keypair: &Keypair) -> Result<(), LocalnetError> {
-    let bytes: Vec<u8> = keypair.to_bytes().to_vec();
-    std::fs::write(
-        path,
-        serde_json::to_string(&bytes).expect("bytes serialize"),
-    )?;
-    Ok(())
-}
-
 /// New keypair files in a directory.
 struct KeyFiles<'a>(&'a Path);
 
@@ -336,7 +325,7 @@ impl KeyFiles<'_> {
     fn create(&self, name: &str) -> Result<(Keypair, PathBuf), LocalnetError> {
         let keypair = Keypair::new();
         let path = self.0.join(format!("{name}.json"));
-        write_keypair(&path, &keypair)?;
+        crate::files::write_keypair(&path, &keypair)?;
         Ok((keypair, path))
     }
 }
