@@ -41,6 +41,14 @@ pub fn program_error(e: &solana_client::client_error::ClientError) -> Option<Str
     }
 }
 
+/// The model's running totals, as the chain has them now.
+async fn totals(rpc: &RpcClient, model: &solana_pubkey::Pubkey) -> Option<model_vault::ModelTotals> {
+    let account = rpc.get_account(model).await.ok()?;
+    let model: model_vault::Model =
+        anchor_lang::AccountDeserialize::try_deserialize(&mut account.data.as_slice()).ok()?;
+    Some(model.totals)
+}
+
 pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
     let payer = localnet::read_keypair(&config.keypair)?;
@@ -65,8 +73,18 @@ pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
                 &[&payer],
                 rpc.get_latest_blockhash().await?,
             );
+            let before = totals(&rpc, &keys.model).await;
             match rpc.send_and_confirm_transaction(&tx).await {
-                Ok(signature) => println!("{slug}: bought back and burned ({signature})"),
+                Ok(signature) => match (before, totals(&rpc, &keys.model).await) {
+                    (Some(before), Some(after)) if after.tokens_burned > before.tokens_burned => {
+                        println!(
+                            "{slug}: bought back and burned: {} USDC for {} token units ({signature})",
+                            gateway::catalog::format_usdc(after.buyback_spent - before.buyback_spent),
+                            after.tokens_burned - before.tokens_burned
+                        )
+                    }
+                    _ => println!("{slug}: split new revenue, bought nothing this round (the price guards allow no spend now, or it buys no whole token unit) ({signature})"),
+                },
                 Err(e) => match program_error(&e) {
                     Some(reason) => println!("{slug}: skipped — {reason}"),
                     None => println!("{slug}: failed — {e}"),

@@ -3,23 +3,15 @@
 
 use std::time::Duration;
 
-use localnet::{Localnet, LocalnetConfig};
+use localnet::{DataDir, Localnet, LocalnetConfig};
 use solana_pubkey::Pubkey;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fresh_localnet_is_initialized_by_its_upgrade_authority() {
     localnet::quiet_runtime_logs();
-    let data_dir = std::env::temp_dir().join(format!("localnet-setup-{}", std::process::id()));
-    let net = Localnet::start(
-        LocalnetConfig {
-            rpc_port: 0,
-            grpc_port: 0,
-            evm_port: 0,
-            slot_time: Duration::from_millis(50),
-            evm: false,
-            anvil: None,
-            data_dir: data_dir.clone(),
-        },
+    let net = Localnet::start_in(
+        DataDir::temporary("localnet-setup-").unwrap(),
+        LocalnetConfig::free_ports(Duration::from_millis(50), false),
         |_| {},
     )
     .await
@@ -41,6 +33,4 @@ async fn a_fresh_localnet_is_initialized_by_its_upgrade_authority() {
         .unwrap()
         .expect("program data exists");
     assert_eq!(program_data.data[13..45], admin.to_bytes());
-    drop(net);
-    let _ = std::fs::remove_dir_all(data_dir);
 }
