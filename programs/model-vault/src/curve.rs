@@ -201,17 +201,25 @@ fn mul_scaled_ceil(a: u128, b: u128) -> u128 {
     whole * b + (rest * b).div_ceil(PRICE_SCALE)
 }
 
+/// How far a buyback may lift the price: at most `cap_bps` above `anchor`, spending at most
+/// `upper`. (One argument rather than three: SBF passes at most five, by value.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpendLimit {
+    pub anchor: u128,
+    pub cap_bps: u16,
+    pub upper: u64,
+}
+
 /// The largest spend in `0..=upper` whose buy leaves the spot price at most `cap_bps` above
 /// `anchor`. A binary search over the pool's own trade math (the spot after a buy grows with
 /// the spend), so the bound holds exactly, rounding included; at most log2(upper) rounds, and
 /// one when the whole of `upper` fits.
-pub fn max_spend_within(
-    r: &Reserves,
-    fee_bps: u16,
-    anchor: u128,
-    cap_bps: u16,
-    upper: u64,
-) -> CurveResult<u64> {
+pub fn max_spend_within(r: &Reserves, fee_bps: u16, limit: &SpendLimit) -> CurveResult<u64> {
+    let SpendLimit {
+        anchor,
+        cap_bps,
+        upper,
+    } = *limit;
     let fits = |spend: u64| -> CurveResult<bool> {
         match r.buy(spend, fee_bps) {
             Ok(t) => {

@@ -1,6 +1,6 @@
 //! Property tests of the pool math, on its own (no bank needed).
 
-use model_vault::curve::{self, CurveError, Reserves};
+use model_vault::curve::{self, CurveError, Reserves, SpendLimit};
 use proptest::prelude::*;
 
 /// Reserves anywhere in u64, including both extremes.
@@ -165,7 +165,7 @@ proptest! {
             Err(CurveError::ZeroOutput | CurveError::ZeroAmount) => true,
             Err(_) => false,
         };
-        let s = curve::max_spend_within(&r, fee, anchor, cap, upper).unwrap();
+        let s = curve::max_spend_within(&r, fee, &SpendLimit { anchor, cap_bps: cap, upper }).unwrap();
         prop_assert!(s <= upper);
         prop_assert!(within(s));
         if s < upper {
@@ -206,12 +206,32 @@ fn max_spend_at_a_fresh_default_pool() {
         tokens: 1_000_000_000_000_000,
     };
     let spot = fresh.spot_price().unwrap();
-    let at = |cap| curve::max_spend_within(&fresh, 100, spot, cap, u64::MAX).unwrap();
+    let at = |cap| {
+        curve::max_spend_within(
+            &fresh,
+            100,
+            &SpendLimit {
+                anchor: spot,
+                cap_bps: cap,
+                upper: u64::MAX,
+            },
+        )
+        .unwrap()
+    };
     assert_eq!(at(500) / 100_000, 7_445); // 744.5 USDC
     assert_eq!(at(200) / 1_000_000, 300);
     // nothing that buys a token fits when the anchor already sits a full cap below spot
     let low = spot * 10_000 / 10_201;
-    let dust = curve::max_spend_within(&fresh, 100, low, 200, u64::MAX).unwrap();
+    let dust = curve::max_spend_within(
+        &fresh,
+        100,
+        &SpendLimit {
+            anchor: low,
+            cap_bps: 200,
+            upper: u64::MAX,
+        },
+    )
+    .unwrap();
     assert_eq!(
         fresh.buy(dust, 100).map(|t| t.amount_out),
         Err(CurveError::ZeroOutput)

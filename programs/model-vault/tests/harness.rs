@@ -37,6 +37,29 @@ fn entry(
     model_vault::entry(program_id, accounts, data)
 }
 
+/// The bank's model-vault: natively (the default), or with `PAYWIRE_SBF=1` the SBF build
+/// that program-test finds through `SBF_OUT_DIR` (`../shared/sbf/build.sh` writes it to
+/// `target/deploy`).
+fn program_test() -> ProgramTest {
+    if std::env::var_os("PAYWIRE_SBF").is_none_or(|v| v != "1") {
+        let mut pt = ProgramTest::new("model_vault", model_vault::ID, processor!(entry));
+        pt.prefer_bpf(false);
+        return pt;
+    }
+    let dir = std::env::var("SBF_OUT_DIR").unwrap_or_else(|_| {
+        panic!("PAYWIRE_SBF=1 needs SBF_OUT_DIR: the directory holding model_vault.so (../shared/sbf/build.sh writes target/deploy)")
+    });
+    let so = std::path::Path::new(&dir).join("model_vault.so");
+    assert!(
+        so.is_file(),
+        "PAYWIRE_SBF=1 but {} does not exist: build it with ../shared/sbf/build.sh",
+        so.display()
+    );
+    let mut pt = ProgramTest::new("model_vault", model_vault::ID, None);
+    pt.prefer_bpf(true);
+    pt
+}
+
 pub fn default_params() -> ConfigParams {
     ConfigParams {
         protocol_fee_bps: 500,
@@ -78,8 +101,7 @@ impl Env {
     /// A bank with USDC and funded admin/treasury keys, before `initialize`.
     pub async fn without_config() -> Self {
         quiet_runtime_logs();
-        let mut pt = ProgramTest::new("model_vault", model_vault::ID, processor!(entry));
-        pt.prefer_bpf(false);
+        let mut pt = program_test();
         let admin = Keypair::new();
         let treasury = Keypair::new();
         for k in [&admin, &treasury] {

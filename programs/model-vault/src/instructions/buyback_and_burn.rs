@@ -79,9 +79,11 @@ pub(crate) fn handler(ctx: Context<BuybackAndBurn>) -> Result<()> {
     let spend = curve::max_spend_within(
         &reserves,
         fee_bps,
-        spot.min(reference),
-        cap,
-        model.buyback_pending.min(guard.max_spend),
+        &curve::SpendLimit {
+            anchor: spot.min(reference),
+            cap_bps: cap,
+            upper: model.buyback_pending.min(guard.max_spend),
+        },
     )?;
     if split.protocol_fee > 0 {
         with_vault_signer(model, |signer| {

@@ -96,7 +96,12 @@ impl ConfigParams {
             self.guard.max_price_impact_bps,
             self.guard.max_spend,
         );
-        curve::max_spend_within(&fresh, fee, spot, cap, spend) == Ok(spend)
+        let limit = curve::SpendLimit {
+            anchor: spot,
+            cap_bps: cap,
+            upper: spend,
+        };
+        curve::max_spend_within(&fresh, fee, &limit) == Ok(spend)
     }
 }
 
