@@ -16,6 +16,8 @@ pub struct CrankConfig {
     pub database_url: Option<String>,
     /// Seconds between rounds; `None` runs one round.
     pub every: Option<u64>,
+    /// Microlamports per compute unit.
+    pub priority_fee: Option<u64>,
 }
 
 const IDL: &str = include_str!("../../idls/model_vault.json");
@@ -68,7 +70,10 @@ pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
         for slug in &slugs {
             let keys = protocol.model(slug);
             let tx = solana_transaction::Transaction::new_signed_with_payer(
-                &[protocol.buyback_and_burn(&keys)],
+                &model_vault_client::with_compute_budget(
+                    &[protocol.buyback_and_burn(&keys)],
+                    config.priority_fee,
+                ),
                 Some(&payer.pubkey()),
                 &[&payer],
                 rpc.get_latest_blockhash().await?,

@@ -4,6 +4,7 @@
 
 mod audit;
 mod bench_gateway;
+mod bench_program;
 mod chat;
 mod crank;
 mod logs;
@@ -92,6 +93,21 @@ struct ConfigSetArgs {
 enum BenchCommand {
     Indexer(BenchIndexerArgs),
     Gateway(BenchGatewayArgs),
+    Program(BenchProgramArgs),
+}
+
+/// Compute units per model-vault instruction, from the program suite run against the SBF
+/// build: calls, then min, median and max over the successful calls, and the max over every
+/// call (a refusal must fit the budget too). Build the .so first with ../shared/sbf/build.sh;
+/// run from the workspace. The shared toolchain's figures are estimates that run high.
+#[derive(Args, Debug)]
+struct BenchProgramArgs {
+    /// The directory holding model_vault.so
+    #[arg(long, env = "SBF_OUT_DIR", default_value = "target/deploy")]
+    so_dir: PathBuf,
+    /// Print one JSON object: instruction → {calls, ok_calls, ok_min, ok_median, ok_max, max}
+    #[arg(long)]
+    json: bool,
 }
 
 /// Paid requests through the gateway against the same requests straight to its upstream.
@@ -193,6 +209,9 @@ struct CrankArgs {
     /// The ledger, to find every tokenized model [default: the config file's database_url]
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// A priority fee, in microlamports per compute unit (the unit limit is always set)
+    #[arg(long, env = "PAYWIRE_PRIORITY_FEE")]
+    priority_fee: Option<u64>,
     /// Keep cranking, a round every this many seconds
     #[arg(long)]
     every: Option<u64>,
@@ -536,12 +555,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 models: args.models,
                 database_url: settings.database_url(args.database_url),
                 every: args.every,
+                priority_fee: args.priority_fee,
             })
             .await
         }
         Command::Audit(args) => run_audit(args, &settings).await,
         Command::Bench(BenchCommand::Indexer(args)) => bench_indexer(args).await,
         Command::Bench(BenchCommand::Gateway(args)) => bench_gateway(args).await,
+        Command::Bench(BenchCommand::Program(args)) => bench_program(args),
     }
 }
 
@@ -719,6 +740,23 @@ async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     })
     .await?;
     eprintln!("stopped");
+    Ok(())
+}
+
+fn bench_program(args: BenchProgramArgs) -> anyhow::Result<()> {
+    let units = bench_program::run(&args.so_dir)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&units)?);
+        return Ok(());
+    }
+    println!("compute units per call, CPIs included (SBF build, shared toolchain: estimates)");
+    println!("instruction              calls     ok   ok min  ok median   ok max   max (all)");
+    for (name, u) in &units {
+        println!(
+            "{name:<22} {:>7} {:>6} {:>8} {:>10} {:>8} {:>11}",
+            u.calls, u.ok_calls, u.ok_min, u.ok_median, u.ok_max, u.max
+        );
+    }
     Ok(())
 }
 

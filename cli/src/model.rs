@@ -32,6 +32,10 @@ pub struct ModelArgs {
     /// [default: the config file's keypair]
     #[arg(long, short = 'k', global = true, env = "PAYWIRE_KEYPAIR")]
     pub keypair: Option<PathBuf>,
+    /// A priority fee, in microlamports per compute unit (the unit limit is always set, from
+    /// the program's measured budgets)
+    #[arg(long, global = true, env = "PAYWIRE_PRIORITY_FEE")]
+    pub priority_fee: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,7 +153,7 @@ pub async fn run(args: ModelArgs, settings: &crate::settings::Settings) -> anyho
     };
     let signer = signer()?;
     let tx = solana_transaction::Transaction::new_signed_with_payer(
-        &instructions,
+        &model_vault_client::with_compute_budget(&instructions, args.priority_fee),
         Some(&signer.pubkey()),
         &[&signer],
         rpc.get_latest_blockhash().await?,

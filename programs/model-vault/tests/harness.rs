@@ -144,8 +144,10 @@ impl Env {
         self.protocol().model(slug)
     }
 
-    /// Sends one transaction paid by the context payer. A compute-budget instruction with a
-    /// fresh value keeps otherwise identical transactions distinct within one blockhash.
+    /// Sends one transaction paid by the context payer, with the compute-unit limit the
+    /// clients give it (`model_vault_client::compute_units`): run against the SBF build, every
+    /// test checks those budgets hold. The limit is nudged by a counter, which keeps otherwise
+    /// identical transactions distinct within one blockhash.
     pub async fn send(
         &mut self,
         ixs: &[Instruction],
@@ -153,7 +155,7 @@ impl Env {
     ) -> Result<(), TransactionError> {
         self.nonce += 1;
         let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(
-            1_000_000 + self.nonce,
+            model_vault_client::compute_units(ixs) + self.nonce,
         )];
         all.extend_from_slice(ixs);
         let mut keys: Vec<&Keypair> = vec![&self.ctx.payer];

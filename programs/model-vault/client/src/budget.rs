@@ -1,0 +1,64 @@
+//! Compute budgets for the transactions clients build: every model-vault instruction gets the
+//! most it was measured to use against the SBF build (the program suite with `PAYWIRE_SBF=1`,
+//! CPIs included; that toolchain's figures run high) plus a third, so no transaction depends on
+//! the runtime's 200k default — `tokenize_model` measured up to 175.2k. The program suite sends every
+//! transaction with these limits, so its SBF run fails when one no longer holds.
+
+use anchor_lang::Discriminator;
+use model_vault::instruction as ix;
+use solana_compute_budget_interface::ComputeBudgetInstruction;
+use solana_instruction::Instruction;
+
+use crate::PROGRAM_ID;
+
+/// Units for an instruction of another program (an associated token account, a transfer).
+const OTHER: u32 = 40_000;
+
+/// The most each instruction used over four runs of the SBF suite (`paywire bench program`;
+/// figures vary with the bump seeds of random keys), refused calls included: a refusal must
+/// say why, not run out of units (a config `validate` refuses searches the whole spend range).
+const MEASURED: [(&[u8], u32); 10] = [
+    (ix::TokenizeModel::DISCRIMINATOR, 175_201),
+    (ix::BuybackAndBurn::DISCRIMINATOR, 127_895),
+    (ix::Sell::DISCRIMINATOR, 75_489),
+    (ix::Buy::DISCRIMINATOR, 70_164),
+    (ix::ClaimCreatorRevenue::DISCRIMINATOR, 36_845),
+    (ix::ReleaseHeldRevenue::DISCRIMINATOR, 32_331),
+    (ix::RegisterModel::DISCRIMINATOR, 23_838),
+    (ix::Initialize::DISCRIMINATOR, 18_898),
+    (ix::UpdateModel::DISCRIMINATOR, 11_552),
+    (ix::UpdateConfig::DISCRIMINATOR, 41_622),
+];
+
+fn measured(data: &[u8]) -> Option<u32> {
+    MEASURED
+        .iter()
+        .find(|(discriminator, _)| data.starts_with(discriminator))
+        .map(|(_, units)| *units)
+}
+
+/// The compute-unit limit of a transaction made of `instructions`.
+pub fn compute_units(instructions: &[Instruction]) -> u32 {
+    instructions
+        .iter()
+        .map(|i| match i.program_id == PROGRAM_ID {
+            true => measured(&i.data).map_or(OTHER, |units| units + units / 3),
+            false => OTHER,
+        })
+        .sum::<u32>()
+        .min(1_400_000)
+}
+
+/// `instructions` preceded by their compute-unit limit and, when given, a priority fee in
+/// microlamports per unit.
+pub fn with_compute_budget(
+    instructions: &[Instruction],
+    priority_micro_lamports: Option<u64>,
+) -> Vec<Instruction> {
+    let mut all = vec![ComputeBudgetInstruction::set_compute_unit_limit(
+        compute_units(instructions),
+    )];
+    all.extend(priority_micro_lamports.map(ComputeBudgetInstruction::set_compute_unit_price));
+    all.extend_from_slice(instructions);
+    all
+}
