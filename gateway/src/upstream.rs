@@ -132,21 +132,31 @@ impl Upstreams {
                 Ok(response) => {
                     let status = response.status();
                     let text = response.text().await.unwrap_or_default();
-                    attempts.push(format!(
-                        "{}: HTTP {status} {}",
-                        provider.name,
-                        truncate(&text)
-                    ));
-                    // 429 and 5xx are the provider's trouble; another 4xx is the request's,
-                    // and another provider would refuse it too.
+                    // 429 and 5xx are the provider's trouble (its words go to the log); another
+                    // 4xx is the request's, and another provider would refuse it too: the
+                    // client is told why.
                     if status.as_u16() == 429 || status.is_server_error() {
+                        tracing::warn!(provider = provider.name, %status, body = truncate(&text), "provider failed");
+                        attempts.push(format!("{}: HTTP {status}", provider.name));
                         self.failed(&provider.name);
                     } else {
+                        attempts.push(format!(
+                            "{}: HTTP {status} {}",
+                            provider.name,
+                            truncate(&text)
+                        ));
                         return Err(AllFailed { attempts });
                     }
                 }
                 Err(e) => {
-                    attempts.push(format!("{}: {e}", provider.name));
+                    // reqwest's text carries the provider's URL: the log gets it, not the client.
+                    tracing::warn!(provider = provider.name, error = %e, "provider unreachable");
+                    let what = match (e.is_timeout(), e.is_connect()) {
+                        (true, _) => "timed out",
+                        (_, true) => "could not be reached",
+                        _ => "broke off the request",
+                    };
+                    attempts.push(format!("{}: {what}", provider.name));
                     self.failed(&provider.name);
                 }
             }

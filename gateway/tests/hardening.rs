@@ -310,12 +310,23 @@ async fn error_answers_never_show_rpc_urls(pool: PgPool) {
     broken.base.as_mut().unwrap().rpc_url = "http://127.0.0.1:9/?api-key=SECRET123".into();
     let (gateway, _) = serve(&broken, &pool).await;
     let body = chat("beta", false);
-    let offer = offer(&offers_from(&w, &gateway, &body).await, "eip155:");
-    let response = pay_at(&w, &gateway, &body, &base_header(&w, &offer).await).await;
+    let base = offer(&offers_from(&w, &gateway, &body).await, "eip155:");
+    let response = pay_at(&w, &gateway, &body, &base_header(&w, &base).await).await;
     assert_eq!(response.status(), 502);
     let text = response.text().await.unwrap();
     assert!(!text.contains("SECRET123") && !text.contains("127.0.0.1:9"), "{text}");
     assert!(text.contains("retry"), "{text}");
+
+    // A provider's URL (an account in its path, say) stays out of the paid call's 502 too.
+    let mut unreachable = config(&w.net, &upstream, "ok");
+    unreachable.models[1].providers[0].base_url = "http://127.0.0.1:9/acct-SECRET456/v1".into();
+    let (gateway, _) = serve(&unreachable, &pool).await;
+    let solana = offer(&offers_from(&w, &gateway, &body).await, "solana:");
+    let failed = pay_at(&w, &gateway, &body, &solana_header(&w, &solana).await).await;
+    assert_eq!(failed.status(), 502);
+    let text = failed.text().await.unwrap();
+    assert!(!text.contains("SECRET456") && !text.contains("127.0.0.1:9"), "{text}");
+    assert!(text.contains("could not be reached") && text.contains("credited"), "{text}");
 }
 
 /// L4: every route but health and metrics is limited per client, before any work.
