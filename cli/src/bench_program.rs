@@ -37,7 +37,10 @@ pub fn run(so_dir: &Path) -> anyhow::Result<BTreeMap<String, InstructionUnits>> 
         .args(["test", "-p", "model-vault-tests", "--", "--test-threads=1"])
         .env("PAYWIRE_SBF", "1")
         .env("SBF_OUT_DIR", &so_dir)
-        .env("RUST_LOG", "solana_runtime::message_processor::stable_log=debug")
+        .env(
+            "RUST_LOG",
+            "solana_runtime::message_processor::stable_log=debug",
+        )
         .output()
         .context("running cargo test -p model-vault-tests (run this from the workspace)")?;
     let log = String::from_utf8_lossy(&out.stderr);

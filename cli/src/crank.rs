@@ -44,7 +44,10 @@ pub fn program_error(e: &solana_client::client_error::ClientError) -> Option<Str
 }
 
 /// The model's running totals, as the chain has them now.
-async fn totals(rpc: &RpcClient, model: &solana_pubkey::Pubkey) -> Option<model_vault::ModelTotals> {
+async fn totals(
+    rpc: &RpcClient,
+    model: &solana_pubkey::Pubkey,
+) -> Option<model_vault::ModelTotals> {
     let account = rpc.get_account(model).await.ok()?;
     let model: model_vault::Model =
         anchor_lang::AccountDeserialize::try_deserialize(&mut account.data.as_slice()).ok()?;

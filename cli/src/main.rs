@@ -33,7 +33,13 @@ struct Cli {
     #[arg(long, global = true, env = "PAYWIRE_CLI_CONFIG")]
     cli_config: Option<PathBuf>,
     /// Logs on stderr: human lines, or one JSON object a line (filtered by RUST_LOG)
-    #[arg(long, global = true, env = "PAYWIRE_LOG_FORMAT", value_enum, default_value = "human")]
+    #[arg(
+        long,
+        global = true,
+        env = "PAYWIRE_LOG_FORMAT",
+        value_enum,
+        default_value = "human"
+    )]
     log_format: logs::LogFormat,
 }
 

@@ -16,13 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::{
-    app::App,
-    metrics::Metrics,
-    receipt::Receipt,
-    request::Priced,
-    tokens, GatewayError,
-};
+use crate::{app::App, metrics::Metrics, receipt::Receipt, request::Priced, tokens, GatewayError};
 
 pub async fn answer(
     app: &App,
@@ -155,7 +149,10 @@ async fn finish_json(
         .complete_charge(receipt.charge_id, &completion, Some(&stored))
         .await?
     {
-        tracing::warn!(charge = receipt.charge_id, "charge already completed (by the reconciler); not credited twice");
+        tracing::warn!(
+            charge = receipt.charge_id,
+            "charge already completed (by the reconciler); not credited twice"
+        );
     }
     Metrics::add(&app.metrics.credited_units, completion.credit);
     if status.is_success() {
@@ -224,7 +221,11 @@ impl Usage {
 fn charged(metrics: &Metrics, cost: u64, price: u64) -> u64 {
     if cost > price {
         Metrics::add(&metrics.absorbed_units, cost - price);
-        tracing::warn!(cost, price, "upstream usage exceeded the quote; the difference is absorbed");
+        tracing::warn!(
+            cost,
+            price,
+            "upstream usage exceeded the quote; the difference is absorbed"
+        );
     }
     cost.min(price)
 }
@@ -314,7 +315,11 @@ impl StreamTask {
                     // More than was paid for: stop here rather than give it away.
                     cut = true;
                     Metrics::add(&self.metrics.streams_cut, 1);
-                    tracing::warn!(streamed, ceiling = self.ceiling, "upstream streamed past the paid ceiling; cut");
+                    tracing::warn!(
+                        streamed,
+                        ceiling = self.ceiling,
+                        "upstream streamed past the paid ceiling; cut"
+                    );
                     break 'read;
                 }
                 if tx.send(Bytes::from(event)).await.is_err() {
@@ -370,8 +375,13 @@ impl StreamTask {
             .await
         {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(charge = self.receipt.charge_id, "charge already completed (by the reconciler); not credited twice"),
-            Err(e) => tracing::error!(charge = self.receipt.charge_id, error = %e, "completing a charge"),
+            Ok(false) => tracing::warn!(
+                charge = self.receipt.charge_id,
+                "charge already completed (by the reconciler); not credited twice"
+            ),
+            Err(e) => {
+                tracing::error!(charge = self.receipt.charge_id, error = %e, "completing a charge")
+            }
         }
         if cut {
             let event = format!(

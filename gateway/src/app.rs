@@ -5,8 +5,8 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 use ledger::{Chain, Ledger};
 use model_vault_client::Protocol;
 use serde_json::json;
-use tokio::sync::Semaphore;
 use solana_pubkey::Pubkey;
+use tokio::sync::Semaphore;
 
 use crate::{
     catalog::{Catalog, CatalogFile, Model},
@@ -151,7 +151,10 @@ impl App {
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),
             settle_wait: Duration::from_secs(
-                config.solana.as_ref().map_or(30, |s| s.confirm_timeout_secs),
+                config
+                    .solana
+                    .as_ref()
+                    .map_or(30, |s| s.confirm_timeout_secs),
             ),
             facilitator_key: config.facilitator_key.clone(),
         })

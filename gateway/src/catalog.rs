@@ -175,7 +175,10 @@ impl Catalog {
                     .as_deref()
                     .map(|c| {
                         c.parse().map_err(|_| {
-                            config(format!("model {}: creator {c} is not a Solana address", m.slug))
+                            config(format!(
+                                "model {}: creator {c} is not a Solana address",
+                                m.slug
+                            ))
                         })
                     })
                     .transpose()?,

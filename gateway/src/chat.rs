@@ -52,8 +52,8 @@ pub async fn price(app: &App, body: Bytes) -> Result<Priced, GatewayError> {
         let _permit = permit;
         ChatRequest::parse(&body)
     })
-        .await
-        .map_err(|e| GatewayError::Config(format!("pricing failed: {e}")))??;
+    .await
+    .map_err(|e| GatewayError::Config(format!("pricing failed: {e}")))??;
     let model = app
         .catalog
         .get(&request.slug)
@@ -119,7 +119,10 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
             .await
             .map_err(GatewayError::from)?;
         if let Some(earlier) = earlier {
-            if payment_id.is_some() && earlier.payment_id == payment_id && earlier.payer == key.payer {
+            if payment_id.is_some()
+                && earlier.payment_id == payment_id
+                && earlier.payer == key.payer
+            {
                 return replay(earlier);
             }
             return Err(refuse(Rejection::new(
@@ -174,9 +177,13 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
     }
     // v1 has no quote: the payment itself is the one-time token.
     let quote_id = quote.unwrap_or_else(|| {
-        let unique = key.settlement_tx.clone().or(key.nonce.clone()).unwrap_or_else(|| {
-            bs58::encode(&Sha256::digest(header.as_bytes())[..16]).into_string()
-        });
+        let unique = key
+            .settlement_tx
+            .clone()
+            .or(key.nonce.clone())
+            .unwrap_or_else(|| {
+                bs58::encode(&Sha256::digest(header.as_bytes())[..16]).into_string()
+            });
         format!("v1.{unique}")
     });
     // From the claim on, the payment may be taken: that part runs to its end whatever the
@@ -266,4 +273,3 @@ fn requirement(
     }
     Ok(required)
 }
-

@@ -19,10 +19,7 @@ pub enum GatewayError {
     #[error("unknown model {0:?}; GET /v1/models lists them")]
     UnknownModel(String),
     #[error("too many requests from {who}; retry in {retry_after_secs} s")]
-    RateLimited {
-        who: String,
-        retry_after_secs: u64,
-    },
+    RateLimited { who: String, retry_after_secs: u64 },
     #[error("internal error")]
     Internal,
     #[error("chain: {0}")]

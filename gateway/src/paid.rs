@@ -113,7 +113,12 @@ impl Paid {
         let app = &self.app;
         let network = self.required.network.clone();
         let payment_id = self.charge.payment_id.clone();
-        let charge_id = match app.ledger.claim_charge(&self.charge).await.map_err(GatewayError::from)? {
+        let charge_id = match app
+            .ledger
+            .claim_charge(&self.charge)
+            .await
+            .map_err(GatewayError::from)?
+        {
             Claim::New(id) => id,
             Claim::Existing(earlier)
                 if payment_id.is_some()
@@ -122,15 +127,13 @@ impl Paid {
             {
                 return replay(earlier)
             }
-            Claim::Existing(_) => {
-                return Err(Failure::Payment(
-                    Rejection::new(
-                        "duplicate_settlement",
-                        "this quote or payment has already been used; request a new 402 and pay again",
-                    ),
-                    Some(network),
-                ))
-            }
+            Claim::Existing(_) => return Err(Failure::Payment(
+                Rejection::new(
+                    "duplicate_settlement",
+                    "this quote or payment has already been used; request a new 402 and pay again",
+                ),
+                Some(network),
+            )),
         };
         let settle_started = Instant::now();
         let settlement = match app
@@ -175,8 +178,16 @@ impl Paid {
             .map_err(GatewayError::from)?
         {
             // The reconciler settled this charge meanwhile (this took that long): its word stands.
-            tracing::warn!(charge = charge_id, "charge taken over by the reconciler before it was answered");
-            return replay(app.ledger.charge(charge_id).await.map_err(GatewayError::from)?);
+            tracing::warn!(
+                charge = charge_id,
+                "charge taken over by the reconciler before it was answered"
+            );
+            return replay(
+                app.ledger
+                    .charge(charge_id)
+                    .await
+                    .map_err(GatewayError::from)?,
+            );
         }
         if !handover.answer() {
             // Nobody to stream to: the answer is kept whole for the retry.
@@ -185,4 +196,3 @@ impl Paid {
         Ok(crate::answer::answer(app, &self.priced, receipt).await?)
     }
 }
-

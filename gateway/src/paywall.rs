@@ -103,4 +103,3 @@ pub fn still_settling(quote: &str, retry_after: u64) -> Response {
         .insert("retry-after", retry_after.max(1).into());
     response
 }
-

@@ -53,7 +53,11 @@ pub async fn reconcile(
     settled_secs: u64,
 ) -> Result<Reconciled, GatewayError> {
     let mut done = Reconciled::default();
-    for charge in app.ledger.stale_charges(settling_secs, settled_secs).await? {
+    for charge in app
+        .ledger
+        .stale_charges(settling_secs, settled_secs)
+        .await?
+    {
         // One charge that cannot be settled now must not hold up the others.
         match settle_one(app, &charge).await {
             Ok(Some(Outcome::Credited)) => done.credited += 1,

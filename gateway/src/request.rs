@@ -76,8 +76,8 @@ fn bad(message: impl Into<String>) -> GatewayError {
 impl ChatRequest {
     /// Parses, checks and counts a request body. CPU-bound: run it off the async executor.
     pub fn parse(body: &[u8]) -> Result<Self, GatewayError> {
-        let body: Value = serde_json::from_slice(body)
-            .map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+        let body: Value =
+            serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
         let Value::Object(fields) = body else {
             return Err(bad("the body must be a JSON object"));
         };
@@ -202,7 +202,10 @@ fn check_message(i: usize, message: &Value) -> Result<u64, GatewayError> {
     let fields = message
         .as_object()
         .ok_or_else(|| bad(format!("messages[{i}] must be an object")))?;
-    if let Some(name) = fields.keys().find(|k| !MESSAGE_FIELDS.contains(&k.as_str())) {
+    if let Some(name) = fields
+        .keys()
+        .find(|k| !MESSAGE_FIELDS.contains(&k.as_str()))
+    {
         return Err(bad(format!(
             "messages[{i}].{name} is not accepted: it is not priced here"
         )));
@@ -354,12 +357,14 @@ mod tests {
         let plain = parse(json!({ "model": "m", "messages": user("hi") })).unwrap();
         let description = "x ".repeat(2_000);
         let tools = json!([{ "type": "function", "function": { "name": "f", "description": description } }]);
-        let with_tools = parse(json!({ "model": "m", "messages": user("hi"), "tools": tools })).unwrap();
+        let with_tools =
+            parse(json!({ "model": "m", "messages": user("hi"), "tools": tools })).unwrap();
         assert!(with_tools.prompt_tokens >= plain.prompt_tokens + 2_000);
 
         let schema = json!({ "type": "json_schema", "json_schema": { "name": "s", "schema": { "description": description } } });
         let with_schema =
-            parse(json!({ "model": "m", "messages": user("hi"), "response_format": schema })).unwrap();
+            parse(json!({ "model": "m", "messages": user("hi"), "response_format": schema }))
+                .unwrap();
         assert!(with_schema.prompt_tokens >= plain.prompt_tokens + 2_000);
 
         let call = json!([

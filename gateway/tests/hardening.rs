@@ -169,7 +169,10 @@ async fn only_what_is_priced_is_forwarded(pool: PgPool) {
     };
     let user = json!([{ "role": "user", "content": "hi" }]);
     for (body, names) in [
-        (json!({ "model": "beta", "messages": user, "n": 128 }), "n must be"),
+        (
+            json!({ "model": "beta", "messages": user, "n": 128 }),
+            "n must be",
+        ),
         (
             json!({ "model": "beta", "messages": [{ "role": "user", "content": [{ "type": "image_url", "image_url": { "url": "https://x.test/a.png", "detail": "high" } }] }] }),
             "image_url",
@@ -204,10 +207,20 @@ async fn only_what_is_priced_is_forwarded(pool: PgPool) {
     let plain = amount(one(json!({})).await.unwrap().json().await.unwrap());
     let four = amount(one(json!({ "n": 4 })).await.unwrap().json().await.unwrap());
     let tools = json!([{ "type": "function", "function": { "name": "f", "description": "word ".repeat(1_000) } }]);
-    let with_tools = amount(one(json!({ "tools": tools })).await.unwrap().json().await.unwrap());
+    let with_tools = amount(
+        one(json!({ "tools": tools }))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
     // beta: 10 USDC per M input, 20 per M output; 100 completion tokens cost 2,000 units.
     assert_eq!(four - plain, 3 * 2_000, "n choices pay n completions");
-    assert!(with_tools >= plain + 10_000, "1,000 tool tokens are priced: {plain} → {with_tools}");
+    assert!(
+        with_tools >= plain + 10_000,
+        "1,000 tool tokens are priced: {plain} → {with_tools}"
+    );
 
     // A paid call: the provider sees only the allowlisted fields.
     let body = json!({ "model": "beta", "messages": user, "max_tokens": 50, "temperature": 0.2, "max_completion_tokens": 50, "stream_options": { "include_usage": true } });
@@ -229,7 +242,10 @@ async fn a_stream_past_the_paid_ceiling_is_cut(pool: PgPool) {
     let response = expect_status(pay(&w, &body, &solana_header(&w, &offer).await).await, 200).await;
     let text = response.text().await.unwrap();
     let hellos = text.matches("\" hello\"").count();
-    assert!(hellos < 100, "the 2,000-word ramble was cut, {hellos} words passed");
+    assert!(
+        hellos < 100,
+        "the 2,000-word ramble was cut, {hellos} words passed"
+    );
     assert!(text.contains("event: paywire.error"), "{text}");
     let receipt = text.split("event: paywire.receipt\ndata: ").nth(1).unwrap();
     let receipt: Value = serde_json::from_str(receipt.trim()).unwrap();
@@ -266,7 +282,10 @@ async fn a_payer_whose_payments_keep_failing_on_chain_is_refused(pool: PgPool) {
     let refused = expect_status(pay(&w, &body, &solana_header(&w, &offer).await).await, 402).await;
     let answer: Value = refused.json().await.unwrap();
     assert!(
-        answer["error"].as_str().unwrap().starts_with("payer_refused"),
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("payer_refused"),
         "{answer}"
     );
 }
@@ -294,7 +313,11 @@ async fn a_payment_the_client_stopped_waiting_for_is_answered_on_retry(pool: PgP
     assert_eq!(answer["paywire_receipt"]["interrupted"], false);
     let charged = offer.amount.parse::<u64>().unwrap();
     assert_eq!(usdc_balance(&w, &payer_usdc).await, before - charged);
-    assert_eq!(calls.lock().unwrap().len(), 1, "the upstream was called once");
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        1,
+        "the upstream was called once"
+    );
     let charges = charges(&w.pool).await;
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].status, "completed");
@@ -314,7 +337,10 @@ async fn error_answers_never_show_rpc_urls(pool: PgPool) {
     let response = pay_at(&w, &gateway, &body, &base_header(&w, &base).await).await;
     assert_eq!(response.status(), 502);
     let text = response.text().await.unwrap();
-    assert!(!text.contains("SECRET123") && !text.contains("127.0.0.1:9"), "{text}");
+    assert!(
+        !text.contains("SECRET123") && !text.contains("127.0.0.1:9"),
+        "{text}"
+    );
     assert!(text.contains("retry"), "{text}");
 
     // A provider's URL (an account in its path, say) stays out of the paid call's 502 too.
@@ -325,8 +351,14 @@ async fn error_answers_never_show_rpc_urls(pool: PgPool) {
     let failed = pay_at(&w, &gateway, &body, &solana_header(&w, &solana).await).await;
     assert_eq!(failed.status(), 502);
     let text = failed.text().await.unwrap();
-    assert!(!text.contains("SECRET456") && !text.contains("127.0.0.1:9"), "{text}");
-    assert!(text.contains("could not be reached") && text.contains("credited"), "{text}");
+    assert!(
+        !text.contains("SECRET456") && !text.contains("127.0.0.1:9"),
+        "{text}"
+    );
+    assert!(
+        text.contains("could not be reached") && text.contains("credited"),
+        "{text}"
+    );
 }
 
 /// L4: every route but health and metrics is limited per client, before any work.
@@ -350,8 +382,17 @@ async fn requests_are_limited_per_client_and_carry_a_request_id(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    assert_eq!(quote.status(), 429, "the limit is per client, not per route");
-    let health = w.http.get(format!("{gateway}/healthz")).send().await.unwrap();
+    assert_eq!(
+        quote.status(),
+        429,
+        "the limit is per client, not per route"
+    );
+    let health = w
+        .http
+        .get(format!("{gateway}/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
 
     let id = health.headers()["x-request-id"].to_str().unwrap();
@@ -375,7 +416,10 @@ async fn a_squatted_slug_is_paid_to_the_treasury_not_the_squatters_vault(pool: P
     let keys = tokenize_as(&w, "beta", &squatter).await;
     let body = chat("beta", false);
     let solana = offer(&offers(&w, &body).await, "solana:");
-    assert_eq!(solana.pay_to, w.net.state.solana.treasury, "the treasury holds it");
+    assert_eq!(
+        solana.pay_to, w.net.state.solana.treasury,
+        "the treasury holds it"
+    );
     assert_ne!(solana.pay_to, keys.vault_authority.to_string());
     assert_eq!(solana.extra.as_ref().unwrap()["tokenized"], false);
 
@@ -395,13 +439,19 @@ async fn a_squatted_slug_is_paid_to_the_treasury_not_the_squatters_vault(pool: P
         .find(|m| m["id"] == "beta")
         .unwrap();
     assert_eq!(beta["revenue_to"], "treasury");
-    assert_eq!(beta["unexpected_on_chain_creator"], squatter.pubkey().to_string());
+    assert_eq!(
+        beta["unexpected_on_chain_creator"],
+        squatter.pubkey().to_string()
+    );
     assert_eq!(beta["creator"], creator().pubkey().to_string());
 
     // The catalog's own creator gets the vault.
     tokenize(&w, "alpha").await;
     let alpha = offer(&offers(&w, &chat("alpha", false)).await, "solana:");
-    assert_eq!(alpha.pay_to, w.protocol.model("alpha").vault_authority.to_string());
+    assert_eq!(
+        alpha.pay_to,
+        w.protocol.model("alpha").vault_authority.to_string()
+    );
 }
 
 /// L3: a gateway whose USDC mint or treasury differs from the program's Config would pay
@@ -417,7 +467,10 @@ async fn a_gateway_configured_against_another_treasury_refuses_to_start(pool: Pg
         .err()
         .expect("a mismatched treasury is refused");
     let message = refused.to_string();
-    assert!(message.contains("treasury") && message.contains("Config"), "{message}");
+    assert!(
+        message.contains("treasury") && message.contains("Config"),
+        "{message}"
+    );
 }
 
 /// L8: gateway processes sharing one Base key take turns to send, reading each nonce from
@@ -438,7 +491,11 @@ async fn two_gateways_sharing_a_base_key_settle_concurrently(pool: PgPool) {
     // ...and all at once.
     let mut payments = Vec::new();
     for i in 0..6 {
-        let gateway = if i % 2 == 0 { w.gateway.clone() } else { second.clone() };
+        let gateway = if i % 2 == 0 {
+            w.gateway.clone()
+        } else {
+            second.clone()
+        };
         let offer = offer(&offers_from(&w, &gateway, &body).await, "eip155:");
         payments.push((gateway, base_header(&w, &offer).await));
     }
@@ -451,7 +508,10 @@ async fn two_gateways_sharing_a_base_key_settle_concurrently(pool: PgPool) {
     let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
     assert_eq!(statuses, [200; 6]);
     let charges = charges(&w.pool).await;
-    assert!(charges.iter().all(|c| c.status == "completed"), "{charges:?}");
+    assert!(
+        charges.iter().all(|c| c.status == "completed"),
+        "{charges:?}"
+    );
 }
 
 /// L8: an authorization someone else submitted first (the payer itself, a mempool watcher)
@@ -473,10 +533,15 @@ async fn an_authorization_used_by_someone_else_is_paid(pool: PgPool) {
     let ours = EvmExact::new(config(&b.facilitator_private_key)).unwrap();
     let theirs = EvmExact::new(config(&b.payer_private_key)).unwrap();
     let required = offer(&offers(&w, &chat("beta", false)).await, "eip155:");
-    let payment = client::base_payment(&required, &w.base_payer).await.unwrap();
+    let payment = client::base_payment(&required, &w.base_payer)
+        .await
+        .unwrap();
     let verified = ours.verify(&payment, &required).await.unwrap();
 
-    let front_run = theirs.submit(&verified).await.expect("the payer sends it first");
+    let front_run = theirs
+        .submit(&verified)
+        .await
+        .expect("the payer sends it first");
     let ours_sent = ours.submit(&verified).await;
     let settled = ours.confirm(&verified, ours_sent).await.unwrap();
     assert_eq!(settled, front_run.to_string());
@@ -496,7 +561,13 @@ async fn v1_solana_payments_through_a_remote_facilitator_are_each_accepted(pool:
     let body = chat("beta", false);
     for _ in 0..2 {
         let mut offer = offer(&offers_from(&w, &gateway, &body).await, "solana:");
-        offer.extra.as_mut().unwrap().as_object_mut().unwrap().remove("memo");
+        offer
+            .extra
+            .as_mut()
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("memo");
         let blockhash = w.rpc.get_latest_blockhash().await.unwrap();
         let v2 = client::solana_exact(&offer, &w.payer, blockhash).unwrap();
         let v1 = json!({ "x402Version": 1, "scheme": "exact", "network": "solana-devnet", "payload": v2.payload });
@@ -544,7 +615,12 @@ async fn charges_left_half_way_are_settled_from_the_chain(pool: PgPool) {
     let never = solana_signature::Signature::from([9u8; 64]).to_string();
     let payer = w.payer.pubkey().to_string();
     for (quote, tx, status, age) in [
-        ("landed-unanswered", landed.transaction.as_str(), "settling", "2 hours"),
+        (
+            "landed-unanswered",
+            landed.transaction.as_str(),
+            "settling",
+            "2 hours",
+        ),
         ("never-landed", never.as_str(), "settling", "2 hours"),
         ("settled-unanswered", "settled-tx", "settled", "2 hours"),
         ("still-in-flight", "in-flight-tx", "settling", "1 second"),
@@ -563,9 +639,20 @@ async fn charges_left_half_way_are_settled_from_the_chain(pool: PgPool) {
         .await
         .unwrap();
     }
-    let first = reconcile(&w.app, SETTLING_SECS, SETTLED_SECS).await.unwrap();
-    assert_eq!(first, Reconciled { credited: 2, failed: 1, left: 0 });
-    let again = reconcile(&w.app, SETTLING_SECS, SETTLED_SECS).await.unwrap();
+    let first = reconcile(&w.app, SETTLING_SECS, SETTLED_SECS)
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        Reconciled {
+            credited: 2,
+            failed: 1,
+            left: 0
+        }
+    );
+    let again = reconcile(&w.app, SETTLING_SECS, SETTLED_SECS)
+        .await
+        .unwrap();
     assert_eq!(again, Reconciled::default(), "each charge is settled once");
 
     let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
@@ -578,9 +665,17 @@ async fn charges_left_half_way_are_settled_from_the_chain(pool: PgPool) {
     assert_eq!(
         rows,
         [
-            ("landed-unanswered".into(), "completed".into(), Some("2090".into())),
+            (
+                "landed-unanswered".into(),
+                "completed".into(),
+                Some("2090".into())
+            ),
             ("never-landed".into(), "failed".into(), None),
-            ("settled-unanswered".into(), "completed".into(), Some("2090".into())),
+            (
+                "settled-unanswered".into(),
+                "completed".into(),
+                Some("2090".into())
+            ),
             ("still-in-flight".into(), "settling".into(), None),
         ]
     );
@@ -592,7 +687,8 @@ async fn charges_left_half_way_are_settled_from_the_chain(pool: PgPool) {
 async fn a_client_that_disconnects_while_its_payment_settles_gets_the_answer_later(pool: PgPool) {
     let w = world(pool, "ok").await;
     let body = chat("beta", true);
-    let (offer, header) = identified_payment(&w, &w.gateway, &body, "leaves-early-0123456789").await;
+    let (offer, header) =
+        identified_payment(&w, &w.gateway, &body, "leaves-early-0123456789").await;
     let payer_usdc: Pubkey = w.net.state.solana.payer_usdc.parse().unwrap();
     let before = usdc_balance(&w, &payer_usdc).await;
     // Gone a moment after sending: before localnet can confirm anything.
@@ -617,7 +713,11 @@ async fn a_client_that_disconnects_while_its_payment_settles_gets_the_answer_lat
         "{answer}"
     );
     let charged = offer.amount.parse::<u64>().unwrap();
-    assert_eq!(usdc_balance(&w, &payer_usdc).await, before - charged, "paid once");
+    assert_eq!(
+        usdc_balance(&w, &payer_usdc).await,
+        before - charged,
+        "paid once"
+    );
     assert_eq!(w.calls.lock().unwrap().len(), 1, "answered once");
 }
 
@@ -635,5 +735,8 @@ async fn a_slow_provider_after_a_quick_settlement_answers_the_waiting_client(poo
     let (_, header) = identified_payment(&w, &gateway, &body, "slow-start-0123456789").await;
     let answer = expect_status(pay_at(&w, &gateway, &body, &header).await, 200).await;
     let text = answer.text().await.unwrap();
-    assert!(text.contains("\" world\"") && text.contains("paywire.receipt"), "{text}");
+    assert!(
+        text.contains("\" world\"") && text.contains("paywire.receipt"),
+        "{text}"
+    );
 }

@@ -222,7 +222,13 @@ async fn an_x402_v1_solana_payment_with_its_own_nonce_memo_is_accepted(pool: PgP
     let body = chat("beta", false);
     for _ in 0..2 {
         let mut offer = offer(&offers(&w, &body).await, "solana:");
-        offer.extra.as_mut().unwrap().as_object_mut().unwrap().remove("memo");
+        offer
+            .extra
+            .as_mut()
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("memo");
         let v2 = gateway::x402::client::solana_exact(
             &offer,
             &w.payer,

@@ -15,8 +15,7 @@ async fn refused(w: &World, body: &Value, header: &str, status: u16, code: &str)
     let response = expect_status(pay(w, body, header).await, status).await;
     // The x402 transport's failed settlement answer rides along with the reason.
     let settlement: wire::SettlementResponse =
-        wire::decode_header(response.headers()[wire::PAYMENT_RESPONSE].to_str().unwrap())
-            .unwrap();
+        wire::decode_header(response.headers()[wire::PAYMENT_RESPONSE].to_str().unwrap()).unwrap();
     assert!(!settlement.success);
     let reason = settlement.error_reason.as_deref().unwrap_or_default();
     assert!(reason.starts_with(code), "{code}: {settlement:?}");
@@ -165,10 +164,9 @@ async fn unsafe_or_stale_solana_transactions_are_refused(pool: PgPool) {
     .await;
     // M1: 400k units at the price cap would cost us ~300× a floor payment in fees.
     let header = tampered(&w, &offer, |ixs| {
-        ixs[0] =
-            solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
-                400_000,
-            )
+        ixs[0] = solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
+            400_000,
+        )
     })
     .await;
     refused(

@@ -189,12 +189,12 @@ impl Ledger {
 
     /// Charge `id` as stored.
     pub async fn charge(&self, id: i64) -> Result<ChargeRecord, LedgerError> {
-        Ok(
-            sqlx::query_as(&format!("SELECT {RECORD} FROM ledger.charges WHERE id = $1"))
-                .bind(id)
-                .fetch_one(self.pool())
-                .await?,
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {RECORD} FROM ledger.charges WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// The payment of charge `id` did not go through and can no longer land: nothing was

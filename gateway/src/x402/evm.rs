@@ -346,7 +346,9 @@ impl EvmExact {
                         Ok(Usage::Unused) => {
                             return Err(Rejection::new(
                                 super::ON_CHAIN_FAILURE,
-                                format!("transaction {hash} reverted and the authorization is unused"),
+                                format!(
+                                    "transaction {hash} reverted and the authorization is unused"
+                                ),
                             ))
                         }
                         Err(e) => tracing::warn!(error = %e, "reading an authorization's state"),
@@ -409,10 +411,14 @@ impl EvmExact {
             .topic1(from.into_word())
             .topic2(nonce)
             .from_block(since);
-        let logs = self.provider.get_logs(&filter).await.map_err(|e| quiet(&e))?;
-        let log = logs
-            .first()
-            .ok_or_else(|| format!("authorization {nonce} of {from} is used but no event says how"))?;
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| quiet(&e))?;
+        let log = logs.first().ok_or_else(|| {
+            format!("authorization {nonce} of {from} is used but no event says how")
+        })?;
         Ok(
             match log.topic0() == Some(&Eip3009Token::AuthorizationCanceled::SIGNATURE_HASH) {
                 true => Usage::Canceled,

@@ -12,9 +12,9 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use sha2::{Digest, Sha256};
 use ledger::{Chain, Ledger, LedgerError, SettlementOutcome};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::{
     evm::{EvmExact, Usage, VerifiedEvm},
@@ -252,7 +252,9 @@ impl Facilitator {
             (Err(e), Some(text)) if e.code == super::ON_CHAIN_FAILURE => {
                 SettlementOutcome::Reverted(text)
             }
-            (Err(e), Some(text)) if e.code == super::SETTLEMENT_EXPIRED => SettlementOutcome::Expired(text),
+            (Err(e), Some(text)) if e.code == super::SETTLEMENT_EXPIRED => {
+                SettlementOutcome::Expired(text)
+            }
             (Err(_), text) => SettlementOutcome::Refused(text.as_deref().unwrap_or_default()),
         };
         if let Err(e) = self.ledger.settlement_done(key.chain, &id, recorded).await {
@@ -285,15 +287,27 @@ impl Facilitator {
     pub async fn landed(&self, key: &PaymentKey) -> Result<Option<String>, String> {
         match (key.chain, &key.settlement_tx, &key.nonce) {
             (Chain::Solana, Some(tx), _) => {
-                let Some(svm) = &self.svm else { return Ok(None) };
+                let Some(svm) = &self.svm else {
+                    return Ok(None);
+                };
                 let signature = tx.parse().map_err(|_| format!("{tx} is not a signature"))?;
                 Ok(svm.landed(&signature).await?.then(|| tx.clone()))
             }
             (Chain::Base, _, Some(nonce)) => {
-                let Some(evm) = &self.evm else { return Ok(None) };
-                let from = key.payer.parse().map_err(|_| format!("{} is not an address", key.payer))?;
-                let nonce = nonce.parse().map_err(|_| format!("{nonce} is not a nonce"))?;
-                match evm.usage(from, nonce, evm.recent_blocks_start().await?).await? {
+                let Some(evm) = &self.evm else {
+                    return Ok(None);
+                };
+                let from = key
+                    .payer
+                    .parse()
+                    .map_err(|_| format!("{} is not an address", key.payer))?;
+                let nonce = nonce
+                    .parse()
+                    .map_err(|_| format!("{nonce} is not a nonce"))?;
+                match evm
+                    .usage(from, nonce, evm.recent_blocks_start().await?)
+                    .await?
+                {
                     Usage::UsedBy(tx) => Ok(Some(tx)),
                     Usage::Unused | Usage::Canceled => Ok(None),
                 }

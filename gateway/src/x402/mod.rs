@@ -15,7 +15,10 @@ mod tests {
     fn urls_are_redacted_from_error_texts() {
         let text = "error sending request for url (https://rpc.example/?api-key=SECRET) : refused";
         let redacted = super::redact(text);
-        assert!(!redacted.contains("SECRET") && !redacted.contains("rpc.example"), "{redacted}");
+        assert!(
+            !redacted.contains("SECRET") && !redacted.contains("rpc.example"),
+            "{redacted}"
+        );
         assert!(redacted.contains("error sending request") && redacted.contains("refused"));
     }
 }
@@ -60,13 +63,15 @@ pub const SETTLEMENT_EXPIRED: &str = "settlement_expired";
 /// "error sending request for url (…)") repeat them.
 pub fn redact(text: &str) -> String {
     text.split_inclusive(char::is_whitespace)
-        .map(|word| match word.find("http://").or(word.find("https://")) {
-            Some(at) => {
-                let tail = word[at..].trim_end_matches(|c: char| c.is_whitespace() || c == ')');
-                word.replacen(tail, "<url>", 1)
-            }
-            None => word.to_string(),
-        })
+        .map(
+            |word| match word.find("http://").or(word.find("https://")) {
+                Some(at) => {
+                    let tail = word[at..].trim_end_matches(|c: char| c.is_whitespace() || c == ')');
+                    word.replacen(tail, "<url>", 1)
+                }
+                None => word.to_string(),
+            },
+        )
         .collect()
 }
 

@@ -104,7 +104,10 @@ impl Remote {
             payment_payload: payment.clone(),
             payment_requirements: required.clone(),
         };
-        let mut call = self.http.post(format!("{}/{path}", self.url)).json(&request);
+        let mut call = self
+            .http
+            .post(format!("{}/{path}", self.url))
+            .json(&request);
         if let Some(key) = &self.key {
             call = call.bearer_auth(key);
         }

@@ -443,7 +443,10 @@ impl SvmExact {
     }
 
     /// The payment's outcome once the chain has one: confirmed, or failed on chain.
-    async fn status(&self, verified: &VerifiedSvm) -> Result<Option<Result<(), Rejection>>, String> {
+    async fn status(
+        &self,
+        verified: &VerifiedSvm,
+    ) -> Result<Option<Result<(), Rejection>>, String> {
         let status = self
             .rpc
             .get_signature_statuses(&[verified.signature])
