@@ -22,7 +22,7 @@ use crate::{
     metrics::Metrics,
     paid::Paid,
     paywall::{payment_required, refused, Failure},
-    receipt::replay,
+    receipt::seen_before,
     request::{ChatRequest, Priced},
     x402::{
         wire::{self, PaymentPayload, PaymentRequirements},
@@ -119,16 +119,7 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
             .await
             .map_err(GatewayError::from)?;
         if let Some(earlier) = earlier {
-            if payment_id.is_some()
-                && earlier.payment_id == payment_id
-                && earlier.payer == key.payer
-            {
-                return replay(earlier);
-            }
-            return Err(refuse(Rejection::new(
-                "duplicate_settlement",
-                "this payment has already been used; request a new 402 and pay again",
-            )));
+            return seen_before(earlier, &key.payer, payment_id.as_deref(), Some(network));
         }
     }
 

@@ -19,12 +19,11 @@ use crate::{
     app::App,
     metrics::Metrics,
     paywall::{still_settling, Failure},
-    receipt::{replay, Receipt},
+    receipt::{replay, seen_before, Receipt},
     request::Priced,
     x402::{
         payments::Accepted,
         wire::{PaymentPayload, PaymentRequirements, SettlementResponse},
-        Rejection,
     },
     GatewayError,
 };
@@ -112,7 +111,6 @@ impl Paid {
     async fn run(mut self, handover: Handover) -> Result<Response, Failure> {
         let app = &self.app;
         let network = self.required.network.clone();
-        let payment_id = self.charge.payment_id.clone();
         let charge_id = match app
             .ledger
             .claim_charge(&self.charge)
@@ -120,20 +118,15 @@ impl Paid {
             .map_err(GatewayError::from)?
         {
             Claim::New(id) => id,
-            Claim::Existing(earlier)
-                if payment_id.is_some()
-                    && earlier.payment_id == payment_id
-                    && earlier.payer == self.charge.payer =>
-            {
-                return replay(earlier)
+            Claim::Existing(earlier) => {
+                let charge = &self.charge;
+                return seen_before(
+                    earlier,
+                    &charge.payer,
+                    charge.payment_id.as_deref(),
+                    Some(network),
+                );
             }
-            Claim::Existing(_) => return Err(Failure::Payment(
-                Rejection::new(
-                    "duplicate_settlement",
-                    "this quote or payment has already been used; request a new 402 and pay again",
-                ),
-                Some(network),
-            )),
         };
         let settle_started = Instant::now();
         let settlement = match app

@@ -96,6 +96,27 @@ impl Receipt {
     }
 }
 
+/// Answers a payment (or quote) seen before: a retry by the same payer under the same payment
+/// id as the first time, any other reuse with a refusal.
+pub fn seen_before(
+    earlier: ledger::ChargeRecord,
+    payer: &str,
+    payment_id: Option<&str>,
+    network: Option<String>,
+) -> Result<Response, Failure> {
+    if payment_id.is_some() && earlier.payment_id.as_deref() == payment_id && earlier.payer == payer
+    {
+        return replay(earlier);
+    }
+    Err(Failure::Payment(
+        Rejection::new(
+            "duplicate_settlement",
+            "this quote or payment has already been used; request a new 402 and pay again",
+        ),
+        network,
+    ))
+}
+
 /// Answers a payment seen before with what was answered the first time.
 pub fn replay(earlier: ledger::ChargeRecord) -> Result<Response, Failure> {
     match (earlier.status.as_str(), earlier.response) {

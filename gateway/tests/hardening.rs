@@ -560,26 +560,7 @@ async fn v1_solana_payments_through_a_remote_facilitator_are_each_accepted(pool:
     let (gateway, _) = serve(&remote, &pool).await;
     let body = chat("beta", false);
     for _ in 0..2 {
-        let mut offer = offer(&offers_from(&w, &gateway, &body).await, "solana:");
-        offer
-            .extra
-            .as_mut()
-            .unwrap()
-            .as_object_mut()
-            .unwrap()
-            .remove("memo");
-        let blockhash = w.rpc.get_latest_blockhash().await.unwrap();
-        let v2 = client::solana_exact(&offer, &w.payer, blockhash).unwrap();
-        let v1 = json!({ "x402Version": 1, "scheme": "exact", "network": "solana-devnet", "payload": v2.payload });
-        let response = w
-            .http
-            .post(format!("{gateway}/v1/chat/completions"))
-            .header("x-payment", wire::encode_header(&v1))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        expect_status(response, 200).await;
+        expect_status(pay_v1_solana(&w, &gateway, &body).await, 200).await;
     }
     let charges = charges(&w.pool).await;
     assert_eq!(charges.len(), 2);

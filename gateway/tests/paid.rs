@@ -195,15 +195,7 @@ async fn an_x402_v1_payment_is_accepted_and_answered_in_v1_headers(pool: PgPool)
     let v2 = gateway::x402::client::base_payment(&offer, &w.base_payer)
         .await
         .unwrap();
-    let v1 = serde_json::json!({ "x402Version": 1, "scheme": "exact", "network": "base-sepolia", "payload": v2.payload });
-    let response = w
-        .http
-        .post(format!("{}/v1/chat/completions", w.gateway))
-        .header("x-payment", wire::encode_header(&v1))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = pay_v1(&w, &w.gateway, &body, "base-sepolia", &v2.payload).await;
     let response = expect_status(response, 200).await;
     let settlement: wire::SettlementResponse = wire::decode_header(
         response.headers()[wire::X_PAYMENT_RESPONSE]
@@ -221,30 +213,7 @@ async fn an_x402_v1_solana_payment_with_its_own_nonce_memo_is_accepted(pool: PgP
     let w = world(pool, "ok").await;
     let body = chat("beta", false);
     for _ in 0..2 {
-        let mut offer = offer(&offers(&w, &body).await, "solana:");
-        offer
-            .extra
-            .as_mut()
-            .unwrap()
-            .as_object_mut()
-            .unwrap()
-            .remove("memo");
-        let v2 = gateway::x402::client::solana_exact(
-            &offer,
-            &w.payer,
-            w.rpc.get_latest_blockhash().await.unwrap(),
-        )
-        .unwrap();
-        let v1 = serde_json::json!({ "x402Version": 1, "scheme": "exact", "network": "solana-devnet", "payload": v2.payload });
-        let response = w
-            .http
-            .post(format!("{}/v1/chat/completions", w.gateway))
-            .header("x-payment", wire::encode_header(&v1))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        expect_status(response, 200).await;
+        expect_status(pay_v1_solana(&w, &w.gateway, &body).await, 200).await;
     }
     let charges = charges(&w.pool).await;
     assert_eq!(charges.len(), 2, "each v1 payment is its own charge");

@@ -245,6 +245,37 @@ pub async fn pay_at(w: &World, gateway: &str, body: &Value, header: &str) -> req
         .unwrap()
 }
 
+/// Posts `body` to `gateway` paid with an x402 v1 payload (`X-PAYMENT`) on `network` (v1's
+/// name for it).
+pub async fn pay_v1(
+    w: &World,
+    gateway: &str,
+    body: &Value,
+    network: &str,
+    payload: &Value,
+) -> reqwest::Response {
+    let v1 = json!({ "x402Version": 1, "scheme": "exact", "network": network, "payload": payload });
+    w.http
+        .post(format!("{gateway}/v1/chat/completions"))
+        .header(wire::X_PAYMENT, wire::encode_header(&v1))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `body` paid at `gateway` on Solana as x402 v1 clients pay: no quote to bind, a nonce memo
+/// of their own.
+pub async fn pay_v1_solana(w: &World, gateway: &str, body: &Value) -> reqwest::Response {
+    let mut offer = offer(&offers_from(w, gateway, body).await, "solana:");
+    if let Some(extra) = offer.extra.as_mut().and_then(Value::as_object_mut) {
+        extra.remove("memo");
+    }
+    let blockhash = w.rpc.get_latest_blockhash().await.unwrap();
+    let payment = client::solana_exact(&offer, &w.payer, blockhash).unwrap();
+    pay_v1(w, gateway, body, "solana-devnet", &payment.payload).await
+}
+
 pub async fn usdc_balance(w: &World, account: &Pubkey) -> u64 {
     w.rpc
         .get_token_account_balance(account)

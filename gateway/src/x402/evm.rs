@@ -327,47 +327,40 @@ impl EvmExact {
     ) -> Result<String, Rejection> {
         let a = &verified.authorization;
         let since = verified.verified_at_block.saturating_sub(LOG_MARGIN_BLOCKS);
-        let canceled = || {
-            Rejection::new(
-                super::ON_CHAIN_FAILURE,
-                "the payer canceled the authorization before it settled",
-            )
-        };
         loop {
-            if let Some(hash) = ours {
-                if let Ok(Some(receipt)) = self.provider.get_transaction_receipt(hash).await {
-                    if receipt.status() {
-                        return Ok(hash.to_string());
-                    }
-                    // Reverted: someone may have used the authorization first.
-                    match self.usage(a.from, a.nonce, since).await {
-                        Ok(Usage::UsedBy(tx)) => return Ok(tx),
-                        Ok(Usage::Canceled) => return Err(canceled()),
-                        Ok(Usage::Unused) => {
-                            return Err(Rejection::new(
-                                super::ON_CHAIN_FAILURE,
-                                format!(
-                                    "transaction {hash} reverted and the authorization is unused"
-                                ),
-                            ))
-                        }
-                        Err(e) => tracing::warn!(error = %e, "reading an authorization's state"),
-                    }
-                }
-            }
+            // Our transaction reverted: someone may have used the authorization first.
+            let reverted = match ours {
+                Some(hash) => match self.provider.get_transaction_receipt(hash).await {
+                    Ok(Some(receipt)) if receipt.status() => return Ok(hash.to_string()),
+                    Ok(Some(_)) => Some(hash),
+                    _ => None,
+                },
+                None => None,
+            };
             // Read after validBefore has passed, "unused" is final: nothing can use it now.
             let expired = U256::from(now()) > a.validBefore;
-            match self.usage(a.from, a.nonce, since).await {
-                Ok(Usage::UsedBy(tx)) => return Ok(tx),
-                Ok(Usage::Canceled) => return Err(canceled()),
-                Ok(Usage::Unused) if expired => {
+            match (self.usage(a.from, a.nonce, since).await, reverted) {
+                (Ok(Usage::UsedBy(tx)), _) => return Ok(tx),
+                (Ok(Usage::Canceled), _) => {
+                    return Err(Rejection::new(
+                        super::ON_CHAIN_FAILURE,
+                        "the payer canceled the authorization before it settled",
+                    ))
+                }
+                (Ok(Usage::Unused), Some(hash)) => {
+                    return Err(Rejection::new(
+                        super::ON_CHAIN_FAILURE,
+                        format!("transaction {hash} reverted and the authorization is unused"),
+                    ))
+                }
+                (Ok(Usage::Unused), None) if expired => {
                     return Err(Rejection::new(
                         super::SETTLEMENT_EXPIRED,
                         "the authorization expired unused: nothing was taken; sign a new one",
                     ))
                 }
-                Ok(Usage::Unused) => {}
-                Err(e) => tracing::warn!(error = %e, "reading an authorization's state"),
+                (Ok(Usage::Unused), None) => {}
+                (Err(e), _) => tracing::warn!(error = %e, "reading an authorization's state"),
             }
             tokio::time::sleep(POLL).await;
         }

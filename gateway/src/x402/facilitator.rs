@@ -226,41 +226,40 @@ impl Facilitator {
                 .settle(v)
                 .await
                 .map(|()| v.signature.to_string()),
-            Verified::Base(v) => {
-                let evm = self.evm.as_ref().expect("verified on base");
-                // One sender at a time per key across every gateway process: each reads the
-                // next nonce from the node after the previous one's transaction is in.
-                let queued = self.base_sends.lock().await;
-                let turn = self
-                    .ledger
-                    .signer_turn(&evm.config.facilitator.address().to_string())
-                    .await
-                    .map_err(|e| ledger_unavailable("waiting for the Base signer", &e));
-                match turn {
-                    Ok(turn) => {
-                        let ours = evm.submit(v).await;
-                        drop((turn, queued));
-                        evm.confirm(v, ours).await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+            Verified::Base(v) => self.settle_base(v).await,
         };
         let error = outcome.as_ref().err().map(ToString::to_string);
-        let recorded = match (&outcome, &error) {
+        let recorded = match (&outcome, error.as_deref()) {
             (Ok(tx), _) => SettlementOutcome::Settled(tx),
-            (Err(e), Some(text)) if e.code == super::ON_CHAIN_FAILURE => {
-                SettlementOutcome::Reverted(text)
+            (Err(e), text) => {
+                let text = text.unwrap_or_default();
+                match e.code {
+                    super::ON_CHAIN_FAILURE => SettlementOutcome::Reverted(text),
+                    super::SETTLEMENT_EXPIRED => SettlementOutcome::Expired(text),
+                    _ => SettlementOutcome::Refused(text),
+                }
             }
-            (Err(e), Some(text)) if e.code == super::SETTLEMENT_EXPIRED => {
-                SettlementOutcome::Expired(text)
-            }
-            (Err(_), text) => SettlementOutcome::Refused(text.as_deref().unwrap_or_default()),
         };
         if let Err(e) = self.ledger.settlement_done(key.chain, &id, recorded).await {
             tracing::error!(settlement = %id, error = %e, "recording how a settlement ended");
         }
         outcome
+    }
+
+    /// Sends an authorization in this key's turn — one sender at a time across every gateway
+    /// process, each reading the next nonce from the node after the previous one's
+    /// transaction is in — then waits for its outcome outside it.
+    async fn settle_base(&self, v: &VerifiedEvm) -> Result<String, Rejection> {
+        let evm = self.evm.as_ref().expect("verified on base");
+        let queued = self.base_sends.lock().await;
+        let turn = self
+            .ledger
+            .signer_turn(&evm.config.facilitator.address().to_string())
+            .await
+            .map_err(|e| ledger_unavailable("waiting for the Base signer", &e))?;
+        let ours = evm.submit(v).await;
+        drop((turn, queued));
+        evm.confirm(v, ours).await
     }
 
     /// Refuses payers whose payments keep failing on chain after verification: each one
@@ -291,7 +290,8 @@ impl Facilitator {
                     return Ok(None);
                 };
                 let signature = tx.parse().map_err(|_| format!("{tx} is not a signature"))?;
-                Ok(svm.landed(&signature).await?.then(|| tx.clone()))
+                let landed = matches!(svm.outcome(&signature, true).await?, Some(Ok(())));
+                Ok(landed.then(|| tx.clone()))
             }
             (Chain::Base, _, Some(nonce)) => {
                 let Some(evm) = &self.evm else {

@@ -401,7 +401,7 @@ impl SvmExact {
                         .await
                         .is_ok_and(|valid| !valid);
             }
-            match self.status(verified).await {
+            match self.outcome(&verified.signature, false).await {
                 Ok(Some(outcome)) => return outcome,
                 // Read after the blockhash expired, "not there" is final.
                 Ok(None) if expired => {
@@ -425,32 +425,24 @@ impl SvmExact {
         }
     }
 
-    /// Whether transaction `signature` is confirmed on chain without error, searching the
-    /// node's whole history; an error when the chain does not answer.
-    pub async fn landed(&self, signature: &Signature) -> Result<bool, String> {
-        let status = self
-            .rpc
-            .get_signature_statuses_with_history(&[*signature])
-            .await
-            .map_err(|e| super::redact(&e.to_string()))?
-            .value
-            .into_iter()
-            .next()
-            .flatten();
-        Ok(status.is_some_and(|s| {
-            s.err.is_none() && s.satisfies_commitment(CommitmentConfig::confirmed())
-        }))
-    }
-
-    /// The payment's outcome once the chain has one: confirmed, or failed on chain.
-    async fn status(
+    /// Transaction `signature`'s outcome once the chain has one: confirmed, or failed on
+    /// chain; an error when the chain does not answer. `history` searches past the node's
+    /// recent status cache (for payments long gone by; slower, so not while polling).
+    pub async fn outcome(
         &self,
-        verified: &VerifiedSvm,
+        signature: &Signature,
+        history: bool,
     ) -> Result<Option<Result<(), Rejection>>, String> {
-        let status = self
-            .rpc
-            .get_signature_statuses(&[verified.signature])
-            .await
+        let signatures = [*signature];
+        let statuses = match history {
+            true => {
+                self.rpc
+                    .get_signature_statuses_with_history(&signatures)
+                    .await
+            }
+            false => self.rpc.get_signature_statuses(&signatures).await,
+        };
+        let status = statuses
             .map_err(|e| super::redact(&e.to_string()))?
             .value
             .into_iter()
