@@ -107,20 +107,20 @@ pub fn render(report: &Report, format: Format) -> String {
                     c.charge_id,
                     c.model,
                     c.chain.as_str(),
-                    gateway::catalog::format_usdc(c.amount)
+                    ledger::format_usdc(c.amount)
                 ));
             }
             for i in &audit.unexplained_inflows {
                 out.push_str(&format!(
                     "unexplained inflow of {} to {} on {} in {}\n",
-                    gateway::catalog::format_usdc(i.amount),
+                    ledger::format_usdc(i.amount),
                     i.destination_owner,
                     i.chain.as_str(),
                     i.tx
                 ));
             }
             for m in &report.models {
-                let usdc = gateway::catalog::format_usdc;
+                let usdc = ledger::format_usdc;
                 let verdict = |ok| if ok { "adds up" } else { "DOES NOT ADD UP" };
                 let (f, known) = (&m.flows, ["buyback", "protocol_fee", "claim"]);
                 let other = f.outflow.iter().filter(|(k, _)| !known.contains(&k.as_str())).map(|(_, a)| *a).sum::<u128>();

@@ -11,10 +11,10 @@ use std::{
 
 use anyhow::Context;
 use futures::StreamExt;
-use gateway::x402::{client, wire};
 use serde::Serialize;
 use serde_json::{json, Value};
 use solana_client::nonblocking::rpc_client::RpcClient;
+use x402::{client, wire};
 
 pub struct BenchConfig {
     pub database_url: String,

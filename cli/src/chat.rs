@@ -6,12 +6,10 @@ use std::{io::Write, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use gateway::{
-    catalog::{format_usdc, parse_usdc},
-    x402::{client, wire},
-};
+use ledger::{format_usdc, parse_usdc};
 use serde_json::{json, Value};
 use solana_client::nonblocking::rpc_client::RpcClient;
+use x402::{client, wire};
 
 pub struct ChatConfig {
     pub gateway: String,

@@ -87,7 +87,7 @@ pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
                     (Some(before), Some(after)) if after.tokens_burned > before.tokens_burned => {
                         println!(
                             "{slug}: bought back and burned: {} USDC for {} token units ({signature})",
-                            gateway::catalog::format_usdc(after.buyback_spent - before.buyback_spent),
+                            ledger::format_usdc(after.buyback_spent - before.buyback_spent),
                             after.tokens_burned - before.tokens_burned
                         )
                     }

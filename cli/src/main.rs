@@ -13,11 +13,14 @@ mod postgres;
 mod settings;
 mod up;
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use localnet::{Localnet, LocalnetConfig};
+use localnet::{Localnet, LocalnetConfig, ProgramBuild};
 
 #[derive(Parser)]
 #[command(
@@ -360,6 +363,11 @@ struct UpArgs {
     /// [default: a private temporary directory, removed on exit]
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Which model-vault the local Solana runs: `auto` (this checkout's SBF build,
+    /// target/deploy/model_vault.so, while it is newer than the program's sources; else
+    /// native), `native`, or the path of a .so
+    #[arg(long, env = "PAYWIRE_PROGRAM", default_value = "auto")]
+    program: String,
 }
 
 /// Follow every USDC movement and model-vault instruction on Solana and Base into the ledger.
@@ -455,9 +463,14 @@ struct LocalnetArgs {
     /// Directory for keypairs and the state file [default: ~/.paywire/localnet]
     #[arg(long, env = "PAYWIRE_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// The anvil binary [default: found in localnet/evm/node_modules or on PATH, installed with npm if missing]
+    /// The anvil binary [default: ~/.paywire/tools/evm (installed there with npm if missing; PAYWIRE_HOME moves it), else PATH]
     #[arg(long, env = "PAYWIRE_ANVIL")]
     anvil: Option<PathBuf>,
+    /// Which model-vault the local Solana runs: `auto` (this checkout's SBF build,
+    /// target/deploy/model_vault.so, while it is newer than the program's sources; else
+    /// native), `native`, or the path of a .so
+    #[arg(long, env = "PAYWIRE_PROGRAM", default_value = "auto")]
+    program: String,
 }
 
 fn main() -> std::process::ExitCode {
@@ -524,6 +537,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 port: args.port,
                 slot_ms: args.slot_ms.max(1),
                 data_dir: args.data_dir,
+                program: program_build(&args.program)?,
             })
             .await?;
             // An error, not `process::exit`, so that the process's temporary directory goes.
@@ -893,6 +907,13 @@ fn indexer_config(state: &localnet::LocalnetState) -> indexer::IndexerConfig {
     }
 }
 
+/// Resolves `--program` against the working directory and says which build runs, and why.
+fn program_build(arg: &str) -> anyhow::Result<ProgramBuild> {
+    let (build, why) = ProgramBuild::choose(arg, Path::new("."))?;
+    eprintln!("model-vault: {build} ({why})");
+    Ok(build)
+}
+
 async fn localnet(args: LocalnetArgs) -> anyhow::Result<()> {
     if args.slot_ms == 0 {
         anyhow::bail!("--slot-ms must be at least 1");
@@ -921,6 +942,7 @@ async fn localnet(args: LocalnetArgs) -> anyhow::Result<()> {
         evm: !args.no_evm,
         anvil: args.anvil,
         data_dir: data_dir.clone(),
+        program: program_build(&args.program)?,
     };
     // Kept: the data directory is the user's; its key files are written 0600.
     let net = Localnet::start_in(localnet::DataDir::Kept(data_dir), config, |step| {

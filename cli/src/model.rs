@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anchor_lang::AccountDeserialize;
 use anyhow::Context;
 use clap::Subcommand;
-use gateway::catalog::{format_usdc, parse_usdc};
+use ledger::{format_usdc, parse_usdc};
 use model_vault_client::{ModelKeys, Protocol};
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;

@@ -6,14 +6,14 @@
 use std::{net::Ipv4Addr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use gateway::x402::{client, wire};
 use ledger::{Ledger, Reconciliation};
-use localnet::{DataDir, Localnet, LocalnetConfig, LocalnetState, OwnedLocalnet};
+use localnet::{DataDir, Localnet, LocalnetConfig, LocalnetState, OwnedLocalnet, ProgramBuild};
 use serde_json::json;
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
+use x402::{client, wire};
 
 use crate::postgres::Postgres;
 
@@ -25,6 +25,8 @@ pub struct UpConfig {
     pub slot_ms: u64,
     /// Keep the key files here; `None`: a temporary directory, removed on exit.
     pub data_dir: Option<PathBuf>,
+    /// Which model-vault the local Solana runs.
+    pub program: ProgramBuild,
 }
 
 const TOKENIZED: &str = "demo/tokenized";
@@ -131,7 +133,10 @@ async fn start(
     };
     let net = Localnet::start_in(
         data_dir,
-        LocalnetConfig::free_ports(Duration::from_millis(config.slot_ms), true),
+        LocalnetConfig {
+            program: config.program.clone(),
+            ..LocalnetConfig::free_ports(Duration::from_millis(config.slot_ms), true)
+        },
         |s| eprintln!("      {s}"),
     )
     .await?;

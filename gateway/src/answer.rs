@@ -11,12 +11,15 @@ use axum::{
     Json,
 };
 use futures::StreamExt;
-use ledger::{Completion, CreditReason};
+use ledger::{Completion, CreditReason, Ledger, LedgerError};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::{app::App, metrics::Metrics, receipt::Receipt, request::Priced, tokens, GatewayError};
+use crate::{
+    app::App, catalog::Model, metrics::Metrics, receipt::Receipt, request::Priced, tokens,
+    GatewayError,
+};
 
 pub async fn answer(
     app: &App,
@@ -81,7 +84,13 @@ pub async fn answer(
             .await;
         };
         let usage = Usage::from_body(&body, priced);
-        let completion = usage.completion(app, priced, &provider, CreditReason::Surplus);
+        let completion = usage.completion(
+            &app.metrics,
+            &priced.model,
+            priced.amount,
+            &provider,
+            CreditReason::Surplus,
+        );
         body["model"] = Value::String(priced.model.slug.clone());
         body["paywire_receipt"] =
             receipt.json(&priced.model.slug, Some(&provider), &completion, false);
@@ -144,17 +153,14 @@ async fn finish_json(
         "body": body,
         "headers": headers.iter().map(|(k, v)| (k.to_string(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
     });
-    if !app
-        .ledger
-        .complete_charge(receipt.charge_id, &completion, Some(&stored))
-        .await?
-    {
-        tracing::warn!(
-            charge = receipt.charge_id,
-            "charge already completed (by the reconciler); not credited twice"
-        );
-    }
-    Metrics::add(&app.metrics.credited_units, completion.credit);
+    complete(
+        &app.ledger,
+        &app.metrics,
+        receipt.charge_id,
+        &completion,
+        &stored,
+    )
+    .await?;
     if status.is_success() {
         Metrics::add(&app.metrics.calls_completed, 1);
     }
@@ -192,42 +198,59 @@ impl Usage {
         }
     }
 
+    /// The charge at this usage for a call paid `price`, and the payer's credit: never more
+    /// than the payer agreed to pay. Usage beyond the quote (a provider that counts tokens
+    /// differently, a ceiling it ignored) is absorbed, and counted so an operator sees it.
     fn completion(
         &self,
-        app: &App,
-        priced: &Priced,
+        metrics: &Metrics,
+        model: &Model,
+        price: u64,
         provider: &str,
         reason: CreditReason,
     ) -> Completion {
-        let actual = charged(
-            &app.metrics,
-            priced.model.actual(self.prompt, self.completion),
-            priced.amount,
-        );
+        let cost = model.actual(self.prompt, self.completion);
+        if cost > price {
+            Metrics::add(&metrics.absorbed_units, cost - price);
+            tracing::warn!(
+                cost,
+                price,
+                "upstream usage exceeded the quote; the difference is absorbed"
+            );
+        }
+        let actual = cost.min(price);
         Completion {
             provider: Some(provider.to_string()),
             prompt_tokens: Some(self.prompt as u32),
             completion_tokens: Some(self.completion as u32),
             actual_cost: actual,
-            credit: priced.amount - actual,
+            credit: price - actual,
             credit_reason: reason,
         }
     }
 }
 
-/// The charge for a call whose usage cost `cost`: never more than the payer agreed to pay.
-/// Usage beyond the quote (a provider that counts tokens differently, a ceiling it ignored)
-/// is absorbed, and counted so an operator sees it.
-fn charged(metrics: &Metrics, cost: u64, price: u64) -> u64 {
-    if cost > price {
-        Metrics::add(&metrics.absorbed_units, cost - price);
+/// Completes the charge with what was delivered (once: the reconciler may have been first)
+/// and counts what was credited.
+async fn complete(
+    ledger: &Ledger,
+    metrics: &Metrics,
+    charge_id: i64,
+    completion: &Completion,
+    stored: &Value,
+) -> Result<(), LedgerError> {
+    if ledger
+        .complete_charge(charge_id, completion, Some(stored))
+        .await?
+    {
+        Metrics::add(&metrics.credited_units, completion.credit);
+    } else {
         tracing::warn!(
-            cost,
-            price,
-            "upstream usage exceeded the quote; the difference is absorbed"
+            charge = charge_id,
+            "charge already completed (by the reconciler); not credited twice"
         );
     }
-    cost.min(price)
+    Ok(())
 }
 
 /// Slack over the completion ceiling before a stream is cut: providers' tokenizers differ
@@ -246,10 +269,10 @@ fn usage_of(value: &Value) -> Option<Usage> {
 
 /// Pumps one upstream stream to the client and completes the charge when it ends.
 struct StreamTask {
-    app_ledger: ledger::Ledger,
+    app_ledger: Ledger,
     metrics: std::sync::Arc<Metrics>,
     slug: String,
-    model: crate::catalog::Model,
+    model: Model,
     prompt_tokens: u64,
     amount: u64,
     /// Completion tokens paid for, all choices together.
@@ -335,25 +358,20 @@ impl StreamTask {
             prompt: self.prompt_tokens,
             completion: tokens::text_tokens(&text),
         });
-        let actual = charged(
-            &self.metrics,
-            self.model.actual(usage.prompt, usage.completion),
-            self.amount,
-        );
-        let completion = Completion {
-            provider: Some(self.provider.clone()),
-            prompt_tokens: Some(usage.prompt as u32),
-            completion_tokens: Some(usage.completion as u32),
-            actual_cost: actual,
-            credit: self.amount - actual,
-            credit_reason: if client_gone {
-                CreditReason::ClientDisconnected
-            } else if interrupted {
-                CreditReason::StreamInterrupted
-            } else {
-                CreditReason::Surplus
-            },
+        let reason = if client_gone {
+            CreditReason::ClientDisconnected
+        } else if interrupted {
+            CreditReason::StreamInterrupted
+        } else {
+            CreditReason::Surplus
         };
+        let completion = usage.completion(
+            &self.metrics,
+            &self.model,
+            self.amount,
+            &self.provider,
+            reason,
+        );
         let receipt = self
             .receipt
             .json(&self.slug, Some(&self.provider), &completion, interrupted);
@@ -369,19 +387,17 @@ impl StreamTask {
             "headers": self.receipt.headers(Some(&self.provider), Some((completion.actual_cost, completion.credit)))
                 .into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect::<serde_json::Map<_, _>>(),
         });
-        match self
-            .app_ledger
-            .complete_charge(self.receipt.charge_id, &completion, Some(&stored))
-            .await
+        let charge = self.receipt.charge_id;
+        if let Err(e) = complete(
+            &self.app_ledger,
+            &self.metrics,
+            charge,
+            &completion,
+            &stored,
+        )
+        .await
         {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                charge = self.receipt.charge_id,
-                "charge already completed (by the reconciler); not credited twice"
-            ),
-            Err(e) => {
-                tracing::error!(charge = self.receipt.charge_id, error = %e, "completing a charge")
-            }
+            tracing::error!(charge, error = %e, "completing a charge");
         }
         if cut {
             let event = format!(

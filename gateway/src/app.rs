@@ -16,14 +16,14 @@ use crate::{
     pay_to::PayTo,
     quote::QuoteSigner,
     upstream::Upstreams,
-    x402::{
-        evm::{EvmConfig, EvmExact},
-        facilitator::{Destinations, Facilitator},
-        payments::{Payments, Remote},
-        svm::{SvmConfig, SvmExact},
-        wire::PaymentRequirements,
-    },
     GatewayError,
+};
+use x402::{
+    evm::{EvmConfig, EvmExact},
+    facilitator::{Destinations, Facilitator},
+    payments::{Payments, Remote},
+    svm::{SvmConfig, SvmExact},
+    wire::PaymentRequirements,
 };
 
 /// How long a client has to pay once it has the requirements.
@@ -178,7 +178,7 @@ impl App {
         if let Some(b) = &self.base {
             ours.push((b.network.clone(), b.treasury.clone()));
         }
-        Some(crate::x402::facilitator::routes(
+        Some(x402::facilitator::routes(
             facilitator.clone(),
             key,
             Destinations::new(ours),

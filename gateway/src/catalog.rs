@@ -1,11 +1,11 @@
 //! The catalog: models with their prices, and the upstream providers that serve them.
 
+use ledger::{parse_usdc, Usdc};
 use serde::Deserialize;
 
 use crate::GatewayError;
 
 /// A USDC amount in base units (6 decimals).
-pub type Usdc = u64;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,37 +91,6 @@ pub struct Provider {
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     models: Vec<Model>,
-}
-
-/// Parses a USDC decimal string ("0.5", "12", "0.000001") into base units.
-pub fn parse_usdc(text: &str) -> Result<Usdc, String> {
-    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
-    if fraction.len() > 6 || whole.is_empty() && fraction.is_empty() {
-        return Err(format!(
-            "{text:?} is not a USDC amount (at most 6 decimals)"
-        ));
-    }
-    let digits = |s: &str| s.is_empty() || s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || !digits(fraction) {
-        return Err(format!("{text:?} is not a USDC amount"));
-    }
-    let whole: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole
-            .parse()
-            .map_err(|_| format!("{text:?} is too large"))?
-    };
-    let fraction: u64 = format!("{fraction:0<6}").parse().expect("six digits");
-    whole
-        .checked_mul(1_000_000)
-        .and_then(|w| w.checked_add(fraction))
-        .ok_or_else(|| format!("{text:?} is too large"))
-}
-
-/// Base units as a USDC decimal string.
-pub fn format_usdc(units: Usdc) -> String {
-    format!("{}.{:06}", units / 1_000_000, units % 1_000_000)
 }
 
 impl Catalog {

@@ -2,10 +2,7 @@
 //! a paid retry verify → claim, then hand the claimed payment to [`crate::paid`] (settle →
 //! call the cheapest healthy upstream → record the charge → answer with the receipt).
 
-use std::{
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
 use axum::{
     body::Bytes,
@@ -22,44 +19,15 @@ use crate::{
     metrics::Metrics,
     paid::Paid,
     paywall::{payment_required, refused, Failure},
+    quote::now,
     receipt::seen_before,
-    request::{ChatRequest, Priced},
-    x402::{
-        wire::{self, PaymentPayload, PaymentRequirements},
-        Rejection,
-    },
+    request::{price, Priced},
     GatewayError,
 };
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Prices a chat request (see [`crate::request`]). Parsing and tokenizing are CPU work on
-/// unpaid input: they run on the blocking pool, a few at a time, never on the executor that
-/// serves settlements and streams.
-pub async fn price(app: &App, body: Bytes) -> Result<Priced, GatewayError> {
-    // The permit goes with the work: a client that leaves does not free it early.
-    let permit = app
-        .pricing
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| GatewayError::Config("the gateway is shutting down".into()))?;
-    let request = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        ChatRequest::parse(&body)
-    })
-    .await
-    .map_err(|e| GatewayError::Config(format!("pricing failed: {e}")))??;
-    let model = app
-        .catalog
-        .get(&request.slug)
-        .ok_or_else(|| GatewayError::UnknownModel(request.slug.clone()))?;
-    Ok(Priced::new(model.clone(), request))
-}
+use x402::{
+    wire::{self, PaymentPayload, PaymentRequirements},
+    Reason, Rejection,
+};
 
 pub async fn chat_completions(
     State(app): State<Arc<App>>,
@@ -110,12 +78,7 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
     if let Some(key) = app.payments.key_of(&payment) {
         let earlier = app
             .ledger
-            .charge_for_payment(
-                key.chain,
-                key.settlement_tx.as_deref(),
-                &key.payer,
-                key.nonce.as_deref(),
-            )
+            .charge_for_payment(key.chain, key.settlement_tx(), &key.payer, key.nonce())
             .await
             .map_err(GatewayError::from)?;
         if let Some(earlier) = earlier {
@@ -125,7 +88,7 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
 
     let chain = app.chain_of(&payment.accepted.network).ok_or_else(|| {
         refuse(Rejection::new(
-            "invalid_network",
+            Reason::InvalidNetwork,
             format!(
                 "payment on {} is not accepted; see accepts[]",
                 payment.accepted.network
@@ -136,7 +99,7 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
         1 => None,
         _ => Some(
             quote_of(&payment.accepted)
-                .ok_or_else(|| refuse(Rejection::new("invalid_quote", "accepted.extra carries no quote (memo); pay one of the offered requirements unchanged")))?
+                .ok_or_else(|| refuse(Rejection::new(Reason::InvalidQuote, "accepted.extra carries no quote (memo); pay one of the offered requirements unchanged")))?
                 .to_string(),
         ),
     };
@@ -169,9 +132,9 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
     // v1 has no quote: the payment itself is the one-time token.
     let quote_id = quote.unwrap_or_else(|| {
         let unique = key
-            .settlement_tx
-            .clone()
-            .or(key.nonce.clone())
+            .settlement_tx()
+            .or(key.nonce())
+            .map(str::to_string)
             .unwrap_or_else(|| {
                 bs58::encode(&Sha256::digest(header.as_bytes())[..16]).into_string()
             });
@@ -188,8 +151,8 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
             chain,
             pay_to: required.pay_to.clone(),
             amount: priced.amount,
-            settlement_tx: key.settlement_tx.clone(),
-            eip3009_nonce: key.nonce.clone(),
+            settlement_tx: key.settlement_tx().map(str::to_string),
+            eip3009_nonce: key.nonce().map(str::to_string),
             payment_id,
         },
         priced,
@@ -215,31 +178,31 @@ fn requirement(
         .cloned()
         .ok_or_else(|| {
             Rejection::new(
-                "invalid_network",
+                Reason::InvalidNetwork,
                 format!("payment on {} is not accepted", accepted.network),
             )
         })?;
     if accepted.scheme != required.scheme {
         return Err(Rejection::new(
-            "unsupported_scheme",
+            Reason::UnsupportedScheme,
             "only the exact scheme is accepted",
         ));
     }
     if accepted.asset != required.asset {
         return Err(Rejection::new(
-            "invalid_payment_requirements",
+            Reason::InvalidPaymentRequirements,
             format!("asset must be {} (USDC)", required.asset),
         ));
     }
     if accepted.pay_to != required.pay_to {
         return Err(Rejection::new(
-            "invalid_payment_requirements",
+            Reason::InvalidPaymentRequirements,
             format!("payTo must be {} for this model; request a new 402 (the model may have been tokenized)", required.pay_to),
         ));
     }
     if accepted.amount != required.amount {
         return Err(Rejection::new(
-            "invalid_payment_requirements",
+            Reason::InvalidPaymentRequirements,
             format!(
                 "the price of this request is {} units, not {}",
                 required.amount, accepted.amount

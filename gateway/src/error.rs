@@ -68,7 +68,7 @@ impl IntoResponse for GatewayError {
             other => other.to_string(),
         };
         if status.is_server_error() {
-            tracing::error!(error = %crate::x402::redact(&self.to_string()), "request failed");
+            tracing::error!(error = %x402::redact(&self.to_string()), "request failed");
         }
         let mut response = (
             status,

@@ -25,7 +25,6 @@ pub mod request;
 mod routes;
 pub mod tokens;
 pub mod upstream;
-pub mod x402;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 

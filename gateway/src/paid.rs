@@ -21,11 +21,11 @@ use crate::{
     paywall::{still_settling, Failure},
     receipt::{replay, seen_before, Receipt},
     request::Priced,
-    x402::{
-        payments::Accepted,
-        wire::{PaymentPayload, PaymentRequirements, SettlementResponse},
-    },
     GatewayError,
+};
+use x402::{
+    payments::Accepted,
+    wire::{PaymentPayload, PaymentRequirements, SettlementResponse},
 };
 
 /// Who a paid call's answer goes to, decided once: the client still waiting (streamed to

@@ -100,7 +100,7 @@ impl PayTo {
             .map_err(|e| {
                 GatewayError::Config(format!(
                     "reading the model-vault Config on Solana: {}",
-                    crate::x402::redact(&e.to_string())
+                    x402::redact(&e.to_string())
                 ))
             })?
             .value

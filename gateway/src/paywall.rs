@@ -8,13 +8,10 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{
-    app::App,
-    x402::{
-        wire::{self, PaymentRequired, PaymentRequirements, ResourceInfo, SettlementResponse},
-        Rejection,
-    },
-    GatewayError,
+use crate::{app::App, GatewayError};
+use x402::{
+    wire::{self, PaymentRequired, PaymentRequirements, ResourceInfo, SettlementResponse},
+    Rejection,
 };
 
 /// Why a paid call was not answered.

@@ -6,10 +6,19 @@
 //! because the Memo program spends ~380 compute units per byte and x402 clients budget
 //! 20,000 units for the whole payment.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::x402::Rejection;
+use x402::{Reason, Rejection};
+
+/// Unix seconds: what quote deadlines are written in.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 #[derive(Clone)]
 pub struct QuoteSigner {
@@ -47,7 +56,7 @@ impl QuoteSigner {
     pub fn check(&self, id: &str, model: &str, amount: u64, now: u64) -> Result<(), Rejection> {
         let invalid = || {
             Rejection::new(
-                "invalid_quote",
+                Reason::InvalidQuote,
                 "the payment's quote was not issued by this gateway for this request; request a new 402",
             )
         };
@@ -68,7 +77,7 @@ impl QuoteSigner {
             .map_err(|_| invalid())?;
         if now > expires {
             return Err(Rejection::new(
-                "quote_expired",
+                Reason::QuoteExpired,
                 "the quote has expired; request a new 402 and pay again",
             ));
         }
@@ -102,29 +111,29 @@ mod tests {
         assert_eq!(signer.check(&id, "alpha", 2090, 999), Ok(()));
         assert_eq!(
             signer.check(&id, "alpha", 2089, 999).unwrap_err().code,
-            "invalid_quote"
+            Reason::InvalidQuote
         );
         assert_eq!(
             signer.check(&id, "beta", 2090, 999).unwrap_err().code,
-            "invalid_quote"
+            Reason::InvalidQuote
         );
         assert_eq!(
             signer.check(&id, "alpha", 2090, 1_001).unwrap_err().code,
-            "quote_expired"
+            Reason::QuoteExpired
         );
         assert_eq!(
             QuoteSigner::new(b"other")
                 .check(&id, "alpha", 2090, 999)
                 .unwrap_err()
                 .code,
-            "invalid_quote"
+            Reason::InvalidQuote
         );
         assert_eq!(
             signer
                 .check("not.a.quote", "alpha", 2090, 999)
                 .unwrap_err()
                 .code,
-            "invalid_quote"
+            Reason::InvalidQuote
         );
     }
 }

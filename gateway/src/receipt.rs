@@ -6,16 +6,13 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use ledger::{Chain, Completion};
+use ledger::{format_usdc, Chain, Completion};
 use serde_json::{json, Value};
 
-use crate::{
-    catalog::format_usdc,
-    paywall::{still_settling, Failure},
-    x402::{
-        wire::{self, SettlementResponse},
-        Rejection,
-    },
+use crate::paywall::{still_settling, Failure};
+use x402::{
+    wire::{self, SettlementResponse},
+    Reason, Rejection,
 };
 
 /// The settlement of a paid call, as reported to the client.
@@ -110,7 +107,7 @@ pub fn seen_before(
     }
     Err(Failure::Payment(
         Rejection::new(
-            "duplicate_settlement",
+            Reason::DuplicateSettlement,
             "this quote or payment has already been used; request a new 402 and pay again",
         ),
         network,
@@ -137,7 +134,7 @@ pub fn replay(earlier: ledger::ChargeRecord) -> Result<Response, Failure> {
         )
             .into_response()),
         ("failed", _) => Err(Failure::refused(Rejection::new(
-            "duplicate_settlement",
+            Reason::DuplicateSettlement,
             "this payment did not go through and cannot land any more; request a new 402 and pay again",
         ))),
         _ => Ok(still_settling(&earlier.quote_id, 1)),

@@ -7,13 +7,15 @@
 
 use std::{sync::Arc, time::Duration};
 
-use ledger::{Completion, CreditReason, StaleCharge};
+use ledger::{format_usdc, Completion, CreditReason, StaleCharge};
 use serde_json::json;
 
-use crate::{
-    app::App, catalog::format_usdc, x402::facilitator::PaymentKey, x402::payments::Payments,
-    GatewayError,
+use x402::{
+    facilitator::{PaymentId, PaymentKey},
+    payments::Payments,
 };
+
+use crate::{app::App, GatewayError};
 
 /// Longer than any settlement lasts (a blockhash lives ~90 s; `validBefore` ≤ 15 min).
 pub const SETTLING_SECS: u64 = 20 * 60;
@@ -132,8 +134,11 @@ async fn landed(payments: &Payments, charge: &StaleCharge) -> Result<Option<Stri
     facilitator
         .landed(&PaymentKey {
             chain: charge.chain,
-            settlement_tx: charge.settlement_tx.clone(),
-            nonce: charge.eip3009_nonce.clone(),
+            id: match (&charge.settlement_tx, &charge.eip3009_nonce) {
+                (Some(tx), _) => PaymentId::Transaction(tx.clone()),
+                (None, Some(nonce)) => PaymentId::Nonce(nonce.clone()),
+                (None, None) => PaymentId::Unknown,
+            },
             payer: charge.payer.clone(),
         })
         .await

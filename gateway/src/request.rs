@@ -4,9 +4,34 @@
 //! that would be billed upstream but not here (images, audio, web search, priority tiers…)
 //! is refused with a 400 that names it.
 
+use axum::body::Bytes;
 use serde_json::{Map, Value};
 
-use crate::{catalog::Model, tokens, GatewayError};
+use crate::{app::App, catalog::Model, tokens, GatewayError};
+
+/// Prices a chat request . Parsing and tokenizing are CPU work on
+/// unpaid input: they run on the blocking pool, a few at a time, never on the executor that
+/// serves settlements and streams.
+pub async fn price(app: &App, body: Bytes) -> Result<Priced, GatewayError> {
+    // The permit goes with the work: a client that leaves does not free it early.
+    let permit = app
+        .pricing
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| GatewayError::Config("the gateway is shutting down".into()))?;
+    let request = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        ChatRequest::parse(&body)
+    })
+    .await
+    .map_err(|e| GatewayError::Config(format!("pricing failed: {e}")))??;
+    let model = app
+        .catalog
+        .get(&request.slug)
+        .ok_or_else(|| GatewayError::UnknownModel(request.slug.clone()))?;
+    Ok(Priced::new(model.clone(), request))
+}
 
 /// Largest request body read: about 128k tokens of text, the longest context sold.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;

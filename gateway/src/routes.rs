@@ -10,14 +10,10 @@ use axum::{
     response::IntoResponse,
     Json,
 };
+use ledger::format_usdc;
 use serde_json::{json, Value};
 
-use crate::{
-    app::App,
-    catalog::format_usdc,
-    chat::{now, price},
-    GatewayError,
-};
+use crate::{app::App, quote::now, request::price, GatewayError};
 
 /// `POST /v1/quote`: the price of a chat request, free, with the same figure a 402 asks for.
 pub async fn quote(

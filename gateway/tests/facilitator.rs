@@ -1,8 +1,8 @@
 //! The built-in facilitator's HTTP API, as another resource server would use it.
 
-use gateway::x402::wire::{self, FacilitatorRequest, SettlementResponse, VerifyResponse};
 use serde_json::Value;
 use sqlx::PgPool;
+use x402::wire::{self, FacilitatorRequest, SettlementResponse, VerifyResponse};
 
 use crate::support::*;
 

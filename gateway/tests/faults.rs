@@ -21,15 +21,7 @@ async fn a_failing_provider_cools_down_and_is_tried_last(pool: PgPool) {
         ["fail-500", "ok", "ok"],
         "the broken provider sat out its cooldown"
     );
-    let metrics = w
-        .http
-        .get(format!("{}/metrics", w.gateway))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&w).await;
     assert!(
         metrics.contains("paywire_provider_cooldown_seconds{provider=\"cheap-but-broken\"}"),
         "{metrics}"

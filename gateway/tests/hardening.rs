@@ -3,14 +3,14 @@
 //! more than their price, payers who make us pay for failed transactions, paid calls the
 //! client stops waiting for, and error texts that leak what they should not.
 
-use gateway::x402::{
-    client,
-    wire::{self, FacilitatorRequest, SettlementResponse},
-};
 use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
+use x402::{
+    client,
+    wire::{self, FacilitatorRequest, SettlementResponse},
+};
 
 use crate::support::*;
 
@@ -40,18 +40,15 @@ async fn retry_until_answered(
     body: &Value,
     header: &str,
 ) -> reqwest::Response {
-    for _ in 0..200 {
+    testkit::eventually("the payment to be answered", async || {
         let retry = pay_at(w, gateway, body, header).await;
         match retry.status().as_u16() {
-            202 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-            200 => return retry,
+            202 => None,
+            200 => Some(retry),
             other => panic!("retry answered {other}: {}", retry.text().await.unwrap()),
         }
-    }
-    panic!(
-        "the payment was never answered; its charges: {:?}",
-        charges(&w.pool).await
-    )
+    })
+    .await
 }
 
 /// H1: a 1-unit self-transfer described by the caller, settled on our fee payer, in a loop,
@@ -251,15 +248,7 @@ async fn a_stream_past_the_paid_ceiling_is_cut(pool: PgPool) {
     let receipt: Value = serde_json::from_str(receipt.trim()).unwrap();
     assert_eq!(receipt["interrupted"], true);
     assert_eq!(receipt["credit"], "0.000000", "what was paid was delivered");
-    let metrics = w
-        .http
-        .get(format!("{}/metrics", w.gateway))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&w).await;
     assert!(metrics.contains("paywire_streams_cut_total 1"), "{metrics}");
 }
 
@@ -518,7 +507,7 @@ async fn two_gateways_sharing_a_base_key_settle_concurrently(pool: PgPool) {
 /// paid the treasury all the same: settlement reports that transaction, not a failure.
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn an_authorization_used_by_someone_else_is_paid(pool: PgPool) {
-    use gateway::x402::evm::{EvmConfig, EvmExact};
+    use x402::evm::{EvmConfig, EvmExact};
     let w = world(pool, "ok").await;
     let b = w.net.state.base.as_ref().unwrap();
     let config = |key: &str| EvmConfig {

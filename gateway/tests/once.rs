@@ -2,10 +2,10 @@
 //! process) is refused and moves no more money; a retry under the same payment id returns
 //! the first answer instead of charging again.
 
-use gateway::x402::{client, wire};
 use serde_json::Value;
 use solana_pubkey::Pubkey;
 use sqlx::PgPool;
+use x402::{client, wire};
 
 use crate::support::*;
 

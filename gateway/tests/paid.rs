@@ -1,9 +1,9 @@
 //! Paid calls end to end on both chains, streamed and not.
 
-use gateway::x402::wire;
 use serde_json::Value;
 use solana_pubkey::Pubkey;
 use sqlx::PgPool;
+use x402::wire;
 
 use crate::support::*;
 
@@ -156,6 +156,11 @@ async fn a_streamed_solana_call_passes_events_through_and_ends_with_the_receipt(
         ("completed", "1090")
     );
     assert_eq!(receipt["transaction"].as_str(), c.settlement_tx.as_deref());
+    let metrics = metrics(&w).await;
+    assert!(
+        metrics.contains("paywire_credited_usdc_units_total 1090"),
+        "a streamed call's credit is counted like a JSON call's:\n{metrics}"
+    );
 }
 
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
@@ -192,7 +197,7 @@ async fn an_x402_v1_payment_is_accepted_and_answered_in_v1_headers(pool: PgPool)
     let w = world(pool, "ok").await;
     let body = chat("beta", false);
     let offer = offer(&offers(&w, &body).await, "eip155:");
-    let v2 = gateway::x402::client::base_payment(&offer, &w.base_payer)
+    let v2 = x402::client::base_payment(&offer, &w.base_payer)
         .await
         .unwrap();
     let response = pay_v1(&w, &w.gateway, &body, "base-sepolia", &v2.payload).await;

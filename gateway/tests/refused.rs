@@ -1,10 +1,10 @@
 //! Bad payments: each refused with a clear 4xx naming what is wrong, and no money moved.
 
-use gateway::x402::{client, wire};
 use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
+use x402::{client, wire};
 
 use crate::support::*;
 

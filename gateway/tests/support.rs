@@ -3,10 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use gateway::{
-    x402::{client, wire},
-    App, GatewayConfig,
-};
+use gateway::{App, GatewayConfig};
 use ledger::Ledger;
 use localnet::{read_keypair, DataDir, Localnet, LocalnetConfig, OwnedLocalnet};
 use model_vault_client::{ModelKeys, Protocol};
@@ -16,6 +13,7 @@ use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
+use x402::{client, wire};
 
 pub use gateway::demo_upstream::Calls;
 
@@ -274,6 +272,18 @@ pub async fn pay_v1_solana(w: &World, gateway: &str, body: &Value) -> reqwest::R
     let blockhash = w.rpc.get_latest_blockhash().await.unwrap();
     let payment = client::solana_exact(&offer, &w.payer, blockhash).unwrap();
     pay_v1(w, gateway, body, "solana-devnet", &payment.payload).await
+}
+
+/// The gateway's `/metrics` text.
+pub async fn metrics(w: &World) -> String {
+    w.http
+        .get(format!("{}/metrics", w.gateway))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 pub async fn usdc_balance(w: &World, account: &Pubkey) -> u64 {

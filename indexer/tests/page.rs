@@ -18,7 +18,7 @@ async fn serve(ledger: Ledger) -> String {
 }
 
 async fn render(url: &str) -> String {
-    localnet::browser::rendered_dom(url).await.unwrap()
+    testkit::browser::rendered_dom(url).await.unwrap()
 }
 
 fn count(dom: &str, needle: &str) -> usize {

@@ -3,7 +3,7 @@
 //! the tracked set by itself), payments into the vault, a buyback and its burn — each once,
 //! with the right fields — and after a restart the vault is still followed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indexer::{
     config::{IndexerConfig, SolanaSection},
@@ -16,6 +16,7 @@ use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
+use testkit::wait_until;
 
 /// A localnet whose key files live in a temporary directory it removes when dropped.
 pub async fn start_localnet(evm: bool) -> OwnedLocalnet {
@@ -123,17 +124,6 @@ async fn legs(pool: &PgPool, condition: &str, value: &str) -> Vec<Leg> {
     .fetch_all(pool)
     .await
     .unwrap()
-}
-
-async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn spawn_indexer(net: &Localnet, pool: &PgPool) -> tokio::task::JoinHandle<()> {

@@ -46,6 +46,7 @@ pub async fn start() -> (SolanaNode, RpcClient, Usdc) {
         rpc_addr: "127.0.0.1:0".parse().unwrap(),
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         slot_time: Duration::from_millis(50),
+        program: Default::default(),
     })
     .await
     .unwrap();

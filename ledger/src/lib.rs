@@ -11,6 +11,7 @@ pub mod fixtures;
 mod reads;
 mod rows;
 mod scratch;
+mod usdc;
 mod write;
 
 pub use audit::{
@@ -27,6 +28,7 @@ pub use rows::{
     VaultEventRow,
 };
 pub use scratch::ScratchDatabase;
+pub use usdc::{format_usdc, parse_usdc, Usdc};
 pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};
 
 use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool};

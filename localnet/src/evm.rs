@@ -1,22 +1,17 @@
 //! The Base side of localnet: anvil as a child process, with a USDC look-alike deployed
 //! (`evm/TestUSDC.sol`, EIP-3009, EIP-712 domain "USD Coin" / "2", 6 decimals).
 
-use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
+use std::{net::TcpListener, path::PathBuf, process::Stdio, time::Duration};
 
 use alloy::{
     network::EthereumWallet,
-    primitives::{Address, Bytes, FixedBytes, U256},
+    primitives::{Address, U256},
     providers::{Provider, ProviderBuilder},
-    signers::{local::PrivateKeySigner, Signer},
+    signers::local::PrivateKeySigner,
     sol,
-    sol_types::eip712_domain,
 };
 use tokio::process::Command;
+use x402::eip3009::{self, Signed};
 
 use crate::{process::ChildGuard, LocalnetError};
 
@@ -27,26 +22,6 @@ sol!(
     "evm/TestUSDC.json"
 );
 
-sol! {
-    /// The EIP-712 message of an EIP-3009 `transferWithAuthorization`.
-    #[derive(Debug)]
-    struct TransferWithAuthorization {
-        address from;
-        address to;
-        uint256 value;
-        uint256 validAfter;
-        uint256 validBefore;
-        bytes32 nonce;
-    }
-}
-
-/// A signed EIP-3009 authorization, as a paying agent hands it over.
-#[derive(Clone, Debug)]
-pub struct Authorization {
-    pub message: TransferWithAuthorization,
-    pub signature: Bytes,
-}
-
 /// `payer` authorizes moving `value` of the local USDC at `usdc` to `to` until `valid_before`
 /// (unix seconds), with a fresh random nonce.
 pub async fn authorize(
@@ -55,35 +30,18 @@ pub async fn authorize(
     to: Address,
     value: u64,
     valid_before: u64,
-) -> Authorization {
-    let message = TransferWithAuthorization {
-        from: payer.address(),
-        to,
-        value: U256::from(value),
-        validAfter: U256::ZERO,
-        validBefore: U256::from(valid_before),
-        nonce: FixedBytes::from_slice(&PrivateKeySigner::random().to_bytes()[..]),
-    };
-    let domain = eip712_domain! {
-        name: "USD Coin",
-        version: "2",
-        chain_id: CHAIN_ID,
-        verifying_contract: usdc,
-    };
-    let signature = payer
-        .sign_typed_data(&message, &domain)
+) -> Signed {
+    let message = Signed::message(payer.address(), to, U256::from(value), 0, valid_before);
+    let domain = eip3009::domain("USD Coin", "2", CHAIN_ID, usdc);
+    Signed::sign(payer, message, &domain)
         .await
-        .expect("a local key signs");
-    Authorization {
-        message,
-        signature: signature.as_bytes().to_vec().into(),
-    }
+        .expect("a local key signs")
 }
 
 /// Submits `auth` through the `bytes signature` overload (the one x402 facilitators use).
 pub fn settle<'a, P: Provider>(
     usdc: &'a TestUSDC::TestUSDCInstance<P>,
-    auth: &Authorization,
+    auth: &Signed,
 ) -> alloy::contract::SolCallBuilder<&'a P, TestUSDC::transferWithAuthorization_0Call> {
     let m = &auth.message;
     usdc.transferWithAuthorization_0(
@@ -197,24 +155,48 @@ fn free_port() -> Result<u16, LocalnetError> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// [`find_anvil`], and if it finds none, installs `localnet/evm`'s npm packages (anvil among
-/// them) once and looks again.
+/// anvil's npm packages, pinned: installed into paywire's home, never into a source tree.
+const PACKAGE_JSON: &str = include_str!("../evm/package.json");
+const PACKAGE_LOCK: &str = include_str!("../evm/package-lock.json");
+
+/// Where paywire keeps what it installs for itself: `$PAYWIRE_HOME`, else `~/.paywire`.
+pub fn home() -> Result<PathBuf, LocalnetError> {
+    if let Some(dir) = std::env::var_os("PAYWIRE_HOME") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME")
+        .ok_or_else(|| LocalnetError::Evm("HOME is not set: set PAYWIRE_HOME".into()))?;
+    Ok(PathBuf::from(home).join(".paywire"))
+}
+
+fn tools_dir() -> Result<PathBuf, LocalnetError> {
+    Ok(home()?.join("tools/evm"))
+}
+
+/// [`find_anvil`], and if it finds none, installs the pinned npm packages (anvil among them)
+/// into `<home>/tools/evm` — one process at a time — and looks again.
 pub async fn find_or_install_anvil() -> Result<PathBuf, LocalnetError> {
-    static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     if let Ok(path) = find_anvil() {
         return Ok(path);
     }
-    let _guard = INSTALL.lock().await;
+    let dir = tools_dir()?;
+    std::fs::create_dir_all(&dir)?;
+    let lock = std::fs::File::create(dir.join(".install.lock"))?;
+    // Held until `lock` drops: other processes wait here, then find what this one installed.
+    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+        .await
+        .map_err(|e| LocalnetError::Evm(format!("waiting for the anvil install: {e}")))??;
     if let Ok(path) = find_anvil() {
         return Ok(path);
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("evm");
     eprintln!(
-        "anvil not found; installing it with `npm install --prefix {}` …",
+        "anvil not found; installing it with `npm ci --prefix {}` …",
         dir.display()
     );
+    std::fs::write(dir.join("package.json"), PACKAGE_JSON)?;
+    std::fs::write(dir.join("package-lock.json"), PACKAGE_LOCK)?;
     let status = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
         .arg(&dir)
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -223,24 +205,25 @@ pub async fn find_or_install_anvil() -> Result<PathBuf, LocalnetError> {
         .map_err(|e| {
             LocalnetError::Evm(format!("could not run npm ({e}); install Node.js and npm"))
         })?;
+    drop(lock);
     if !status.success() {
         return Err(LocalnetError::Evm(format!(
-            "`npm install --prefix {}` failed ({status})",
+            "`npm ci --prefix {}` failed ({status}); is the npm registry reachable?",
             dir.display()
         )));
     }
     find_anvil()
 }
 
-/// anvil from `PAYWIRE_ANVIL`, else the binary npm installed under this repository's
-/// `localnet/evm/node_modules`, else `PATH`. The npm package's `.bin/anvil` is a node shim that
-/// starts the real binary as a grandchild, which killing the shim would orphan; so the
-/// platform package's binary is used directly.
+/// anvil from `PAYWIRE_ANVIL`, else the binary npm installed under `<home>/tools/evm`, else
+/// `PATH`. The npm package's `.bin/anvil` is a node shim that starts the real binary as a
+/// grandchild, which killing the shim would orphan; so the platform package's binary is used
+/// directly.
 pub fn find_anvil() -> Result<PathBuf, LocalnetError> {
     if let Some(p) = std::env::var_os("PAYWIRE_ANVIL") {
         return Ok(PathBuf::from(p));
     }
-    let packages = Path::new(env!("CARGO_MANIFEST_DIR")).join("evm/node_modules/@foundry-rs");
+    let packages = tools_dir()?.join("node_modules/@foundry-rs");
     let bundled = std::fs::read_dir(&packages)
         .into_iter()
         .flatten()
@@ -256,8 +239,8 @@ pub fn find_anvil() -> Result<PathBuf, LocalnetError> {
     };
     bundled.or_else(on_path).ok_or_else(|| {
         LocalnetError::Evm(
-            "anvil not found: run `npm install --prefix localnet/evm` (installs @foundry-rs/anvil), \
-             put anvil on PATH, or set PAYWIRE_ANVIL"
+            "anvil not found: `paywire localnet` installs it into ~/.paywire/tools/evm with npm; \
+             or put anvil on PATH, or set PAYWIRE_ANVIL"
                 .into(),
         )
     })

@@ -1,22 +1,22 @@
 //! Local chains for development, demos and tests: an in-process Solana with the model-vault
 //! program, reachable with production clients over JSON-RPC and Yellowstone gRPC, and anvil
-//! with a USDC look-alike for Base; and headless Chromium for tests of the web pages.
+//! with a USDC look-alike for Base.
 
-pub mod browser;
 pub mod error;
 pub mod evm;
 pub mod files;
 mod owned;
 pub mod process;
+mod program;
 mod setup;
 pub mod solana;
 
 pub use error::LocalnetError;
 pub use files::{write_keypair, DataDir};
 pub use owned::OwnedLocalnet;
+pub use program::{ProgramBuild, SBF_BUILD};
 pub use setup::{
-    default_params, read_keypair, BaseState, Localnet, LocalnetConfig, LocalnetState, SolanaState,
-    DEMO_USDC,
+    read_keypair, BaseState, Localnet, LocalnetConfig, LocalnetState, SolanaState, DEMO_USDC,
 };
 
 /// Sets `RUST_LOG=error` unless it is set: program-test otherwise logs every instruction at

@@ -62,6 +62,7 @@ impl LocalnetConfig {
             grpc_port: 0,
             evm_port: 0,
             slot_time,
+            program: Default::default(),
             evm,
             anvil: None,
             data_dir: Default::default(),

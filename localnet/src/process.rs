@@ -52,7 +52,7 @@ impl Drop for ChildGuard {
 
 /// SIGKILL to the process group `leader` leads (the group id stays reserved while any member
 /// lives, so this never reaches a stranger).
-pub(crate) fn kill_group(leader: u32) {
+pub fn kill_group(leader: u32) {
     // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
     unsafe {
         libc::kill(-(leader as libc::pid_t), libc::SIGKILL);

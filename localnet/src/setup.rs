@@ -25,7 +25,7 @@ use spl_associated_token_account_interface::{
 use crate::{
     evm::{EvmConfig, EvmNode, CHAIN_ID},
     solana::{SolanaConfig, SolanaNode},
-    LocalnetError,
+    LocalnetError, ProgramBuild,
 };
 
 /// USDC every demo payer starts with (base units: 1,000 USDC).
@@ -38,6 +38,8 @@ pub struct LocalnetConfig {
     pub grpc_port: u16,
     pub evm_port: u16,
     pub slot_time: Duration,
+    /// Which model-vault the bank runs.
+    pub program: ProgramBuild,
     /// Start anvil too.
     pub evm: bool,
     pub anvil: Option<PathBuf>,
@@ -110,12 +112,16 @@ impl Localnet {
         progress: impl Fn(&str),
     ) -> Result<Self, LocalnetError> {
         std::fs::create_dir_all(&config.data_dir)?;
-        progress("starting Solana (program-test bank with model-vault)");
+        progress(&format!(
+            "starting Solana (program-test bank with model-vault, {})",
+            config.program
+        ));
         let any = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let solana = SolanaNode::start(SolanaConfig {
             rpc_addr: any(config.rpc_port),
             grpc_addr: any(config.grpc_port),
             slot_time: config.slot_time,
+            program: config.program.clone(),
         })
         .await?;
         progress("creating USDC, the protocol config and funded demo keys on Solana");
@@ -206,7 +212,7 @@ async fn set_up_solana(
     // The admin deployed the program: it is the upgrade authority `initialize` requires.
     chain.set_program_upgrade_authority(&admin.pubkey()).await;
     let protocol = model_vault_client::Protocol::new(usdc.pubkey(), treasury.pubkey());
-    let initialize = protocol.initialize(&admin.pubkey(), default_params());
+    let initialize = protocol.initialize(&admin.pubkey(), model_vault_client::default_params());
     chain.submit(&[initialize], &[&admin]).await?;
 
     Ok(SolanaState {
@@ -228,29 +234,6 @@ async fn set_up_solana(
         facilitator: facilitator.pubkey().to_string(),
         facilitator_keypair: facilitator_path,
     })
-}
-
-/// Protocol parameters for local use: 5% protocol fee, creators up to 50%, a 30,000 USDC
-/// virtual reserve against 1e9 tokens, and buyback guards scaled to 400 ms slots: a crank
-/// lifts the price at most 2% (twice the pool fee, so a sandwich cannot pay) and spends at
-/// most 250 USDC (a fresh pool absorbs ~300 within that cap). Same as the program suite's.
-pub fn default_params() -> model_vault::ConfigParams {
-    model_vault::ConfigParams {
-        protocol_fee_bps: 500,
-        max_creator_share_bps: 5_000,
-        curve: model_vault::CurveParams {
-            virtual_quote: 30_000_000_000,
-            token_supply: 1_000_000_000_000_000,
-            fee_bps: 100,
-        },
-        guard: model_vault::BuybackGuard {
-            cooldown_slots: 10,
-            max_spend: 250_000_000,
-            max_price_impact_bps: 200,
-            max_deviation_bps: 200,
-            reference_window_slots: 100,
-        },
-    }
 }
 
 async fn set_up_base(evm: &EvmNode) -> Result<BaseState, LocalnetError> {

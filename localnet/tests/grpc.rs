@@ -231,7 +231,7 @@ async fn transaction_updates_carry_inner_instructions_and_token_balances() {
         .to_account_metas(None),
         data: model_vault::instruction::Initialize {
             treasury: admin.pubkey(),
-            params: localnet::default_params(),
+            params: model_vault_client::default_params(),
         }
         .data(),
     };

@@ -28,6 +28,7 @@ pub async fn node() -> (SolanaNode, RpcClient) {
         rpc_addr: "127.0.0.1:0".parse().unwrap(),
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         slot_time: Duration::from_millis(50),
+        program: Default::default(),
     })
     .await
     .expect("start local solana");
@@ -280,7 +281,7 @@ async fn a_model_vault_instruction_over_rpc_changes_program_state() {
         .unwrap()
         .value
         .is_none());
-    let params = localnet::default_params();
+    let params = model_vault_client::default_params();
     let ix = solana_instruction::Instruction {
         program_id: model_vault::ID,
         accounts: model_vault::accounts::Initialize {

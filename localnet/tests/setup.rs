@@ -26,7 +26,7 @@ async fn a_fresh_localnet_is_initialized_by_its_upgrade_authority() {
         anchor_lang::AccountDeserialize::try_deserialize(&mut config.data.as_slice()).unwrap();
     let admin: Pubkey = net.state.solana.admin.parse().unwrap();
     assert_eq!(config.admin, admin);
-    assert_eq!(config.params, localnet::default_params());
+    assert_eq!(config.params, model_vault_client::default_params());
     let program_data = chain
         .account(&model_vault_client::program_data_pda())
         .await

@@ -9,13 +9,15 @@ use solana_hash::Hash;
 use solana_message::inner_instruction::InnerInstructions;
 use solana_program_test::{processor, ProgramTest, ProgramTestContext};
 use solana_pubkey::Pubkey;
+use solana_rent::Rent;
+use solana_sdk_ids::bpf_loader;
 use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 use tokio::sync::{broadcast, Mutex};
 
-use crate::error::LocalnetError;
+use crate::{error::LocalnetError, program::ProgramBuild};
 
 /// How many slots behind the newest closed slot a slot becomes finalized.
 pub const FINALIZATION_DEPTH: u64 = 2;
@@ -118,9 +120,10 @@ pub struct Chain {
     faucet: solana_keypair::Keypair,
 }
 
+/// model-vault's entrypoint for program-test's `processor!` (the program run natively).
 /// Anchor's `entry` binds its arguments to one lifetime that `processor!` cannot express;
 /// leaking copies gives them that lifetime (a few bytes per instruction).
-fn model_vault_entry(
+pub fn native_entry(
     program_id: &Pubkey,
     accounts: &[solana_account_info::AccountInfo],
     data: &[u8],
@@ -132,13 +135,33 @@ fn model_vault_entry(
 }
 
 impl Chain {
-    pub async fn start(slot_time: std::time::Duration) -> Result<Self, LocalnetError> {
-        let mut pt = ProgramTest::new(
-            "model_vault",
-            model_vault::ID,
-            processor!(model_vault_entry),
-        );
-        pt.prefer_bpf(false);
+    pub async fn start(
+        slot_time: std::time::Duration,
+        program: &ProgramBuild,
+    ) -> Result<Self, LocalnetError> {
+        let pt = match program.elf()? {
+            None => {
+                let mut pt =
+                    ProgramTest::new("model_vault", model_vault::ID, processor!(native_entry));
+                pt.prefer_bpf(false);
+                pt
+            }
+            // Loaded the way program-test loads a `.so` it finds itself, from any path.
+            Some(elf) => {
+                let mut pt = ProgramTest::default();
+                pt.add_account(
+                    model_vault::ID,
+                    Account {
+                        lamports: Rent::default().minimum_balance(elf.len()).max(1),
+                        data: elf,
+                        owner: bpf_loader::ID,
+                        executable: true,
+                        rent_epoch: 0,
+                    },
+                );
+                pt
+            }
+        };
         let ctx = pt.start_with_context().await;
         let genesis_hash = ctx.last_blockhash;
         let faucet = ctx.payer.insecure_clone();

@@ -7,9 +7,9 @@ mod token;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-pub use chain::{Chain, ChainEvent, Commitment};
+pub use chain::{native_entry, Chain, ChainEvent, Commitment};
 
-use crate::LocalnetError;
+use crate::{LocalnetError, ProgramBuild};
 
 /// Where and how fast the local Solana runs.
 #[derive(Clone, Debug)]
@@ -19,6 +19,7 @@ pub struct SolanaConfig {
     /// Address of the Yellowstone gRPC server (port 0 picks a free one).
     pub grpc_addr: SocketAddr,
     pub slot_time: Duration,
+    pub program: ProgramBuild,
 }
 
 /// A running local Solana. Dropping it stops the slot clock and the server.
@@ -32,7 +33,7 @@ pub struct SolanaNode {
 
 impl SolanaNode {
     pub async fn start(config: SolanaConfig) -> Result<Self, LocalnetError> {
-        let chain = Arc::new(Chain::start(config.slot_time).await?);
+        let chain = Arc::new(Chain::start(config.slot_time, &config.program).await?);
         let listener = tokio::net::TcpListener::bind(config.rpc_addr).await?;
         let rpc_addr = listener.local_addr()?;
         let app = rpc::router(chain.clone());

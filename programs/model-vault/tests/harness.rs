@@ -3,10 +3,10 @@
 #![allow(deprecated)] // program-test 3.1 marks `processor!` and context fields "unstable"
 
 use anchor_lang::{prelude::Pubkey, solana_program::program_pack::Pack as _, AccountDeserialize};
-use model_vault::{BuybackGuard, ConfigParams, ConfigUpdate, CurveParams, ModelUpdate};
+use model_vault::{BuybackGuard, ConfigParams, ConfigUpdate, ModelUpdate};
 pub use model_vault_client::{
-    config_pda, program_data_account, program_data_pda, ModelKeys, Protocol, TOKEN_2022,
-    TOKEN_PROGRAM,
+    config_pda, default_params, program_data_account, program_data_pda, ModelKeys, Protocol,
+    TOKEN_2022, TOKEN_PROGRAM,
 };
 use solana_account::Account;
 use solana_compute_budget_interface::ComputeBudgetInstruction;
@@ -23,26 +23,16 @@ use spl_associated_token_account_interface::{
 
 pub const USDC: u64 = 1_000_000;
 
-/// Anchor's `entry` ties program id, accounts and data to one lifetime, which `processor!`
-/// cannot express; leaking copies of all three gives them that lifetime (a few bytes per
-/// instruction, fine in tests).
-fn entry(
-    program_id: &Pubkey,
-    accounts: &[anchor_lang::prelude::AccountInfo],
-    data: &[u8],
-) -> anchor_lang::solana_program::entrypoint::ProgramResult {
-    let program_id: &'static Pubkey = Box::leak(Box::new(*program_id));
-    let accounts = Box::leak(accounts.to_vec().into_boxed_slice());
-    let data: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
-    model_vault::entry(program_id, accounts, data)
-}
-
 /// The bank's model-vault: natively (the default), or with `PAYWIRE_SBF=1` the SBF build
 /// that program-test finds through `SBF_OUT_DIR` (`../shared/sbf/build.sh` writes it to
 /// `target/deploy`).
 fn program_test() -> ProgramTest {
     if std::env::var_os("PAYWIRE_SBF").is_none_or(|v| v != "1") {
-        let mut pt = ProgramTest::new("model_vault", model_vault::ID, processor!(entry));
+        let mut pt = ProgramTest::new(
+            "model_vault",
+            model_vault::ID,
+            processor!(localnet::solana::native_entry),
+        );
         pt.prefer_bpf(false);
         return pt;
     }
@@ -58,25 +48,6 @@ fn program_test() -> ProgramTest {
     let mut pt = ProgramTest::new("model_vault", model_vault::ID, None);
     pt.prefer_bpf(true);
     pt
-}
-
-pub fn default_params() -> ConfigParams {
-    ConfigParams {
-        protocol_fee_bps: 500,
-        max_creator_share_bps: 5_000,
-        curve: CurveParams {
-            virtual_quote: 30_000 * USDC,
-            token_supply: 1_000_000_000 * USDC,
-            fee_bps: 100,
-        },
-        guard: BuybackGuard {
-            cooldown_slots: 10,
-            max_spend: 250 * USDC,
-            max_price_impact_bps: 200,
-            max_deviation_bps: 200,
-            reference_window_slots: 100,
-        },
-    }
 }
 
 pub struct Env {
@@ -100,7 +71,7 @@ impl Env {
 
     /// A bank with USDC and funded admin/treasury keys, before `initialize`.
     pub async fn without_config() -> Self {
-        quiet_runtime_logs();
+        localnet::quiet_runtime_logs();
         let mut pt = program_test();
         let admin = Keypair::new();
         let treasury = Keypair::new();
@@ -520,17 +491,6 @@ pub struct Trader {
     pub key: Keypair,
     pub usdc: Pubkey,
     pub tokens: Pubkey,
-}
-
-/// program-test logs every instruction at debug level unless RUST_LOG says otherwise.
-fn quiet_runtime_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("RUST_LOG").is_none() {
-            // SAFETY: runs once, before program-test starts the logger or any thread reads env.
-            unsafe { std::env::set_var("RUST_LOG", "error") };
-        }
-    });
 }
 
 fn lamports(amount: u64) -> Account {

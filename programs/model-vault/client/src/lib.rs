@@ -18,6 +18,29 @@ pub const TOKEN_2022: Pubkey = spl_token_2022_interface::ID;
 /// The classic SPL Token program (USDC's on mainnet).
 pub const TOKEN_PROGRAM: Pubkey = spl_token_interface::ID;
 
+/// Protocol parameters for local use: 5% protocol fee, creators up to 50%, a 30,000 USDC
+/// virtual reserve against 1e9 tokens, and buyback guards scaled to 400 ms slots: a crank
+/// lifts the price at most 2% (twice the pool fee, so a sandwich cannot pay) and spends at
+/// most 250 USDC (a fresh pool absorbs ~300 within that cap).
+pub fn default_params() -> model_vault::ConfigParams {
+    model_vault::ConfigParams {
+        protocol_fee_bps: 500,
+        max_creator_share_bps: 5_000,
+        curve: model_vault::CurveParams {
+            virtual_quote: 30_000_000_000,
+            token_supply: 1_000_000_000_000_000,
+            fee_bps: 100,
+        },
+        guard: model_vault::BuybackGuard {
+            cooldown_slots: 10,
+            max_spend: 250_000_000,
+            max_price_impact_bps: 200,
+            max_deviation_bps: 200,
+            reference_window_slots: 100,
+        },
+    }
+}
+
 pub fn config_pda() -> Pubkey {
     Pubkey::find_program_address(&[CONFIG_SEED], &PROGRAM_ID).0
 }

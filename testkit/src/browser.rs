@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::LocalnetError;
+use localnet::LocalnetError;
 
 /// The Chromium binary: `PAYWIRE_CHROMIUM`, else `/usr/bin/chromium`.
 fn chromium() -> Result<PathBuf, LocalnetError> {
@@ -27,7 +27,7 @@ fn chromium() -> Result<PathBuf, LocalnetError> {
 /// nor the profile outlive the call (or its cancellation).
 pub async fn rendered_dom(url: &str) -> Result<String, LocalnetError> {
     // A fresh profile, so parallel runs never share Chromium's profile lock.
-    let profile = crate::files::temp_dir("paywire-chromium-")?;
+    let profile = localnet::files::temp_dir("paywire-chromium-")?;
     let child = tokio::process::Command::new(chromium()?)
         .args([
             "--headless",
@@ -62,6 +62,6 @@ struct KillGroup(u32);
 
 impl Drop for KillGroup {
     fn drop(&mut self) {
-        crate::process::kill_group(self.0);
+        localnet::process::kill_group(self.0);
     }
 }

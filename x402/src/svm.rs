@@ -19,7 +19,7 @@ use spl_associated_token_account_interface::address::get_associated_token_addres
 
 use super::{
     wire::{PaymentPayload, PaymentRequirements},
-    Rejection,
+    Reason, Rejection,
 };
 
 const MEMO_PROGRAM: Pubkey = Pubkey::from_str_const("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
@@ -104,27 +104,27 @@ impl SvmExact {
             .is_empty()
         {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_transaction",
+                Reason::InvalidExactSvmPayloadTransaction,
                 "address lookup tables are not accepted",
             ));
         }
         let keys = message.static_account_keys();
         if message.header().num_required_signatures != 2 || tx.signatures.len() != 2 {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_transaction",
+                Reason::InvalidExactSvmPayloadTransaction,
                 "the transaction must have exactly two signers: the fee payer and the payer",
             ));
         }
         if keys.first() != Some(&fee_payer) {
             return Err(Rejection::new(
-                "fee_payer_not_managed_by_facilitator",
+                Reason::FeePayerNotManagedByFacilitator,
                 format!("the fee payer must be {fee_payer}"),
             ));
         }
         let instructions = message.instructions();
         if !INSTRUCTIONS.contains(&instructions.len()) {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_transaction_instructions_length",
+                Reason::InvalidExactSvmPayloadTransactionInstructionsLength,
                 format!(
                     "expected {} to {} instructions, found {}",
                     INSTRUCTIONS.start(),
@@ -137,7 +137,7 @@ impl SvmExact {
         // Fee-payer isolation: our key appears in no instruction, so it can move nothing.
         if instructions.iter().any(|ix| ix.accounts.contains(&0)) {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds",
+                Reason::InvalidExactSvmPayloadTransactionFeePayerTransferringFunds,
                 "the fee payer may not appear in any instruction",
             ));
         }
@@ -149,7 +149,7 @@ impl SvmExact {
             || limit.len() != 5
         {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction",
+                Reason::InvalidExactSvmPayloadTransactionInstructionsComputeLimitInstruction,
                 "instruction 0 must set the compute-unit limit",
             ));
         }
@@ -158,7 +158,7 @@ impl SvmExact {
             || price.len() != 9
         {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction",
+                Reason::InvalidExactSvmPayloadTransactionInstructionsComputePriceInstruction,
                 "instruction 1 must set the compute-unit price",
             ));
         }
@@ -166,7 +166,7 @@ impl SvmExact {
         let micro_lamports = u64::from_le_bytes(price[1..9].try_into().expect("8 bytes"));
         if units > self.config.max_compute_units {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction",
+                Reason::InvalidExactSvmPayloadTransactionInstructionsComputeLimitInstruction,
                 format!(
                     "compute-unit limit {units} is over {}: a transfer with a memo needs far less",
                     self.config.max_compute_units
@@ -175,8 +175,11 @@ impl SvmExact {
         }
         if micro_lamports > self.config.max_compute_unit_price {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction_too_high",
-                format!("compute-unit price {micro_lamports} µlamports is over the cap of {}", self.config.max_compute_unit_price),
+                Reason::InvalidExactSvmPayloadTransactionInstructionsComputePriceInstructionTooHigh,
+                format!(
+                    "compute-unit price {micro_lamports} µlamports is over the cap of {}",
+                    self.config.max_compute_unit_price
+                ),
             ));
         }
 
@@ -187,7 +190,7 @@ impl SvmExact {
             || transfer.len() != 10
         {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_no_transfer_instruction",
+                Reason::InvalidExactSvmPayloadNoTransferInstruction,
                 "instruction 2 must be a token TransferChecked",
             ));
         }
@@ -196,7 +199,7 @@ impl SvmExact {
                 Some(p) if p == MEMO_PROGRAM || p == LIGHTHOUSE_PROGRAM => {}
                 other => {
                     return Err(Rejection::new(
-                        "invalid_exact_svm_payload_unknown_fourth_instruction",
+                        Reason::InvalidExactSvmPayloadUnknownFourthInstruction,
                         format!(
                         "instruction {i} calls {}, only Memo or Lighthouse may follow the transfer",
                         other.unwrap_or_default()
@@ -229,14 +232,14 @@ impl SvmExact {
         let fee_payer = self.fee_payer();
         if required.extra_str("feePayer") != Some(fee_payer.to_string().as_str()) {
             return Err(Rejection::new(
-                "fee_payer_not_managed_by_facilitator",
+                Reason::FeePayerNotManagedByFacilitator,
                 format!("extra.feePayer must be {fee_payer}"),
             ));
         }
         let mint = key(&required.asset, "asset")?;
         if mint != self.config.usdc_mint {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_mint_mismatch",
+                Reason::InvalidExactSvmPayloadMintMismatch,
                 format!("asset must be USDC ({})", self.config.usdc_mint),
             ));
         }
@@ -269,7 +272,7 @@ impl SvmExact {
         let transferred = u64::from_le_bytes(transfer[1..9].try_into().expect("8 bytes"));
         if transfer_mint != mint {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_mint_mismatch",
+                Reason::InvalidExactSvmPayloadMintMismatch,
                 format!("the transfer moves {transfer_mint}, not USDC"),
             ));
         }
@@ -277,25 +280,25 @@ impl SvmExact {
             get_associated_token_address_with_program_id(&pay_to, &mint, &token_program);
         if destination != expected_destination {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_recipient_mismatch",
+                Reason::InvalidExactSvmPayloadRecipientMismatch,
                 format!("the transfer must go to {expected_destination} (the USDC account of payTo {pay_to})"),
             ));
         }
         if transferred != amount {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_amount_mismatch",
+                Reason::InvalidExactSvmPayloadAmountMismatch,
                 format!("the transfer moves {transferred}, the price is {amount}"),
             ));
         }
         if source == fee_payer || authority == fee_payer {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds",
+                Reason::InvalidExactSvmPayloadTransactionFeePayerTransferringFunds,
                 "the fee payer may not be the source or authority",
             ));
         }
         if keys.get(1) != Some(&authority) {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_transaction",
+                Reason::InvalidExactSvmPayloadTransaction,
                 "the transfer authority must be the second signer",
             ));
         }
@@ -307,7 +310,7 @@ impl SvmExact {
         match required.extra_str("memo") {
             Some(memo) if memos.len() != 1 || memos[0] != memo.as_bytes() => {
                 return Err(Rejection::new(
-                    "invalid_exact_svm_payload_memo_mismatch",
+                    Reason::InvalidExactSvmPayloadMemoMismatch,
                     "exactly one Memo instruction holding extra.memo (it binds the payment to its quote) is required",
                 ))
             }
@@ -315,7 +318,7 @@ impl SvmExact {
             // identical payments differ; at most one, of a nonce's size.
             None if memos.len() > 1 || memos.iter().any(|m| m.len() > MAX_NONCE_MEMO) => {
                 return Err(Rejection::new(
-                    "invalid_exact_svm_payload_memo_mismatch",
+                    Reason::InvalidExactSvmPayloadMemoMismatch,
                     format!("at most one Memo of up to {MAX_NONCE_MEMO} bytes is accepted"),
                 ))
             }
@@ -325,7 +328,7 @@ impl SvmExact {
         let bytes = message.serialize();
         if !tx.signatures[1].verify(authority.as_ref(), &bytes) {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_signature",
+                Reason::InvalidExactSvmPayloadSignature,
                 "the payer's signature does not verify",
             ));
         }
@@ -348,7 +351,7 @@ impl SvmExact {
         let fresh = fresh.map_err(|e| super::chain_unavailable("checking the blockhash", &e))?;
         if !fresh {
             return Err(Rejection::new(
-                "invalid_exact_svm_payload_blockhash_expired",
+                Reason::InvalidExactSvmPayloadBlockhashExpired,
                 "the transaction's blockhash has expired: sign a new payment with a fresh blockhash",
             ));
         }
@@ -356,7 +359,7 @@ impl SvmExact {
             simulation.map_err(|e| super::chain_unavailable("simulating the payment", &e))?;
         if let Some(err) = simulation.value.err {
             return Err(Rejection::new(
-                "transaction_simulation_failed",
+                Reason::TransactionSimulationFailed,
                 format!("the payment would fail on chain ({err}); check the payer's USDC balance and account"),
             ));
         }
@@ -406,7 +409,7 @@ impl SvmExact {
                 // Read after the blockhash expired, "not there" is final.
                 Ok(None) if expired => {
                     return Err(Rejection::new(
-                        super::SETTLEMENT_EXPIRED,
+                        Reason::SettlementExpired,
                         format!(
                             "payment {} did not land before its blockhash expired: nothing was taken; sign a new payment",
                             verified.signature
@@ -450,7 +453,7 @@ impl SvmExact {
             .flatten();
         Ok(status.and_then(|status| match status.err {
             Some(err) => Some(Err(Rejection::new(
-                super::ON_CHAIN_FAILURE,
+                Reason::TransactionFailed,
                 format!("the payment failed on chain: {err}"),
             ))),
             None => status

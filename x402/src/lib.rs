@@ -3,11 +3,15 @@
 //! ([`facilitator`]).
 
 pub mod client;
+pub mod eip3009;
 pub mod evm;
 pub mod facilitator;
 pub mod payments;
+mod reason;
 pub mod svm;
 pub mod wire;
+
+pub use reason::Reason;
 
 #[cfg(test)]
 mod tests {
@@ -36,13 +40,13 @@ fn check_exact_on(
 ) -> Result<(), Rejection> {
     if required.scheme != "exact" || payment.accepted.scheme != "exact" {
         return Err(Rejection::new(
-            "unsupported_scheme",
+            Reason::UnsupportedScheme,
             "only the exact scheme is accepted",
         ));
     }
     if payment.accepted.network != network || required.network != network {
         return Err(Rejection::new(
-            "invalid_network",
+            Reason::InvalidNetwork,
             format!(
                 "this facilitator settles on {network}, not {}",
                 payment.accepted.network
@@ -51,13 +55,6 @@ fn check_exact_on(
     }
     Ok(())
 }
-
-/// The code of a payment that passed verification and then failed on chain: the payer
-/// kept the money and we paid the fee; the ledger counts these per payer.
-pub const ON_CHAIN_FAILURE: &str = "transaction_failed";
-/// The code of a settlement that can no longer land (its blockhash or `validBefore`
-/// passed without it): nothing was taken.
-pub const SETTLEMENT_EXPIRED: &str = "settlement_expired";
 
 /// `text` without the URLs in it: RPC URLs carry API keys, and error texts (reqwest's
 /// "error sending request for url (…)") repeat them.
@@ -80,7 +77,7 @@ pub fn redact(text: &str) -> String {
 pub(crate) fn chain_unavailable(doing: &str, error: &dyn std::fmt::Display) -> Rejection {
     tracing::warn!(error = %redact(&error.to_string()), "{doing}");
     Rejection::new(
-        "unexpected_verify_error",
+        Reason::UnexpectedVerifyError,
         format!("{doing}: the chain did not answer; retry shortly"),
     )
     .with_status(StatusCode::BAD_GATEWAY)
@@ -91,13 +88,13 @@ pub(crate) fn chain_unavailable(doing: &str, error: &dyn std::fmt::Display) -> R
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Rejection {
-    pub code: &'static str,
+    pub code: Reason,
     pub message: String,
     pub status: StatusCode,
 }
 
 impl Rejection {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Reason, message: impl Into<String>) -> Self {
         Rejection {
             code,
             message: message.into(),
@@ -109,12 +106,12 @@ impl Rejection {
     pub fn malformed(message: impl Into<String>) -> Self {
         Rejection {
             status: StatusCode::BAD_REQUEST,
-            ..Self::new("invalid_payload", message)
+            ..Self::new(Reason::InvalidPayload, message)
         }
     }
 
     pub fn invalid_payload(message: impl Into<String>) -> Self {
-        Self::new("invalid_payload", message)
+        Self::new(Reason::InvalidPayload, message)
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {

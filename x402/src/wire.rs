@@ -4,7 +4,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
-use super::Rejection;
+use super::{Reason, Rejection};
 
 pub const X402_VERSION: u8 = 2;
 /// Request header carrying a v2 payment.
@@ -185,7 +185,7 @@ pub fn decode_payment(
                 .cloned()
                 .ok_or_else(|| {
                     Rejection::new(
-                        "invalid_network",
+                        Reason::InvalidNetwork,
                         format!("no offer for {} on {}", v1.scheme, v1.network),
                     )
                 })?;
@@ -198,7 +198,7 @@ pub fn decode_payment(
             })
         }
         other => Err(Rejection {
-            code: "invalid_x402_version",
+            code: Reason::InvalidX402Version,
             ..Rejection::malformed(format!("x402Version {other:?} is not supported (1 or 2)"))
         }),
     }

@@ -11,12 +11,12 @@ use ledger::Chain;
 use serde_json::Value;
 
 use super::{
-    facilitator::{Facilitator, PaymentKey, Verified},
+    facilitator::{Facilitator, PaymentId, PaymentKey, Verified},
     wire::{
         FacilitatorRequest, PaymentPayload, PaymentRequirements, SettlementResponse,
         VerifyResponse, X402_VERSION,
     },
-    Rejection,
+    Reason, Rejection,
 };
 
 pub enum Payments {
@@ -42,7 +42,7 @@ pub struct Accepted {
 fn unreachable_facilitator(e: impl std::fmt::Display) -> Rejection {
     tracing::warn!(error = %super::redact(&e.to_string()), "calling the remote facilitator");
     Rejection::new(
-        "unexpected_verify_error",
+        Reason::UnexpectedVerifyError,
         "the facilitator did not answer; retry shortly",
     )
     .with_status(StatusCode::BAD_GATEWAY)
@@ -169,7 +169,7 @@ impl Payments {
             Payments::Remote(r) => {
                 let chain = self.chain_of(&required.network).ok_or_else(|| {
                     Rejection::new(
-                        "invalid_network",
+                        Reason::InvalidNetwork,
                         format!("{} is not accepted", required.network),
                     )
                 })?;
@@ -179,7 +179,7 @@ impl Payments {
                         .invalid_reason
                         .unwrap_or_else(|| "invalid_payload".into());
                     return Err(Rejection::new(
-                        "invalid_payload",
+                        Reason::InvalidPayload,
                         format!(
                             "the facilitator refused the payment: {reason} {}",
                             answer.invalid_message.unwrap_or_default()
@@ -187,16 +187,14 @@ impl Payments {
                     ));
                 }
                 let payer = answer.payer.ok_or_else(|| {
-                    Rejection::new("unexpected_verify_error", "the facilitator named no payer")
+                    Rejection::new(
+                        Reason::UnexpectedVerifyError,
+                        "the facilitator named no payer",
+                    )
                 })?;
-                let nonce = Facilitator::eip3009_key(payment).and_then(|k| k.nonce);
+                let id = Facilitator::eip3009_key(payment).map_or(PaymentId::Unknown, |k| k.id);
                 Ok(Accepted {
-                    key: PaymentKey {
-                        chain,
-                        settlement_tx: None,
-                        nonce,
-                        payer,
-                    },
+                    key: PaymentKey { chain, id, payer },
                     verified: None,
                 })
             }
@@ -216,7 +214,7 @@ impl Payments {
                 let answer: SettlementResponse = r.call("settle", payment, required).await?;
                 if !answer.success || answer.transaction.is_empty() {
                     return Err(Rejection::new(
-                        "unexpected_settle_error",
+                        Reason::UnexpectedSettleError,
                         format!(
                             "the facilitator did not settle: {}",
                             answer.error_reason.unwrap_or_default()

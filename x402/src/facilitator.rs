@@ -23,7 +23,7 @@ use super::{
         FacilitatorRequest, PaymentPayload, PaymentRequirements, SettlementResponse,
         VerifyResponse, X402_VERSION,
     },
-    Rejection,
+    Reason, Rejection,
 };
 
 /// A payer with this many on-chain failures within [`REVERT_WINDOW_HOURS`] is refused.
@@ -33,7 +33,7 @@ const REVERT_WINDOW_HOURS: u32 = 24;
 fn ledger_unavailable(doing: &str, error: &LedgerError) -> Rejection {
     tracing::error!(error = %error, "{doing}");
     Rejection::new(
-        "unexpected_settle_error",
+        Reason::UnexpectedSettleError,
         format!("{doing}: the ledger is unavailable; retry shortly"),
     )
     .with_status(StatusCode::SERVICE_UNAVAILABLE)
@@ -59,20 +59,34 @@ pub enum Verified {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentKey {
     pub chain: Chain,
-    /// Solana: the transaction id the settlement will have.
-    pub settlement_tx: Option<String>,
-    /// Base: the EIP-3009 nonce.
-    pub nonce: Option<String>,
+    pub id: PaymentId,
     /// As claimed by the payload; authenticated only by verification.
     pub payer: String,
 }
 
+/// The part of a payment that can be used once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaymentId {
+    /// Solana: the transaction id the settlement will have.
+    Transaction(String),
+    /// Base: the EIP-3009 nonce (unique per payer).
+    Nonce(String),
+    /// A Solana payment a remote facilitator verified: its id is known once it settles.
+    Unknown,
+}
+
 impl PaymentKey {
-    fn settlement_id(&self) -> String {
-        match (&self.settlement_tx, &self.nonce) {
-            (Some(tx), _) => tx.clone(),
-            (None, Some(nonce)) => format!("{}:{nonce}", self.payer),
-            (None, None) => unreachable!("a payment key has a transaction or a nonce"),
+    pub fn settlement_tx(&self) -> Option<&str> {
+        match &self.id {
+            PaymentId::Transaction(tx) => Some(tx),
+            _ => None,
+        }
+    }
+
+    pub fn nonce(&self) -> Option<&str> {
+        match &self.id {
+            PaymentId::Nonce(nonce) => Some(nonce),
+            _ => None,
         }
     }
 }
@@ -82,16 +96,22 @@ impl Verified {
         match self {
             Verified::Solana(v) => PaymentKey {
                 chain: Chain::Solana,
-                settlement_tx: Some(v.signature.to_string()),
-                nonce: None,
+                id: PaymentId::Transaction(v.signature.to_string()),
                 payer: v.payer.to_string(),
             },
             Verified::Base(v) => PaymentKey {
                 chain: Chain::Base,
-                settlement_tx: None,
-                nonce: Some(v.authorization.nonce.to_string()),
+                id: PaymentId::Nonce(v.authorization.nonce.to_string()),
                 payer: v.payer.to_string(),
             },
+        }
+    }
+
+    /// The settlement's unique name in the ledger.
+    fn settlement_id(&self) -> String {
+        match self {
+            Verified::Solana(v) => v.signature.to_string(),
+            Verified::Base(v) => format!("{}:{}", v.payer, v.authorization.nonce),
         }
     }
 
@@ -133,7 +153,7 @@ impl Facilitator {
 
     fn unsupported(network: &str) -> Rejection {
         Rejection::new(
-            "invalid_network",
+            Reason::InvalidNetwork,
             format!("network {network} is not accepted here"),
         )
     }
@@ -181,8 +201,7 @@ impl Facilitator {
                 let (id, payer) = self.svm.as_ref()?.transaction_id(payment)?;
                 Some(PaymentKey {
                     chain: Chain::Solana,
-                    settlement_tx: Some(id.to_string()),
-                    nonce: None,
+                    id: PaymentId::Transaction(id.to_string()),
                     payer: payer.to_string(),
                 })
             }
@@ -197,8 +216,7 @@ impl Facilitator {
         let nonce: alloy::primitives::B256 = auth.get("nonce")?.as_str()?.parse().ok()?;
         Some(PaymentKey {
             chain: Chain::Base,
-            settlement_tx: None,
-            nonce: Some(nonce.to_string()),
+            id: PaymentId::Nonce(nonce.to_string()),
             payer: payer.to_string(),
         })
     }
@@ -206,7 +224,7 @@ impl Facilitator {
     /// Sends a verified payment once; returns the settlement transaction.
     pub async fn settle(&self, verified: &Verified) -> Result<String, Rejection> {
         let key = verified.key();
-        let id = key.settlement_id();
+        let id = verified.settlement_id();
         let claimed = self
             .ledger
             .claim_settlement(key.chain, &id, &key.payer, verified.amount())
@@ -214,7 +232,7 @@ impl Facilitator {
             .map_err(|e| ledger_unavailable("claiming the settlement", &e))?;
         if !claimed {
             return Err(Rejection::new(
-                "duplicate_settlement",
+                Reason::DuplicateSettlement,
                 "this payment has already been settled",
             ));
         }
@@ -234,8 +252,8 @@ impl Facilitator {
             (Err(e), text) => {
                 let text = text.unwrap_or_default();
                 match e.code {
-                    super::ON_CHAIN_FAILURE => SettlementOutcome::Reverted(text),
-                    super::SETTLEMENT_EXPIRED => SettlementOutcome::Expired(text),
+                    Reason::TransactionFailed => SettlementOutcome::Reverted(text),
+                    Reason::SettlementExpired => SettlementOutcome::Expired(text),
                     _ => SettlementOutcome::Refused(text),
                 }
             }
@@ -273,7 +291,7 @@ impl Facilitator {
             .map_err(|e| ledger_unavailable("reading the payer's record", &e))?;
         if reverted >= MAX_REVERTED {
             return Err(Rejection::new(
-                "payer_refused",
+                Reason::PayerRefused,
                 format!("{reverted} payments of {payer} failed on chain after verification in the last {REVERT_WINDOW_HOURS} h; this payer is refused for now"),
             ));
         }
@@ -284,8 +302,8 @@ impl Facilitator {
     /// this facilitator does not settle on that chain); an error when the chain does not
     /// answer.
     pub async fn landed(&self, key: &PaymentKey) -> Result<Option<String>, String> {
-        match (key.chain, &key.settlement_tx, &key.nonce) {
-            (Chain::Solana, Some(tx), _) => {
+        match (key.chain, &key.id) {
+            (Chain::Solana, PaymentId::Transaction(tx)) => {
                 let Some(svm) = &self.svm else {
                     return Ok(None);
                 };
@@ -293,7 +311,7 @@ impl Facilitator {
                 let landed = matches!(svm.outcome(&signature, true).await?, Some(Ok(())));
                 Ok(landed.then(|| tx.clone()))
             }
-            (Chain::Base, _, Some(nonce)) => {
+            (Chain::Base, PaymentId::Nonce(nonce)) => {
                 let Some(evm) = &self.evm else {
                     return Ok(None);
                 };
@@ -364,7 +382,7 @@ impl Destinations {
             return Ok(());
         }
         Err(Rejection::new(
-            "invalid_payment_requirements",
+            Reason::InvalidPaymentRequirements,
             format!(
                 "this facilitator only settles payments to its operator (payTo {} is not one)",
                 required.pay_to
@@ -459,7 +477,7 @@ async fn verify(
             StatusCode::BAD_REQUEST,
             Json(VerifyResponse {
                 is_valid: false,
-                invalid_reason: Some(e.code.into()),
+                invalid_reason: Some(e.code.to_string()),
                 invalid_message: Some(e.message),
                 payer: None,
             }),
@@ -514,7 +532,7 @@ impl Api {
     fn check(&self, request: &FacilitatorRequest) -> Result<(), Rejection> {
         if request.payment_payload.accepted != request.payment_requirements {
             return Err(Rejection::new(
-                "invalid_payment_requirements",
+                Reason::InvalidPaymentRequirements,
                 "paymentPayload.accepted differs from paymentRequirements",
             ));
         }

@@ -8,9 +8,8 @@ use std::{
 };
 
 use alloy::{
-    primitives::{Address, FixedBytes, U256},
-    signers::{local::PrivateKeySigner, Signer as _},
-    sol_types::Eip712Domain,
+    primitives::{Address, U256},
+    signers::local::PrivateKeySigner,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::json;
@@ -24,7 +23,7 @@ use solana_transaction::versioned::VersionedTransaction;
 use spl_associated_token_account_interface::address::get_associated_token_address_with_program_id;
 
 use super::{
-    evm::TransferWithAuthorization,
+    eip3009::{self, Signed},
     wire::{PaymentPayload, PaymentRequirements, X402_VERSION},
 };
 
@@ -153,55 +152,30 @@ pub async fn base_payment(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let authorization = TransferWithAuthorization {
-        from: payer.address(),
-        to: required
+    let message = Signed::message(
+        payer.address(),
+        required
             .pay_to
             .parse()
             .map_err(|_| "payTo is not an address")?,
-        value: U256::from_str_radix(&required.amount, 10).map_err(|_| "amount is not a number")?,
-        validAfter: U256::from(now.saturating_sub(600)),
-        validBefore: U256::from(now + required.max_timeout_seconds),
-        nonce: FixedBytes::from(rand::random::<[u8; 32]>()),
-    };
-    let domain = Eip712Domain::new(
-        Some(
-            required
-                .extra_str("name")
-                .unwrap_or("USD Coin")
-                .to_string()
-                .into(),
-        ),
-        Some(
-            required
-                .extra_str("version")
-                .unwrap_or("2")
-                .to_string()
-                .into(),
-        ),
-        Some(U256::from(chain_id)),
-        Some(usdc),
-        None,
+        U256::from_str_radix(&required.amount, 10).map_err(|_| "amount is not a number")?,
+        now.saturating_sub(600),
+        now + required.max_timeout_seconds,
     );
-    let signature = payer
-        .sign_typed_data(&authorization, &domain)
+    let domain = eip3009::domain(
+        required.extra_str("name").unwrap_or("USD Coin"),
+        required.extra_str("version").unwrap_or("2"),
+        chain_id,
+        usdc,
+    );
+    let signed = Signed::sign(payer, message, &domain)
         .await
         .map_err(|e| e.to_string())?;
     Ok(PaymentPayload {
         x402_version: X402_VERSION,
         resource: None,
         accepted: required.clone(),
-        payload: json!({
-            "signature": signature.to_string(),
-            "authorization": {
-                "from": authorization.from.to_string(),
-                "to": authorization.to.to_string(),
-                "value": authorization.value.to_string(),
-                "validAfter": authorization.validAfter.to_string(),
-                "validBefore": authorization.validBefore.to_string(),
-                "nonce": authorization.nonce.to_string(),
-            },
-        }),
+        payload: serde_json::to_value(signed.payload()).map_err(|e| e.to_string())?,
         extensions: None,
     })
 }

@@ -10,41 +10,14 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::Filter,
     signers::local::PrivateKeySigner,
-    sol,
     sol_types::{Eip712Domain, SolEvent, SolStruct},
 };
-use serde::{Deserialize, Serialize};
 
 use super::{
+    eip3009::{self, address, Eip3009Payload, Eip3009Token, Signed, TransferWithAuthorization},
     wire::{PaymentPayload, PaymentRequirements},
-    Rejection,
+    Reason, Rejection,
 };
-
-sol! {
-    /// The EIP-712 message of EIP-3009.
-    #[derive(Debug)]
-    struct TransferWithAuthorization {
-        address from;
-        address to;
-        uint256 value;
-        uint256 validAfter;
-        uint256 validBefore;
-        bytes32 nonce;
-    }
-
-    #[sol(rpc)]
-    #[allow(clippy::too_many_arguments)]
-    interface Eip3009Token {
-        function balanceOf(address owner) external view returns (uint256);
-        function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
-        function transferWithAuthorization(
-            address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce,
-            bytes memory signature
-        ) external;
-        event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
-        event AuthorizationCanceled(address indexed authorizer, bytes32 indexed nonce);
-    }
-}
 
 /// A validity window must leave at least this much time to settle.
 const SETTLE_MARGIN_SECS: u64 = 6;
@@ -68,24 +41,6 @@ pub struct EvmConfig {
     /// Submits the authorizations (pays the gas).
     pub facilitator: PrivateKeySigner,
     pub rpc_url: String,
-}
-
-/// The EIP-3009 payload of an x402 payment.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Eip3009Payload {
-    pub signature: String,
-    pub authorization: AuthorizationWire,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthorizationWire {
-    pub from: String,
-    pub to: String,
-    pub value: String,
-    pub valid_after: String,
-    pub valid_before: String,
-    pub nonce: String,
 }
 
 #[derive(Clone, Debug)]
@@ -129,12 +84,11 @@ impl EvmExact {
     }
 
     pub fn domain(&self) -> Eip712Domain {
-        Eip712Domain::new(
-            Some(self.config.usdc_name.clone().into()),
-            Some(self.config.usdc_version.clone().into()),
-            Some(U256::from(self.config.chain_id)),
-            Some(self.config.usdc),
-            None,
+        eip3009::domain(
+            &self.config.usdc_name,
+            &self.config.usdc_version,
+            self.config.chain_id,
+            self.config.usdc,
         )
     }
 
@@ -146,7 +100,7 @@ impl EvmExact {
         super::check_exact_on(payment, required, &self.config.network)?;
         if address(&required.asset, "asset")? != self.config.usdc {
             return Err(Rejection::new(
-                "invalid_exact_evm_payload_asset_mismatch",
+                Reason::InvalidExactEvmPayloadAssetMismatch,
                 format!("asset must be USDC ({})", self.config.usdc),
             ));
         }
@@ -154,27 +108,13 @@ impl EvmExact {
             serde_json::from_value(payment.payload.clone()).map_err(|e| {
                 Rejection::invalid_payload(format!("payload is not an EIP-3009 authorization: {e}"))
             })?;
-        let a = &payload.authorization;
-        let number = |text: &str, what: &str| {
-            U256::from_str_radix(text, 10).map_err(|_| {
-                Rejection::invalid_payload(format!(
-                    "authorization.{what} {text:?} is not a decimal number"
-                ))
-            })
-        };
-        let authorization = TransferWithAuthorization {
-            from: address(&a.from, "authorization.from")?,
-            to: address(&a.to, "authorization.to")?,
-            value: number(&a.value, "value")?,
-            validAfter: number(&a.valid_after, "validAfter")?,
-            validBefore: number(&a.valid_before, "validBefore")?,
-            nonce: a.nonce.parse::<FixedBytes<32>>().map_err(|_| {
-                Rejection::invalid_payload("authorization.nonce must be 32 bytes of hex")
-            })?,
-        };
+        let Signed {
+            message: authorization,
+            signature: signature_bytes,
+        } = payload.parse()?;
         if authorization.to != address(&required.pay_to, "payTo")? {
             return Err(Rejection::new(
-                "invalid_exact_evm_payload_recipient_mismatch",
+                Reason::InvalidExactEvmPayloadRecipientMismatch,
                 format!(
                     "the authorization pays {}, not payTo {}",
                     authorization.to, required.pay_to
@@ -184,7 +124,7 @@ impl EvmExact {
         let amount = required.amount_units()?;
         if authorization.value != U256::from(amount) {
             return Err(Rejection::new(
-                "invalid_exact_evm_payload_authorization_value_mismatch",
+                Reason::InvalidExactEvmPayloadAuthorizationValueMismatch,
                 format!(
                     "the authorization moves {}, the price is {amount}",
                     authorization.value
@@ -194,29 +134,25 @@ impl EvmExact {
         let now = U256::from(now());
         if authorization.validAfter > now {
             return Err(Rejection::new(
-                "invalid_exact_evm_payload_authorization_valid_after",
+                Reason::InvalidExactEvmPayloadAuthorizationValidAfter,
                 "the authorization is not valid yet",
             ));
         }
         if authorization.validBefore < now + U256::from(SETTLE_MARGIN_SECS) {
             return Err(Rejection::new(
-                "invalid_exact_evm_payload_authorization_valid_before",
+                Reason::InvalidExactEvmPayloadAuthorizationValidBefore,
                 "the authorization has expired (or expires within 6 s): sign a new one",
             ));
         }
         if authorization.validBefore > now + U256::from(MAX_VALIDITY_SECS) {
             return Err(Rejection::new(
-                "invalid_exact_evm_payload_authorization_valid_before",
+                Reason::InvalidExactEvmPayloadAuthorizationValidBefore,
                 format!("validBefore may be at most {MAX_VALIDITY_SECS} s from now"),
             ));
         }
-        let signature_bytes: Bytes = payload
-            .signature
-            .parse()
-            .map_err(|_| Rejection::invalid_payload("signature must be hex"))?;
         let signature = Signature::try_from(signature_bytes.as_ref()).map_err(|_| {
             Rejection::new(
-                "invalid_exact_evm_payload_signature",
+                Reason::InvalidExactEvmPayloadSignature,
                 "the signature is not a 65-byte ECDSA signature",
             )
         })?;
@@ -225,13 +161,13 @@ impl EvmExact {
             .recover_address_from_prehash(&digest)
             .map_err(|_| {
                 Rejection::new(
-                    "invalid_exact_evm_payload_signature",
+                    Reason::InvalidExactEvmPayloadSignature,
                     "the signature does not recover",
                 )
             })?;
         if signer != authorization.from {
             return Err(Rejection::new(
-                "invalid_exact_evm_payload_signature",
+                Reason::InvalidExactEvmPayloadSignature,
                 format!("signed by {signer}, not by {}", authorization.from),
             ));
         }
@@ -245,7 +181,7 @@ impl EvmExact {
             height.map_err(|e| super::chain_unavailable("reading Base's height", &e))?;
         if used.map_err(unexpected)? {
             return Err(Rejection::new(
-                "invalid_exact_evm_nonce_already_used",
+                Reason::InvalidExactEvmNonceAlreadyUsed,
                 "this authorization was already used",
             ));
         }
@@ -257,7 +193,7 @@ impl EvmExact {
             < authorization.value
         {
             return Err(Rejection::new(
-                "insufficient_funds",
+                Reason::InsufficientFunds,
                 format!("{} holds less than {amount} USDC units", authorization.from),
             ));
         }
@@ -266,7 +202,7 @@ impl EvmExact {
             .await
             .map_err(|e| {
                 Rejection::new(
-                    "transaction_simulation_failed",
+                    Reason::TransactionSimulationFailed,
                     format!(
                         "the authorization would fail on chain: {}",
                         super::redact(&e.to_string())
@@ -343,19 +279,19 @@ impl EvmExact {
                 (Ok(Usage::UsedBy(tx)), _) => return Ok(tx),
                 (Ok(Usage::Canceled), _) => {
                     return Err(Rejection::new(
-                        super::ON_CHAIN_FAILURE,
+                        Reason::TransactionFailed,
                         "the payer canceled the authorization before it settled",
                     ))
                 }
                 (Ok(Usage::Unused), Some(hash)) => {
                     return Err(Rejection::new(
-                        super::ON_CHAIN_FAILURE,
+                        Reason::TransactionFailed,
                         format!("transaction {hash} reverted and the authorization is unused"),
                     ))
                 }
                 (Ok(Usage::Unused), None) if expired => {
                     return Err(Rejection::new(
-                        super::SETTLEMENT_EXPIRED,
+                        Reason::SettlementExpired,
                         "the authorization expired unused: nothing was taken; sign a new one",
                     ))
                 }
@@ -433,9 +369,4 @@ pub enum Usage {
     UsedBy(String),
     /// Canceled by its signer: it can never pay.
     Canceled,
-}
-
-fn address(text: &str, what: &str) -> Result<Address, Rejection> {
-    text.parse()
-        .map_err(|_| Rejection::invalid_payload(format!("{what} {text:?} is not an address")))
 }
