@@ -21,7 +21,7 @@ use crate::{
     paywall::{payment_required, refused, Failure},
     quote::now,
     receipt::seen_before,
-    request::{price, Priced},
+    request::price,
     GatewayError,
 };
 use x402::{
