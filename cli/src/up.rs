@@ -203,7 +203,7 @@ async fn start(
         net.solana
             .chain
             .submit(
-                &[protocol.register(&creator.pubkey(), &keys, 2_000)],
+                &budgeted(protocol.register(&creator.pubkey(), &keys, 2_000)),
                 &[&creator],
             )
             .await?;
@@ -211,13 +211,13 @@ async fn start(
     net.solana
         .chain
         .submit(
-            &[protocol.tokenize(
+            &budgeted(protocol.tokenize(
                 &creator.pubkey(),
                 &tokenized,
                 "Tokenized demo",
                 "DEMO",
                 "https://paywire.example/demo.json",
-            )],
+            )),
             &[&creator],
         )
         .await?;
@@ -460,6 +460,11 @@ impl Agent {
     }
 }
 
+/// `instruction` with the compute-unit limit clients give it, as on a real cluster.
+fn budgeted(instruction: solana_instruction::Instruction) -> Vec<solana_instruction::Instruction> {
+    model_vault_client::with_compute_budget(&[instruction], None)
+}
+
 /// Cranks `buyback_and_burn` until its guards allow it (the cooldown after tokenization).
 async fn crank(
     net: &Localnet,
@@ -471,7 +476,7 @@ async fn crank(
         match net
             .solana
             .chain
-            .submit(&[protocol.buyback_and_burn(keys)], &[])
+            .submit(&budgeted(protocol.buyback_and_burn(keys)), &[])
             .await
         {
             Ok(record) => return Ok(record.signature().to_string()),

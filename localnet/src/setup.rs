@@ -213,7 +213,8 @@ async fn set_up_solana(
     chain.set_program_upgrade_authority(&admin.pubkey()).await;
     let protocol = model_vault_client::Protocol::new(usdc.pubkey(), treasury.pubkey());
     let initialize = protocol.initialize(&admin.pubkey(), model_vault_client::default_params());
-    chain.submit(&[initialize], &[&admin]).await?;
+    let initialize = model_vault_client::with_compute_budget(&[initialize], None);
+    chain.submit(&initialize, &[&admin]).await?;
 
     Ok(SolanaState {
         rpc_url: node.rpc_url(),

@@ -211,9 +211,11 @@ pub struct SpendLimit {
 }
 
 /// The largest spend in `0..=upper` whose buy leaves the spot price at most `cap_bps` above
-/// `anchor`. A binary search over the pool's own trade math (the spot after a buy grows with
-/// the spend), so the bound holds exactly, rounding included; at most log2(upper) rounds, and
-/// one when the whole of `upper` fits.
+/// `anchor`. Decided by the pool's own trade math (the spot after a buy grows with the
+/// spend), so the bound holds exactly, rounding included: one evaluation when the whole of
+/// `upper` fits; otherwise a search that starts from the spend the price formula without
+/// rounding gives ([`continuous_spend`]), usually a few units off, and bisects only the
+/// bracket found around it — a handful of evaluations instead of log2(upper).
 pub fn max_spend_within(r: &Reserves, fee_bps: u16, limit: &SpendLimit) -> CurveResult<u64> {
     let SpendLimit {
         anchor,
@@ -236,8 +238,33 @@ pub fn max_spend_within(r: &Reserves, fee_bps: u16, limit: &SpendLimit) -> Curve
     if upper == 0 || fits(upper)? {
         return Ok(upper);
     }
-    // fits(lo) (a zero spend moves nothing) and !fits(hi)
+    // Invariant: fits(lo) (a zero spend moves nothing) and !fits(hi).
     let (mut lo, mut hi) = (0u64, upper);
+    // The highest price `deviation_bps` lets through: `anchor` plus `cap_bps` of it, rounded down.
+    let highest = anchor
+        .checked_mul(u128::from(cap_bps))
+        .and_then(|lift| anchor.checked_add(lift / BPS));
+    let guess = highest.and_then(|p| continuous_spend(r, fee_bps, p));
+    if let Some(guess) = guess.filter(|_| upper > 1) {
+        let guess = guess.clamp(1, upper - 1);
+        // Gallop away from the guess until the answer is bracketed.
+        let mut step = 1u64;
+        if fits(guess)? {
+            lo = guess;
+            while hi - lo > step && fits(lo + step)? {
+                lo += step;
+                step = step.saturating_mul(2);
+            }
+            hi = hi.min(lo.saturating_add(step));
+        } else {
+            hi = guess;
+            while hi - lo > step && !fits(hi - step)? {
+                hi -= step;
+                step = step.saturating_mul(2);
+            }
+            lo = lo.max(hi - step.min(hi));
+        }
+    }
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
         if fits(mid)? {
@@ -247,4 +274,23 @@ pub fn max_spend_within(r: &Reserves, fee_bps: u16, limit: &SpendLimit) -> Curve
         }
     }
     Ok(lo)
+}
+
+/// The spend after which the spot price is `price` if trades did not round: the positive root
+/// of `(Q + s)(Q + a·s) = Q · P`, where `Q` is the quote reserve, `a = 1 − fee` and `P` the
+/// quote reserve at which the current token reserve would trade at `price` (buying keeps
+/// `quote × tokens` at its net input). `None` when a figure outgrows u128 (reserves far beyond
+/// any USDC supply): the caller then bisects the whole range.
+fn continuous_spend(r: &Reserves, fee_bps: u16, price: u128) -> Option<u64> {
+    let q = u128::from(r.quote().ok()?);
+    let kept = BPS.checked_sub(u128::from(fee_bps)).filter(|a| *a > 0)?;
+    let target = price.checked_mul(u128::from(r.tokens))? / PRICE_SCALE;
+    // In bps: kept·s² + q·(BPS + kept)·s + BPS·q·(q − target) = 0.
+    let fee_term = q.checked_mul(u128::from(fee_bps))?;
+    let discriminant = fee_term
+        .checked_mul(fee_term)?
+        .checked_add((4 * kept * BPS).checked_mul(q.checked_mul(target)?)?)?;
+    let root = discriminant.isqrt();
+    let spend = root.checked_sub(q * (BPS + kept))? / (2 * kept);
+    u64::try_from(spend).ok()
 }

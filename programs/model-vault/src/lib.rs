@@ -11,6 +11,7 @@
 
 use anchor_lang::prelude::*;
 
+mod checks;
 pub mod constants;
 pub mod curve;
 pub mod error;

@@ -157,21 +157,48 @@ proptest! {
         if spot == 0 { return Ok(()) }
         // an anchor at or a little below spot, as when the reference lags under it
         let anchor = spot - spot * u128::from(below) / 10_000;
-        let within = |s: u64| match r.buy(s, fee) {
-            Ok(t) => {
-                let after = t.after.spot_price().unwrap();
-                after <= anchor || curve::deviation_bps(after, anchor).unwrap() <= u128::from(cap)
-            }
-            Err(CurveError::ZeroOutput | CurveError::ZeroAmount) => true,
-            Err(_) => false,
-        };
-        let s = curve::max_spend_within(&r, fee, &SpendLimit { anchor, cap_bps: cap, upper }).unwrap();
+        let limit = SpendLimit { anchor, cap_bps: cap, upper };
+        let s = curve::max_spend_within(&r, fee, &limit).unwrap();
         prop_assert!(s <= upper);
-        prop_assert!(within(s));
+        prop_assert!(within(&r, fee, &limit, s));
         if s < upper {
-            prop_assert!(!within(s + 1), "{} would fit too", s + 1);
+            prop_assert!(!within(&r, fee, &limit, s + 1), "{} would fit too", s + 1);
         }
     }
+}
+
+/// Whether buying for `spend` leaves the spot price within `limit` (the definition
+/// `max_spend_within` must meet exactly).
+fn within(r: &Reserves, fee: u16, limit: &SpendLimit, spend: u64) -> bool {
+    match r.buy(spend, fee) {
+        Ok(t) => {
+            let after = t.after.spot_price().unwrap();
+            after <= limit.anchor
+                || curve::deviation_bps(after, limit.anchor).unwrap() <= u128::from(limit.cap_bps)
+        }
+        Err(CurveError::ZeroOutput | CurveError::ZeroAmount) => true,
+        Err(_) => false,
+    }
+}
+
+/// Reserves too large for the search's first guess (its u128 figures overflow) are searched
+/// by bisection alone, to the same exact answer.
+#[test]
+fn max_spend_within_holds_for_reserves_too_large_to_estimate() {
+    let r = Reserves {
+        virtual_quote: u64::MAX / 4,
+        real_quote: 0,
+        tokens: u64::MAX / 2,
+    };
+    let limit = SpendLimit {
+        anchor: r.spot_price().unwrap(),
+        cap_bps: 100,
+        upper: u64::MAX / 2,
+    };
+    let s = curve::max_spend_within(&r, 100, &limit).unwrap();
+    assert!(s > 0 && s < limit.upper);
+    assert!(within(&r, 100, &limit, s));
+    assert!(!within(&r, 100, &limit, s + 1));
 }
 
 #[test]

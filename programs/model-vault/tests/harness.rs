@@ -223,6 +223,34 @@ impl Env {
         ata(owner, mint, &program)
     }
 
+    /// An empty USDC account of `owner` at a fresh address: right owner and mint, but not the
+    /// associated account the program expects.
+    pub async fn usdc_account_elsewhere(&mut self, owner: &Pubkey) -> Pubkey {
+        let account = Keypair::new();
+        let len = spl_token_interface::state::Account::LEN;
+        let rent = self.ctx.banks_client.get_rent().await.unwrap();
+        let ixs = [
+            anchor_lang::solana_program::system_instruction::create_account(
+                &self.ctx.payer.pubkey(),
+                &account.pubkey(),
+                rent.minimum_balance(len),
+                len as u64,
+                &TOKEN_PROGRAM,
+            ),
+            spl_token_interface::instruction::initialize_account3(
+                &TOKEN_PROGRAM,
+                &account.pubkey(),
+                &self.usdc,
+                owner,
+            )
+            .unwrap(),
+        ];
+        self.send(&ixs, &[&account])
+            .await
+            .expect("create token account");
+        account.pubkey()
+    }
+
     /// `owner`'s associated USDC account, created empty.
     pub async fn usdc_account(&mut self, owner: &Pubkey) -> Pubkey {
         let usdc = self.usdc;

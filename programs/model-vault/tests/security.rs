@@ -192,6 +192,41 @@ async fn protocol_fee_cannot_be_redirected() {
     assert_eq!(env.balance(&keys.vault).await, 100 * USDC);
 }
 
+/// A USDC account with the right owner at another address than the associated one is not the
+/// vault: a crank must not read its balance as revenue, a claim must not pay out of it, a trade
+/// must not use it as the pool's reserve. (The program checks these addresses by hand.)
+#[tokio::test]
+async fn a_look_alike_of_an_associated_account_is_refused() {
+    let mut env = Env::new().await;
+    let (creator, keys) = model_with_claimable(&mut env, "look-alike").await;
+    let look_alike = env.usdc_account_elsewhere(&keys.vault_authority).await;
+    env.mint_usdc(&look_alike, 50 * USDC).await;
+    env.warp_slots(default_params().guard.cooldown_slots).await;
+    let mut ix = env.buyback_ix(&keys);
+    swap_account(&mut ix, keys.vault, look_alike);
+    assert_error(env.send(&[ix], &[]).await, Anchor::ConstraintAssociated);
+
+    let dest = env.usdc_account(&creator.pubkey()).await;
+    let mut ix = env.claim_ix(&keys, &creator.pubkey(), &dest);
+    swap_account(&mut ix, keys.vault, look_alike);
+    assert_error(
+        env.send(&[ix], &[&creator]).await,
+        Anchor::ConstraintAssociated,
+    );
+
+    let pool_look_alike = env.usdc_account_elsewhere(&keys.pool).await;
+    let t = env.trader(&keys, 10 * USDC).await;
+    let mut ix = env.buy_ix(&keys, &t.key.pubkey(), &t.usdc, &t.tokens, USDC, 1);
+    swap_account(&mut ix, keys.pool_quote_vault, pool_look_alike);
+    assert_error(
+        env.send(&[ix], &[&t.key]).await,
+        Anchor::ConstraintAssociated,
+    );
+    assert_eq!(env.balance(&look_alike).await, 50 * USDC);
+    assert_eq!(env.balance(&dest).await, 0);
+    assert_eq!(env.balance(&t.usdc).await, 10 * USDC);
+}
+
 #[tokio::test]
 async fn the_same_account_twice_as_writable_is_refused() {
     let mut env = Env::new().await;

@@ -10,19 +10,21 @@ pub struct Buy<'info> {
     pub market: Market<'info>,
     #[account(
         mut,
+        dup,
         token::mint = market.usdc_mint,
         token::authority = buyer,
         token::token_program = market.usdc_token_program
     )]
     pub buyer_usdc: Box<InterfaceAccount<'info, TokenAccount>>,
     /// Receives the tokens; any Token-2022 account of the model mint.
-    #[account(mut, token::mint = market.mint, token::token_program = market.token_program)]
+    #[account(mut, dup, token::mint = market.mint, token::token_program = market.token_program)]
     pub buyer_tokens: Box<InterfaceAccount<'info, TokenAccount>>,
 }
 
 pub(crate) fn handler(ctx: Context<Buy>, usdc_in: u64, min_tokens_out: u64) -> Result<()> {
     let accounts = ctx.accounts;
     let market = &mut accounts.market;
+    market.check(&[accounts.buyer_usdc.key(), accounts.buyer_tokens.key()])?;
     market.open()?;
     let trade = market.pool.reserves().buy(usdc_in, market.pool.fee_bps)?;
     require!(

@@ -2,36 +2,71 @@ use anchor_lang::prelude::*;
 use anchor_spl::token_interface::TokenAccount;
 
 use super::market::*;
+// Named only by the constraints kept for the IDL (see `checks`).
+#[cfg(feature = "idl-build")]
+use crate::constants::VAULT_SEED;
 
 use crate::{
-    constants::{BPS_DENOMINATOR, VAULT_SEED},
+    checks,
+    constants::BPS_DENOMINATOR,
     curve::{self, CurveError},
     error::ModelVaultError,
     state::{accrue, with_vault_signer},
     token_ops,
 };
 
-/// Permissionless: no signer besides the fee payer of the transaction.
+/// Permissionless: no signer besides the fee payer of the transaction. The addresses are
+/// checked by `check` (see `checks`); the constraints below describe them in the IDL.
 #[derive(Accounts)]
 pub struct BuybackAndBurn<'info> {
     pub market: Market<'info>,
     /// CHECK: PDA that owns the revenue vault; it holds no data and only signs.
-    #[account(seeds = [VAULT_SEED, market.model.key().as_ref()], bump = market.model.vault_bump)]
+    #[cfg_attr(
+        feature = "idl-build",
+        account(seeds = [VAULT_SEED, market.model.key().as_ref()], bump = market.model.vault_bump)
+    )]
     pub vault_authority: UncheckedAccount<'info>,
-    #[account(
-        mut,
-        associated_token::mint = market.usdc_mint,
-        associated_token::authority = vault_authority,
-        associated_token::token_program = market.usdc_token_program
+    #[cfg_attr(
+        feature = "idl-build",
+        account(
+            mut,
+            dup,
+            associated_token::mint = market.usdc_mint,
+            associated_token::authority = vault_authority,
+            associated_token::token_program = market.usdc_token_program
+        )
     )]
+    #[cfg_attr(not(feature = "idl-build"), account(mut, dup))]
     pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(
-        mut,
-        associated_token::mint = market.usdc_mint,
-        associated_token::authority = market.config.treasury,
-        associated_token::token_program = market.usdc_token_program
+    #[cfg_attr(
+        feature = "idl-build",
+        account(
+            mut,
+            dup,
+            associated_token::mint = market.usdc_mint,
+            associated_token::authority = market.config.treasury,
+            associated_token::token_program = market.usdc_token_program
+        )
     )]
+    #[cfg_attr(not(feature = "idl-build"), account(mut, dup))]
     pub treasury_usdc: Box<InterfaceAccount<'info, TokenAccount>>,
+}
+
+impl BuybackAndBurn<'_> {
+    fn check(&self) -> Result<()> {
+        let market = &self.market;
+        market.check(&[self.vault.key(), self.treasury_usdc.key()])?;
+        checks::vault_authority(&self.vault_authority, &market.model)?;
+        let usdc = market.usdc_mint.key();
+        let usdc_program = market.usdc_token_program.key;
+        checks::ata(&self.vault, self.vault_authority.key, &usdc, usdc_program)?;
+        checks::ata(
+            &self.treasury_usdc,
+            &market.config.treasury,
+            &usdc,
+            usdc_program,
+        )
+    }
 }
 
 /// Newly arrived revenue and the part of it owed to the treasury.
@@ -42,6 +77,7 @@ struct Split {
 
 pub(crate) fn handler(ctx: Context<BuybackAndBurn>) -> Result<()> {
     let a = ctx.accounts;
+    a.check()?;
     let guard = a.market.config.params.guard;
     let last = a.market.model.last_buyback_slot;
     let slot = Clock::get()?.slot;

@@ -6,50 +6,58 @@ use anchor_spl::{
     token_interface::{Mint, TokenAccount, TokenInterface},
 };
 
-use crate::{
-    constants::{CONFIG_SEED, MODEL_SEED, POOL_SEED},
-    error::ModelVaultError,
-    state::*,
-};
+use crate::{checks, constants::POOL_SEED, error::ModelVaultError, state::*};
+// Named only by the constraints kept for the IDL (see `checks`).
+#[cfg(feature = "idl-build")]
+use crate::constants::{CONFIG_SEED, MODEL_SEED};
 
+// The PDA and associated-account constraints are checked by `Market::check` (see `checks`);
+// Anchor keeps them only to describe the addresses in the IDL.
 #[derive(Accounts)]
 pub struct Market<'info> {
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    #[cfg_attr(feature = "idl-build", account(seeds = [CONFIG_SEED], bump = config.bump))]
     pub config: Box<Account<'info, Config>>,
     /// Checked first, so a foreign mint is named as such rather than as a wrong vault.
     #[account(address = config.usdc_mint, mint::token_program = usdc_token_program)]
     pub usdc_mint: Box<InterfaceAccount<'info, Mint>>,
-    #[account(
-        mut,
-        seeds = [MODEL_SEED, model.model_id.as_ref()],
-        bump = model.bump,
-        constraint = model.is_tokenized() @ ModelVaultError::NotTokenized
+    #[cfg_attr(
+        feature = "idl-build",
+        account(mut, dup, seeds = [MODEL_SEED, model.model_id.as_ref()], bump = model.bump)
     )]
+    #[cfg_attr(not(feature = "idl-build"), account(mut, dup))]
     pub model: Box<Account<'info, Model>>,
-    #[account(
-        mut,
-        seeds = [POOL_SEED, model.key().as_ref()],
-        bump = pool.bump,
-        has_one = model,
-        has_one = mint
+    #[cfg_attr(
+        feature = "idl-build",
+        account(mut, dup, seeds = [POOL_SEED, model.key().as_ref()], bump = pool.bump, has_one = model, has_one = mint)
     )]
+    #[cfg_attr(not(feature = "idl-build"), account(mut, dup))]
     pub pool: Box<Account<'info, Pool>>,
     /// The model token (Token-2022). Writable because a buyback burns from it.
-    #[account(mut, mint::token_program = token_program)]
+    #[account(mut, dup, mint::token_program = token_program)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
-    #[account(
-        mut,
-        associated_token::mint = mint,
-        associated_token::authority = pool,
-        associated_token::token_program = token_program
+    #[cfg_attr(
+        feature = "idl-build",
+        account(
+            mut,
+            dup,
+            associated_token::mint = mint,
+            associated_token::authority = pool,
+            associated_token::token_program = token_program
+        )
     )]
+    #[cfg_attr(not(feature = "idl-build"), account(mut, dup))]
     pub pool_token_vault: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(
-        mut,
-        associated_token::mint = usdc_mint,
-        associated_token::authority = pool,
-        associated_token::token_program = usdc_token_program
+    #[cfg_attr(
+        feature = "idl-build",
+        account(
+            mut,
+            dup,
+            associated_token::mint = usdc_mint,
+            associated_token::authority = pool,
+            associated_token::token_program = usdc_token_program
+        )
     )]
+    #[cfg_attr(not(feature = "idl-build"), account(mut, dup))]
     pub pool_quote_vault: Box<InterfaceAccount<'info, TokenAccount>>,
     /// Model tokens live on Token-2022 only.
     pub token_program: Program<'info, Token2022>,
@@ -57,6 +65,46 @@ pub struct Market<'info> {
 }
 
 impl<'info> Market<'info> {
+    /// What Anchor's constraints would check, cheaper, plus that none of the market's writable
+    /// accounts is also one of the instruction's own `writable` ones.
+    pub fn check(&self, writable: &[Pubkey]) -> Result<()> {
+        checks::config(&self.config)?;
+        checks::model(&self.model)?;
+        let model = self.model.key();
+        require!(self.model.is_tokenized(), ModelVaultError::NotTokenized);
+        checks::pda(
+            self.pool.key(),
+            &[POOL_SEED, model.as_ref()],
+            self.pool.bump,
+        )?;
+        require_keys_eq!(self.pool.model, model, ErrorCode::ConstraintHasOne);
+        require_keys_eq!(self.pool.mint, self.mint.key(), ErrorCode::ConstraintHasOne);
+        let pool = self.pool.key();
+        checks::ata(
+            &self.pool_token_vault,
+            &pool,
+            &self.mint.key(),
+            self.token_program.key,
+        )?;
+        checks::ata(
+            &self.pool_quote_vault,
+            &pool,
+            &self.usdc_mint.key(),
+            self.usdc_token_program.key,
+        )?;
+        let mut keys = [Pubkey::default(); 8];
+        let all = &mut keys[..5 + writable.len()];
+        all[..5].copy_from_slice(&[
+            model,
+            pool,
+            self.mint.key(),
+            self.pool_token_vault.key(),
+            self.pool_quote_vault.key(),
+        ]);
+        all[5..].copy_from_slice(writable);
+        checks::distinct(all)
+    }
+
     /// Refuses when paused, then records the pre-trade price for this slot.
     pub fn open(&mut self) -> Result<u64> {
         self.config.require_active()?;

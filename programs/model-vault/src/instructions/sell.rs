@@ -10,19 +10,26 @@ pub struct Sell<'info> {
     pub market: Market<'info>,
     #[account(
         mut,
+        dup,
         token::mint = market.mint,
         token::authority = seller,
         token::token_program = market.token_program
     )]
     pub seller_tokens: Box<InterfaceAccount<'info, TokenAccount>>,
     /// Receives the USDC; any account of the USDC mint.
-    #[account(mut, token::mint = market.usdc_mint, token::token_program = market.usdc_token_program)]
+    #[account(
+        mut,
+        dup,
+        token::mint = market.usdc_mint,
+        token::token_program = market.usdc_token_program
+    )]
     pub seller_usdc: Box<InterfaceAccount<'info, TokenAccount>>,
 }
 
 pub(crate) fn handler(ctx: Context<Sell>, tokens_in: u64, min_usdc_out: u64) -> Result<()> {
     let accounts = ctx.accounts;
     let market = &mut accounts.market;
+    market.check(&[accounts.seller_tokens.key(), accounts.seller_usdc.key()])?;
     market.open()?;
     let trade = market
         .pool
