@@ -57,13 +57,13 @@ async fn totals(
 pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
     let payer = localnet::read_keypair(&config.keypair)?;
-    let protocol = indexer::vault_audit::protocol(&rpc).await?;
+    let protocol = audit::vaults::protocol(&rpc).await?;
     loop {
         let slugs = match &config.database_url {
             _ if !config.models.is_empty() => config.models.clone(),
             Some(url) => {
                 let ledger = ledger::Ledger::connect(url).await?;
-                indexer::vault_audit::tokenized_slugs(&rpc, &ledger).await?
+                audit::vaults::tokenized_slugs(&rpc, &ledger).await?
             }
             None => Vec::new(),
         };

@@ -2,7 +2,6 @@
 //! `localnet`, `indexer`, `gateway` run its parts; `chat` (agents), `model` and `crank`
 //! (creators), `audit` (auditors) use it; `config` keeps their defaults; `bench` measures it.
 
-mod audit;
 mod bench_gateway;
 mod bench_program;
 mod chat;
@@ -19,7 +18,7 @@ use std::{
 };
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{builder::TypedValueParser, Args, Parser, Subcommand};
 use localnet::{Localnet, LocalnetConfig, ProgramBuild};
 
 #[derive(Parser)]
@@ -254,11 +253,16 @@ struct AuditArgs {
     /// Before this time (RFC 3339)
     #[arg(long)]
     to: Option<chrono::DateTime<chrono::Utc>>,
-    #[arg(long, value_enum, default_value = "table")]
+    /// table, csv or json (the ledger API's JSON)
+    #[arg(long, default_value = "table", value_parser = clap::builder::PossibleValuesParser::new(audit::Format::NAMES).map(|name| name.parse::<audit::Format>().expect("a listed format")))]
     format: audit::Format,
     /// Solana JSON-RPC: also check each tokenized model's vault balance and token supply
     #[arg(long, env = "PAYWIRE_SOLANA_RPC")]
     solana_rpc: Option<String>,
+    /// The ledger's cursor of the indexer following that chain (its `[solana] cursor`): a
+    /// check that does not add up waits for it to reach the slot the chain answered at
+    #[arg(long, default_value = indexer::config::SOLANA_CURSOR)]
+    solana_cursor: String,
     /// Instead of printing one report, serve the ledger page (charts) and its read-only JSON
     /// API here until Ctrl-C, like `paywire indexer --listen` without following the chains
     #[arg(long, value_name = "ADDRESS", conflicts_with_all = ["model", "from", "to", "format"])]
@@ -591,6 +595,10 @@ async fn run_audit(args: AuditArgs, settings: &settings::Settings) -> anyhow::Re
         "no ledger: pass --database-url, set DATABASE_URL, or `paywire config set --database-url <url>`",
     )?;
     let ledger = ledger::Ledger::connect(&database_url).await?;
+    let vaults = args
+        .solana_rpc
+        .as_ref()
+        .map(|url| audit::VaultAudit::new(url.clone(), args.solana_cursor.clone()));
     if let Some(address) = args.serve {
         let listener = tokio::net::TcpListener::bind(address)
             .await
@@ -600,33 +608,27 @@ async fn run_audit(args: AuditArgs, settings: &settings::Settings) -> anyhow::Re
             listener.local_addr()?,
             if args.solana_rpc.is_some() { "on" } else { "off: pass --solana-rpc" }
         );
-        let api = indexer::api::router(ledger, args.solana_rpc);
+        let api = audit::api::router(ledger, vaults);
         tokio::select! {
             _ = axum_serve(listener, api) => {}
             _ = tokio::signal::ctrl_c() => eprintln!("stopped"),
         }
         return Ok(());
     }
-    let models = match &args.solana_rpc {
-        Some(url) => {
-            let rpc = solana_client::nonblocking::rpc_client::RpcClient::new_with_commitment(
-                url.clone(),
-                solana_commitment_config::CommitmentConfig::confirmed(),
-            );
-            indexer::vault_audit::check_models(&ledger, &rpc, args.model.as_deref()).await?
-        }
-        None => Vec::new(),
+    let models = match &vaults {
+        Some(vaults) => Some(vaults.check_models(&ledger, args.model.as_deref()).await?),
+        None => None,
     };
-    let scope = ledger::AuditScope {
+    let scope = audit::AuditScope {
         model: args.model,
         from: args.from,
         to: args.to,
     };
     let report = audit::Report {
-        charges: ledger.audit_charges(&scope).await?,
+        charges: audit::audit_charges(&ledger, &scope).await?,
         models,
     };
-    print!("{}", audit::render(&report, args.format));
+    print!("{}", report.render(args.format));
     if !report.reconciled() {
         std::process::exit(1);
     }
@@ -847,8 +849,11 @@ async fn run_indexer(args: IndexerArgs) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         eprintln!("  ledger page on http://{address}/ledger/ (JSON API under /ledger/)");
         eprintln!("  Prometheus metrics on http://{address}/metrics");
-        let solana_rpc = config.solana.as_ref().map(|s| s.rpc_url.clone());
-        let api = indexer::api::router(ledger.clone(), solana_rpc).merge(metrics.router());
+        let vaults = config
+            .solana
+            .as_ref()
+            .map(|s| audit::VaultAudit::new(s.rpc_url.clone(), s.cursor.clone()));
+        let api = audit::api::router(ledger.clone(), vaults).merge(metrics.router());
         tokio::spawn(async move { axum_serve(listener, api).await });
     }
     tokio::select! {
@@ -860,8 +865,8 @@ async fn run_indexer(args: IndexerArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn axum_serve(listener: tokio::net::TcpListener, router: indexer::api::Router) {
-    if let Err(e) = indexer::api::serve(listener, router).await {
+async fn axum_serve(listener: tokio::net::TcpListener, router: audit::api::Router) {
+    if let Err(e) = audit::api::serve(listener, router).await {
         tracing::error!(error = %e, "ledger API stopped");
     }
 }

@@ -92,7 +92,7 @@ pub async fn run(args: ModelArgs, settings: &crate::settings::Settings) -> anyho
         settings.rpc_url(args.rpc_url.clone()),
         CommitmentConfig::confirmed(),
     );
-    let protocol = indexer::vault_audit::protocol(&rpc).await?;
+    let protocol = audit::vaults::protocol(&rpc).await?;
     let signer = || -> anyhow::Result<Keypair> {
         let path = settings.required_keypair(args.keypair.clone())?;
         Ok(localnet::read_keypair(&path)?)

@@ -6,7 +6,8 @@
 use std::{net::Ipv4Addr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use ledger::{Ledger, Reconciliation};
+use audit::{Reconciliation, VaultAudit};
+use ledger::Ledger;
 use localnet::{DataDir, Localnet, LocalnetConfig, LocalnetState, OwnedLocalnet, ProgramBuild};
 use serde_json::json;
 use solana_client::nonblocking::rpc_client::RpcClient;
@@ -143,6 +144,12 @@ async fn start(
 
     step(3, "indexer (backfill, then Yellowstone gRPC and Base logs)");
     let indexer_config = crate::indexer_config(&net.state);
+    // The vault checks wait on the cursor of the Solana follower this indexer runs.
+    let vaults = indexer_config
+        .solana
+        .as_ref()
+        .map(|s| VaultAudit::new(s.rpc_url.clone(), s.cursor.clone()))
+        .context("the indexer follows Solana")?;
     let indexer_ledger = ledger.clone();
     let metrics = indexer::Metrics::default();
     let indexer_metrics = metrics.clone();
@@ -156,10 +163,9 @@ async fn start(
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_address = api_listener.local_addr()?;
     let ledger_api = format!("http://{api_address}/ledger");
-    let api = Task(tokio::spawn(indexer::api::serve(
+    let api = Task(tokio::spawn(audit::api::serve(
         api_listener,
-        indexer::api::router(ledger.clone(), Some(net.state.solana.rpc_url.clone()))
-            .merge(metrics.router()),
+        audit::api::router(ledger.clone(), Some(vaults.clone())).merge(metrics.router()),
     )));
 
     step(4, "gateway with the demo upstream");
@@ -264,15 +270,11 @@ async fn start(
         "audit: every charge against the chain (waiting for the indexer to catch up)",
     );
     let audit = wait_for_audit(&ledger, crank.as_deref()).await?;
-    let rpc = RpcClient::new_with_commitment(
-        net.state.solana.rpc_url.clone(),
-        solana_commitment_config::CommitmentConfig::confirmed(),
-    );
-    let report = crate::audit::Report {
-        models: indexer::vault_audit::check_models(&ledger, &rpc, None).await?,
+    let report = audit::Report {
+        models: Some(vaults.check_models(&ledger, None).await?),
         charges: audit,
     };
-    for line in crate::audit::render(&report, crate::audit::Format::Table).lines() {
+    for line in report.render(audit::Format::Table).lines() {
         eprintln!("      {line}");
     }
     let reconciled = report.reconciled();
@@ -494,10 +496,10 @@ async fn crank(
 async fn wait_for_audit(
     ledger: &Ledger,
     crank: Option<&str>,
-) -> anyhow::Result<ledger::ChargeAudit> {
+) -> anyhow::Result<audit::ChargeAudit> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let audit = ledger.audit_charges(&ledger::AuditScope::default()).await?;
+        let audit = audit::audit_charges(ledger, &audit::AuditScope::default()).await?;
         let crank_seen = match crank {
             Some(signature) => ledger.vault_event_count(signature).await? > 0,
             None => true,

@@ -564,6 +564,7 @@ async fn audit_reports_as_json_and_csv_and_fails_on_a_discrepancy(pool: sqlx::Pg
     let failing = audit("json");
     assert_eq!(failing.status.code(), Some(1), "a discrepancy exits 1");
     let report: serde_json::Value = serde_json::from_slice(&failing.stdout).unwrap();
+    let failing_report = report.clone();
     assert_eq!(report["charges"][0]["result"], "missing");
     let csv = String::from_utf8(audit("csv").stdout).unwrap();
     assert!(csv.starts_with("kind,charge_id,model,chain,payer,pay_to,amount,tx,result,detail\n"));
@@ -597,8 +598,12 @@ async fn audit_reports_as_json_and_csv_and_fails_on_a_discrepancy(pool: sqlx::Pg
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    assert_eq!(
+        served, failing_report,
+        "the API's JSON and `paywire audit --format json` are one report, serialised once"
+    );
     assert_eq!(served["reconciled"], false);
-    assert_eq!(served["charges"][0]["result"]["result"], "missing");
+    assert_eq!(served["charges"][0]["result"], "missing");
     assert_eq!(
         served["charges"][0]["amount"], "1000",
         "amounts are decimal strings"

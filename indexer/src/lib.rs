@@ -2,7 +2,6 @@
 //! followers turn what a chain delivers into [`decode::RawTx`], the decoders turn those into
 //! ledger rows, and the ledger writes them in batches with the follower's cursor.
 
-pub mod api;
 pub mod base;
 pub mod bench;
 pub mod config;
@@ -11,7 +10,6 @@ mod error;
 pub mod metrics;
 pub mod service;
 pub mod solana;
-pub mod vault_audit;
 
 pub use config::IndexerConfig;
 pub use error::IndexerError;

@@ -4,7 +4,6 @@ mod backfill;
 mod base;
 mod decode;
 mod follower;
-mod page;
 mod service;
 mod usdc_chain;
 mod yellowstone;

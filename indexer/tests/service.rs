@@ -3,32 +3,21 @@
 //! the tracked set by itself), payments into the vault, a buyback and its burn — each once,
 //! with the right fields — and after a restart the vault is still followed.
 
-use std::time::Duration;
-
 use indexer::{
     config::{IndexerConfig, SolanaSection},
     Metrics,
 };
 use ledger::Ledger;
-use localnet::{read_keypair, DataDir, Localnet, LocalnetConfig, OwnedLocalnet};
-use model_vault_client::{ModelKeys, Protocol};
+use localnet::{read_keypair, Localnet};
+use model_vault_client::Protocol;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
-use testkit::wait_until;
-
-/// A localnet whose key files live in a temporary directory it removes when dropped.
-pub async fn start_localnet(evm: bool) -> OwnedLocalnet {
-    localnet::quiet_runtime_logs();
-    Localnet::start_in(
-        DataDir::temporary("paywire-test-").expect("a temporary directory"),
-        LocalnetConfig::free_ports(Duration::from_millis(50), evm),
-        |_| {},
-    )
-    .await
-    .expect("localnet starts")
-}
+use testkit::{
+    chains::{start_localnet, tokenized_model},
+    wait_until,
+};
 
 struct Parties {
     protocol: Protocol,
@@ -59,35 +48,6 @@ async fn pay(net: &Localnet, p: &Parties, to: &Pubkey, amount: u64) -> String {
     .unwrap();
     let record = net.solana.chain.submit(&[ix], &[&p.payer]).await.unwrap();
     record.signature().to_string()
-}
-
-async fn tokenized_model(net: &Localnet, p: &Parties, slug: &str) -> ModelKeys {
-    let creator = Keypair::new();
-    net.solana
-        .chain
-        .airdrop(&creator.pubkey(), 10_000_000_000)
-        .await
-        .unwrap();
-    let keys = p.protocol.model(slug);
-    let register = p.protocol.register(&creator.pubkey(), &keys, 2_000);
-    let tokenize = p.protocol.tokenize(
-        &creator.pubkey(),
-        &keys,
-        slug,
-        "MDL",
-        "https://x.test/m.json",
-    );
-    net.solana
-        .chain
-        .submit(&[register], &[&creator])
-        .await
-        .unwrap();
-    net.solana
-        .chain
-        .submit(&[tokenize], &[&creator])
-        .await
-        .unwrap();
-    keys
 }
 
 fn config(net: &Localnet) -> IndexerConfig {
@@ -166,7 +126,7 @@ async fn payments_buyback_and_burn_are_indexed_once_and_new_vaults_are_followed(
     .await;
 
     let task = spawn_indexer(&net, &pool);
-    let beta = tokenized_model(&net, &p, "beta").await;
+    let beta = tokenized_model(&net, "beta").await;
     let into_vault = [
         pay(&net, &p, &beta.vault, 2_000_000).await,
         pay(&net, &p, &beta.vault, 3_000_000).await,
@@ -324,8 +284,8 @@ async fn metrics_show_the_cursor_lag_and_rows_written(pool: PgPool) {
     let metrics = Metrics::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/metrics", listener.local_addr().unwrap());
-    let api = indexer::api::router(Ledger::from_pool(pool.clone()), None).merge(metrics.router());
-    let server = tokio::spawn(indexer::api::serve(listener, api));
+    let api = audit::api::router(Ledger::from_pool(pool.clone()), None).merge(metrics.router());
+    let server = tokio::spawn(audit::api::serve(listener, api));
     let task = spawn_indexer_reporting(&net, &pool, metrics);
 
     let paid = pay(&net, &p, &p.protocol.treasury_usdc, 1_000_000).await;

@@ -3,7 +3,7 @@
 //! Schema: `migrations/`. Writes are batched (UNNEST) and idempotent on
 //! `(chain, tx, leg)`, with the follower's cursor committed in the same transaction.
 
-mod audit;
+mod audit_reads;
 mod charges;
 mod error;
 #[cfg(feature = "fixtures")]
@@ -14,9 +14,7 @@ mod scratch;
 mod usdc;
 mod write;
 
-pub use audit::{
-    AccountFlows, AuditScope, ChargeAudit, ChargeCheck, Reconciliation, UnexplainedInflow,
-};
+pub use audit_reads::{AuditScope, FlowSums, PaymentLeg, SettledCharge};
 pub use charges::{
     ChargeRecord, Claim, Completion, CreditReason, NewCharge, SettlementOutcome, SignerTurn,
     StaleCharge,

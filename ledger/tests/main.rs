@@ -1,6 +1,6 @@
 //! The ledger against a real Postgres (each test gets its own database from `#[sqlx::test]`).
 
-mod audit;
+mod reads;
 
 use ledger::{Batch, BlockRow, Chain, Cursor, DiscrepancyRow, Ledger, LedgerError, TransferRow};
 use sqlx::{PgPool, Row};

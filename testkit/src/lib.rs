@@ -1,8 +1,10 @@
 //! What paywire's test suites share, and only they: headless Chromium to render the web pages
-//! ([`browser`]), and polling until something holds ([`eventually`], [`wait_until`]).
+//! ([`browser`]), a localnet that cleans up after itself and a model tokenized on it
+//! ([`chains`]), and polling until something holds ([`eventually`], [`wait_until`]).
 //! Production crates never depend on it.
 
 pub mod browser;
+pub mod chains;
 
 use std::time::{Duration, Instant};
 

@@ -2,19 +2,51 @@
 //! render the seeded revenue, buybacks and reconciliation results, and a database that goes
 //! away is a 503 from the API that the page shows instead of stale figures passing as fresh.
 
+use audit::VaultAudit;
 use ledger::fixtures::{completed_charge, two_buybacks, usdc_leg};
 use ledger::{Batch, Chain, Ledger, ScratchDatabase};
 use sqlx::PgPool;
 
 /// Serves the ledger API on a free port; returns its base URL.
 async fn serve(ledger: Ledger) -> String {
+    serve_reading(ledger, None).await
+}
+
+/// [`serve`] with the vault checks reading the chain through `vaults`.
+async fn serve_reading(ledger: Ledger, vaults: Option<VaultAudit>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(indexer::api::serve(
+    tokio::spawn(audit::api::serve(
         listener,
-        indexer::api::router(ledger, None),
+        audit::api::router(ledger, vaults),
     ));
     url
+}
+
+/// A Solana RPC that takes connections and never answers: the vault checks give up after 5 s
+/// with a 504 that says why, rather than hold the page's request.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_chain_that_does_not_answer_is_a_504_within_5_s(pool: PgPool) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rpc = format!("http://{}", silent.local_addr().unwrap());
+    let vaults = VaultAudit::new(rpc, "solana");
+    let url = serve_reading(Ledger::from_pool(pool), Some(vaults)).await;
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .get(format!("{url}/ledger/models"))
+        .timeout(std::time::Duration::from_secs(15))
+        .send()
+        .await
+        .expect("an answer, not a request held past 15 s");
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 504);
+    assert!(
+        waited < std::time::Duration::from_secs(6),
+        "answered after {waited:?}"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("5 s"), "says why: {body}");
 }
 
 async fn render(url: &str) -> String {

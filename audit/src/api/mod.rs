@@ -1,10 +1,12 @@
-//! The ledger's read-only HTTP API, served next to the indexer (`paywire indexer --listen`):
-//! `GET /ledger/audit`, `/ledger/models`, `/ledger/revenue`, `/ledger/buybacks`,
+//! The ledger's read-only HTTP API, served next to the indexer (`paywire indexer --listen`)
+//! or alone (`paywire audit --serve`): `GET /ledger/audit` (the [`Report`], as `paywire audit
+//! --format json` prints it), `/ledger/models`, `/ledger/revenue`, `/ledger/buybacks`,
 //! `/ledger/charges`, `/ledger/transfers`, `/ledger/cursors`, and the page that charts them at
-//! `/ledger/`. A database that is away is a 503, a chain that does not answer a 502: never an
-//! empty report that could pass for a clean one.
+//! `/ledger/`. A database that is away is a 503, a chain that fails a 502 and one that does not
+//! answer within 5 s a 504: never an empty report that could pass for a clean one, and never a
+//! page request held while a chain read hangs.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use axum::{
     extract::{Query, State},
@@ -16,13 +18,12 @@ use axum::{
 use ledger::{AuditScope, Ledger};
 use serde::Deserialize;
 use serde_json::json;
-use solana_client::nonblocking::rpc_client::RpcClient;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
 
-use crate::IndexerError;
+use crate::{audit_charges, AuditError, ModelCheck, Report, VaultAudit};
 
 pub use axum::Router;
 
@@ -45,22 +46,23 @@ fn request_span(request: &axum::extract::Request) -> tracing::Span {
     tracing::info_span!("request", id = id.unwrap_or(""), method = %request.method(), path = request.uri().path())
 }
 
+/// The longest `/ledger/models` reads the chain before it answers 504.
+const CHAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// How long its checks that do not add up wait for the ledger to catch up: within the deadline,
+/// so that a ledger behind the chain is a report (that does not add up), not a 504.
+const CHAIN_CATCH_UP: Duration = Duration::from_secs(4);
+
 #[derive(Clone)]
 struct ApiState {
     ledger: Ledger,
-    /// The Solana RPC the vault and supply checks read the chain through, if any.
-    solana: Option<Arc<RpcClient>>,
+    /// The vault and supply checks against the chain, if this API reads one.
+    vaults: Option<VaultAudit>,
 }
 
-/// The API over `ledger`; with `solana_rpc`, `/ledger/models` also checks each tokenized
-/// model's vault balance and token supply against the chain.
-pub fn router(ledger: Ledger, solana_rpc: Option<String>) -> Router {
-    let solana = solana_rpc.map(|url| {
-        Arc::new(RpcClient::new_with_commitment(
-            url,
-            solana_commitment_config::CommitmentConfig::confirmed(),
-        ))
-    });
+/// The API over `ledger`; with `vaults`, `/ledger/models` also checks each tokenized model's
+/// vault balance and token supply against the chain (within 5 s).
+pub fn router(ledger: Ledger, vaults: Option<VaultAudit>) -> Router {
+    let vaults = vaults.map(|v| v.catching_up_for(CHAIN_CATCH_UP));
     Router::new()
         .route("/", get(|| async { Redirect::to("/ledger/") }))
         .route("/ledger", get(|| async { Redirect::to("/ledger/") }))
@@ -75,15 +77,17 @@ pub fn router(ledger: Ledger, solana_rpc: Option<String>) -> Router {
         .route("/ledger/charges", get(charges))
         .route("/ledger/transfers", get(transfers))
         .route("/ledger/cursors", get(cursors))
-        .with_state(ApiState { ledger, solana })
+        .with_state(ApiState { ledger, vaults })
 }
 
 /// Why a report could not be made, as the HTTP status that says so.
 enum ApiError {
     /// The database is away: 503.
     Ledger(ledger::LedgerError),
-    /// The chain did not answer: 502.
+    /// The chain failed: 502.
     Chain(String),
+    /// The chain did not answer in time: 504.
+    ChainTimeout,
     /// This API was started without a Solana RPC: 501.
     NoSolanaRpc,
 }
@@ -93,6 +97,14 @@ impl IntoResponse for ApiError {
         let (status, error) = match self {
             ApiError::Ledger(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             ApiError::Chain(e) => (StatusCode::BAD_GATEWAY, e),
+            ApiError::ChainTimeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the chain did not answer within {} s: the vault and supply checks gave up \
+                     (the Solana RPC is slow or away; try again)",
+                    CHAIN_DEADLINE.as_secs()
+                ),
+            ),
             ApiError::NoSolanaRpc => (
                 StatusCode::NOT_IMPLEMENTED,
                 "vault and supply checks read the chain: serve the API with a Solana RPC \
@@ -110,41 +122,39 @@ impl From<ledger::LedgerError> for ApiError {
     }
 }
 
-impl From<IndexerError> for ApiError {
-    fn from(e: IndexerError) -> Self {
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
         match e {
-            IndexerError::Ledger(e) => ApiError::Ledger(e),
-            IndexerError::Database(e) => ApiError::Ledger(e.into()),
-            other => ApiError::Chain(other.to_string()),
+            AuditError::Ledger(e) => ApiError::Ledger(e),
+            AuditError::Chain(e) => ApiError::Chain(e),
         }
     }
 }
 
-/// `?model=&from=&to=` (RFC 3339 times): every charge against the chain.
+/// `?model=&from=&to=` (RFC 3339 times): every charge against the chain, as the report
+/// `paywire audit --format json` prints (`models` null: they are at `/ledger/models`).
 async fn audit(
     State(ApiState { ledger, .. }): State<ApiState>,
     Query(scope): Query<AuditScope>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let audit = ledger.audit_charges(&scope).await?;
-    Ok(Json(
-        json!({ "reconciled": audit.reconciled(), "charges": audit.charges, "unexplained_inflows": audit.unexplained_inflows }),
-    ))
+) -> Result<Json<Report>, ApiError> {
+    Ok(Json(Report {
+        charges: audit_charges(&ledger, &scope).await?,
+        models: None,
+    }))
 }
 
-/// `?model=`: each tokenized model's vault and supply, the ledger against the chain.
+/// `?model=`: each tokenized model's vault and supply, the ledger against the chain; 504 when
+/// the chain does not answer within 5 s.
 async fn models(
     State(state): State<ApiState>,
     Query(scope): Query<AuditScope>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let rpc = state.solana.as_ref().ok_or(ApiError::NoSolanaRpc)?;
-    let checks =
-        crate::vault_audit::check_models(&state.ledger, rpc, scope.model.as_deref()).await?;
-    Ok(Json(
-        checks
-            .iter()
-            .map(crate::vault_audit::ModelCheck::json)
-            .collect(),
-    ))
+) -> Result<Json<Vec<ModelCheck>>, ApiError> {
+    let vaults = state.vaults.as_ref().ok_or(ApiError::NoSolanaRpc)?;
+    let checks = vaults.check_models(&state.ledger, scope.model.as_deref());
+    match tokio::time::timeout(CHAIN_DEADLINE, checks).await {
+        Ok(checks) => Ok(Json(checks?)),
+        Err(_) => Err(ApiError::ChainTimeout),
+    }
 }
 
 async fn revenue(

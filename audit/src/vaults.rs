@@ -1,0 +1,303 @@
+//! Each tokenized model's vault and token as the ledger explains them, against the chain:
+//! revenue in (payments, held revenue released) = vault balance + what left, by cause
+//! (buybacks, their protocol fee, creator claims, anything else), and minted − burned = supply.
+//! Used by `paywire audit` and the ledger API's `/ledger/models`.
+
+use std::{
+    str::FromStr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anchor_lang::AccountDeserialize;
+use ledger::Ledger;
+use model_vault_client::{config_pda, Protocol, PROGRAM_ID};
+use serde::{Serialize, Serializer};
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_pubkey::Pubkey;
+
+use crate::AuditError;
+
+/// What the ledger says happened to one token account, by cause: the model-vault instruction
+/// of each movement's transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountFlows {
+    /// What came in: `payment` (no model-vault instruction: a paid call's settlement),
+    /// `held_released` (revenue the treasury held before tokenization), or the instruction.
+    pub inflow: Vec<(String, u128)>,
+    /// What left: `buyback` (USDC swapped into the pool), `protocol_fee` (the buyback's leg to
+    /// the treasury), `claim` (the creator's share), another instruction, or `other` when none.
+    pub outflow: Vec<(String, u128)>,
+    /// Sums the ledger holds that are not amounts, as `(what, text)`: the flows do not add up.
+    pub unreadable: Vec<(String, String)>,
+}
+
+fn amount_of(flows: &[(String, u128)], cause: &str) -> u128 {
+    flows
+        .iter()
+        .filter(|(k, _)| k == cause)
+        .map(|(_, a)| *a)
+        .sum()
+}
+
+/// `text` read as a sum of base units, or noted in `unreadable` as `what`.
+fn read_sum(text: &str, what: String, unreadable: &mut Vec<(String, String)>) -> Option<u128> {
+    let sum = text.parse().ok();
+    if sum.is_none() {
+        unreadable.push((what, text.to_string()));
+    }
+    sum
+}
+
+impl AccountFlows {
+    /// Inflows and outflows of token account `account` by cause, as the ledger recorded them;
+    /// legs to `treasury` (an owner) in a buyback are its protocol fee.
+    pub async fn read(ledger: &Ledger, account: &str, treasury: &str) -> Result<Self, AuditError> {
+        let sums = ledger.flow_sums(account, treasury).await?;
+        let mut flows = AccountFlows::default();
+        for (side, rows, into) in [
+            ("in", sums.inflow, &mut flows.inflow),
+            ("out", sums.outflow, &mut flows.outflow),
+        ] {
+            for (cause, text) in rows {
+                if let Some(sum) = read_sum(&text, format!("{cause} {side}"), &mut flows.unreadable)
+                {
+                    into.push((cause, sum));
+                }
+            }
+        }
+        Ok(flows)
+    }
+
+    pub fn inflow_total(&self) -> u128 {
+        self.inflow.iter().map(|(_, a)| *a).sum()
+    }
+
+    /// The balance the ledger implies.
+    pub fn balance(&self) -> i128 {
+        self.inflow_total() as i128 - self.outflow.iter().map(|(_, a)| *a as i128).sum::<i128>()
+    }
+
+    pub fn inflow_of(&self, cause: &str) -> u128 {
+        amount_of(&self.inflow, cause)
+    }
+
+    pub fn outflow_of(&self, cause: &str) -> u128 {
+        amount_of(&self.outflow, cause)
+    }
+}
+
+/// One tokenized model, as the ledger explains it and as the chain holds it.
+#[derive(Clone, Debug)]
+pub struct ModelCheck {
+    pub slug: String,
+    pub vault: String,
+    pub flows: AccountFlows,
+    pub chain_balance: u64,
+    pub minted: u128,
+    pub burned: u128,
+    /// Mint totals the ledger holds that are not amounts, as `(what, text)`.
+    pub unreadable_supply: Vec<(String, String)>,
+    pub chain_supply: u64,
+}
+
+impl ModelCheck {
+    pub fn balance_adds_up(&self) -> bool {
+        self.flows.unreadable.is_empty() && self.flows.balance() == self.chain_balance as i128
+    }
+
+    pub fn supply_adds_up(&self) -> bool {
+        self.unreadable_supply.is_empty()
+            && self.minted as i128 - self.burned as i128 == self.chain_supply as i128
+    }
+}
+
+/// `{cause: "amount"}`.
+fn by_cause(flows: &[(String, u128)]) -> serde_json::Value {
+    flows
+        .iter()
+        .map(|(k, a)| (k.clone(), serde_json::Value::String(a.to_string())))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// Amounts as decimal strings (they can exceed a double's precision); `unreadable` lists what
+/// the ledger holds that is not an amount.
+impl Serialize for ModelCheck {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let unreadable: Vec<_> = self
+            .flows
+            .unreadable
+            .iter()
+            .chain(&self.unreadable_supply)
+            .map(|(what, text)| serde_json::json!({ "what": what, "found": text }))
+            .collect();
+        serde_json::json!({
+            "model": self.slug, "vault": self.vault,
+            "revenue_in": self.flows.inflow_total().to_string(),
+            "inflows": by_cause(&self.flows.inflow),
+            "outflows": by_cause(&self.flows.outflow),
+            "ledger_balance": self.flows.balance().to_string(), "chain_balance": self.chain_balance.to_string(),
+            "balance_adds_up": self.balance_adds_up(),
+            "minted": self.minted.to_string(), "burned": self.burned.to_string(), "chain_supply": self.chain_supply.to_string(),
+            "supply_adds_up": self.supply_adds_up(),
+            "unreadable": unreadable,
+        })
+        .serialize(s)
+    }
+}
+
+fn rpc_error(rpc: &RpcClient, what: &str, e: impl std::fmt::Display) -> AuditError {
+    AuditError::Chain(format!("{what} at {}: {e}", rpc.url()))
+}
+
+/// The protocol's USDC and treasury, from the program's `Config` account.
+pub async fn protocol(rpc: &RpcClient) -> Result<Protocol, AuditError> {
+    let account = rpc.get_account(&config_pda()).await.map_err(|e| {
+        rpc_error(
+            rpc,
+            "reading the model-vault config (is the program deployed?)",
+            e,
+        )
+    })?;
+    let config = model_vault::Config::try_deserialize(&mut account.data.as_slice())
+        .map_err(|e| rpc_error(rpc, "decoding the model-vault config", e))?;
+    Ok(Protocol::new(config.usdc_mint, config.treasury))
+}
+
+/// The slug of every model the ledger saw tokenized, read from its on-chain `Model`.
+pub async fn tokenized_slugs(rpc: &RpcClient, ledger: &Ledger) -> Result<Vec<String>, AuditError> {
+    let mut slugs = Vec::new();
+    for address in ledger.tokenized_models().await? {
+        let Ok(address) = Pubkey::from_str(&address) else {
+            continue;
+        };
+        let Ok(account) = rpc.get_account(&address).await else {
+            continue;
+        };
+        if account.owner != PROGRAM_ID {
+            continue;
+        }
+        if let Ok(model) = model_vault::Model::try_deserialize(&mut account.data.as_slice()) {
+            slugs.push(model.slug);
+        }
+    }
+    Ok(slugs)
+}
+
+/// How long checks that do not add up are read again while the ledger catches up, unless
+/// [`VaultAudit::catching_up_for`] says otherwise.
+const CATCH_UP: Duration = Duration::from_secs(20);
+
+/// The vault and supply checks against the chain at one Solana RPC, waiting on the ledger's
+/// Solana cursor of a given name (the indexer's `[solana] cursor`).
+#[derive(Clone)]
+pub struct VaultAudit {
+    rpc: Arc<RpcClient>,
+    cursor: String,
+    catch_up: Duration,
+}
+
+impl VaultAudit {
+    /// Reads the chain at `rpc_url` (confirmed), and waits on the ledger's cursor `cursor`.
+    pub fn new(rpc_url: impl Into<String>, cursor: impl Into<String>) -> Self {
+        VaultAudit {
+            rpc: Arc::new(RpcClient::new_with_commitment(
+                rpc_url.into(),
+                solana_commitment_config::CommitmentConfig::confirmed(),
+            )),
+            cursor: cursor.into(),
+            catch_up: CATCH_UP,
+        }
+    }
+
+    /// Reads checks that do not add up again for at most `catch_up` in all (default 20 s).
+    pub fn catching_up_for(self, catch_up: Duration) -> Self {
+        VaultAudit { catch_up, ..self }
+    }
+
+    /// Checks every tokenized model the ledger knows (or only `only`) against the chain.
+    ///
+    /// The indexer follows the chain a slot or two behind, so a vault read right after a
+    /// payment would not add up for no fault of anyone. A check that does not add up is read
+    /// again until the ledger's cursor has reached the slot the chain answered at, twice in a
+    /// row with the chain's figures unchanged between the reads; only then, or once the
+    /// catch-up time is over, is it reported.
+    pub async fn check_models(
+        &self,
+        ledger: &Ledger,
+        only: Option<&str>,
+    ) -> Result<Vec<ModelCheck>, AuditError> {
+        let rpc = &*self.rpc;
+        let protocol = protocol(rpc).await?;
+        let deadline = Instant::now() + self.catch_up;
+        let mut checks = Vec::new();
+        for slug in tokenized_slugs(rpc, ledger).await? {
+            if only.is_some_and(|m| m != slug) {
+                continue;
+            }
+            let mut settled_figures = None;
+            let check = loop {
+                let (check, slot) = check_model(ledger, rpc, &protocol, &slug).await?;
+                let figures = (check.chain_balance, check.chain_supply);
+                let caught_up = ledger
+                    .cursor(&self.cursor)
+                    .await?
+                    .is_some_and(|c| c >= slot);
+                let adds_up = check.balance_adds_up() && check.supply_adds_up();
+                if adds_up
+                    || Instant::now() >= deadline
+                    || (caught_up && settled_figures == Some(figures))
+                {
+                    break check;
+                }
+                settled_figures = caught_up.then_some(figures);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            checks.push(check);
+        }
+        Ok(checks)
+    }
+}
+
+/// One read of `slug`'s vault and supply, and the newest slot the chain answered at.
+async fn check_model(
+    ledger: &Ledger,
+    rpc: &RpcClient,
+    protocol: &Protocol,
+    slug: &str,
+) -> Result<(ModelCheck, u64), AuditError> {
+    let keys = protocol.model(slug);
+    let balance = rpc
+        .get_token_account_balance_with_commitment(&keys.vault, rpc.commitment())
+        .await
+        .map_err(|e| rpc_error(rpc, "reading the vault balance", e))?;
+    let supply = rpc
+        .get_token_supply_with_commitment(&keys.mint, rpc.commitment())
+        .await
+        .map_err(|e| rpc_error(rpc, "reading the token supply", e))?;
+    let amount = |text: &str, what| text.parse::<u64>().map_err(|e| rpc_error(rpc, what, e));
+    let (minted, burned) = ledger.mint_totals(&keys.mint.to_string()).await?;
+    let mut unreadable_supply = Vec::new();
+    let mut total = |sum: Option<String>, what: &str| match sum {
+        None => 0,
+        Some(text) => read_sum(&text, what.to_string(), &mut unreadable_supply).unwrap_or_default(),
+    };
+    let (minted, burned) = (total(minted, "minted"), total(burned, "burned"));
+    let check = ModelCheck {
+        flows: AccountFlows::read(
+            ledger,
+            &keys.vault.to_string(),
+            &protocol.treasury.to_string(),
+        )
+        .await?,
+        vault: keys.vault.to_string(),
+        slug: slug.to_string(),
+        chain_balance: amount(&balance.value.amount, "reading the vault balance")?,
+        minted,
+        burned,
+        unreadable_supply,
+        chain_supply: amount(&supply.value.amount, "reading the token supply")?,
+    };
+    Ok((check, balance.context.slot.max(supply.context.slot)))
+}

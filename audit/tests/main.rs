@@ -1,0 +1,6 @@
+//! The audit against a real Postgres (each test gets its own database from `#[sqlx::test]`)
+//! and, for the vault checks, a real localnet.
+
+mod charges;
+mod page;
+mod vaults;

@@ -1,0 +1,139 @@
+//! The reads the audit (crate `paywire-audit`) reconciles: settled charges, payment legs, a
+//! token account's flows by cause, a mint's totals. Amounts come back as the text Postgres
+//! holds (`numeric` can exceed a u64): reading them is the audit's job, and one it cannot read
+//! is a discrepancy it reports, never 0.
+
+use crate::{Chain, Ledger, LedgerError};
+
+/// Which charges and inflows an audit looks at.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct AuditScope {
+    pub model: Option<String>,
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A settled or completed charge: what the gateway sold.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SettledCharge {
+    pub id: i64,
+    pub model: String,
+    pub chain: Chain,
+    pub payer: String,
+    pub pay_to: String,
+    /// Base units, as stored.
+    pub amount: String,
+    pub settlement_tx: Option<String>,
+}
+
+/// A live payment leg (a transfer, not a mint or burn) into anyone.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PaymentLeg {
+    pub chain: Chain,
+    pub tx: String,
+    pub destination_owner: Option<String>,
+    /// Base units, as stored.
+    pub amount: String,
+}
+
+/// What moved into and out of one token account, summed by cause: `(cause, amount as stored)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowSums {
+    /// `payment` (no model-vault instruction: a paid call's settlement), `held_released`
+    /// (revenue the treasury held before tokenization), or the instruction.
+    pub inflow: Vec<(String, String)>,
+    /// `buyback` (USDC swapped into the pool), `protocol_fee` (the buyback's leg to the
+    /// treasury), `claim` (the creator's share), another instruction, or `other` when none.
+    pub outflow: Vec<(String, String)>,
+}
+
+/// Live legs of successful transactions into (`destination`) or out of (`source`) an account,
+/// summed by cause.
+const FLOWS_BY_CAUSE: &str = "
+    SELECT CASE WHEN e.kind = 'buyback' AND t.destination_owner = $2 THEN 'protocol_fee'
+                WHEN e.kind = 'release' THEN 'held_released'
+                ELSE coalesce(e.kind, $3) END,
+           sum(t.amount)::text
+    FROM ledger.transfers t
+    LEFT JOIN LATERAL (SELECT kind FROM ledger.vault_events v
+                       WHERE v.signature = t.tx AND v.status <> 'rolled_back' LIMIT 1) e ON true
+    WHERE t.{side} = $1 AND t.success AND t.status <> 'rolled_back'
+    GROUP BY 1 ORDER BY 1";
+
+impl Ledger {
+    /// Every settled or completed charge in `scope`, oldest first.
+    pub async fn settled_charges(
+        &self,
+        scope: &AuditScope,
+    ) -> Result<Vec<SettledCharge>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT id, model, chain, payer, pay_to, amount::text AS amount, settlement_tx FROM ledger.charges
+             WHERE status IN ('settled', 'completed')
+               AND ($1::text IS NULL OR model = $1)
+               AND ($2::timestamptz IS NULL OR created_at >= $2)
+               AND ($3::timestamptz IS NULL OR created_at < $3)
+             ORDER BY id",
+        )
+        .bind(&scope.model)
+        .bind(scope.from)
+        .bind(scope.to)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Live payment legs into anyone within `scope`'s times (a leg without a block time is in).
+    pub async fn payment_legs(&self, scope: &AuditScope) -> Result<Vec<PaymentLeg>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT chain, tx, destination_owner, amount::text AS amount FROM ledger.transfers
+             WHERE status <> 'rolled_back' AND kind IN ('transfer', 'transfer_checked', 'erc20_transfer')
+               AND ($1::timestamptz IS NULL OR block_time IS NULL OR block_time >= $1)
+               AND ($2::timestamptz IS NULL OR block_time IS NULL OR block_time < $2)",
+        )
+        .bind(scope.from)
+        .bind(scope.to)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every transaction with a model-vault instruction the ledger recorded.
+    pub async fn program_signatures(&self) -> Result<Vec<String>, LedgerError> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT signature FROM ledger.vault_events")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// Inflows and outflows of token account `account` by cause; legs to `treasury` (an owner)
+    /// in a buyback are its protocol fee.
+    pub async fn flow_sums(&self, account: &str, treasury: &str) -> Result<FlowSums, LedgerError> {
+        let mut sides = Vec::with_capacity(2);
+        for (side, unexplained) in [("destination", "payment"), ("source", "other")] {
+            let rows: Vec<(String, String)> =
+                sqlx::query_as(&FLOWS_BY_CAUSE.replace("{side}", side))
+                    .bind(account)
+                    .bind(treasury)
+                    .bind(unexplained)
+                    .fetch_all(self.pool())
+                    .await?;
+            sides.push(rows);
+        }
+        let outflow = sides.pop().unwrap_or_default();
+        let inflow = sides.pop().unwrap_or_default();
+        Ok(FlowSums { inflow, outflow })
+    }
+
+    /// (minted, burned) of `mint` as the ledger recorded them, as stored; `None` when nothing was.
+    pub async fn mint_totals(
+        &self,
+        mint: &str,
+    ) -> Result<(Option<String>, Option<String>), LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT sum(amount) FILTER (WHERE kind LIKE 'mint_to%')::text, sum(amount) FILTER (WHERE kind LIKE 'burn%')::text
+             FROM ledger.transfers WHERE mint = $1 AND success AND status <> 'rolled_back'",
+        )
+        .bind(mint)
+        .fetch_one(self.pool())
+        .await?)
+    }
+}
