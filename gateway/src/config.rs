@@ -190,9 +190,10 @@ impl GatewayConfig {
 
 /// Reads a Solana CLI keypair file (a JSON array of 64 bytes).
 pub fn read_keypair(path: &Path) -> Result<solana_keypair::Keypair, GatewayError> {
-    let bad =
-        |e: String| GatewayError::Config(format!("{} is not a keypair file: {e}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let bytes: Vec<u8> = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    solana_keypair::Keypair::try_from(bytes.as_slice()).map_err(|e| bad(e.to_string()))
+    solana_keypair::read_keypair_file(path).map_err(|e| {
+        GatewayError::Config(format!(
+            "cannot read the keypair file {}: {e}",
+            path.display()
+        ))
+    })
 }

@@ -293,12 +293,11 @@ impl SolanaState {
 
 /// Reads a keypair file in the Solana CLI's format.
 pub fn read_keypair(path: &Path) -> Result<Keypair, LocalnetError> {
-    let text = std::fs::read_to_string(path)?;
-    let bytes: Vec<u8> = serde_json::from_str(&text).map_err(|e| {
-        LocalnetError::Invalid(format!("{} is not a keypair file: {e}", path.display()))
-    })?;
-    Keypair::try_from(bytes.as_slice()).map_err(|e| {
-        LocalnetError::Invalid(format!("{} is not a keypair file: {e}", path.display()))
+    solana_keypair::read_keypair_file(path).map_err(|e| {
+        LocalnetError::Invalid(format!(
+            "cannot read the keypair file {}: {e}",
+            path.display()
+        ))
     })
 }
 

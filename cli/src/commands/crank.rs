@@ -4,12 +4,57 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use clap::Args;
 use serde_json::Value;
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_signer::Signer;
 
-pub struct CrankConfig {
+use crate::settings::Settings;
+
+/// Run buyback_and_burn for every tokenized model whose guards allow it.
+///
+/// The program decides (cooldown, price deviation from the reference price, price-impact
+/// cap, nothing to buy back); the crank reports each refusal by name. Models come from
+/// --model, or from the ledger (--database-url) where the indexer recorded tokenizations.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct CrankArgs {
+    /// Solana JSON-RPC [default: the config file's rpc_url, else http://127.0.0.1:8899]
+    #[arg(long, short = 'u', visible_alias = "url", env = "PAYWIRE_SOLANA_RPC")]
+    rpc_url: Option<String>,
+    /// Pays the transaction fees (a Solana CLI keypair file); the crank needs no other
+    /// authority [default: the config file's keypair]
+    #[arg(long, env = "PAYWIRE_KEYPAIR")]
+    keypair: Option<PathBuf>,
+    /// A model slug to crank (repeatable)
+    #[arg(long = "model")]
+    models: Vec<String>,
+    /// The ledger, to find every tokenized model [default: the config file's database_url]
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// A priority fee, in microlamports per compute unit (the unit limit is always set)
+    #[arg(long, env = "PAYWIRE_PRIORITY_FEE")]
+    priority_fee: Option<u64>,
+    /// Keep cranking, a round every this many seconds
+    #[arg(long)]
+    every: Option<u64>,
+}
+
+pub async fn run(args: CrankArgs, settings: &Settings) -> anyhow::Result<()> {
+    crank(CrankConfig {
+        rpc_url: settings.rpc_url(args.rpc_url),
+        keypair: settings.required_keypair(args.keypair)?,
+        models: args.models,
+        database_url: settings.database_url(args.database_url),
+        every: args.every,
+        priority_fee: args.priority_fee,
+    })
+    .await
+}
+
+/// What `crank` runs with, the config file's defaults applied.
+struct CrankConfig {
     pub rpc_url: String,
     pub keypair: PathBuf,
     pub models: Vec<String>,
@@ -20,7 +65,7 @@ pub struct CrankConfig {
     pub priority_fee: Option<u64>,
 }
 
-const IDL: &str = include_str!("../../idls/model_vault.json");
+const IDL: &str = include_str!("../../../idls/model_vault.json");
 
 /// The model-vault error named by a custom program error code.
 fn error_name(code: u32) -> Option<String> {
@@ -54,7 +99,7 @@ async fn totals(
     Some(model.totals)
 }
 
-pub async fn run(config: CrankConfig) -> anyhow::Result<()> {
+async fn crank(config: CrankConfig) -> anyhow::Result<()> {
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
     let payer = localnet::read_keypair(&config.keypair)?;
     let protocol = audit::vaults::protocol(&rpc).await?;

@@ -3,10 +3,46 @@
 //! top-level call of the program consumed, CPIs included; figures from the shared toolchain
 //! are estimates that run high, good for comparing two builds of it.
 
-use std::{collections::BTreeMap, path::Path, process::Command};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{bail, Context};
+use clap::Args;
 use serde::Serialize;
+
+/// Compute units per model-vault instruction, from the program suite run against the SBF
+/// build: calls, then min, median and max over the successful calls, and the max over every
+/// call (a refusal must fit the budget too). Build the .so first with ../shared/sbf/build.sh;
+/// run from the workspace. The shared toolchain's figures are estimates that run high.
+#[derive(Args, Debug)]
+pub struct BenchProgramArgs {
+    /// The directory holding model_vault.so
+    #[arg(long, env = "SBF_OUT_DIR", default_value = "target/deploy")]
+    so_dir: PathBuf,
+    /// Print one JSON object: instruction → {calls, ok_calls, ok_min, ok_median, ok_max, max}
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BenchProgramArgs) -> anyhow::Result<()> {
+    let units = measure(&args.so_dir)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&units)?);
+        return Ok(());
+    }
+    println!("compute units per call, CPIs included (SBF build, shared toolchain: estimates)");
+    println!("instruction              calls     ok   ok min  ok median   ok max   max (all)");
+    for (name, u) in &units {
+        println!(
+            "{name:<22} {:>7} {:>6} {:>8} {:>10} {:>8} {:>11}",
+            u.calls, u.ok_calls, u.ok_min, u.ok_median, u.ok_max, u.max
+        );
+    }
+    Ok(())
+}
 
 /// One instruction's figures over the suite's calls.
 #[derive(Debug, Default, PartialEq, Serialize)]
@@ -22,7 +58,7 @@ pub struct InstructionUnits {
 }
 
 /// Runs the program suite against `<so_dir>/model_vault.so` and reads its log.
-pub fn run(so_dir: &Path) -> anyhow::Result<BTreeMap<String, InstructionUnits>> {
+fn measure(so_dir: &Path) -> anyhow::Result<BTreeMap<String, InstructionUnits>> {
     let so = so_dir.join("model_vault.so");
     if !so.is_file() {
         bail!(

@@ -161,7 +161,7 @@ pub async fn run(args: ModelArgs, settings: &crate::settings::Settings) -> anyho
     match rpc.send_and_confirm_transaction(&tx).await {
         Ok(signature) => println!("transaction {signature}"),
         Err(e) => {
-            let reason = crate::crank::program_error(&e).unwrap_or_else(|| e.to_string());
+            let reason = super::crank::program_error(&e).unwrap_or_else(|| e.to_string());
             anyhow::bail!("the program refused: {reason}");
         }
     }

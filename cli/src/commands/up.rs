@@ -7,6 +7,7 @@ use std::{net::Ipv4Addr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use audit::{Reconciliation, VaultAudit};
+use clap::Args;
 use ledger::Ledger;
 use localnet::{DataDir, Localnet, LocalnetConfig, LocalnetState, OwnedLocalnet, ProgramBuild};
 use serde_json::json;
@@ -18,7 +19,70 @@ use x402::{client, wire};
 
 use crate::postgres::Postgres;
 
-pub struct UpConfig {
+/// Run the whole system on this machine, with a demo, and stay up until Ctrl-C.
+///
+/// Starts Postgres (a fresh database on the DATABASE_URL server, dropped on exit; without
+/// DATABASE_URL a throwaway cluster made with this machine's initdb/pg_ctl in a temporary
+/// directory, removed on exit), local Solana with the
+/// model-vault program and local Base (anvil), the indexer, and the gateway with a built-in
+/// demo upstream. Then the demo: two models are registered and one is tokenized; an agent
+/// pays for --calls calls on both chains (USDC to the tokenized model's vault, to the
+/// treasury for the other); the crank runs buyback_and_burn; every charge is audited against
+/// what the indexer saw on chain. Prints the URLs and stays up until Ctrl-C.
+/// With --exit it stops after the audit and exits 0 only if everything reconciles.
+/// However it stops (--exit, Ctrl-C, an error such as a port already taken), it leaves
+/// nothing behind: no process, no database, no key file (they are written 0600 in a private
+/// temporary directory, unless --data-dir keeps them).
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct UpArgs {
+    /// Paid calls the demo agent makes
+    #[arg(long, default_value_t = 8)]
+    calls: usize,
+    /// Stop after the audit; exit 0 only if everything reconciles
+    #[arg(long)]
+    exit: bool,
+    /// Postgres to use [default: a throwaway cluster]
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// The gateway's port (0 picks a free one)
+    #[arg(long, default_value_t = 8402)]
+    port: u16,
+    /// Milliseconds per Solana slot
+    #[arg(long, default_value_t = 100)]
+    slot_ms: u64,
+    /// Keep the key files (demo agent, creator, treasury, …) in this directory after exit
+    /// [default: a private temporary directory, removed on exit]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Which model-vault the local Solana runs: `auto` (this checkout's SBF build,
+    /// target/deploy/model_vault.so, while it is newer than the program's sources; else
+    /// native), `native`, or the path of a .so
+    #[arg(long, env = "PAYWIRE_PROGRAM", default_value = "auto")]
+    program: String,
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let reconciled = run_all(UpConfig {
+        calls: args.calls,
+        exit: args.exit,
+        database_url: args.database_url,
+        port: args.port,
+        slot_ms: args.slot_ms.max(1),
+        data_dir: args.data_dir,
+        program: super::localnet::program_build(&args.program)?,
+    })
+    .await?;
+    // An error, not `process::exit`, so that the process's temporary directory goes.
+    anyhow::ensure!(
+        !args.exit || reconciled,
+        "the audit above does not reconcile"
+    );
+    Ok(())
+}
+
+/// What `up` runs with.
+struct UpConfig {
     pub calls: usize,
     pub exit: bool,
     pub database_url: Option<String>,
@@ -40,7 +104,7 @@ fn step(n: usize, text: &str) {
 /// Runs everything and the demo; returns whether the audit reconciled. However it ends
 /// (--exit, Ctrl-C, an error such as a port already taken), everything it started stops, its
 /// database is dropped and its data directory removed (unless --data-dir keeps it).
-pub async fn run(config: UpConfig) -> anyhow::Result<bool> {
+async fn run_all(config: UpConfig) -> anyhow::Result<bool> {
     // First, so a port in use fails before anything is started or written.
     let gateway_listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.port))
         .await
@@ -143,7 +207,7 @@ async fn start(
     .await?;
 
     step(3, "indexer (backfill, then Yellowstone gRPC and Base logs)");
-    let indexer_config = crate::indexer_config(&net.state);
+    let indexer_config = super::indexer::indexer_config(&net.state);
     // The vault checks wait on the cursor of the Solana follower this indexer runs.
     let vaults = indexer_config
         .solana

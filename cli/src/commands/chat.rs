@@ -5,13 +5,80 @@
 use std::{io::Write, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context};
+use clap::Args;
 use futures::StreamExt;
 use ledger::{format_usdc, parse_usdc};
 use serde_json::{json, Value};
 use solana_client::nonblocking::rpc_client::RpcClient;
 use x402::{client, wire};
 
-pub struct ChatConfig {
+use crate::settings::Settings;
+
+/// Pay for one chat completion with x402 and print the answer and the receipt.
+///
+/// Asks the gateway, refuses to pay more than --max-spend, pays on --chain (Solana from a
+/// keypair file, Base from a private key), streams the answer, then prints the receipt
+/// (charge, actual cost, credit, transaction) on stderr. A retry after a network error sends
+/// the same payment under the same payment id, so it never pays twice.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct ChatArgs {
+    /// The prompt
+    prompt: String,
+    /// The model (see GET /v1/models)
+    #[arg(long)]
+    model: String,
+    /// The gateway's base URL [default: the config file's gateway, else http://127.0.0.1:8402]
+    #[arg(long, env = "PAYWIRE_GATEWAY")]
+    gateway: Option<String>,
+    /// solana or base
+    #[arg(long, default_value = "solana")]
+    chain: String,
+    /// The most this call may cost, in USDC
+    #[arg(long, default_value = "0.10")]
+    max_spend: String,
+    /// Ceiling on the answer's tokens (the price is computed with it)
+    #[arg(long, default_value_t = 256)]
+    max_tokens: u32,
+    /// Solana payer: a Solana CLI keypair file [default: the config file's keypair]
+    #[arg(long, env = "PAYWIRE_KEYPAIR")]
+    keypair: Option<PathBuf>,
+    /// Base payer: a hex private key
+    #[arg(long, env = "PAYWIRE_BASE_PRIVATE_KEY")]
+    private_key: Option<String>,
+    /// Solana JSON-RPC, for a recent blockhash [default: the config file's rpc_url, else
+    /// http://127.0.0.1:8899]
+    #[arg(long, short = 'u', visible_alias = "url", env = "PAYWIRE_SOLANA_RPC")]
+    rpc_url: Option<String>,
+    /// The USDC to pay with: its mint on Solana, its contract on Base. Any other asset the
+    /// gateway names is refused [default: Circle's USDC on Solana and Base mainnet, devnet
+    /// and Base Sepolia; other networks (localnet) need it]
+    #[arg(long, env = "PAYWIRE_USDC")]
+    usdc: Option<String>,
+    /// Ask for the whole answer at once instead of a stream
+    #[arg(long)]
+    no_stream: bool,
+}
+
+pub async fn run(args: ChatArgs, settings: &Settings) -> anyhow::Result<()> {
+    chat(ChatConfig {
+        gateway: settings.gateway(args.gateway),
+        model: args.model,
+        prompt: args.prompt,
+        chain: args.chain,
+        max_spend: args.max_spend,
+        max_tokens: args.max_tokens,
+        keypair: settings.keypair(args.keypair),
+        private_key: args.private_key,
+        rpc_url: settings.rpc_url(args.rpc_url),
+        usdc: args.usdc,
+        stream: !args.no_stream,
+    })
+    .await
+}
+
+/// What `chat` runs with, the config file's defaults applied.
+struct ChatConfig {
     pub gateway: String,
     pub model: String,
     pub prompt: String,
@@ -26,7 +93,7 @@ pub struct ChatConfig {
     pub stream: bool,
 }
 
-pub async fn run(config: ChatConfig) -> anyhow::Result<()> {
+async fn chat(config: ChatConfig) -> anyhow::Result<()> {
     let max_spend = parse_usdc(&config.max_spend)
         .map_err(anyhow::Error::msg)
         .context("--max-spend")?;

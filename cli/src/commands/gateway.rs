@@ -1,0 +1,78 @@
+//! `paywire gateway`: serve the paid-inference gateway from its config file.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+/// Serve the paid-inference gateway: OpenAI-compatible, paid per call with x402.
+///
+/// POST /v1/chat/completions answers 402 with the ways to pay (Solana USDC to the model's
+/// vault once tokenized, else the treasury; Base USDC by EIP-3009 to the Base treasury); a
+/// paid retry is verified, settled, routed to the cheapest healthy provider and answered with
+/// a receipt. Also: POST /v1/quote, GET /v1/models, /.well-known/x402,
+/// /.well-known/agent-card.json, /openapi.json, /healthz, /metrics; and, with
+/// facilitator_key set, /facilitator/{supported,verify,settle} for callers presenting it.
+///
+/// The config file (TOML): listen, public_url, database_url, quote_secret, quote_ttl_secs,
+/// facilitator_url, facilitator_key, rate_limit_per_minute (per payer),
+/// client_rate_limit_per_minute (per client IP), upstream_timeout_secs; [solana] rpc_url,
+/// network, usdc_mint, treasury, fee_payer_keypair, max_compute_unit_price,
+/// max_compute_units, confirm_timeout_secs (then 202: retry with the same payment);
+/// [base] rpc_url, network, usdc, usdc_name, usdc_version, treasury,
+/// facilitator_private_key; and [[models]] slug, creator (the on-chain creator whose vault
+/// gets the revenue; else the treasury), input_per_mtok, output_per_mtok, floor, max_tokens
+/// with [[models.providers]] name, base_url, api_key_env, model, input_cost_per_mtok,
+/// output_cost_per_mtok. Prices are USDC decimal strings.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct GatewayArgs {
+    /// The config file (TOML, above)
+    #[arg(long, env = "PAYWIRE_GATEWAY_CONFIG")]
+    config: PathBuf,
+    /// Postgres holding the ledger (overrides the config file's database_url)
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Address to listen on (overrides the config file's listen)
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+}
+
+pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
+    let mut config = gateway::GatewayConfig::from_file(&args.config)?;
+    if let Some(url) = args.database_url {
+        config.database_url = Some(url);
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let url = config.database_url.clone().context(
+        "no database: set database_url in the config file, DATABASE_URL, or --database-url",
+    )?;
+    let ledger = ledger::Ledger::connect(&url).await?;
+    let app = std::sync::Arc::new(gateway::App::new(&config, ledger).await?);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "listening on {} (is the port taken? use --listen)",
+                config.listen
+            )
+        })?;
+    let address = listener.local_addr()?;
+    eprintln!(
+        "paywire gateway on http://{address} ({} models; ledger {})",
+        app.catalog.models().len(),
+        ledger::redact(&url)
+    );
+    eprintln!("  POST http://{address}/v1/chat/completions   (402 → pay → answer)");
+    eprintln!("  GET  http://{address}/v1/models");
+    eprintln!("Ctrl-C stops it after the requests in flight.");
+    gateway::serve(listener, app, async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("stopping: finishing requests in flight …");
+    })
+    .await?;
+    eprintln!("stopped");
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! One module per `paywire` command: its arguments (clap) and what it does.
+
+pub mod audit;
+pub mod bench;
+pub mod chat;
+pub mod config;
+pub mod crank;
+pub mod gateway;
+pub mod indexer;
+pub mod localnet;
+pub mod model;
+pub mod up;
