@@ -5,7 +5,9 @@
 
 use serde::{Serialize, Serializer};
 
-use crate::{ChargeAudit, ChargeCheck, ModelCheck, UnexplainedInflow};
+use ledger::FlowCause;
+
+use crate::{vaults::OUTFLOW_COLUMNS, ChargeAudit, ChargeCheck, ModelCheck, UnexplainedInflow};
 
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -115,7 +117,7 @@ impl Report {
         for m in self.models.iter().flatten() {
             let usdc = ledger::format_usdc;
             let verdict = |ok| if ok { "adds up" } else { "DOES NOT ADD UP" };
-            let (f, known) = (&m.flows, ["buyback", "protocol_fee", "claim"]);
+            let (f, known) = (&m.flows, OUTFLOW_COLUMNS.map(<&str>::from));
             let other = f
                 .outflow
                 .iter()
@@ -126,12 +128,12 @@ impl Report {
                 "{}: revenue in {} (payments {}, held released {}) = vault {} + buybacks {} + protocol fees {} + claims {} + other {} → {}; minted {} − burned {} = supply {} → {}{}\n",
                 m.slug,
                 usdc(f.inflow_total() as u64),
-                usdc(f.inflow_of("payment") as u64),
-                usdc(f.inflow_of("held_released") as u64),
+                usdc(f.inflow_of(FlowCause::Payment) as u64),
+                usdc(f.inflow_of(FlowCause::HeldReleased) as u64),
                 usdc(m.chain_balance),
-                usdc(f.outflow_of("buyback") as u64),
-                usdc(f.outflow_of("protocol_fee") as u64),
-                usdc(f.outflow_of("claim") as u64),
+                usdc(f.outflow_of(FlowCause::Buyback) as u64),
+                usdc(f.outflow_of(FlowCause::ProtocolFee) as u64),
+                usdc(f.outflow_of(FlowCause::Claim) as u64),
                 usdc(other as u64),
                 verdict(m.balance_adds_up()),
                 m.minted,

@@ -10,7 +10,7 @@ use std::{
 };
 
 use anchor_lang::AccountDeserialize;
-use ledger::Ledger;
+use ledger::{FlowCause, Ledger};
 use model_vault_client::{config_pda, Protocol, PROGRAM_ID};
 use serde::{Serialize, Serializer};
 use solana_client::nonblocking::rpc_client::RpcClient;
@@ -31,6 +31,11 @@ pub struct AccountFlows {
     /// Sums the ledger holds that are not amounts, as `(what, text)`: the flows do not add up.
     pub unreadable: Vec<(String, String)>,
 }
+
+/// The outflows reports show in a column of their own, in this order; any other cause is summed
+/// as "other".
+pub const OUTFLOW_COLUMNS: [FlowCause; 3] =
+    [FlowCause::Buyback, FlowCause::ProtocolFee, FlowCause::Claim];
 
 fn amount_of(flows: &[(String, u128)], cause: &str) -> u128 {
     flows
@@ -78,12 +83,12 @@ impl AccountFlows {
         self.inflow_total() as i128 - self.outflow.iter().map(|(_, a)| *a as i128).sum::<i128>()
     }
 
-    pub fn inflow_of(&self, cause: &str) -> u128 {
-        amount_of(&self.inflow, cause)
+    pub fn inflow_of(&self, cause: FlowCause) -> u128 {
+        amount_of(&self.inflow, cause.as_ref())
     }
 
-    pub fn outflow_of(&self, cause: &str) -> u128 {
-        amount_of(&self.outflow, cause)
+    pub fn outflow_of(&self, cause: FlowCause) -> u128 {
+        amount_of(&self.outflow, cause.as_ref())
     }
 }
 

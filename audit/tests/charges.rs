@@ -8,7 +8,7 @@ use sqlx::PgPool;
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn every_kind_of_discrepancy_is_reported(pool: PgPool) {
     let ledger = Ledger::from_pool(pool);
-    let mut batch = Batch::new(Chain::Solana, "grpc");
+    let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     batch.transfers = vec![
         leg("good", "vault", 1_000),
         leg("short", "vault", 999),
@@ -83,7 +83,7 @@ async fn every_kind_of_discrepancy_is_reported(pool: PgPool) {
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn an_amount_that_cannot_be_read_is_a_discrepancy_not_zero(pool: PgPool) {
     let ledger = Ledger::from_pool(pool.clone());
-    let mut batch = Batch::new(Chain::Solana, "grpc");
+    let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     batch.transfers = vec![leg("huge", "vault", 1), leg("gift", "vault", 1)];
     ledger.write(&batch).await.unwrap();
     completed_charge(&ledger, "alpha", Chain::Solana, "huge", "vault", 1).await;
@@ -125,7 +125,7 @@ async fn an_amount_that_cannot_be_read_is_a_discrepancy_not_zero(pool: PgPool) {
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn a_ledger_where_everything_matches_reconciles(pool: PgPool) {
     let ledger = Ledger::from_pool(pool);
-    let mut batch = Batch::new(Chain::Solana, "grpc");
+    let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     batch.transfers = vec![leg("a", "vault", 10), leg("b", "treasury", 20)];
     ledger.write(&batch).await.unwrap();
     completed_charge(&ledger, "alpha", Chain::Solana, "a", "vault", 10).await;
@@ -139,7 +139,7 @@ async fn a_ledger_where_everything_matches_reconciles(pool: PgPool) {
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn a_vaults_flows_are_told_apart_by_cause(pool: PgPool) {
     let ledger = Ledger::from_pool(pool);
-    let mut batch = Batch::new(Chain::Solana, "grpc");
+    let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     two_buybacks(&mut batch);
     batch.transfers.push(leg("paid", "alpha-vault", 3_000_000));
     // the treasury releases revenue it held before tokenization
@@ -152,7 +152,7 @@ async fn a_vaults_flows_are_told_apart_by_cause(pool: PgPool) {
         slot: 7,
         block_time: None,
         tx_index: 0,
-        kind: "release".into(),
+        kind: ledger::VaultEventKind::Release,
         model: Some("alpha".into()),
         actor: Some("treasury".into()),
         usdc_amount: Some(500_000),

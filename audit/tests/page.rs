@@ -60,7 +60,7 @@ fn count(dom: &str, needle: &str) -> usize {
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn the_ledger_page_charts_revenue_buybacks_and_reconciliation(pool: PgPool) {
     let ledger = Ledger::from_pool(pool);
-    let mut solana = Batch::new(Chain::Solana, "grpc");
+    let mut solana = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     solana.transfers = vec![
         usdc_leg("s1", "alpha-vault", 1_500_000),
         usdc_leg("s2", "alpha-vault", 500_000),
@@ -68,7 +68,7 @@ async fn the_ledger_page_charts_revenue_buybacks_and_reconciliation(pool: PgPool
     ];
     two_buybacks(&mut solana);
     ledger.write(&solana).await.unwrap();
-    let mut base = Batch::new(Chain::Base, "evm_logs");
+    let mut base = Batch::new(Chain::Base, ledger::Ingest::EvmLogs);
     base.transfers = vec![usdc_leg("0xb1", "0xtreasury", 300_000)];
     ledger.write(&base).await.unwrap();
 

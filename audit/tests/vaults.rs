@@ -10,7 +10,7 @@ use testkit::chains::{start_localnet, tokenized_model};
 
 /// A batch of `rows` that moves the cursor `name` to `position`.
 fn batch(rows: Vec<TransferRow>, name: &str, position: u64) -> Batch {
-    let mut batch = Batch::new(Chain::Solana, "grpc");
+    let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     batch.transfers = rows;
     batch.cursor = Some(Cursor {
         name: name.into(),
@@ -35,7 +35,7 @@ async fn the_vault_check_waits_on_the_configured_cursor(pool: PgPool) {
         slot: 1,
         block_time: None,
         tx_index: 0,
-        kind: "tokenize".into(),
+        kind: ledger::VaultEventKind::Tokenize,
         model: Some(keys.model.to_string()),
         actor: None,
         usdc_amount: None,
@@ -58,7 +58,7 @@ async fn the_vault_check_waits_on_the_configured_cursor(pool: PgPool) {
     let catching_up = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         let minted = TransferRow {
-            kind: "mint_to_checked".into(),
+            kind: ledger::TransferKind::MintToChecked,
             mint,
             ..usdc_leg("mint", "pool", supply)
         };

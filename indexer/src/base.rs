@@ -142,7 +142,7 @@ impl BaseFollower {
             Err(e) => return Err(source_error(e)),
         };
 
-        let mut batch = Batch::new(Chain::Base, "evm_logs");
+        let mut batch = Batch::new(Chain::Base, ledger::Ingest::EvmLogs);
         let mut headers: BTreeMap<u64, BlockRow> = BTreeMap::new();
         for number in logs.iter().filter_map(|l| l.block_number).chain([from, to]) {
             if let std::collections::btree_map::Entry::Vacant(slot) = headers.entry(number) {
@@ -267,7 +267,7 @@ impl BaseFollower {
             block_time: header.block_time,
             tx_index: log.transaction_index.unwrap_or_default() as u32,
             program: self.config.usdc.to_string(),
-            kind: "erc20_transfer".into(),
+            kind: ledger::TransferKind::Erc20Transfer,
             mint: self.config.usdc.to_string(),
             source: Some(from.clone()),
             source_owner: Some(from),

@@ -53,7 +53,7 @@ fn synthetic_rows(n: usize, tag: &str) -> Vec<TransferRow> {
             block_time: None,
             tx_index: (i % 50) as u32,
             program: TOKEN_PROGRAM.into(),
-            kind: "transfer_checked".into(),
+            kind: ledger::TransferKind::TransferChecked,
             mint: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v".into(),
             source: Some(format!("src{}", i % 997)),
             source_owner: Some(format!("owner{}", i % 991)),
@@ -97,7 +97,7 @@ async fn measure(
     let rows = synthetic_rows(config.rows, "w");
     let started = Instant::now();
     for (i, chunk) in rows.chunks(config.batch_rows).enumerate() {
-        let mut batch = Batch::new(Chain::Solana, "grpc");
+        let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
         batch.transfers = chunk.to_vec();
         batch.cursor = Some(Cursor {
             name: "bench".into(),
@@ -116,7 +116,7 @@ async fn measure(
     let started = Instant::now();
     for chunk in rows.chunks(50_000) {
         let mut copy = conn.copy_in_raw(ledger::TRANSFER_COPY).await?;
-        copy.send(ledger::copy_format(Chain::Solana, "grpc", chunk).as_bytes())
+        copy.send(ledger::copy_format(Chain::Solana, ledger::Ingest::Grpc, chunk).as_bytes())
             .await?;
         copy.finish().await?;
     }
@@ -141,7 +141,7 @@ async fn measure(
         .bind(r.block as i64)
         .bind(r.tx_index as i32)
         .bind(&r.program)
-        .bind(&r.kind)
+        .bind(r.kind.as_ref())
         .bind(&r.mint)
         .bind(&r.source)
         .bind(&r.source_owner)

@@ -92,7 +92,7 @@ impl Metrics {
     /// Writes `batch` to `ledger` and counts what it inserted and where its cursor went.
     pub async fn write(&self, ledger: &Ledger, batch: &Batch) -> Result<WriteOutcome, LedgerError> {
         let outcome = ledger.write(batch).await?;
-        let (chain, source) = (batch.chain.as_str(), batch.source);
+        let (chain, source) = (batch.chain.as_str(), batch.source.as_ref());
         for (table, rows) in [
             ("transfers", outcome.transfers),
             ("vault_events", outcome.vault_events),

@@ -58,7 +58,7 @@ pub async fn catch_up_solana(
 ) -> Result<usize, IndexerError> {
     let follower = section.follower(metrics);
     if let (None, Some(start)) = (ledger.cursor(&follower.cursor).await?, section.start_slot) {
-        let mut start_at = Batch::new(Chain::Solana, "rpc_backfill");
+        let mut start_at = Batch::new(Chain::Solana, ledger::Ingest::RpcBackfill);
         start_at.cursor = Some(Cursor {
             name: follower.cursor.clone(),
             position: start.saturating_sub(1),

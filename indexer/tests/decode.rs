@@ -139,7 +139,7 @@ fn transfer_checked_and_plain_transfer_become_rows_with_owners_and_mint() {
     assert_eq!(d.transfers.len(), 2);
     let (a, b) = (&d.transfers[0], &d.transfers[1]);
     assert_eq!(
-        (a.leg.as_str(), a.kind.as_str(), a.amount, a.decimals),
+        (a.leg.as_str(), a.kind.as_ref(), a.amount, a.decimals),
         ("0", "transfer_checked", 1_500_000, Some(6))
     );
     assert_eq!(a.source_owner.as_deref(), Some(alice.to_string().as_str()));
@@ -148,7 +148,7 @@ fn transfer_checked_and_plain_transfer_become_rows_with_owners_and_mint() {
         Some(bob.to_string().as_str())
     );
     assert_eq!(
-        (b.leg.as_str(), b.kind.as_str(), b.amount),
+        (b.leg.as_str(), b.kind.as_ref(), b.amount),
         ("1", "transfer", 500_000)
     );
     assert_eq!(
@@ -225,7 +225,7 @@ fn a_batch_is_decoded_leg_by_leg_and_a_truncated_one_stops_cleanly() {
     let legs: Vec<(&str, &str, u64)> = d
         .transfers
         .iter()
-        .map(|r| (r.leg.as_str(), r.kind.as_str(), r.amount))
+        .map(|r| (r.leg.as_str(), r.kind.as_ref(), r.amount))
         .collect();
     assert_eq!(
         legs,
@@ -351,7 +351,7 @@ fn model_vault_instructions_are_named_through_the_idl() {
         .iter()
         .map(|e| {
             (
-                e.kind.as_str(),
+                e.kind.as_ref(),
                 e.model.clone(),
                 e.actor.clone(),
                 e.usdc_amount,

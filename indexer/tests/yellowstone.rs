@@ -64,7 +64,7 @@ async fn a_streamed_usdc_payment_lands_in_the_ledger_once(pool: PgPool) {
     );
 
     let ledger = Ledger::from_pool(pool.clone());
-    let mut batch = Batch::new(Chain::Solana, "grpc");
+    let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     batch.transfers = decoded.transfers;
     assert_eq!(ledger.write(&batch).await.unwrap().transfers, 1);
     assert_eq!(

@@ -3,7 +3,7 @@
 //! holds (`numeric` can exceed a u64): reading them is the audit's job, and one it cannot read
 //! is a discrepancy it reports, never 0.
 
-use crate::{Chain, Ledger, LedgerError};
+use crate::{names, Chain, FlowCause, Ledger, LedgerError, TransferKind, VaultEventKind};
 
 /// Which charges and inflows an audit looks at.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -50,8 +50,8 @@ pub struct FlowSums {
 /// Live legs of successful transactions into (`destination`) or out of (`source`) an account,
 /// summed by cause.
 const FLOWS_BY_CAUSE: &str = "
-    SELECT CASE WHEN e.kind = 'buyback' AND t.destination_owner = $2 THEN 'protocol_fee'
-                WHEN e.kind = 'release' THEN 'held_released'
+    SELECT CASE WHEN e.kind = $4 AND t.destination_owner = $2 THEN $5
+                WHEN e.kind = $6 THEN $7
                 ELSE coalesce(e.kind, $3) END,
            sum(t.amount)::text
     FROM ledger.transfers t
@@ -108,12 +108,19 @@ impl Ledger {
     /// in a buyback are its protocol fee.
     pub async fn flow_sums(&self, account: &str, treasury: &str) -> Result<FlowSums, LedgerError> {
         let mut sides = Vec::with_capacity(2);
-        for (side, unexplained) in [("destination", "payment"), ("source", "other")] {
+        for (side, unexplained) in [
+            ("destination", FlowCause::Payment),
+            ("source", FlowCause::Other),
+        ] {
             let rows: Vec<(String, String)> =
                 sqlx::query_as(&FLOWS_BY_CAUSE.replace("{side}", side))
                     .bind(account)
                     .bind(treasury)
-                    .bind(unexplained)
+                    .bind(unexplained.as_ref())
+                    .bind(VaultEventKind::Buyback.as_ref())
+                    .bind(FlowCause::ProtocolFee.as_ref())
+                    .bind(VaultEventKind::Release.as_ref())
+                    .bind(FlowCause::HeldReleased.as_ref())
                     .fetch_all(self.pool())
                     .await?;
             sides.push(rows);
@@ -129,10 +136,12 @@ impl Ledger {
         mint: &str,
     ) -> Result<(Option<String>, Option<String>), LedgerError> {
         Ok(sqlx::query_as(
-            "SELECT sum(amount) FILTER (WHERE kind LIKE 'mint_to%')::text, sum(amount) FILTER (WHERE kind LIKE 'burn%')::text
+            "SELECT sum(amount) FILTER (WHERE kind = ANY($2))::text, sum(amount) FILTER (WHERE kind = ANY($3))::text
              FROM ledger.transfers WHERE mint = $1 AND success AND status <> 'rolled_back'",
         )
         .bind(mint)
+        .bind(names(&TransferKind::MINTS))
+        .bind(names(&TransferKind::BURNS))
         .fetch_one(self.pool())
         .await?)
     }

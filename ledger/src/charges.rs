@@ -54,8 +54,19 @@ pub struct Completion {
 }
 
 /// Why a payer is credited part or all of a charge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CreditReason {
     /// The charge was the ceiling; the call cost less.
     Surplus,
@@ -71,13 +82,7 @@ pub enum CreditReason {
 
 impl CreditReason {
     pub fn as_str(self) -> &'static str {
-        match self {
-            CreditReason::Surplus => "surplus",
-            CreditReason::UpstreamFailed => "upstream_failed",
-            CreditReason::StreamInterrupted => "stream_interrupted",
-            CreditReason::ClientDisconnected => "client_disconnected",
-            CreditReason::Unserved => "unserved",
-        }
+        self.into()
     }
 }
 

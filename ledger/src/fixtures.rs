@@ -1,7 +1,10 @@
 //! Rows for tests of the ledger and of what reads it (feature `fixtures`): a USDC payment
 //! leg, a completed charge, a buyback. Plain data, written through the real write paths.
 
-use crate::{Batch, Chain, Claim, Completion, Ledger, NewCharge, TransferRow, VaultEventRow};
+use crate::{
+    Batch, Chain, Claim, Completion, Ledger, NewCharge, TransferKind, TransferRow, VaultEventKind,
+    VaultEventRow,
+};
 
 /// A USDC leg of `tx` paying `amount` to `owner` (its token account is `{owner}-usdc`).
 pub fn usdc_leg(tx: &str, owner: &str, amount: u64) -> TransferRow {
@@ -13,7 +16,7 @@ pub fn usdc_leg(tx: &str, owner: &str, amount: u64) -> TransferRow {
         block_time: None,
         tx_index: 0,
         program: "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA".into(),
-        kind: "transfer_checked".into(),
+        kind: TransferKind::TransferChecked,
         mint: "usdc".into(),
         source: Some("agent-usdc".into()),
         source_owner: Some("agent".into()),
@@ -81,26 +84,39 @@ pub fn slot_time(slot: u64) -> chrono::DateTime<chrono::Utc> {
 /// a 50000 USDC fee to `treasury` and swaps 950000 USDC into `pool`.
 pub fn two_buybacks(batch: &mut Batch) {
     for (tx, slot, burned) in [("bb-1", 20, 700_000), ("bb-2", 30, 600_000)] {
-        let leg = |leg: &str, kind: &str, mint: &str, to: Option<&str>, amount| TransferRow {
-            leg: leg.into(),
-            block: slot,
-            block_time: Some(slot_time(slot)),
-            kind: kind.into(),
-            mint: mint.into(),
-            source: Some("alpha-vault-usdc".into()),
-            source_owner: Some("alpha-vault".into()),
-            destination: to.map(|o| format!("{o}-usdc")),
-            destination_owner: to.map(Into::into),
-            authority: Some("alpha-vault".into()),
-            ..usdc_leg(tx, "", amount)
-        };
+        let leg =
+            |leg: &str, kind: TransferKind, mint: &str, to: Option<&str>, amount| TransferRow {
+                leg: leg.into(),
+                block: slot,
+                block_time: Some(slot_time(slot)),
+                kind,
+                mint: mint.into(),
+                source: Some("alpha-vault-usdc".into()),
+                source_owner: Some("alpha-vault".into()),
+                destination: to.map(|o| format!("{o}-usdc")),
+                destination_owner: to.map(Into::into),
+                authority: Some("alpha-vault".into()),
+                ..usdc_leg(tx, "", amount)
+            };
         batch.transfers.extend([
-            leg("0.0", "transfer_checked", "usdc", Some("treasury"), 50_000),
-            leg("0.1", "transfer_checked", "usdc", Some("pool"), 950_000),
+            leg(
+                "0.0",
+                TransferKind::TransferChecked,
+                "usdc",
+                Some("treasury"),
+                50_000,
+            ),
+            leg(
+                "0.1",
+                TransferKind::TransferChecked,
+                "usdc",
+                Some("pool"),
+                950_000,
+            ),
             // burned from the vault's model-token account, not its USDC one
             TransferRow {
                 source: Some("alpha-vault-tokens".into()),
-                ..leg("0.2", "burn_checked", "alpha-mint", None, burned)
+                ..leg("0.2", TransferKind::BurnChecked, "alpha-mint", None, burned)
             },
         ]);
         batch.vault_events.push(VaultEventRow {
@@ -109,7 +125,7 @@ pub fn two_buybacks(batch: &mut Batch) {
             slot,
             block_time: Some(slot_time(slot)),
             tx_index: 0,
-            kind: "buyback".into(),
+            kind: VaultEventKind::Buyback,
             model: Some("alpha".into()),
             actor: None,
             usdc_amount: None,

@@ -12,6 +12,7 @@ mod reads;
 mod rows;
 mod scratch;
 mod usdc;
+mod vocabulary;
 mod write;
 
 pub use audit_reads::{AuditScope, FlowSums, PaymentLeg, SettledCharge};
@@ -27,6 +28,7 @@ pub use rows::{
 };
 pub use scratch::ScratchDatabase;
 pub use usdc::{format_usdc, parse_usdc, Usdc};
+pub use vocabulary::{names, FlowCause, Ingest, TransferKind, VaultEventKind};
 pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};
 
 use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool};
@@ -97,8 +99,9 @@ impl Ledger {
     pub async fn tokenized_models(&self) -> Result<Vec<String>, LedgerError> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT model FROM ledger.vault_events
-             WHERE kind = 'tokenize' AND success AND status <> 'rolled_back' AND model IS NOT NULL",
+             WHERE kind = $1 AND success AND status <> 'rolled_back' AND model IS NOT NULL",
         )
+        .bind(VaultEventKind::Tokenize.as_ref())
         .fetch_all(&self.pool)
         .await?)
     }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::{Chain, Ledger, LedgerError};
+use crate::{names, Chain, Ledger, LedgerError, TransferKind, VaultEventKind};
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct ChargeView {
@@ -143,17 +143,20 @@ impl Ledger {
     pub async fn buybacks(&self) -> Result<Vec<BuybackView>, LedgerError> {
         Ok(sqlx::query_as(
             "SELECT v.signature, v.slot, coalesce(v.block_time, v.first_seen) AS time, v.model,
-                    coalesce(sum(t.amount) FILTER (WHERE t.kind LIKE 'transfer%' AND t.mint <> ALL(b.mints)), 0)::text AS usdc,
-                    coalesce(sum(t.amount) FILTER (WHERE t.kind LIKE 'burn%'), 0)::text AS burned,
-                    max(t.decimals) FILTER (WHERE t.kind LIKE 'burn%') AS burned_decimals
+                    coalesce(sum(t.amount) FILTER (WHERE t.kind = ANY($1) AND t.mint <> ALL(b.mints)), 0)::text AS usdc,
+                    coalesce(sum(t.amount) FILTER (WHERE t.kind = ANY($2)), 0)::text AS burned,
+                    max(t.decimals) FILTER (WHERE t.kind = ANY($2)) AS burned_decimals
              FROM ledger.vault_events v
              LEFT JOIN ledger.transfers t ON t.tx = v.signature AND t.success AND t.status <> 'rolled_back'
              CROSS JOIN LATERAL (SELECT coalesce(array_agg(DISTINCT mint), '{}') AS mints FROM ledger.transfers
-                                 WHERE tx = v.signature AND kind LIKE 'burn%') b
-             WHERE v.kind = 'buyback' AND v.success AND v.status <> 'rolled_back'
+                                 WHERE tx = v.signature AND kind = ANY($2)) b
+             WHERE v.kind = $3 AND v.success AND v.status <> 'rolled_back'
              GROUP BY v.signature, v.ix_path, v.slot, v.block_time, v.first_seen, v.model, b.mints
              ORDER BY v.slot, v.signature",
         )
+        .bind(names(&TransferKind::TRANSFERS))
+        .bind(names(&TransferKind::BURNS))
+        .bind(VaultEventKind::Buyback.as_ref())
         .fetch_all(self.pool())
         .await?)
     }

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::{Ingest, TransferKind, VaultEventKind};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
 #[sqlx(type_name = "ledger.chain", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
@@ -44,7 +46,7 @@ pub struct TransferRow {
     pub block_time: Option<DateTime<Utc>>,
     pub tx_index: u32,
     pub program: String,
-    pub kind: String,
+    pub kind: TransferKind,
     pub mint: String,
     pub source: Option<String>,
     pub source_owner: Option<String>,
@@ -64,7 +66,7 @@ pub struct VaultEventRow {
     pub slot: u64,
     pub block_time: Option<DateTime<Utc>>,
     pub tx_index: u32,
-    pub kind: String,
+    pub kind: VaultEventKind,
     pub model: Option<String>,
     pub actor: Option<String>,
     pub usdc_amount: Option<u64>,
@@ -112,8 +114,7 @@ pub struct Cursor {
 #[derive(Clone, Debug)]
 pub struct Batch {
     pub chain: Chain,
-    /// grpc, rpc_backfill or evm_logs.
-    pub source: &'static str,
+    pub source: Ingest,
     pub transfers: Vec<TransferRow>,
     pub vault_events: Vec<VaultEventRow>,
     pub discrepancies: Vec<DiscrepancyRow>,
@@ -123,7 +124,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn new(chain: Chain, source: &'static str) -> Self {
+    pub fn new(chain: Chain, source: Ingest) -> Self {
         Batch {
             chain,
             source,

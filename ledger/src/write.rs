@@ -3,7 +3,7 @@
 
 use sqlx::{Acquire, Postgres, Transaction};
 
-use crate::{Batch, Chain, Ledger, LedgerError, RowStatus};
+use crate::{Batch, Chain, Ingest, Ledger, LedgerError, RowStatus};
 
 /// The tables whose rows belong to a block of a chain, with the column naming the block.
 const TABLES_BY_BLOCK: [(&str, &str); 3] = [
@@ -138,7 +138,7 @@ struct TransferColumns {
     block_time: Vec<Option<chrono::DateTime<chrono::Utc>>>,
     tx_index: Vec<i32>,
     program: Vec<String>,
-    kind: Vec<String>,
+    kind: Vec<&'static str>,
     mint: Vec<String>,
     source: Vec<Option<String>>,
     source_owner: Vec<Option<String>>,
@@ -165,7 +165,7 @@ impl TransferColumns {
             block_time: rows.iter().map(|r| r.block_time).collect(),
             tx_index: rows.iter().map(|r| r.tx_index as i32).collect(),
             program: text(|r| &r.program),
-            kind: text(|r| &r.kind),
+            kind: rows.iter().map(|r| r.kind.into()).collect(),
             mint: text(|r| &r.mint),
             source: opt(|r| &r.source),
             source_owner: opt(|r| &r.source_owner),
@@ -216,7 +216,7 @@ impl TransferColumns {
             .bind(self.authority)
             .bind(self.amount)
             .bind(self.decimals)
-            .bind(batch.source)
+            .bind(batch.source.as_ref())
             .bind(self.success)
             .execute(tx)
             .await?;
@@ -232,7 +232,7 @@ pub const TRANSFER_COPY: &str = "COPY ledger.transfers (chain, tx, leg, block, b
 /// `rows` in COPY's text format for [`TRANSFER_COPY`].
 pub fn copy_format<'a>(
     chain: Chain,
-    source: &str,
+    source: Ingest,
     rows: impl IntoIterator<Item = &'a crate::TransferRow>,
 ) -> String {
     use std::fmt::Write;
@@ -249,7 +249,7 @@ pub fn copy_format<'a>(
                 .map_or_else(|| "\\N".to_string(), |t| t.to_rfc3339()),
             r.tx_index,
             copy_text(&r.program),
-            copy_text(&r.kind),
+            r.kind.as_ref(),
             copy_text(&r.mint),
             copy_opt(&r.source),
             copy_opt(&r.source_owner),
@@ -260,7 +260,7 @@ pub fn copy_format<'a>(
             r.decimals
                 .map_or_else(|| "\\N".to_string(), |d| d.to_string()),
             if r.success { "t" } else { "f" },
-            copy_text(source),
+            source.as_ref(),
         );
     }
     text
@@ -365,13 +365,13 @@ async fn insert_vault_events(
     .bind(rows.iter().map(|r| r.slot as i64).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.block_time).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.tx_index as i32).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.kind.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.kind.as_ref()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.model.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.actor.clone()).collect::<Vec<_>>())
     .bind(amount(|r| r.usdc_amount))
     .bind(amount(|r| r.token_amount))
     .bind(rows.iter().map(|r| r.success).collect::<Vec<_>>())
-    .bind(batch.source)
+    .bind(batch.source.as_ref())
     .execute(&mut **tx)
     .await?;
     Ok(result.rows_affected())

@@ -15,7 +15,7 @@ fn transfer(tx: &str, leg: &str, block: u64, amount: u64) -> TransferRow {
 }
 
 fn batch(rows: Vec<TransferRow>, cursor: u64) -> Batch {
-    let mut b = Batch::new(Chain::Solana, "grpc");
+    let mut b = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     b.blocks = rows
         .iter()
         .map(|r| BlockRow {
@@ -199,16 +199,16 @@ async fn an_unreachable_database_is_a_clear_error_without_the_password() {
 async fn text_with_tabs_newlines_and_backslashes_round_trips(pool: PgPool) {
     let ledger = Ledger::from_pool(pool.clone());
     let mut row = transfer("sig\twith\ttabs", "0\\1", 10, 7);
-    row.kind = "line\nbreak\r".into();
+    row.program = "line\nbreak\r".into();
     row.authority = None;
     ledger.write(&batch(vec![row.clone()], 10)).await.unwrap();
-    let back = sqlx::query("SELECT tx, leg, kind, authority FROM ledger.transfers")
+    let back = sqlx::query("SELECT tx, leg, program, authority FROM ledger.transfers")
         .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(back.get::<String, _>("tx"), row.tx);
     assert_eq!(back.get::<String, _>("leg"), row.leg);
-    assert_eq!(back.get::<String, _>("kind"), row.kind);
+    assert_eq!(back.get::<String, _>("program"), row.program);
     assert_eq!(back.get::<Option<String>, _>("authority"), None);
 }
 
@@ -241,4 +241,55 @@ async fn discrepancies_are_kept_and_roll_back_with_their_block(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(status, "rolled_back");
+}
+
+/// The schema checks the money trail's words against the same lists as the Rust enums: every
+/// name the code writes is accepted, and the schema accepts no name the code does not know.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn the_schema_checks_the_same_words_as_the_enums(pool: PgPool) {
+    use ledger::{names, CreditReason, Ingest, TransferKind, VaultEventKind};
+    use std::collections::BTreeSet;
+    use strum::VariantArray;
+
+    let pool = &pool;
+    let allowed = |constraint: &'static str| async move {
+        let def: String = sqlx::query_scalar(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1",
+        )
+        .bind(constraint)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("constraint {constraint}: {e}"));
+        // CHECK ((kind = ANY (ARRAY['transfer'::text, …]))): the quoted names.
+        def.split('\'')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect::<BTreeSet<_>>()
+    };
+    let set = |names: Vec<&str>| names.into_iter().map(String::from).collect::<BTreeSet<_>>();
+    let ingest = set(names(Ingest::VARIANTS));
+    assert_eq!(
+        allowed("transfers_kind_check").await,
+        set(names(TransferKind::VARIANTS))
+    );
+    assert_eq!(allowed("transfers_ingested_from_check").await, ingest);
+    assert_eq!(
+        allowed("vault_events_kind_check").await,
+        set(names(VaultEventKind::VARIANTS))
+    );
+    assert_eq!(allowed("vault_events_ingested_from_check").await, ingest);
+    assert_eq!(
+        allowed("credits_reason_check").await,
+        set(names(CreditReason::VARIANTS))
+    );
+
+    // And a word retyped wrong is refused at the write, not summed as nothing later.
+    let refused = sqlx::query(
+        "INSERT INTO ledger.transfers (chain, tx, leg, block, tx_index, program, kind, mint, amount, success, ingested_from)
+         VALUES ('solana', 't', '0', 1, 0, 'p', 'burnchecked', 'm', 1, true, 'grpc')",
+    )
+    .execute(pool)
+    .await;
+    assert!(refused.is_err(), "a kind outside the vocabulary was stored");
 }

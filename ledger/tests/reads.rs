@@ -8,7 +8,7 @@ use sqlx::PgPool;
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn revenue_per_model_and_buybacks_read_back_as_written(pool: PgPool) {
     let ledger = Ledger::from_pool(pool);
-    let mut batch = Batch::new(Chain::Solana, "grpc");
+    let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     two_buybacks(&mut batch);
     ledger.write(&batch).await.unwrap();
     completed_charge(&ledger, "alpha", Chain::Solana, "s1", "alpha-vault", 1_000).await;

@@ -6,7 +6,7 @@
 //! answer within 5 s a 504: never an empty report that could pass for a clean one, and never a
 //! page request held while a chain read hangs.
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use axum::{
     extract::{Query, State},
@@ -15,15 +15,16 @@ use axum::{
     routing::get,
     Json,
 };
-use ledger::{AuditScope, Ledger};
+use ledger::{AuditScope, FlowCause, Ledger};
 use serde::Deserialize;
 use serde_json::json;
+use strum::VariantArray;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
 
-use crate::{audit_charges, AuditError, ModelCheck, Report, VaultAudit};
+use crate::{audit_charges, vaults::OUTFLOW_COLUMNS, AuditError, ModelCheck, Report, VaultAudit};
 
 pub use axum::Router;
 
@@ -59,6 +60,24 @@ struct ApiState {
     vaults: Option<VaultAudit>,
 }
 
+/// The page, with the flow causes it reports by named as the ledger names them (one vocabulary:
+/// `ledger::FlowCause`), so the page never retypes them.
+static PAGE: LazyLock<String> = LazyLock::new(|| {
+    let cause: serde_json::Map<_, _> = FlowCause::VARIANTS
+        .iter()
+        .map(|c| (format!("{c:?}"), json!(c.as_ref())))
+        .collect();
+    include_str!("page.html")
+        .replace(
+            "/*FLOW_CAUSE*/",
+            &serde_json::Value::Object(cause).to_string(),
+        )
+        .replace(
+            "/*OUTFLOW_COLUMNS*/",
+            &json!(OUTFLOW_COLUMNS.map(<&str>::from)).to_string(),
+        )
+});
+
 /// The API over `ledger`; with `vaults`, `/ledger/models` also checks each tokenized model's
 /// vault balance and token supply against the chain (within 5 s).
 pub fn router(ledger: Ledger, vaults: Option<VaultAudit>) -> Router {
@@ -66,10 +85,7 @@ pub fn router(ledger: Ledger, vaults: Option<VaultAudit>) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/ledger/") }))
         .route("/ledger", get(|| async { Redirect::to("/ledger/") }))
-        .route(
-            "/ledger/",
-            get(|| async { Html(include_str!("page.html")) }),
-        )
+        .route("/ledger/", get(|| async { Html(PAGE.as_str()) }))
         .route("/ledger/audit", get(audit))
         .route("/ledger/models", get(models))
         .route("/ledger/revenue", get(revenue))

@@ -1,7 +1,7 @@
 //! SPL Token and Token-2022 movements: Transfer, TransferChecked, MintTo(Checked),
 //! Burn(Checked), also inside a Batch (tag 255), keyed on the program id.
 
-use ledger::TransferRow;
+use ledger::{TransferKind, TransferRow};
 
 use super::raw::{Instruction, RawTx};
 
@@ -66,12 +66,12 @@ fn movement(tx: &RawTx, ix: &Instruction, leg: &str) -> Option<TransferRow> {
     let a = |i: usize| ix.accounts.get(i).cloned();
     // (kind, mint, source, destination, authority)
     let (kind, mint, source, destination, authority) = match tag {
-        TRANSFER => ("transfer", None, a(0), a(1), a(2)),
-        TRANSFER_CHECKED => ("transfer_checked", a(1), a(0), a(2), a(3)),
-        MINT_TO => ("mint_to", a(0), None, a(1), a(2)),
-        MINT_TO_CHECKED => ("mint_to_checked", a(0), None, a(1), a(2)),
-        BURN => ("burn", a(1), a(0), None, a(2)),
-        BURN_CHECKED => ("burn_checked", a(1), a(0), None, a(2)),
+        TRANSFER => (TransferKind::Transfer, None, a(0), a(1), a(2)),
+        TRANSFER_CHECKED => (TransferKind::TransferChecked, a(1), a(0), a(2), a(3)),
+        MINT_TO => (TransferKind::MintTo, a(0), None, a(1), a(2)),
+        MINT_TO_CHECKED => (TransferKind::MintToChecked, a(0), None, a(1), a(2)),
+        BURN => (TransferKind::Burn, a(1), a(0), None, a(2)),
+        BURN_CHECKED => (TransferKind::BurnChecked, a(1), a(0), None, a(2)),
         _ => return None,
     };
     let checked = matches!(tag, TRANSFER_CHECKED | MINT_TO_CHECKED | BURN_CHECKED);
@@ -103,7 +103,7 @@ fn movement(tx: &RawTx, ix: &Instruction, leg: &str) -> Option<TransferRow> {
         block_time: tx.block_time,
         tx_index: tx.index,
         program: ix.program.clone(),
-        kind: kind.to_string(),
+        kind,
         mint,
         source_owner: balance(&source).and_then(|b| b.owner.clone()),
         destination_owner: balance(&destination).and_then(|b| b.owner.clone()),

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use ledger::{TrackedRow, VaultEventRow};
+use ledger::{TrackedRow, VaultEventKind, VaultEventRow};
 use serde_json::Value;
 
 use super::raw::{Instruction, RawTx};
@@ -135,37 +135,71 @@ pub fn events(tx: &RawTx) -> Vec<VaultEventRow> {
                     .map(u64::from_le_bytes)
             };
             let (kind, actor, model, usdc_amount, token_amount) = match def.name.as_str() {
-                "initialize" => ("initialize", account("admin"), None, None, None),
-                "update_config" => ("update_config", account("admin"), None, None, None),
-                "register_model" => ("register", account("creator"), account("model"), None, None),
-                "update_model" => (
-                    "update_model",
+                "initialize" => (
+                    VaultEventKind::Initialize,
+                    account("admin"),
+                    None,
+                    None,
+                    None,
+                ),
+                "update_config" => (
+                    VaultEventKind::UpdateConfig,
+                    account("admin"),
+                    None,
+                    None,
+                    None,
+                ),
+                "register_model" => (
+                    VaultEventKind::Register,
                     account("creator"),
                     account("model"),
                     None,
                     None,
                 ),
-                "tokenize_model" => ("tokenize", account("creator"), account("model"), None, None),
+                "update_model" => (
+                    VaultEventKind::UpdateModel,
+                    account("creator"),
+                    account("model"),
+                    None,
+                    None,
+                ),
+                "tokenize_model" => (
+                    VaultEventKind::Tokenize,
+                    account("creator"),
+                    account("model"),
+                    None,
+                    None,
+                ),
                 "buy" => (
-                    "buy",
+                    VaultEventKind::Buy,
                     account("buyer"),
                     account("market.model"),
                     first_u64(),
                     None,
                 ),
                 "sell" => (
-                    "sell",
+                    VaultEventKind::Sell,
                     account("seller"),
                     account("market.model"),
                     None,
                     first_u64(),
                 ),
-                "buyback_and_burn" => ("buyback", None, account("market.model"), None, None),
-                "claim_creator_revenue" => {
-                    ("claim", account("creator"), account("model"), None, None)
-                }
+                "buyback_and_burn" => (
+                    VaultEventKind::Buyback,
+                    None,
+                    account("market.model"),
+                    None,
+                    None,
+                ),
+                "claim_creator_revenue" => (
+                    VaultEventKind::Claim,
+                    account("creator"),
+                    account("model"),
+                    None,
+                    None,
+                ),
                 "release_held_revenue" => (
-                    "release",
+                    VaultEventKind::Release,
                     account("treasury"),
                     account("model"),
                     first_u64(),
@@ -179,7 +213,7 @@ pub fn events(tx: &RawTx) -> Vec<VaultEventRow> {
                 slot: tx.slot,
                 block_time: tx.block_time,
                 tx_index: tx.index,
-                kind: kind.to_string(),
+                kind,
                 model,
                 actor,
                 usdc_amount,

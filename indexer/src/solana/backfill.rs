@@ -78,14 +78,14 @@ pub async fn run(
     for ((slot, _), found) in decoded {
         let batch = by_slot
             .entry(slot)
-            .or_insert_with(|| Batch::new(Chain::Solana, "rpc_backfill"));
+            .or_insert_with(|| Batch::new(Chain::Solana, ledger::Ingest::RpcBackfill));
         found.add_to(batch, slot);
     }
     // Slot by slot, so an interrupted backfill resumes where it stopped; then the cursor moves
     // to `to`: nothing of ours happened after the last written slot.
     by_slot
         .entry(to)
-        .or_insert_with(|| Batch::new(Chain::Solana, "rpc_backfill"));
+        .or_insert_with(|| Batch::new(Chain::Solana, ledger::Ingest::RpcBackfill));
     for (slot, mut batch) in by_slot {
         batch.cursor = Some(Cursor {
             name: cursor.to_string(),

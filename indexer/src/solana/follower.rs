@@ -166,7 +166,7 @@ async fn follow(
                     .block_time
                     .as_ref()
                     .and_then(|t| DateTime::<Utc>::from_timestamp(t.timestamp, 0));
-                let mut batch = Batch::new(Chain::Solana, "grpc");
+                let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
                 let txs = pending.remove(&meta.slot).unwrap_or_default();
                 // Anything older never got its block meta: a skipped or dead slot.
                 pending.retain(|slot, _| *slot > meta.slot);

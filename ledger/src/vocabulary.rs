@@ -1,0 +1,92 @@
+//! The words of the money trail, defined once. The decoders write them, the SQL filters on
+//! them (bound from here, never retyped), the audit and its page report by them, and the
+//! schema checks them (`migrations/0007_vocabulary.sql`; a test holds the two lists equal).
+
+use strum::{AsRefStr, EnumString, IntoStaticStr, VariantArray};
+
+/// How a token moved: the token-program instruction (Solana) or log (Base) that moved it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum TransferKind {
+    Transfer,
+    TransferChecked,
+    MintTo,
+    MintToChecked,
+    Burn,
+    BurnChecked,
+    /// An ERC-20 `Transfer` log (Base).
+    Erc20Transfer,
+}
+
+impl TransferKind {
+    /// Kinds that move tokens between two accounts.
+    pub const TRANSFERS: [TransferKind; 3] = [
+        TransferKind::Transfer,
+        TransferKind::TransferChecked,
+        TransferKind::Erc20Transfer,
+    ];
+    /// Kinds that create tokens.
+    pub const MINTS: [TransferKind; 2] = [TransferKind::MintTo, TransferKind::MintToChecked];
+    /// Kinds that destroy tokens.
+    pub const BURNS: [TransferKind; 2] = [TransferKind::Burn, TransferKind::BurnChecked];
+}
+
+/// A model-vault instruction, as the ledger names it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum VaultEventKind {
+    Initialize,
+    UpdateConfig,
+    Register,
+    UpdateModel,
+    Tokenize,
+    Buy,
+    Sell,
+    Buyback,
+    Claim,
+    Release,
+}
+
+/// Where a follower read what it wrote.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum Ingest {
+    /// Yellowstone gRPC, live.
+    Grpc,
+    /// JSON-RPC, catching up from the cursor.
+    RpcBackfill,
+    /// `eth_getLogs` on Base.
+    EvmLogs,
+}
+
+/// Why USDC moved into or out of a watched account, as the vault audit sums it: the
+/// model-vault instruction that moved it, named for what it meant to the vault.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum FlowCause {
+    /// No model-vault instruction: a paid call's settlement.
+    Payment,
+    /// `release_held_revenue`: revenue the treasury held before tokenization.
+    HeldReleased,
+    /// `buyback_and_burn`'s USDC into the pool.
+    Buyback,
+    /// `buyback_and_burn`'s leg to the treasury.
+    ProtocolFee,
+    /// `claim_creator_revenue`: the creator's share.
+    Claim,
+    /// Out of a vault without any model-vault instruction.
+    Other,
+}
+
+/// The names of `variants`, to bind as a `text[]` parameter.
+pub fn names<T: Copy + Into<&'static str>>(variants: &[T]) -> Vec<&'static str> {
+    variants.iter().map(|v| (*v).into()).collect()
+}
