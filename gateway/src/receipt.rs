@@ -6,7 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use ledger::{format_usdc, Chain, Completion};
+use ledger::{format_usdc, Chain, ChargeStatus, Completion};
 use serde_json::{json, Value};
 
 use crate::paywall::{still_settling, Failure};
@@ -116,8 +116,8 @@ pub fn seen_before(
 
 /// Answers a payment seen before with what was answered the first time.
 pub fn replay(earlier: ledger::ChargeRecord) -> Result<Response, Failure> {
-    match (earlier.status.as_str(), earlier.response) {
-        ("completed", Some(stored)) => {
+    match (earlier.status, earlier.response) {
+        (ChargeStatus::Completed, Some(stored)) => {
             let status = stored.get("status").and_then(Value::as_u64).and_then(|s| StatusCode::from_u16(s as u16).ok()).unwrap_or(StatusCode::OK);
             let mut response = (status, Json(stored.get("body").cloned().unwrap_or(Value::Null))).into_response();
             for (name, value) in stored.get("headers").and_then(Value::as_object).into_iter().flatten() {
@@ -128,12 +128,12 @@ pub fn replay(earlier: ledger::ChargeRecord) -> Result<Response, Failure> {
             response.headers_mut().insert("x-paywire-replayed", HeaderValue::from_static("true"));
             Ok(response)
         }
-        ("completed", None) => Ok((
+        (ChargeStatus::Completed, None) => Ok((
             StatusCode::BAD_GATEWAY,
             Json(json!({ "error": { "message": format!("charge {} was completed without an answer to keep; its credit is in the ledger", earlier.id), "code": 502 } })),
         )
             .into_response()),
-        ("failed", _) => Err(Failure::refused(Rejection::new(
+        (ChargeStatus::Failed, _) => Err(Failure::refused(Rejection::new(
             Reason::DuplicateSettlement,
             "this payment did not go through and cannot land any more; request a new 402 and pay again",
         ))),

@@ -3,7 +3,7 @@
 //! holds (`numeric` can exceed a u64): reading them is the audit's job, and one it cannot read
 //! is a discrepancy it reports, never 0.
 
-use crate::{names, Chain, FlowCause, Ledger, LedgerError, TransferKind, VaultEventKind};
+use crate::{names, Chain, FlowCause, Ledger, LedgerError, TransferKind, VaultEventKind, SOLD};
 
 /// Which charges and inflows an audit looks at.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -68,7 +68,7 @@ impl Ledger {
     ) -> Result<Vec<SettledCharge>, LedgerError> {
         Ok(sqlx::query_as(
             "SELECT id, model, chain, payer, pay_to, amount::text AS amount, settlement_tx FROM ledger.charges
-             WHERE status IN ('settled', 'completed')
+             WHERE status = ANY($4)
                AND ($1::text IS NULL OR model = $1)
                AND ($2::timestamptz IS NULL OR created_at >= $2)
                AND ($3::timestamptz IS NULL OR created_at < $3)
@@ -77,6 +77,7 @@ impl Ledger {
         .bind(&scope.model)
         .bind(scope.from)
         .bind(scope.to)
+        .bind(names(&SOLD))
         .fetch_all(self.pool())
         .await?)
     }
@@ -85,12 +86,13 @@ impl Ledger {
     pub async fn payment_legs(&self, scope: &AuditScope) -> Result<Vec<PaymentLeg>, LedgerError> {
         Ok(sqlx::query_as(
             "SELECT chain, tx, destination_owner, amount::text AS amount FROM ledger.transfers
-             WHERE status <> 'rolled_back' AND kind IN ('transfer', 'transfer_checked', 'erc20_transfer')
+             WHERE status <> 'rolled_back' AND kind = ANY($3)
                AND ($1::timestamptz IS NULL OR block_time IS NULL OR block_time >= $1)
                AND ($2::timestamptz IS NULL OR block_time IS NULL OR block_time < $2)",
         )
         .bind(scope.from)
         .bind(scope.to)
+        .bind(names(&TransferKind::TRANSFERS))
         .fetch_all(self.pool())
         .await?)
     }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::{Chain, Ledger, LedgerError};
+use crate::{Chain, ChargeStatus, Ledger, LedgerError, SettlementStatus};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewCharge {
@@ -26,7 +26,7 @@ pub struct ChargeRecord {
     pub id: i64,
     pub quote_id: String,
     pub payer: String,
-    pub status: String,
+    pub status: ChargeStatus,
     pub settlement_tx: Option<String>,
     pub payment_id: Option<String>,
     pub response: Option<Value>,
@@ -182,10 +182,12 @@ impl Ledger {
     /// nothing written) if the charge was no longer settling — the reconciler took it over.
     pub async fn charge_settled(&self, id: i64, settlement_tx: &str) -> Result<bool, LedgerError> {
         let updated = sqlx::query(
-            "UPDATE ledger.charges SET status = 'settled', settlement_tx = $2 WHERE id = $1 AND status = 'settling'",
+            "UPDATE ledger.charges SET status = $3, settlement_tx = $2 WHERE id = $1 AND status = $4",
         )
         .bind(id)
         .bind(settlement_tx)
+        .bind(ChargeStatus::Settled)
+        .bind(ChargeStatus::Settling)
         .execute(self.pool())
         .await?
         .rows_affected();
@@ -205,9 +207,11 @@ impl Ledger {
     /// The payment of charge `id` did not go through and can no longer land: nothing was
     /// taken.
     pub async fn charge_failed(&self, id: i64, error: &str) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE ledger.charges SET status = 'failed', error = $2, completed_at = now() WHERE id = $1 AND status = 'settling'")
+        sqlx::query("UPDATE ledger.charges SET status = $3, error = $2, completed_at = now() WHERE id = $1 AND status = $4")
             .bind(id)
             .bind(error)
+            .bind(ChargeStatus::Failed)
+            .bind(ChargeStatus::Settling)
             .execute(self.pool())
             .await?;
         Ok(())
@@ -223,9 +227,9 @@ impl Ledger {
     ) -> Result<bool, LedgerError> {
         let mut tx = self.pool().begin().await?;
         let updated = sqlx::query(
-            "UPDATE ledger.charges SET status = 'completed', provider = $2, prompt_tokens = $3, completion_tokens = $4,
+            "UPDATE ledger.charges SET status = $8, provider = $2, prompt_tokens = $3, completion_tokens = $4,
                  actual_cost = $5::numeric, credit = $6::numeric, response = $7, completed_at = now()
-             WHERE id = $1 AND status = 'settled'",
+             WHERE id = $1 AND status = $9",
         )
         .bind(id)
         .bind(&completion.provider)
@@ -234,6 +238,8 @@ impl Ledger {
         .bind(completion.actual_cost.to_string())
         .bind(completion.credit.to_string())
         .bind(response)
+        .bind(ChargeStatus::Completed)
+        .bind(ChargeStatus::Settled)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -264,14 +270,16 @@ impl Ledger {
         settled_secs: u64,
     ) -> Result<Vec<StaleCharge>, LedgerError> {
         Ok(sqlx::query_as(
-            "SELECT id, chain, payer, amount::text AS amount, settlement_tx, eip3009_nonce, status = 'settled' AS settled
+            "SELECT id, chain, payer, amount::text AS amount, settlement_tx, eip3009_nonce, status = $4 AS settled
              FROM ledger.charges
-             WHERE (status = 'settling' AND created_at < now() - make_interval(secs => $1))
-                OR (status = 'settled' AND created_at < now() - make_interval(secs => $2))
+             WHERE (status = $3 AND created_at < now() - make_interval(secs => $1))
+                OR (status = $4 AND created_at < now() - make_interval(secs => $2))
              ORDER BY id",
         )
         .bind(settling_secs as f64)
         .bind(settled_secs as f64)
+        .bind(ChargeStatus::Settling)
+        .bind(ChargeStatus::Settled)
         .fetch_all(self.pool())
         .await?)
     }
@@ -320,15 +328,15 @@ impl Ledger {
         outcome: SettlementOutcome<'_>,
     ) -> Result<(), LedgerError> {
         let (status, tx, error) = match outcome {
-            SettlementOutcome::Settled(tx) => ("settled", Some(tx), None),
-            SettlementOutcome::Refused(e) => ("failed", None, Some(e)),
-            SettlementOutcome::Reverted(e) => ("reverted", None, Some(e)),
-            SettlementOutcome::Expired(e) => ("expired", None, Some(e)),
+            SettlementOutcome::Settled(tx) => (SettlementStatus::Settled, Some(tx), None),
+            SettlementOutcome::Refused(e) => (SettlementStatus::Failed, None, Some(e)),
+            SettlementOutcome::Reverted(e) => (SettlementStatus::Reverted, None, Some(e)),
+            SettlementOutcome::Expired(e) => (SettlementStatus::Expired, None, Some(e)),
         };
         sqlx::query("UPDATE ledger.settlements SET status = $3, tx = $4, error = $5 WHERE chain = $1 AND payment = $2")
             .bind(chain)
             .bind(payment)
-            .bind(status)
+            .bind(status.as_ref())
             .bind(tx)
             .bind(error)
             .execute(self.pool())
@@ -352,10 +360,11 @@ impl Ledger {
     pub async fn reverted_settlements(&self, payer: &str, hours: u32) -> Result<u64, LedgerError> {
         let count: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM ledger.settlements
-             WHERE payer = $1 AND status = 'reverted' AND created_at > now() - make_interval(hours => $2)",
+             WHERE payer = $1 AND status = $3 AND created_at > now() - make_interval(hours => $2)",
         )
         .bind(payer)
         .bind(hours as i32)
+        .bind(SettlementStatus::Reverted.as_ref())
         .fetch_one(self.pool())
         .await?;
         Ok(count as u64)

@@ -28,7 +28,9 @@ pub use rows::{
 };
 pub use scratch::ScratchDatabase;
 pub use usdc::{format_usdc, parse_usdc, Usdc};
-pub use vocabulary::{names, FlowCause, Ingest, TransferKind, VaultEventKind};
+pub use vocabulary::{
+    names, ChargeStatus, FlowCause, Ingest, SettlementStatus, TransferKind, VaultEventKind, SOLD,
+};
 pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};
 
 use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool};

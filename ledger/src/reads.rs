@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::{names, Chain, Ledger, LedgerError, TransferKind, VaultEventKind};
+use crate::{names, Chain, Ledger, LedgerError, TransferKind, VaultEventKind, SOLD};
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct ChargeView {
@@ -131,9 +131,10 @@ impl Ledger {
         Ok(sqlx::query_as(
             "SELECT model, chain, count(*) AS calls, sum(amount)::text AS revenue,
                     coalesce(sum(actual_cost), 0)::text AS actual_cost, sum(credit)::text AS credit
-             FROM ledger.charges WHERE status IN ('settled', 'completed')
+             FROM ledger.charges WHERE status = ANY($1)
              GROUP BY model, chain ORDER BY sum(amount) DESC, model, chain",
         )
+        .bind(names(&SOLD))
         .fetch_all(self.pool())
         .await?)
     }

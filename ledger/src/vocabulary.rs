@@ -1,6 +1,6 @@
 //! The words of the money trail, defined once. The decoders write them, the SQL filters on
 //! them (bound from here, never retyped), the audit and its page report by them, and the
-//! schema checks them (`migrations/0007_vocabulary.sql`; a test holds the two lists equal).
+//! schema checks them (`migrations/0004`–`0007`; a test holds the two lists equal).
 
 use strum::{AsRefStr, EnumString, IntoStaticStr, VariantArray};
 
@@ -90,3 +90,47 @@ pub enum FlowCause {
 pub fn names<T: Copy + Into<&'static str>>(variants: &[T]) -> Vec<&'static str> {
     variants.iter().map(|v| (*v).into()).collect()
 }
+
+/// Where a paid call's charge stands: `settling` → `settled` (the payment landed) →
+/// `completed` (answered, cost and credit booked); or `failed` (the payment never landed).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    AsRefStr,
+    IntoStaticStr,
+    EnumString,
+    VariantArray,
+    sqlx::Type,
+)]
+#[strum(serialize_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum ChargeStatus {
+    Settling,
+    Settled,
+    Failed,
+    Completed,
+}
+
+/// How one payment's settlement ended, across every gateway process: `claimed` while one is
+/// sending it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum SettlementStatus {
+    Claimed,
+    Settled,
+    /// Refused before it could land.
+    Failed,
+    /// Landed and failed on chain.
+    Reverted,
+    /// Its blockhash or authorization ran out before it landed.
+    Expired,
+}
+
+/// The settled charges: what was sold.
+pub const SOLD: [ChargeStatus; 2] = [ChargeStatus::Settled, ChargeStatus::Completed];

@@ -247,7 +247,9 @@ async fn discrepancies_are_kept_and_roll_back_with_their_block(pool: PgPool) {
 /// name the code writes is accepted, and the schema accepts no name the code does not know.
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn the_schema_checks_the_same_words_as_the_enums(pool: PgPool) {
-    use ledger::{names, CreditReason, Ingest, TransferKind, VaultEventKind};
+    use ledger::{
+        names, ChargeStatus, CreditReason, Ingest, SettlementStatus, TransferKind, VaultEventKind,
+    };
     use std::collections::BTreeSet;
     use strum::VariantArray;
 
@@ -282,6 +284,14 @@ async fn the_schema_checks_the_same_words_as_the_enums(pool: PgPool) {
     assert_eq!(
         allowed("credits_reason_check").await,
         set(names(CreditReason::VARIANTS))
+    );
+    assert_eq!(
+        allowed("charges_status_check").await,
+        set(names(ChargeStatus::VARIANTS))
+    );
+    assert_eq!(
+        allowed("settlements_status_check").await,
+        set(names(SettlementStatus::VARIANTS))
     );
 
     // And a word retyped wrong is refused at the write, not summed as nothing later.
