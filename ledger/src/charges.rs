@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::{Chain, ChargeStatus, Ledger, LedgerError, SettlementStatus};
+use crate::{Chain, ChargeStatus, CreditReason, Ledger, LedgerError, SettlementStatus};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewCharge {
@@ -51,39 +51,6 @@ pub struct Completion {
     pub credit: u64,
     /// Why the payer is credited.
     pub credit_reason: CreditReason,
-}
-
-/// Why a payer is credited part or all of a charge.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum CreditReason {
-    /// The charge was the ceiling; the call cost less.
-    Surplus,
-    /// No provider answered.
-    UpstreamFailed,
-    /// The answer broke off before its end.
-    StreamInterrupted,
-    /// The client left before the end of the answer.
-    ClientDisconnected,
-    /// The payment landed but the gateway never answered (it stopped mid-call).
-    Unserved,
-}
-
-impl CreditReason {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
 }
 
 impl Completion {

@@ -17,8 +17,7 @@ mod write;
 
 pub use audit_reads::{AuditScope, FlowSums, PaymentLeg, SettledCharge};
 pub use charges::{
-    ChargeRecord, Claim, Completion, CreditReason, NewCharge, SettlementOutcome, SignerTurn,
-    StaleCharge,
+    ChargeRecord, Claim, Completion, NewCharge, SettlementOutcome, SignerTurn, StaleCharge,
 };
 pub use error::LedgerError;
 pub use reads::{BuybackView, ChargeView, CursorView, ModelRevenue, TransferView};
@@ -29,7 +28,8 @@ pub use rows::{
 pub use scratch::ScratchDatabase;
 pub use usdc::{format_usdc, parse_usdc, Usdc};
 pub use vocabulary::{
-    names, ChargeStatus, FlowCause, Ingest, SettlementStatus, TransferKind, VaultEventKind, SOLD,
+    names, ChargeStatus, CreditReason, FlowCause, Ingest, SettlementStatus, TransferKind,
+    VaultEventKind, SOLD,
 };
 pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};
 

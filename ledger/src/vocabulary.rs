@@ -4,20 +4,31 @@
 
 use strum::{AsRefStr, EnumString, IntoStaticStr, VariantArray};
 
-/// How a token moved: the token-program instruction (Solana) or log (Base) that moved it.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum TransferKind {
-    Transfer,
-    TransferChecked,
-    MintTo,
-    MintToChecked,
-    Burn,
-    BurnChecked,
-    /// An ERC-20 `Transfer` log (Base).
-    Erc20Transfer,
+/// A word of the vocabulary: a value with its snake_case name both ways (`as_ref`, `into`,
+/// `parse`) and the list of all of them (`VARIANTS`), which the schema test compares.
+macro_rules! word {
+    ($(#[$meta:meta])* pub enum $name:ident $body:tt) => {
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
+        )]
+        #[strum(serialize_all = "snake_case")]
+        $(#[$meta])*
+        pub enum $name $body
+    };
+}
+
+word! {
+    /// How a token moved: the token-program instruction (Solana) or log (Base) that moved it.
+    pub enum TransferKind {
+        Transfer,
+        TransferChecked,
+        MintTo,
+        MintToChecked,
+        Burn,
+        BurnChecked,
+        /// An ERC-20 `Transfer` log (Base).
+        Erc20Transfer,
+    }
 }
 
 impl TransferKind {
@@ -33,57 +44,51 @@ impl TransferKind {
     pub const BURNS: [TransferKind; 2] = [TransferKind::Burn, TransferKind::BurnChecked];
 }
 
-/// A model-vault instruction, as the ledger names it.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum VaultEventKind {
-    Initialize,
-    UpdateConfig,
-    Register,
-    UpdateModel,
-    Tokenize,
-    Buy,
-    Sell,
-    Buyback,
-    Claim,
-    Release,
+word! {
+    /// A model-vault instruction, as the ledger names it.
+    pub enum VaultEventKind {
+        Initialize,
+        UpdateConfig,
+        Register,
+        UpdateModel,
+        Tokenize,
+        Buy,
+        Sell,
+        Buyback,
+        Claim,
+        Release,
+    }
 }
 
-/// Where a follower read what it wrote.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum Ingest {
-    /// Yellowstone gRPC, live.
-    Grpc,
-    /// JSON-RPC, catching up from the cursor.
-    RpcBackfill,
-    /// `eth_getLogs` on Base.
-    EvmLogs,
+word! {
+    /// Where a follower read what it wrote.
+    pub enum Ingest {
+        /// Yellowstone gRPC, live.
+        Grpc,
+        /// JSON-RPC, catching up from the cursor.
+        RpcBackfill,
+        /// `eth_getLogs` on Base.
+        EvmLogs,
+    }
 }
 
-/// Why USDC moved into or out of a watched account, as the vault audit sums it: the
-/// model-vault instruction that moved it, named for what it meant to the vault.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum FlowCause {
-    /// No model-vault instruction: a paid call's settlement.
-    Payment,
-    /// `release_held_revenue`: revenue the treasury held before tokenization.
-    HeldReleased,
-    /// `buyback_and_burn`'s USDC into the pool.
-    Buyback,
-    /// `buyback_and_burn`'s leg to the treasury.
-    ProtocolFee,
-    /// `claim_creator_revenue`: the creator's share.
-    Claim,
-    /// Out of a vault without any model-vault instruction.
-    Other,
+word! {
+    /// Why USDC moved into or out of a watched account, as the vault audit sums it: the
+    /// model-vault instruction that moved it, named for what it meant to the vault.
+    pub enum FlowCause {
+        /// No model-vault instruction: a paid call's settlement.
+        Payment,
+        /// `release_held_revenue`: revenue the treasury held before tokenization.
+        HeldReleased,
+        /// `buyback_and_burn`'s USDC into the pool.
+        Buyback,
+        /// `buyback_and_burn`'s leg to the treasury.
+        ProtocolFee,
+        /// `claim_creator_revenue`: the creator's share.
+        Claim,
+        /// Out of a vault without any model-vault instruction.
+        Other,
+    }
 }
 
 /// The names of `variants`, to bind as a `text[]` parameter.
@@ -91,45 +96,56 @@ pub fn names<T: Copy + Into<&'static str>>(variants: &[T]) -> Vec<&'static str> 
     variants.iter().map(|v| (*v).into()).collect()
 }
 
-/// Where a paid call's charge stands: `settling` → `settled` (the payment landed) →
-/// `completed` (answered, cost and credit booked); or `failed` (the payment never landed).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    AsRefStr,
-    IntoStaticStr,
-    EnumString,
-    VariantArray,
-    sqlx::Type,
-)]
-#[strum(serialize_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum ChargeStatus {
-    Settling,
-    Settled,
-    Failed,
-    Completed,
+word! {
+    /// Where a paid call's charge stands: `settling` → `settled` (the payment landed) →
+    /// `completed` (answered, cost and credit booked); or `failed` (the payment never landed).
+    #[derive(sqlx::Type)]
+    #[sqlx(type_name = "text", rename_all = "snake_case")]
+    pub enum ChargeStatus {
+        Settling,
+        Settled,
+        Failed,
+        Completed,
+    }
 }
 
-/// How one payment's settlement ended, across every gateway process: `claimed` while one is
-/// sending it.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, AsRefStr, IntoStaticStr, EnumString, VariantArray,
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum SettlementStatus {
-    Claimed,
-    Settled,
-    /// Refused before it could land.
-    Failed,
-    /// Landed and failed on chain.
-    Reverted,
-    /// Its blockhash or authorization ran out before it landed.
-    Expired,
+word! {
+    /// How one payment's settlement ended, across every gateway process: `claimed` while one is
+    /// sending it.
+    pub enum SettlementStatus {
+        Claimed,
+        Settled,
+        /// Refused before it could land.
+        Failed,
+        /// Landed and failed on chain.
+        Reverted,
+        /// Its blockhash or authorization ran out before it landed.
+        Expired,
+    }
+}
+
+word! {
+    /// Why a payer is credited part or all of a charge.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum CreditReason {
+        /// The charge was the ceiling; the call cost less.
+        Surplus,
+        /// No provider answered.
+        UpstreamFailed,
+        /// The answer broke off before its end.
+        StreamInterrupted,
+        /// The client left before the end of the answer.
+        ClientDisconnected,
+        /// The payment landed but the gateway never answered (it stopped mid-call).
+        Unserved,
+    }
+}
+
+impl CreditReason {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// The settled charges: what was sold.
