@@ -4,12 +4,17 @@
 //! every provider down, the upstream dying mid-stream, the client going away — the charge is
 //! completed with what was actually delivered and the rest credited to the payer.
 
+use std::convert::Infallible;
+
 use axum::{
-    body::{Body, Bytes},
     http::{HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    response::{
+        sse::{Event, Sse},
+        IntoResponse, Response,
+    },
     Json,
 };
+use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use ledger::{Completion, CreditReason, Ledger, LedgerError};
 use serde_json::{json, Value};
@@ -105,7 +110,7 @@ pub async fn answer(
         .await;
     }
 
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let (tx, rx) = mpsc::channel::<Event>(64);
     let task = StreamTask {
         app_ledger: app.ledger.clone(),
         metrics: app.metrics.clone(),
@@ -121,16 +126,11 @@ pub async fn answer(
         task.run(answer.response, tx)
             .instrument(tracing::Span::current()),
     );
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    let events = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
     });
-    let mut response = Response::new(Body::from_stream(stream));
+    let mut response = Sse::new(events).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        "content-type",
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
     for (name, value) in receipt.headers(Some(&provider), None) {
         headers.insert(name, HeaderValue::from_str(&value).expect("header-safe"));
     }
@@ -282,9 +282,10 @@ struct StreamTask {
 }
 
 impl StreamTask {
-    async fn run(self, response: reqwest::Response, tx: mpsc::Sender<Bytes>) {
-        let mut upstream = response.bytes_stream();
-        let mut buffer: Vec<u8> = Vec::new();
+    async fn run(self, response: reqwest::Response, tx: mpsc::Sender<Event>) {
+        // Whole events only (eventsource-stream parses them), so the receipt never lands
+        // inside one.
+        let mut upstream = response.bytes_stream().eventsource();
         let mut usage: Option<Usage> = None;
         let mut text = String::new();
         let mut done = false;
@@ -293,63 +294,54 @@ impl StreamTask {
         // Completion tokens streamed so far, counted as they pass.
         let mut streamed = 0u64;
         let mut cut = false;
-        'read: loop {
-            let chunk = tokio::select! {
-                chunk = upstream.next() => chunk,
+        loop {
+            let event = tokio::select! {
+                event = upstream.next() => event,
                 // The client went away while the upstream was thinking: stop it now.
                 () = tx.closed() => {
                     client_gone = true;
-                    break 'read;
+                    break;
                 }
             };
-            let Some(chunk) = chunk else { break };
-            let Ok(chunk) = chunk else {
+            let Some(event) = event else { break };
+            let Ok(event) = event else {
                 broken = true;
                 break;
             };
-            buffer.extend_from_slice(&chunk);
-            // Forward whole events only, so the receipt never lands inside one.
-            while let Some(end) = find_event_end(&buffer) {
-                let event: Vec<u8> = buffer.drain(..end).collect();
-                for line in String::from_utf8_lossy(&event).lines() {
-                    let Some(data) = line.strip_prefix("data:").map(str::trim) else {
-                        continue;
-                    };
-                    if data == "[DONE]" {
-                        done = true;
-                    } else if let Ok(json) = serde_json::from_str::<Value>(data) {
-                        if let Some(u) = usage_of(&json) {
-                            usage = Some(u);
-                        }
-                        for choice in json["choices"].as_array().into_iter().flatten() {
-                            let delta = &choice["delta"];
-                            if let Some(t) = delta["content"].as_str() {
-                                text.push_str(t);
-                                streamed += tokens::text_tokens(t);
-                            }
-                            for call in delta["tool_calls"].as_array().into_iter().flatten() {
-                                let arguments = &call["function"]["arguments"];
-                                streamed += tokens::text_tokens(arguments.as_str().unwrap_or(""));
-                            }
-                        }
+            let data = event.data.trim();
+            if data == "[DONE]" {
+                done = true;
+            } else if let Ok(json) = serde_json::from_str::<Value>(data) {
+                if let Some(u) = usage_of(&json) {
+                    usage = Some(u);
+                }
+                for choice in json["choices"].as_array().into_iter().flatten() {
+                    let delta = &choice["delta"];
+                    if let Some(t) = delta["content"].as_str() {
+                        text.push_str(t);
+                        streamed += tokens::text_tokens(t);
+                    }
+                    for call in delta["tool_calls"].as_array().into_iter().flatten() {
+                        let arguments = &call["function"]["arguments"];
+                        streamed += tokens::text_tokens(arguments.as_str().unwrap_or(""));
                     }
                 }
-                if streamed > cut_at(self.ceiling) {
-                    // More than was paid for: stop here rather than give it away.
-                    cut = true;
-                    Metrics::add(&self.metrics.streams_cut, 1);
-                    tracing::warn!(
-                        streamed,
-                        ceiling = self.ceiling,
-                        "upstream streamed past the paid ceiling; cut"
-                    );
-                    break 'read;
-                }
-                if tx.send(Bytes::from(event)).await.is_err() {
-                    // The client went away: stop the upstream call (dropping its stream).
-                    client_gone = true;
-                    break 'read;
-                }
+            }
+            if streamed > cut_at(self.ceiling) {
+                // More than was paid for: stop here rather than give it away.
+                cut = true;
+                Metrics::add(&self.metrics.streams_cut, 1);
+                tracing::warn!(
+                    streamed,
+                    ceiling = self.ceiling,
+                    "upstream streamed past the paid ceiling; cut"
+                );
+                break;
+            }
+            if tx.send(forwarded(&event)).await.is_err() {
+                // The client went away: stop the upstream call (dropping its stream).
+                client_gone = true;
+                break;
             }
         }
         drop(upstream);
@@ -400,28 +392,32 @@ impl StreamTask {
             tracing::error!(charge, error = %e, "completing a charge");
         }
         if cut {
-            let event = format!(
-                "event: paywire.error\ndata: {}\n\n",
-                json!({ "message": format!("the answer went past the {} completion tokens paid for and was cut", self.ceiling) })
-            );
-            let _ = tx.send(Bytes::from(event)).await;
+            let error = json!({ "message": format!("the answer went past the {} completion tokens paid for and was cut", self.ceiling) });
+            let _ = tx
+                .send(
+                    Event::default()
+                        .event("paywire.error")
+                        .data(error.to_string()),
+                )
+                .await;
         }
         if !client_gone {
-            let event = format!("event: paywire.receipt\ndata: {receipt}\n\n");
-            let _ = tx.send(Bytes::from(event)).await;
+            let _ = tx
+                .send(
+                    Event::default()
+                        .event("paywire.receipt")
+                        .data(receipt.to_string()),
+                )
+                .await;
         }
     }
 }
 
-/// The end (exclusive) of the first complete SSE event in `buffer`.
-fn find_event_end(buffer: &[u8]) -> Option<usize> {
-    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    let crlf = buffer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4);
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+/// An upstream event as it goes on to the client: named ones keep their name.
+fn forwarded(event: &eventsource_stream::Event) -> Event {
+    let forwarded = Event::default().data(&event.data);
+    match event.event.as_str() {
+        "message" => forwarded,
+        name => forwarded.event(name),
     }
 }

@@ -8,7 +8,15 @@ use std::{
     time::Duration,
 };
 
-use axum::{body::Body, http::StatusCode, response::IntoResponse, routing::post, Json, Router};
+use axum::{
+    http::StatusCode,
+    response::{
+        sse::{Event, Sse},
+        IntoResponse,
+    },
+    routing::post,
+    Json, Router,
+};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -71,9 +79,9 @@ fn answer(calls: &Calls, body: Value) -> axum::response::Response {
         .into_response(),
         _ => {
             let chunk = |content: &str| {
-                format!("data: {}\n\n", json!({ "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": { "content": content } }] }))
+                Event::default().data(json!({ "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": { "content": content } }] }).to_string())
             };
-            let mut events: Vec<Result<String, std::io::Error>> = vec![Ok(chunk("Hello")), Ok(chunk(" world"))];
+            let mut events: Vec<Result<Event, std::io::Error>> = vec![Ok(chunk("Hello")), Ok(chunk(" world"))];
             if model == "rambles" {
                 // A provider that ignores max_tokens.
                 events.extend((0..2_000).map(|_| Ok(chunk(" hello"))));
@@ -82,8 +90,8 @@ fn answer(calls: &Calls, body: Value) -> axum::response::Response {
                 events.push(Err(std::io::Error::other("upstream died")));
             } else {
                 let usage = json!({ "object": "chat.completion.chunk", "choices": [], "usage": { "prompt_tokens": 12, "completion_tokens": 2 } });
-                events.push(Ok(format!("data: {usage}\n\n")));
-                events.push(Ok("data: [DONE]\n\n".into()));
+                events.push(Ok(Event::default().data(usage.to_string())));
+                events.push(Ok(Event::default().data("[DONE]")));
             }
             // Events a moment apart, as a model generates them.
             let pause = Duration::from_millis(match model.as_str() {
@@ -95,7 +103,7 @@ fn answer(calls: &Calls, body: Value) -> axum::response::Response {
                 tokio::time::sleep(pause).await;
                 event
             });
-            ([("content-type", "text/event-stream")], Body::from_stream(paced)).into_response()
+            Sse::new(paced).into_response()
         }
     }
 }

@@ -6,6 +6,7 @@ use std::{io::Write, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context};
 use clap::Args;
+use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use ledger::{format_usdc, parse_usdc};
 use serde_json::{json, Value};
@@ -246,22 +247,24 @@ async fn chat(config: ChatConfig) -> anyhow::Result<()> {
 
 /// Prints the deltas as they arrive; returns the final receipt event.
 async fn stream(response: reqwest::Response) -> anyhow::Result<Value> {
-    let mut bytes = response.bytes_stream();
-    let mut buffer = String::new();
+    let mut events = response.bytes_stream().eventsource();
     let mut receipt = Value::Null;
     let mut out = std::io::stdout();
-    while let Some(chunk) = bytes.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk?));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let is_receipt = event.starts_with("event: paywire.receipt");
-            for data in event.lines().filter_map(|l| l.strip_prefix("data: ")) {
-                let Ok(json) = serde_json::from_str::<Value>(data) else {
-                    continue;
-                };
-                if is_receipt {
-                    receipt = json;
-                } else if let Some(delta) = json["choices"][0]["delta"]["content"].as_str() {
+    while let Some(event) = events.next().await {
+        let event = event.context("reading the answer's stream")?;
+        let Ok(json) = serde_json::from_str::<Value>(&event.data) else {
+            continue;
+        };
+        match event.event.as_str() {
+            "paywire.receipt" => receipt = json,
+            "paywire.error" => eprintln!(
+                "\n{}",
+                json["message"]
+                    .as_str()
+                    .unwrap_or("the gateway cut the answer")
+            ),
+            _ => {
+                if let Some(delta) = json["choices"][0]["delta"]["content"].as_str() {
                     write!(out, "{delta}")?;
                     out.flush()?;
                 }
