@@ -163,6 +163,26 @@ fn two() -> String {
 }
 
 impl GatewayConfig {
+    /// Listening on `listen`, quotes signed with `quote_secret`, every other setting at its
+    /// default: no chain and no models yet.
+    pub fn new(listen: SocketAddr, quote_secret: &str) -> Self {
+        GatewayConfig {
+            listen,
+            public_url: None,
+            database_url: None,
+            quote_secret: Some(quote_secret.to_string()),
+            facilitator_url: None,
+            facilitator_key: None,
+            quote_ttl_secs: five_minutes(),
+            upstream_timeout_secs: two_minutes(),
+            rate_limit_per_minute: per_minute(),
+            client_rate_limit_per_minute: client_per_minute(),
+            solana: None,
+            base: None,
+            models: Vec::new(),
+        }
+    }
+
     pub fn from_toml(text: &str) -> Result<Self, GatewayError> {
         toml::from_str(text).map_err(|e| GatewayError::Config(e.to_string()))
     }
@@ -188,6 +208,42 @@ impl GatewayConfig {
     }
 }
 
+impl SolanaPayments {
+    /// Paid into `treasury`'s USDC account on the default network, with no fee payer (set
+    /// `fee_payer_keypair` for the built-in facilitator); the caps and timeouts at their
+    /// defaults.
+    pub fn new(rpc_url: &str, usdc_mint: &str, treasury: &str) -> Self {
+        SolanaPayments {
+            rpc_url: rpc_url.to_string(),
+            network: solana_devnet(),
+            usdc_mint: usdc_mint.to_string(),
+            treasury: treasury.to_string(),
+            fee_payer_keypair: None,
+            max_compute_unit_price: cu_price_cap(),
+            max_compute_units: cu_cap(),
+            confirm_timeout_secs: thirty(),
+            pay_to_cache_ms: two_seconds(),
+        }
+    }
+}
+
+impl BasePayments {
+    /// Paid to `treasury` in the USDC at `usdc` on the default network (EIP-712 domain
+    /// `USD Coin`, version `2`), with no facilitator key (set `facilitator_private_key` for the
+    /// built-in facilitator).
+    pub fn new(rpc_url: &str, usdc: &str, treasury: &str) -> Self {
+        BasePayments {
+            rpc_url: rpc_url.to_string(),
+            network: base_sepolia(),
+            usdc: usdc.to_string(),
+            usdc_name: usd_coin(),
+            usdc_version: two(),
+            treasury: treasury.to_string(),
+            facilitator_private_key: None,
+        }
+    }
+}
+
 /// Reads a Solana CLI keypair file (a JSON array of 64 bytes).
 pub fn read_keypair(path: &Path) -> Result<solana_keypair::Keypair, GatewayError> {
     solana_keypair::read_keypair_file(path).map_err(|e| {
@@ -197,3 +253,4 @@ pub fn read_keypair(path: &Path) -> Result<solana_keypair::Keypair, GatewayError
         ))
     })
 }
+

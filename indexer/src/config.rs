@@ -131,6 +131,23 @@ impl SolanaSection {
 }
 
 impl BaseSection {
+    /// Following `treasury`'s transfers of the 6-decimal USDC at `usdc`, from the stored
+    /// cursor `base` (the tip without one), 12 confirmations, polled every second.
+    pub fn new(rpc_url: &str, usdc: &str, treasury: &str) -> Self {
+        BaseSection {
+            rpc_url: rpc_url.to_string(),
+            usdc: usdc.to_string(),
+            usdc_decimals: six(),
+            treasury: treasury.to_string(),
+            accounts: Vec::new(),
+            start_block: None,
+            confirmations: twelve(),
+            poll_interval_ms: one_second(),
+            max_block_range: two_thousand(),
+            cursor: base_cursor(),
+        }
+    }
+
     /// The follower's config, reporting to `metrics`.
     pub fn follower(&self, metrics: &Metrics) -> Result<BaseConfig, IndexerError> {
         let address = |text: &str| {
@@ -155,3 +172,4 @@ impl BaseSection {
         })
     }
 }
+

@@ -76,3 +76,26 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     eprintln!("stopped");
     Ok(())
 }
+
+/// A gateway paid on the chains of a localnet (Base too when it runs), the built-in
+/// facilitator paying with the localnet's facilitator keys; no models yet.
+pub(crate) fn for_localnet(
+    state: &localnet::LocalnetState,
+    listen: std::net::SocketAddr,
+    quote_secret: &str,
+) -> gateway::GatewayConfig {
+    use gateway::config::{BasePayments, SolanaPayments};
+    let s = &state.solana;
+    gateway::GatewayConfig {
+        solana: Some(SolanaPayments {
+            fee_payer_keypair: Some(s.facilitator_keypair.clone()),
+            ..SolanaPayments::new(&s.rpc_url, &s.usdc_mint, &s.treasury)
+        }),
+        base: state.base.as_ref().map(|b| BasePayments {
+            network: b.network.clone(),
+            facilitator_private_key: Some(b.facilitator_private_key.clone()),
+            ..BasePayments::new(&b.rpc_url, &b.usdc, &b.treasury)
+        }),
+        ..gateway::GatewayConfig::new(listen, quote_secret)
+    }
+}

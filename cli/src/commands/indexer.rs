@@ -105,11 +105,11 @@ fn indexer_config_for_localnet(
             )
         })?)
         .with_context(|| format!("{} is not a localnet state file", state_file.display()))?;
-    Ok(indexer_config(&state))
+    Ok(for_localnet(&state))
 }
 
 /// The indexer config that follows everything a localnet set up.
-pub(super) fn indexer_config(state: &localnet::LocalnetState) -> indexer::IndexerConfig {
+pub(super) fn for_localnet(state: &localnet::LocalnetState) -> indexer::IndexerConfig {
     let s = &state.solana;
     indexer::IndexerConfig {
         database_url: None,
@@ -118,18 +118,12 @@ pub(super) fn indexer_config(state: &localnet::LocalnetState) -> indexer::Indexe
             &s.grpc_url,
             &s.treasury_usdc,
         )),
-        base: state.base.clone().map(|b| indexer::config::BaseSection {
-            rpc_url: b.rpc_url,
-            usdc: b.usdc,
-            usdc_decimals: 6,
-            treasury: b.treasury,
-            accounts: vec![],
+        base: state.base.as_ref().map(|b| indexer::config::BaseSection {
             start_block: Some(0),
             // anvil does not reorg by itself; one block keeps rows moving to final quickly.
             confirmations: 1,
             poll_interval_ms: 200,
-            max_block_range: 2_000,
-            cursor: "base".into(),
+            ..indexer::config::BaseSection::new(&b.rpc_url, &b.usdc, &b.treasury)
         }),
     }
 }
