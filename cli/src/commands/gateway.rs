@@ -13,21 +13,10 @@ use clap::Args;
 /// a receipt. Also: POST /v1/quote, GET /v1/models, /.well-known/x402,
 /// /.well-known/agent-card.json, /openapi.json, /healthz, /metrics; and, with
 /// facilitator_key set, /facilitator/{supported,verify,settle} for callers presenting it.
-///
-/// The config file (TOML): listen, public_url, database_url, quote_secret, quote_ttl_secs,
-/// facilitator_url, facilitator_key, rate_limit_per_minute (per payer),
-/// client_rate_limit_per_minute (per client IP), upstream_timeout_secs; [solana] rpc_url,
-/// network, usdc_mint, treasury, fee_payer_keypair, max_compute_unit_price,
-/// max_compute_units, confirm_timeout_secs (then 202: retry with the same payment);
-/// [base] rpc_url, network, usdc, usdc_name, usdc_version, treasury,
-/// facilitator_private_key; and [[models]] slug, creator (the on-chain creator whose vault
-/// gets the revenue; else the treasury), input_per_mtok, output_per_mtok, floor, max_tokens
-/// with [[models.providers]] name, base_url, api_key_env, model, input_cost_per_mtok,
-/// output_cost_per_mtok. Prices are USDC decimal strings.
 #[derive(Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = gateway::config::EXAMPLE)]
 pub struct GatewayArgs {
-    /// The config file (TOML, above)
+    /// The config file (TOML; --help ends with every field)
     #[arg(long, env = "PAYWIRE_GATEWAY_CONFIG")]
     config: PathBuf,
     /// Postgres holding the ledger (overrides the config file's database_url)
