@@ -53,6 +53,50 @@ pub struct ProviderEntry {
     pub output_cost_per_mtok: String,
 }
 
+impl ModelEntry {
+    /// `slug` at these prices (USDC decimal strings), with no creator, description or
+    /// providers yet.
+    pub fn new(
+        slug: &str,
+        input_per_mtok: &str,
+        output_per_mtok: &str,
+        floor: &str,
+        max_tokens: u32,
+    ) -> Self {
+        ModelEntry {
+            slug: slug.to_string(),
+            input_per_mtok: input_per_mtok.to_string(),
+            output_per_mtok: output_per_mtok.to_string(),
+            floor: floor.to_string(),
+            max_tokens,
+            description: None,
+            creator: None,
+            providers: Vec::new(),
+        }
+    }
+}
+
+impl ProviderEntry {
+    /// `model` at the OpenAI-compatible `base_url`, costing us these (USDC decimal strings),
+    /// with no API key.
+    pub fn new(
+        name: &str,
+        base_url: &str,
+        model: &str,
+        input_cost_per_mtok: &str,
+        output_cost_per_mtok: &str,
+    ) -> Self {
+        ProviderEntry {
+            name: name.to_string(),
+            base_url: base_url.to_string(),
+            api_key_env: None,
+            model: model.to_string(),
+            input_cost_per_mtok: input_cost_per_mtok.to_string(),
+            output_cost_per_mtok: output_cost_per_mtok.to_string(),
+        }
+    }
+}
+
 /// Per-million-token prices in USDC base units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rates {

@@ -1,44 +1,6 @@
 //! `paywire gateway --config <file>`: one TOML file with the listen address, the chains it is
-//! paid on, and the catalog.
-//!
-//! ```toml
-//! listen = "127.0.0.1:8402"
-//! public_url = "http://127.0.0.1:8402"       # how clients reach it (402 resource URLs)
-//! database_url = "postgres://…"               # or DATABASE_URL
-//! quote_secret = "…"                          # shared by every gateway process
-//! # facilitator_url = "https://…/facilitator"  # a remote facilitator instead of the built-in one
-//! # facilitator_key = "…"   # serves /facilitator/* to callers presenting it (sent to a remote one)
-//! quote_ttl_secs = 300
-//! rate_limit_per_minute = 120                 # paid calls per payer
-//! client_rate_limit_per_minute = 600          # requests per client IP, paid or not
-//!
-//! [solana]
-//! rpc_url = "http://127.0.0.1:8899"
-//! network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
-//! usdc_mint = "…"
-//! treasury = "…"                              # owner of the treasury's USDC account
-//! fee_payer_keypair = "facilitator.json"      # Solana CLI keypair file
-//!
-//! [base]
-//! rpc_url = "http://127.0.0.1:8545"
-//! network = "eip155:84532"
-//! usdc = "0x…"
-//! treasury = "0x…"
-//! facilitator_private_key = "0x…"             # or PAYWIRE_BASE_FACILITATOR_KEY
-//!
-//! [[models]]
-//! slug = "paywire/demo"
-//! input_per_mtok = "0.50"
-//! output_per_mtok = "1.50"
-//! floor = "0.001"
-//! max_tokens = 512
-//! [[models.providers]]
-//! name = "local"
-//! base_url = "http://127.0.0.1:9000/v1"
-//! model = "demo"
-//! input_cost_per_mtok = "0.10"
-//! output_cost_per_mtok = "0.30"
-//! ```
+//! paid on, and the catalog. Every field is documented once, in `gateway/gateway.example.toml`
+//! ([`EXAMPLE`], shown by `paywire gateway --help`); a test parses it with this parser.
 
 use std::{
     net::SocketAddr,
@@ -48,6 +10,9 @@ use std::{
 use serde::Deserialize;
 
 use crate::{catalog::ModelEntry, GatewayError};
+
+/// The commented example config with every field: the one place they are documented.
+pub const EXAMPLE: &str = include_str!("../gateway.example.toml");
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +128,26 @@ fn two() -> String {
 }
 
 impl GatewayConfig {
+    /// Listening on `listen`, quotes signed with `quote_secret`, every other setting at its
+    /// default: no chain and no models yet.
+    pub fn new(listen: SocketAddr, quote_secret: &str) -> Self {
+        GatewayConfig {
+            listen,
+            public_url: None,
+            database_url: None,
+            quote_secret: Some(quote_secret.to_string()),
+            facilitator_url: None,
+            facilitator_key: None,
+            quote_ttl_secs: five_minutes(),
+            upstream_timeout_secs: two_minutes(),
+            rate_limit_per_minute: per_minute(),
+            client_rate_limit_per_minute: client_per_minute(),
+            solana: None,
+            base: None,
+            models: Vec::new(),
+        }
+    }
+
     pub fn from_toml(text: &str) -> Result<Self, GatewayError> {
         toml::from_str(text).map_err(|e| GatewayError::Config(e.to_string()))
     }
@@ -188,6 +173,42 @@ impl GatewayConfig {
     }
 }
 
+impl SolanaPayments {
+    /// Paid into `treasury`'s USDC account on the default network, with no fee payer (set
+    /// `fee_payer_keypair` for the built-in facilitator); the caps and timeouts at their
+    /// defaults.
+    pub fn new(rpc_url: &str, usdc_mint: &str, treasury: &str) -> Self {
+        SolanaPayments {
+            rpc_url: rpc_url.to_string(),
+            network: solana_devnet(),
+            usdc_mint: usdc_mint.to_string(),
+            treasury: treasury.to_string(),
+            fee_payer_keypair: None,
+            max_compute_unit_price: cu_price_cap(),
+            max_compute_units: cu_cap(),
+            confirm_timeout_secs: thirty(),
+            pay_to_cache_ms: two_seconds(),
+        }
+    }
+}
+
+impl BasePayments {
+    /// Paid to `treasury` in the USDC at `usdc` on the default network (EIP-712 domain
+    /// `USD Coin`, version `2`), with no facilitator key (set `facilitator_private_key` for the
+    /// built-in facilitator).
+    pub fn new(rpc_url: &str, usdc: &str, treasury: &str) -> Self {
+        BasePayments {
+            rpc_url: rpc_url.to_string(),
+            network: base_sepolia(),
+            usdc: usdc.to_string(),
+            usdc_name: usd_coin(),
+            usdc_version: two(),
+            treasury: treasury.to_string(),
+            facilitator_private_key: None,
+        }
+    }
+}
+
 /// Reads a Solana CLI keypair file (a JSON array of 64 bytes).
 pub fn read_keypair(path: &Path) -> Result<solana_keypair::Keypair, GatewayError> {
     solana_keypair::read_keypair_file(path).map_err(|e| {
@@ -196,4 +217,121 @@ pub fn read_keypair(path: &Path) -> Result<solana_keypair::Keypair, GatewayError
             path.display()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ProviderEntry;
+    use testkit::{every_field, example_config::assert_sets_every_field};
+
+    fn all_set(section: &str, table: &toml::Value, fields: &[&str]) {
+        assert_sets_every_field("gateway.example.toml", section, table, fields);
+    }
+
+    #[test]
+    fn the_example_config_parses_and_sets_every_field() {
+        let config = GatewayConfig::from_toml(EXAMPLE).expect("the example parses");
+        let table: toml::Value = toml::from_str(EXAMPLE).unwrap();
+        all_set(
+            "",
+            &table,
+            &every_field!(GatewayConfig {
+                listen,
+                public_url,
+                database_url,
+                quote_secret,
+                facilitator_url,
+                facilitator_key,
+                quote_ttl_secs,
+                upstream_timeout_secs,
+                rate_limit_per_minute,
+                client_rate_limit_per_minute,
+                solana,
+                base,
+                models,
+            }),
+        );
+        all_set(
+            "[solana] ",
+            &table["solana"],
+            &every_field!(SolanaPayments {
+                rpc_url,
+                network,
+                usdc_mint,
+                treasury,
+                fee_payer_keypair,
+                max_compute_unit_price,
+                max_compute_units,
+                confirm_timeout_secs,
+                pay_to_cache_ms,
+            }),
+        );
+        all_set(
+            "[base] ",
+            &table["base"],
+            &every_field!(BasePayments {
+                rpc_url,
+                network,
+                usdc,
+                usdc_name,
+                usdc_version,
+                treasury,
+                facilitator_private_key,
+            }),
+        );
+        all_set(
+            "[[models]] ",
+            &table["models"][0],
+            &every_field!(ModelEntry {
+                slug,
+                input_per_mtok,
+                output_per_mtok,
+                floor,
+                max_tokens,
+                description,
+                creator,
+                providers,
+            }),
+        );
+        all_set(
+            "[[models.providers]] ",
+            &table["models"][0]["providers"][0],
+            &every_field!(ProviderEntry {
+                name,
+                base_url,
+                api_key_env,
+                model,
+                input_cost_per_mtok,
+                output_cost_per_mtok,
+            }),
+        );
+
+        // The defaults it states are the parser's.
+        let defaults = GatewayConfig::new(default_listen(), "");
+        assert_eq!(config.listen, defaults.listen);
+        assert_eq!(config.quote_ttl_secs, defaults.quote_ttl_secs);
+        assert_eq!(config.upstream_timeout_secs, defaults.upstream_timeout_secs);
+        assert_eq!(config.rate_limit_per_minute, defaults.rate_limit_per_minute);
+        assert_eq!(
+            config.client_rate_limit_per_minute,
+            defaults.client_rate_limit_per_minute
+        );
+        let solana = config.solana.unwrap();
+        let solana_defaults = SolanaPayments::new("", "", "");
+        assert_eq!(
+            solana.max_compute_unit_price,
+            solana_defaults.max_compute_unit_price
+        );
+        assert_eq!(solana.max_compute_units, solana_defaults.max_compute_units);
+        assert_eq!(
+            solana.confirm_timeout_secs,
+            solana_defaults.confirm_timeout_secs
+        );
+        assert_eq!(solana.pay_to_cache_ms, solana_defaults.pay_to_cache_ms);
+        let base = config.base.unwrap();
+        let base_defaults = BasePayments::new("", "", "");
+        assert_eq!(base.usdc_name, base_defaults.usdc_name);
+        assert_eq!(base.usdc_version, base_defaults.usdc_version);
+    }
 }

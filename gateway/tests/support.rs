@@ -1,9 +1,13 @@
 //! A world to test the gateway in: localnet with both chains, a mock OpenAI-compatible
 //! upstream, and the gateway serving on a free port.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use gateway::{App, GatewayConfig};
+use gateway::{
+    catalog::{ModelEntry, ProviderEntry},
+    config::{BasePayments, SolanaPayments},
+    App, GatewayConfig,
+};
 use ledger::Ledger;
 use localnet::{read_keypair, DataDir, Localnet, LocalnetConfig, OwnedLocalnet};
 use model_vault_client::{ModelKeys, Protocol};
@@ -52,67 +56,44 @@ pub struct World {
 pub fn config(net: &Localnet, upstream: &str, beta_upstream: &str) -> GatewayConfig {
     let s = &net.state.solana;
     let b = net.state.base.as_ref().expect("anvil runs");
-    GatewayConfig::from_toml(&format!(
-        r#"
-        listen = "127.0.0.1:0"
-        quote_secret = "tests"
-        facilitator_key = "{FACILITATOR_KEY}"
-        rate_limit_per_minute = 1000
-        client_rate_limit_per_minute = 100000
-        [solana]
-        rpc_url = "{rpc}"
-        usdc_mint = "{mint}"
-        treasury = "{treasury}"
-        fee_payer_keypair = "{fee_payer}"
-        [base]
-        rpc_url = "{base_rpc}"
-        usdc = "{usdc}"
-        treasury = "{base_treasury}"
-        facilitator_private_key = "{facilitator}"
-        [[models]]
-        slug = "alpha"
-        creator = "{creator}"
-        input_per_mtok = "10"
-        output_per_mtok = "20"
-        floor = "0.001"
-        max_tokens = 1000
-        [[models.providers]]
-        name = "cheap-but-broken"
-        base_url = "{upstream}"
-        model = "fail-500"
-        input_cost_per_mtok = "0.1"
-        output_cost_per_mtok = "0.1"
-        [[models.providers]]
-        name = "steady"
-        base_url = "{upstream}"
-        model = "ok"
-        input_cost_per_mtok = "0.5"
-        output_cost_per_mtok = "0.5"
-        [[models]]
-        slug = "beta"
-        creator = "{creator}"
-        input_per_mtok = "10"
-        output_per_mtok = "20"
-        floor = "0.001"
-        max_tokens = 1000
-        [[models.providers]]
-        name = "beta-provider"
-        base_url = "{upstream}"
-        model = "{beta_upstream}"
-        input_cost_per_mtok = "0.1"
-        output_cost_per_mtok = "0.1"
-        "#,
-        rpc = s.rpc_url,
-        mint = s.usdc_mint,
-        treasury = s.treasury,
-        fee_payer = s.facilitator_keypair.display(),
-        base_rpc = b.rpc_url,
-        usdc = b.usdc,
-        base_treasury = b.treasury,
-        facilitator = b.facilitator_private_key,
-        creator = creator().pubkey(),
-    ))
-    .expect("test config parses")
+    let model = |slug: &str, providers: Vec<ProviderEntry>| ModelEntry {
+        creator: Some(creator().pubkey().to_string()),
+        providers,
+        ..ModelEntry::new(slug, "10", "20", "0.001", 1000)
+    };
+    GatewayConfig {
+        facilitator_key: Some(FACILITATOR_KEY.into()),
+        rate_limit_per_minute: 1000,
+        client_rate_limit_per_minute: 100_000,
+        solana: Some(SolanaPayments {
+            fee_payer_keypair: Some(s.facilitator_keypair.clone()),
+            ..SolanaPayments::new(&s.rpc_url, &s.usdc_mint, &s.treasury)
+        }),
+        base: Some(BasePayments {
+            facilitator_private_key: Some(b.facilitator_private_key.clone()),
+            ..BasePayments::new(&b.rpc_url, &b.usdc, &b.treasury)
+        }),
+        models: vec![
+            model(
+                "alpha",
+                vec![
+                    ProviderEntry::new("cheap-but-broken", upstream, "fail-500", "0.1", "0.1"),
+                    ProviderEntry::new("steady", upstream, "ok", "0.5", "0.5"),
+                ],
+            ),
+            model(
+                "beta",
+                vec![ProviderEntry::new(
+                    "beta-provider",
+                    upstream,
+                    beta_upstream,
+                    "0.1",
+                    "0.1",
+                )],
+            ),
+        ],
+        ..GatewayConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), "tests")
+    }
 }
 
 /// Serves a gateway for `config` on a free port.

@@ -1,28 +1,15 @@
-//! `paywire indexer --config <file>`: what to follow and where to write it, as TOML.
-//!
-//! ```toml
-//! database_url = "postgres://postgres@127.0.0.1:5432/postgres"   # or DATABASE_URL
-//!
-//! [solana]
-//! rpc_url = "http://127.0.0.1:8899"
-//! grpc_url = "http://127.0.0.1:10000"
-//! treasury_usdc = "…"            # the treasury's USDC account
-//! # program_id = "…"             # default: model-vault's id from the committed IDL
-//! # accounts = ["…"]             # anything else to follow
-//! # start_slot = 0               # first slot, while no cursor is stored (default: 0)
-//!
-//! [base]
-//! rpc_url = "http://127.0.0.1:8545"
-//! usdc = "0x…"
-//! treasury = "0x…"
-//! # confirmations = 12  poll_interval_ms = 1000  max_block_range = 2000  start_block = 0
-//! ```
+//! `paywire indexer --config <file>`: what to follow and where to write it, as TOML. Every
+//! field is documented once, in `indexer/indexer.example.toml` ([`EXAMPLE`], shown by
+//! `paywire indexer --help`); a test parses it with this parser.
 
 use std::{path::Path, time::Duration};
 
 use serde::Deserialize;
 
 use crate::{base::BaseConfig, solana::follower::FollowerConfig, IndexerError, Metrics};
+
+/// The commented example config with every field: the one place they are documented.
+pub const EXAMPLE: &str = include_str!("../indexer.example.toml");
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,7 +84,11 @@ impl IndexerConfig {
     pub fn from_file(path: &Path) -> Result<Self, IndexerError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| IndexerError::Config(format!("reading {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| IndexerError::Config(format!("{}: {e}", path.display())))
+        Self::from_toml(&text).map_err(|e| IndexerError::Config(format!("{}: {e}", path.display())))
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
     }
 }
 
@@ -131,6 +122,23 @@ impl SolanaSection {
 }
 
 impl BaseSection {
+    /// Following `treasury`'s transfers of the 6-decimal USDC at `usdc`, from the stored
+    /// cursor `base` (the tip without one), 12 confirmations, polled every second.
+    pub fn new(rpc_url: &str, usdc: &str, treasury: &str) -> Self {
+        BaseSection {
+            rpc_url: rpc_url.to_string(),
+            usdc: usdc.to_string(),
+            usdc_decimals: six(),
+            treasury: treasury.to_string(),
+            accounts: Vec::new(),
+            start_block: None,
+            confirmations: twelve(),
+            poll_interval_ms: one_second(),
+            max_block_range: two_thousand(),
+            cursor: base_cursor(),
+        }
+    }
+
     /// The follower's config, reporting to `metrics`.
     pub fn follower(&self, metrics: &Metrics) -> Result<BaseConfig, IndexerError> {
         let address = |text: &str| {
@@ -153,5 +161,83 @@ impl BaseSection {
             max_range: self.max_block_range.max(1),
             metrics: metrics.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testkit::{every_field, example_config::assert_sets_every_field};
+
+    fn all_set(section: &str, table: &toml::Value, fields: &[&str]) {
+        assert_sets_every_field("indexer.example.toml", section, table, fields);
+    }
+
+    #[test]
+    fn the_example_config_parses_and_sets_every_field() {
+        let config = IndexerConfig::from_toml(EXAMPLE).expect("the example parses");
+        let table: toml::Value = toml::from_str(EXAMPLE).unwrap();
+        all_set(
+            "",
+            &table,
+            &every_field!(IndexerConfig {
+                database_url,
+                solana,
+                base
+            }),
+        );
+        all_set(
+            "[solana] ",
+            &table["solana"],
+            &every_field!(SolanaSection {
+                rpc_url,
+                grpc_url,
+                program_id,
+                treasury_usdc,
+                accounts,
+                start_slot,
+                cursor,
+            }),
+        );
+        all_set(
+            "[base] ",
+            &table["base"],
+            &every_field!(BaseSection {
+                rpc_url,
+                usdc,
+                usdc_decimals,
+                treasury,
+                accounts,
+                start_block,
+                confirmations,
+                poll_interval_ms,
+                max_block_range,
+                cursor,
+            }),
+        );
+
+        // The defaults it states are the parser's.
+        let solana = config.solana.unwrap();
+        let solana_defaults = SolanaSection::new("", "", "");
+        assert_eq!(solana.program_id, solana_defaults.program_id);
+        assert_eq!(solana.cursor, solana_defaults.cursor);
+        let base = config.base.unwrap();
+        let base_defaults = BaseSection::new("", "", "");
+        assert_eq!(
+            (
+                base.usdc_decimals,
+                base.confirmations,
+                base.poll_interval_ms,
+                base.max_block_range,
+                base.cursor
+            ),
+            (
+                base_defaults.usdc_decimals,
+                base_defaults.confirmations,
+                base_defaults.poll_interval_ms,
+                base_defaults.max_block_range,
+                base_defaults.cursor
+            )
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! What paywire's test suites share, and only they: headless Chromium to render the web pages
 //! ([`browser`]), a localnet that cleans up after itself and a model tokenized on it
-//! ([`chains`]), and polling until something holds ([`eventually`], [`wait_until`]).
+//! ([`chains`]), example config files checked against their structs ([`example_config`]), and polling until something holds ([`eventually`], [`wait_until`]).
 //! Production crates never depend on it.
 
 pub mod browser;
 pub mod chains;
+pub mod example_config;
 
 use std::time::{Duration, Instant};
 

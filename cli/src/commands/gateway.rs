@@ -13,21 +13,10 @@ use clap::Args;
 /// a receipt. Also: POST /v1/quote, GET /v1/models, /.well-known/x402,
 /// /.well-known/agent-card.json, /openapi.json, /healthz, /metrics; and, with
 /// facilitator_key set, /facilitator/{supported,verify,settle} for callers presenting it.
-///
-/// The config file (TOML): listen, public_url, database_url, quote_secret, quote_ttl_secs,
-/// facilitator_url, facilitator_key, rate_limit_per_minute (per payer),
-/// client_rate_limit_per_minute (per client IP), upstream_timeout_secs; [solana] rpc_url,
-/// network, usdc_mint, treasury, fee_payer_keypair, max_compute_unit_price,
-/// max_compute_units, confirm_timeout_secs (then 202: retry with the same payment);
-/// [base] rpc_url, network, usdc, usdc_name, usdc_version, treasury,
-/// facilitator_private_key; and [[models]] slug, creator (the on-chain creator whose vault
-/// gets the revenue; else the treasury), input_per_mtok, output_per_mtok, floor, max_tokens
-/// with [[models.providers]] name, base_url, api_key_env, model, input_cost_per_mtok,
-/// output_cost_per_mtok. Prices are USDC decimal strings.
 #[derive(Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = gateway::config::EXAMPLE)]
 pub struct GatewayArgs {
-    /// The config file (TOML, above)
+    /// The config file (TOML; --help ends with every field)
     #[arg(long, env = "PAYWIRE_GATEWAY_CONFIG")]
     config: PathBuf,
     /// Postgres holding the ledger (overrides the config file's database_url)
@@ -75,4 +64,27 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     .await?;
     eprintln!("stopped");
     Ok(())
+}
+
+/// A gateway paid on the chains of a localnet (Base too when it runs), the built-in
+/// facilitator paying with the localnet's facilitator keys; no models yet.
+pub(crate) fn for_localnet(
+    state: &localnet::LocalnetState,
+    listen: std::net::SocketAddr,
+    quote_secret: &str,
+) -> gateway::GatewayConfig {
+    use gateway::config::{BasePayments, SolanaPayments};
+    let s = &state.solana;
+    gateway::GatewayConfig {
+        solana: Some(SolanaPayments {
+            fee_payer_keypair: Some(s.facilitator_keypair.clone()),
+            ..SolanaPayments::new(&s.rpc_url, &s.usdc_mint, &s.treasury)
+        }),
+        base: state.base.as_ref().map(|b| BasePayments {
+            network: b.network.clone(),
+            facilitator_private_key: Some(b.facilitator_private_key.clone()),
+            ..BasePayments::new(&b.rpc_url, &b.usdc, &b.treasury)
+        }),
+        ..gateway::GatewayConfig::new(listen, quote_secret)
+    }
 }

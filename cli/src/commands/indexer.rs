@@ -14,24 +14,10 @@ use super::audit::serve_ledger;
 /// the treasury's USDC account and, as models are tokenized, their vaults and pool reserves.
 /// Base: USDC Transfer logs to or from the treasury, reorg-safe.
 /// Rows are written idempotently with the cursor in the same transaction: stop it any time.
-///
-/// The config file (TOML):
-///   database_url = "postgres://…"          (or DATABASE_URL / --database-url)
-///   [solana]
-///   rpc_url = "http://127.0.0.1:8899"
-///   grpc_url = "http://127.0.0.1:10000"
-///   treasury_usdc = "<the treasury's USDC account>"
-///   program_id = "…"      accounts = ["…"]      start_slot = 0      (optional)
-///   [base]
-///   rpc_url = "http://127.0.0.1:8545"
-///   usdc = "0x…"
-///   treasury = "0x…"
-///   confirmations = 12    poll_interval_ms = 1000    max_block_range = 2000
-///   start_block = 0       accounts = ["0x…"]                       (optional)
 #[derive(Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_long_help = indexer::config::EXAMPLE)]
 pub struct IndexerArgs {
-    /// The config file (TOML, above)
+    /// The config file (TOML; --help ends with every field)
     #[arg(
         long,
         env = "PAYWIRE_INDEXER_CONFIG",
@@ -105,11 +91,11 @@ fn indexer_config_for_localnet(
             )
         })?)
         .with_context(|| format!("{} is not a localnet state file", state_file.display()))?;
-    Ok(indexer_config(&state))
+    Ok(for_localnet(&state))
 }
 
 /// The indexer config that follows everything a localnet set up.
-pub(super) fn indexer_config(state: &localnet::LocalnetState) -> indexer::IndexerConfig {
+pub(super) fn for_localnet(state: &localnet::LocalnetState) -> indexer::IndexerConfig {
     let s = &state.solana;
     indexer::IndexerConfig {
         database_url: None,
@@ -118,18 +104,12 @@ pub(super) fn indexer_config(state: &localnet::LocalnetState) -> indexer::Indexe
             &s.grpc_url,
             &s.treasury_usdc,
         )),
-        base: state.base.clone().map(|b| indexer::config::BaseSection {
-            rpc_url: b.rpc_url,
-            usdc: b.usdc,
-            usdc_decimals: 6,
-            treasury: b.treasury,
-            accounts: vec![],
+        base: state.base.as_ref().map(|b| indexer::config::BaseSection {
             start_block: Some(0),
             // anvil does not reorg by itself; one block keeps rows moving to final quickly.
             confirmations: 1,
             poll_interval_ms: 200,
-            max_block_range: 2_000,
-            cursor: "base".into(),
+            ..indexer::config::BaseSection::new(&b.rpc_url, &b.usdc, &b.treasury)
         }),
     }
 }

@@ -207,7 +207,7 @@ async fn start(
     .await?;
 
     step(3, "indexer (backfill, then Yellowstone gRPC and Base logs)");
-    let indexer_config = super::indexer::indexer_config(&net.state);
+    let indexer_config = super::indexer::for_localnet(&net.state);
     // The vault checks wait on the cursor of the Solana follower this indexer runs.
     let vaults = indexer_config
         .solana
@@ -239,12 +239,12 @@ async fn start(
     let (upstream, _) =
         gateway::demo_upstream::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
     let gateway_address = gateway_listener.local_addr()?;
-    let gateway_config = gateway::GatewayConfig::from_toml(&gateway_toml(
+    let gateway_config = gateway_config(
         &net.state,
         &upstream,
         gateway_address.port(),
         &creator.pubkey(),
-    ))?;
+    );
     let app = Arc::new(gateway::App::new(&gateway_config, ledger.clone()).await?);
     let gateway_url = format!("http://{gateway_address}");
     let (stop_gateway, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -413,36 +413,27 @@ async fn start(
 }
 
 /// The demo gateway: both models on the demo upstream, paid on both chains.
-fn gateway_toml(state: &LocalnetState, upstream: &str, port: u16, creator: &Pubkey) -> String {
-    let s = &state.solana;
-    let mut toml = format!(
-        r#"
-        listen = "127.0.0.1:{port}"
-        quote_secret = "paywire-up"
-        [solana]
-        rpc_url = "{}"
-        usdc_mint = "{}"
-        treasury = "{}"
-        fee_payer_keypair = "{}"
-        "#,
-        s.rpc_url,
-        s.usdc_mint,
-        s.treasury,
-        s.facilitator_keypair.display(),
+fn gateway_config(
+    state: &LocalnetState,
+    upstream: &str,
+    port: u16,
+    creator: &Pubkey,
+) -> gateway::GatewayConfig {
+    use gateway::catalog::{ModelEntry, ProviderEntry};
+    let mut config = super::gateway::for_localnet(
+        state,
+        std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        "paywire-up",
     );
-    if let Some(b) = &state.base {
-        toml.push_str(&format!(
-            "[base]\nrpc_url = \"{}\"\nnetwork = \"{}\"\nusdc = \"{}\"\ntreasury = \"{}\"\nfacilitator_private_key = \"{}\"\n",
-            b.rpc_url, b.network, b.usdc, b.treasury, b.facilitator_private_key
-        ));
-    }
-    for slug in [TOKENIZED, HELD] {
-        toml.push_str(&format!(
-            "[[models]]\nslug = \"{slug}\"\ncreator = \"{creator}\"\ninput_per_mtok = \"2\"\noutput_per_mtok = \"8\"\nfloor = \"0.001\"\nmax_tokens = 256\n\
-             [[models.providers]]\nname = \"demo\"\nbase_url = \"{upstream}\"\nmodel = \"demo\"\ninput_cost_per_mtok = \"0.5\"\noutput_cost_per_mtok = \"1\"\n"
-        ));
-    }
-    toml
+    config.models = [TOKENIZED, HELD]
+        .into_iter()
+        .map(|slug| ModelEntry {
+            creator: Some(creator.to_string()),
+            providers: vec![ProviderEntry::new("demo", upstream, "demo", "0.5", "1")],
+            ..ModelEntry::new(slug, "2", "8", "0.001", 256)
+        })
+        .collect();
+    config
 }
 
 /// The demo agent: the localnet's funded payer on each chain.
@@ -576,5 +567,51 @@ async fn wait_for_audit(
             return Ok(audit);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A localnet's state with its key files under `dir`.
+    fn state(dir: &str) -> LocalnetState {
+        let key = "11111111111111111111111111111111";
+        serde_json::from_value(json!({
+            "solana": {
+                "rpc_url": "http://127.0.0.1:8899", "grpc_url": "http://127.0.0.1:10000",
+                "slot_ms": 50, "program_id": key, "usdc_mint": key, "usdc_decimals": 6,
+                "config": key, "admin": key, "admin_keypair": format!("{dir}/admin.json"),
+                "treasury": key, "treasury_keypair": format!("{dir}/treasury.json"),
+                "treasury_usdc": key, "payer": key, "payer_keypair": format!("{dir}/payer.json"),
+                "payer_usdc": key, "facilitator": key,
+                "facilitator_keypair": format!("{dir}/facilitator.json"),
+            },
+            "base": {
+                "rpc_url": "http://127.0.0.1:8545", "chain_id": 31337, "network": "eip155:31337",
+                "usdc": "0x0000000000000000000000000000000000000001", "usdc_name": "USD Coin",
+                "usdc_version": "2", "treasury": "0x0000000000000000000000000000000000000002",
+                "payer": "0x0000000000000000000000000000000000000003", "payer_private_key": "0x01",
+                "facilitator": "0x0000000000000000000000000000000000000004",
+                "facilitator_private_key": "0x02",
+            },
+        }))
+        .unwrap()
+    }
+
+    /// The data directory is the user's: a `"` in it is a path like any other.
+    #[test]
+    fn a_data_dir_with_a_quote_configures_the_gateway_with_that_path() {
+        let dir = r#"/tmp/the "demo" dir"#;
+        let config = gateway_config(
+            &state(dir),
+            "http://127.0.0.1:9000/v1",
+            8402,
+            &Pubkey::new_unique(),
+        );
+        assert_eq!(
+            config.solana.unwrap().fee_payer_keypair,
+            Some(PathBuf::from(format!("{dir}/facilitator.json")))
+        );
     }
 }

@@ -159,35 +159,19 @@ async fn measure(
     let (upstream, _) =
         gateway::demo_upstream::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
     let s = &net.state.solana;
-    let gateway_config = gateway::GatewayConfig::from_toml(&format!(
-        r#"
-        listen = "127.0.0.1:0"
-        quote_secret = "bench"
-        rate_limit_per_minute = 1000000
-        client_rate_limit_per_minute = 1000000
-        [solana]
-        rpc_url = "{}"
-        usdc_mint = "{}"
-        treasury = "{}"
-        fee_payer_keypair = "{}"
-        [[models]]
-        slug = "bench"
-        input_per_mtok = "1"
-        output_per_mtok = "1"
-        floor = "0.000001"
-        max_tokens = 16
-        [[models.providers]]
-        name = "demo"
-        base_url = "{upstream}"
-        model = "demo"
-        input_cost_per_mtok = "0"
-        output_cost_per_mtok = "0"
-        "#,
-        s.rpc_url,
-        s.usdc_mint,
-        s.treasury,
-        s.facilitator_keypair.display(),
-    ))?;
+    let mut gateway_config = crate::commands::gateway::for_localnet(
+        &net.state,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        "bench",
+    );
+    gateway_config.rate_limit_per_minute = 1_000_000;
+    gateway_config.client_rate_limit_per_minute = 1_000_000;
+    gateway_config.models = vec![gateway::catalog::ModelEntry {
+        providers: vec![gateway::catalog::ProviderEntry::new(
+            "demo", &upstream, "demo", "0", "0",
+        )],
+        ..gateway::catalog::ModelEntry::new("bench", "1", "1", "0.000001", 16)
+    }];
     let ledger = ledger::Ledger::connect(url).await?;
     let app = Arc::new(gateway::App::new(&gateway_config, ledger).await?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
