@@ -3,6 +3,7 @@
 //! (creators), `audit` (auditors) use it; `config` keeps their defaults; `bench` measures it.
 
 mod commands;
+mod interrupt;
 mod logs;
 mod postgres;
 mod settings;
@@ -64,6 +65,10 @@ fn main() -> std::process::ExitCode {
             .then(own_temp_dir)
             .transpose()?;
         let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+        if stops_on_ctrl_c(&cli.command) {
+            let _inside = runtime.enter();
+            interrupt::listen().context("listening for Ctrl-C")?;
+        }
         let result = runtime.block_on(run(cli));
         drop(runtime);
         drop(scratch);
@@ -75,6 +80,16 @@ fn main() -> std::process::ExitCode {
             logs::fatal(&e, format);
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The commands that run until Ctrl-C and clean up when it comes; the others keep the default
+/// (the process ends at once).
+fn stops_on_ctrl_c(command: &Command) -> bool {
+    match command {
+        Command::Up(_) | Command::Localnet(_) | Command::Indexer(_) | Command::Gateway(_) => true,
+        Command::Audit(args) => args.serves(),
+        _ => false,
     }
 }
 

@@ -1080,6 +1080,43 @@ async fn json_logs_carry_a_follower_error_with_its_fields(pool: sqlx::PgPool) {
     assert_eq!(stdout, "", "logs stay off stdout");
 }
 
+/// Ctrl-C the moment the indexer says it started, before it is following anything: it still
+/// stops as asked (exit 0, its cursor kept), instead of dying by the signal or ignoring it.
+#[sqlx::test]
+async fn a_ctrl_c_while_the_indexer_starts_stops_it_cleanly(pool: sqlx::PgPool) {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir("early-ctrl-c");
+    let config = dir.path().join("indexer.toml");
+    let nobody = free_address();
+    std::fs::write(
+        &config,
+        format!(
+            "[base]\nrpc_url = \"http://{nobody}\"\nusdc = \"0x0000000000000000000000000000000000000001\"\ntreasury = \"0x0000000000000000000000000000000000000002\"\n"
+        ),
+    )
+    .unwrap();
+    let mut indexer = Stop(
+        Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .args(["indexer", "--database-url"])
+            .arg(database_url(&pool))
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(indexer.0.stderr.take().unwrap()).lines();
+    let started = stderr
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.contains("writing the ledger"));
+    assert!(started.is_some(), "the indexer never said it started");
+    std::thread::spawn(move || stderr.for_each(drop));
+    let status = indexer.interrupt();
+    assert!(status.success(), "stopped by Ctrl-C while starting: {status}");
+}
+
 /// A `paywire localnet` killed outright (no Ctrl-C, no cleanup of its own) still takes its
 /// anvil along: the kernel kills anvil when its owner dies.
 #[tokio::test(flavor = "multi_thread")]

@@ -50,6 +50,13 @@ pub struct AuditArgs {
     serve: Option<std::net::SocketAddr>,
 }
 
+impl AuditArgs {
+    /// Whether this serves the ledger page until Ctrl-C instead of printing one report.
+    pub fn serves(&self) -> bool {
+        self.serve.is_some()
+    }
+}
+
 pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
     let database_url = settings.database_url(args.database_url).context(
         "no ledger: pass --database-url, set DATABASE_URL, or `paywire config set --database-url <url>`",
@@ -71,7 +78,7 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         let api = audit::api::router(ledger, vaults);
         tokio::select! {
             _ = serve_ledger(listener, api) => {}
-            _ = tokio::signal::ctrl_c() => eprintln!("stopped"),
+            _ = crate::interrupt::ctrl_c() => eprintln!("stopped"),
         }
         return Ok(());
     }

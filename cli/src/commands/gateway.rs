@@ -58,7 +58,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     eprintln!("  GET  http://{address}/v1/models");
     eprintln!("Ctrl-C stops it after the requests in flight.");
     gateway::serve(listener, app, async {
-        let _ = tokio::signal::ctrl_c().await;
+        crate::interrupt::ctrl_c().await;
         eprintln!("stopping: finishing requests in flight …");
     })
     .await?;

@@ -72,7 +72,7 @@ pub async fn run(args: IndexerArgs) -> anyhow::Result<()> {
     }
     tokio::select! {
         result = indexer::run(&config, ledger, &metrics, |step| eprintln!("  … {step}")) => Ok(result?),
-        _ = tokio::signal::ctrl_c() => {
+        _ = crate::interrupt::ctrl_c() => {
             eprintln!("stopped (the cursor is stored; the next start resumes from it)");
             Ok(())
         }

@@ -118,9 +118,7 @@ pub async fn run(args: LocalnetArgs) -> anyhow::Result<()> {
     }
     eprintln!("  state             {}", state_file.display());
     eprintln!("Ctrl-C stops.");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    crate::interrupt::ctrl_c().await;
     eprintln!("stopping …");
     drop(net);
     eprintln!("stopped");

@@ -123,7 +123,7 @@ async fn run_all(config: UpConfig) -> anyhow::Result<bool> {
     // Ctrl-C while starting drops the half-started system: its guards stop what it started.
     let started = tokio::select! {
         started = start(&config, &database.url, gateway_listener) => started,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted before the demo finished")),
+        _ = crate::interrupt::ctrl_c() => Err(anyhow::anyhow!("interrupted before the demo finished")),
     };
     let outcome = match started {
         Ok(mut system) => {
@@ -165,7 +165,7 @@ struct System {
 impl System {
     async fn wait_for_ctrl_c(&mut self) {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => eprintln!("stopping …"),
+            _ = crate::interrupt::ctrl_c() => eprintln!("stopping …"),
             result = &mut self.indexer.0 => eprintln!("the indexer stopped: {result:?}; stopping …"),
         }
     }
