@@ -1024,12 +1024,13 @@ async fn up_that_fails_to_start_says_why_and_leaves_nothing(pool: sqlx::PgPool) 
     assert_eq!(left, 0, "{database} outlived its paywire up");
 }
 
-/// With `--log-format json` each log line on stderr is one JSON object: here the Base
-/// follower's error against a node that does not answer, with its fields at the top level.
-#[sqlx::test(migrations = false)]
-async fn json_logs_carry_a_follower_error_with_its_fields(pool: sqlx::PgPool) {
-    use std::io::{BufRead, BufReader};
-    let dir = temp_dir("json-logs");
+/// `paywire [global] indexer` following a Base whose RPC address nobody answers, stdout and
+/// stderr piped; with that address and the directory holding its config.
+fn indexer_of_an_unreachable_base(
+    pool: &sqlx::PgPool,
+    global: &[&str],
+) -> (Stop, String, tempfile::TempDir) {
+    let dir = temp_dir("unreachable-base");
     let config = dir.path().join("indexer.toml");
     let nobody = free_address();
     std::fs::write(
@@ -1039,10 +1040,11 @@ async fn json_logs_carry_a_follower_error_with_its_fields(pool: sqlx::PgPool) {
         ),
     )
     .unwrap();
-    let mut indexer = Stop(
+    let indexer = Stop(
         Command::new(env!("CARGO_BIN_EXE_paywire"))
-            .args(["--log-format", "json", "indexer", "--database-url"])
-            .arg(database_url(&pool))
+            .args(global)
+            .args(["indexer", "--database-url"])
+            .arg(database_url(pool))
             .arg("--config")
             .arg(&config)
             .env_remove("RUST_LOG")
@@ -1051,6 +1053,16 @@ async fn json_logs_carry_a_follower_error_with_its_fields(pool: sqlx::PgPool) {
             .spawn()
             .unwrap(),
     );
+    (indexer, nobody, dir)
+}
+
+/// With `--log-format json` each log line on stderr is one JSON object: here the Base
+/// follower's error against a node that does not answer, with its fields at the top level.
+#[sqlx::test(migrations = false)]
+async fn json_logs_carry_a_follower_error_with_its_fields(pool: sqlx::PgPool) {
+    use std::io::{BufRead, BufReader};
+    let (mut indexer, nobody, _dir) =
+        indexer_of_an_unreachable_base(&pool, &["--log-format", "json"]);
     let mut stderr = BufReader::new(indexer.0.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     let event = stderr
@@ -1085,27 +1097,7 @@ async fn json_logs_carry_a_follower_error_with_its_fields(pool: sqlx::PgPool) {
 #[sqlx::test]
 async fn a_ctrl_c_while_the_indexer_starts_stops_it_cleanly(pool: sqlx::PgPool) {
     use std::io::{BufRead, BufReader};
-    let dir = temp_dir("early-ctrl-c");
-    let config = dir.path().join("indexer.toml");
-    let nobody = free_address();
-    std::fs::write(
-        &config,
-        format!(
-            "[base]\nrpc_url = \"http://{nobody}\"\nusdc = \"0x0000000000000000000000000000000000000001\"\ntreasury = \"0x0000000000000000000000000000000000000002\"\n"
-        ),
-    )
-    .unwrap();
-    let mut indexer = Stop(
-        Command::new(env!("CARGO_BIN_EXE_paywire"))
-            .args(["indexer", "--database-url"])
-            .arg(database_url(&pool))
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let (mut indexer, _, _dir) = indexer_of_an_unreachable_base(&pool, &[]);
     let mut stderr = BufReader::new(indexer.0.stderr.take().unwrap()).lines();
     let started = stderr
         .by_ref()
@@ -1114,7 +1106,10 @@ async fn a_ctrl_c_while_the_indexer_starts_stops_it_cleanly(pool: sqlx::PgPool) 
     assert!(started.is_some(), "the indexer never said it started");
     std::thread::spawn(move || stderr.for_each(drop));
     let status = indexer.interrupt();
-    assert!(status.success(), "stopped by Ctrl-C while starting: {status}");
+    assert!(
+        status.success(),
+        "stopped by Ctrl-C while starting: {status}"
+    );
 }
 
 /// A `paywire localnet` killed outright (no Ctrl-C, no cleanup of its own) still takes its
