@@ -43,7 +43,7 @@ pub async fn answer(
     {
         Ok(answer) => answer,
         Err(failed) => {
-            Metrics::add(&app.metrics.upstream_failures, 1);
+            app.metrics.upstream_failures.inc();
             let completion = Completion::upstream_failed(None, priced.amount);
             let body = json!({
                 "error": {
@@ -134,7 +134,7 @@ pub async fn answer(
     for (name, value) in receipt.headers(Some(&provider), None) {
         headers.insert(name, HeaderValue::from_str(&value).expect("header-safe"));
     }
-    Metrics::add(&app.metrics.calls_completed, 1);
+    app.metrics.calls_completed.inc();
     Ok(response)
 }
 
@@ -162,7 +162,7 @@ async fn finish_json(
     )
     .await?;
     if status.is_success() {
-        Metrics::add(&app.metrics.calls_completed, 1);
+        app.metrics.calls_completed.inc();
     }
     let mut response = (status, Json(body)).into_response();
     for (name, value) in headers {
@@ -211,7 +211,7 @@ impl Usage {
     ) -> Completion {
         let cost = model.actual(self.prompt, self.completion);
         if cost > price {
-            Metrics::add(&metrics.absorbed_units, cost - price);
+            metrics.absorbed_units.inc_by(cost - price);
             tracing::warn!(
                 cost,
                 price,
@@ -243,7 +243,7 @@ async fn complete(
         .complete_charge(charge_id, completion, Some(stored))
         .await?
     {
-        Metrics::add(&metrics.credited_units, completion.credit);
+        metrics.credited_units.inc_by(completion.credit);
     } else {
         tracing::warn!(
             charge = charge_id,
@@ -330,7 +330,7 @@ impl StreamTask {
             if streamed > cut_at(self.ceiling) {
                 // More than was paid for: stop here rather than give it away.
                 cut = true;
-                Metrics::add(&self.metrics.streams_cut, 1);
+                self.metrics.streams_cut.inc();
                 tracing::warn!(
                     streamed,
                     ceiling = self.ceiling,

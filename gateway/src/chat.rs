@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     app::{quote_of, App},
-    metrics::Metrics,
     paid::Paid,
     paywall::{payment_required, refused, Failure},
     quote::now,
@@ -42,7 +41,7 @@ pub async fn chat_completions(
         Ok(response) => response,
         Err(Failure::Gateway(e)) => e.into_response(),
         Err(Failure::Payment(rejection, network)) => {
-            Metrics::add(&app.metrics.payments_rejected, 1);
+            app.metrics.payments_rejected.inc();
             refused(&app, rejection, network)
         }
     }
@@ -60,7 +59,7 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
             now() + app.quote_ttl.as_secs(),
         );
         let offers = app.offers(&priced.model, priced.amount, &quote).await?;
-        Metrics::add(&app.metrics.payment_required, 1);
+        app.metrics.payment_required.inc();
         return Ok(payment_required(app, None, offers));
     };
     let header = header

@@ -1,86 +1,86 @@
-//! Counters for `/metrics`, in Prometheus' text format.
+//! The gateway's counters for `/metrics`, on the `prometheus` crate with a registry per
+//! [`Metrics`] (as the indexer's): several gateways in one process each report their own.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-#[derive(Default)]
+use prometheus::{
+    register_gauge_vec_with_registry, register_int_counter_with_registry, GaugeVec, IntCounter,
+    Registry, TextEncoder,
+};
+
 pub struct Metrics {
-    pub payment_required: AtomicU64,
-    pub payments_rejected: AtomicU64,
-    pub payments_settled: AtomicU64,
-    pub settled_units: AtomicU64,
-    pub credited_units: AtomicU64,
-    pub upstream_failures: AtomicU64,
-    pub calls_completed: AtomicU64,
+    registry: Registry,
+    pub payment_required: IntCounter,
+    pub payments_rejected: IntCounter,
+    pub payments_settled: IntCounter,
+    pub settled_units: IntCounter,
+    pub credited_units: IntCounter,
+    pub upstream_failures: IntCounter,
+    pub calls_completed: IntCounter,
     /// USDC units of upstream usage beyond the price paid, absorbed by the operator.
-    pub absorbed_units: AtomicU64,
-    pub streams_cut: AtomicU64,
+    pub absorbed_units: IntCounter,
+    pub streams_cut: IntCounter,
+    provider_cooldown: GaugeVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = Registry::new();
+        // Names are constants and registered once: failing is a bug.
+        let counter = |name: &str, help: &str| {
+            register_int_counter_with_registry!(name, help, registry).expect("valid metric")
+        };
+        Metrics {
+            payment_required: counter("paywire_payment_required_total", "402 answers sent"),
+            payments_rejected: counter("paywire_payments_rejected_total", "payments refused"),
+            payments_settled: counter(
+                "paywire_payments_settled_total",
+                "payments settled on chain",
+            ),
+            settled_units: counter(
+                "paywire_settled_usdc_units_total",
+                "USDC base units settled",
+            ),
+            credited_units: counter(
+                "paywire_credited_usdc_units_total",
+                "USDC base units credited to payers",
+            ),
+            upstream_failures: counter(
+                "paywire_upstream_failures_total",
+                "calls no provider answered",
+            ),
+            calls_completed: counter("paywire_calls_completed_total", "paid calls answered"),
+            absorbed_units: counter(
+                "paywire_absorbed_usdc_units_total",
+                "USDC base units of upstream usage beyond the price, absorbed",
+            ),
+            streams_cut: counter(
+                "paywire_streams_cut_total",
+                "streams cut for going past the completion tokens paid for",
+            ),
+            provider_cooldown: register_gauge_vec_with_registry!(
+                "paywire_provider_cooldown_seconds",
+                "remaining cooldown of a failing provider",
+                &["provider"],
+                registry
+            )
+            .expect("valid metric"),
+            registry,
+        }
+    }
 }
 
 impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn render(&self, cooling: &[(String, std::time::Duration)]) -> String {
-        let mut out = String::new();
-        let mut counter = |name: &str, help: &str, value: &AtomicU64| {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                value.load(Ordering::Relaxed)
-            ));
-        };
-        counter(
-            "paywire_payment_required_total",
-            "402 answers sent",
-            &self.payment_required,
-        );
-        counter(
-            "paywire_payments_rejected_total",
-            "payments refused",
-            &self.payments_rejected,
-        );
-        counter(
-            "paywire_payments_settled_total",
-            "payments settled on chain",
-            &self.payments_settled,
-        );
-        counter(
-            "paywire_settled_usdc_units_total",
-            "USDC base units settled",
-            &self.settled_units,
-        );
-        counter(
-            "paywire_credited_usdc_units_total",
-            "USDC base units credited to payers",
-            &self.credited_units,
-        );
-        counter(
-            "paywire_upstream_failures_total",
-            "calls no provider answered",
-            &self.upstream_failures,
-        );
-        counter(
-            "paywire_calls_completed_total",
-            "paid calls answered",
-            &self.calls_completed,
-        );
-        counter(
-            "paywire_absorbed_usdc_units_total",
-            "USDC base units of upstream usage beyond the price, absorbed",
-            &self.absorbed_units,
-        );
-        counter(
-            "paywire_streams_cut_total",
-            "streams cut for going past the completion tokens paid for",
-            &self.streams_cut,
-        );
-        out.push_str("# HELP paywire_provider_cooldown_seconds remaining cooldown of a failing provider\n# TYPE paywire_provider_cooldown_seconds gauge\n");
+    /// Prometheus' text format, with the providers cooling down right now.
+    pub fn render(&self, cooling: &[(String, Duration)]) -> String {
+        self.provider_cooldown.reset();
         for (name, left) in cooling {
-            out.push_str(&format!(
-                "paywire_provider_cooldown_seconds{{provider=\"{name}\"}} {:.3}\n",
-                left.as_secs_f64()
-            ));
+            self.provider_cooldown
+                .with_label_values(&[name])
+                .set(left.as_secs_f64());
         }
-        out
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_else(|e| format!("# metrics could not be encoded: {e}\n"))
     }
 }

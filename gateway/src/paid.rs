@@ -17,7 +17,6 @@ use tracing::Instrument;
 
 use crate::{
     app::App,
-    metrics::Metrics,
     paywall::{still_settling, Failure},
     receipt::{replay, seen_before, Receipt},
     request::Priced,
@@ -144,8 +143,8 @@ impl Paid {
             }
         };
         let settle_ms = settle_started.elapsed().as_secs_f64() * 1e3;
-        Metrics::add(&app.metrics.payments_settled, 1);
-        Metrics::add(&app.metrics.settled_units, self.priced.amount);
+        app.metrics.payments_settled.inc();
+        app.metrics.settled_units.inc_by(self.priced.amount);
         let receipt = Receipt {
             charge_id,
             quote: self.charge.quote_id.clone(),
