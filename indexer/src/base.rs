@@ -18,7 +18,7 @@ use alloy::{
 use chrono::{DateTime, Utc};
 use ledger::{Batch, BlockRow, Chain, Cursor, Ledger, TransferRow};
 
-use crate::{IndexerError, Metrics};
+use crate::{retry::Retry, IndexerError, Metrics};
 
 sol! {
     event Transfer(address indexed from, address indexed to, uint256 value);
@@ -89,16 +89,16 @@ impl BaseFollower {
     /// Follows for ever, polling the head once caught up; errors are logged (a `tracing`
     /// warning) and retried.
     pub async fn run(mut self) -> Result<(), IndexerError> {
-        let mut backoff = Duration::from_millis(100);
+        let mut retry = Retry::default();
         loop {
             match self.step().await {
                 Ok(Step::AtHead) => tokio::time::sleep(self.config.poll_interval).await,
-                Ok(_) => backoff = Duration::from_millis(100),
+                Ok(_) => retry.reset(),
                 Err(e) => {
                     self.config.metrics.follower_error(Chain::Base);
-                    tracing::warn!(chain = "base", error = %e, retry_in = ?backoff, "follower failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    let wait = retry.next_wait();
+                    tracing::warn!(chain = "base", error = %e, retry_in = ?wait, "follower failed; retrying");
+                    tokio::time::sleep(wait).await;
                 }
             }
         }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod decode;
 mod error;
 pub mod metrics;
+mod retry;
 pub mod service;
 pub mod solana;
 

@@ -4,10 +4,7 @@
 //! rolling back dead slots. A block whose parent is past the cursor reveals a gap, which is
 //! backfilled over RPC before the block is written: the cursor never passes a gap.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    time::Duration,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
@@ -22,7 +19,7 @@ use yellowstone_grpc_proto::geyser::{
 };
 
 use super::{backfill, yellowstone};
-use crate::{decode, IndexerError, Metrics};
+use crate::{decode, retry::Retry, IndexerError, Metrics};
 
 #[derive(Clone, Debug)]
 pub struct FollowerConfig {
@@ -74,7 +71,7 @@ pub(crate) async fn tracked_set(
 pub async fn run(config: FollowerConfig, ledger: Ledger) -> Result<(), IndexerError> {
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
     let mut tracked = BTreeSet::new();
-    let mut backoff = Duration::from_millis(100);
+    let mut retry = Retry::default();
     let mut resume_at = None;
     let mut needs_backfill = false;
     loop {
@@ -95,13 +92,13 @@ pub async fn run(config: FollowerConfig, ledger: Ledger) -> Result<(), IndexerEr
         };
         match attempt.await {
             Ok(Resume::FromSlot(slot)) => resume_at = Some(slot),
-            Ok(Resume::FromCursor) => backoff = Duration::from_millis(100),
+            Ok(Resume::FromCursor) => retry.reset(),
             Err(e) => {
                 needs_backfill = !matches!(e, IndexerError::Stream(_));
                 config.metrics.follower_error(Chain::Solana);
-                tracing::warn!(chain = "solana", error = %e, retry_in = ?backoff, "follower failed; resuming from the cursor");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                let wait = retry.next_wait();
+                tracing::warn!(chain = "solana", error = %e, retry_in = ?wait, "follower failed; resuming from the cursor");
+                tokio::time::sleep(wait).await;
             }
         }
     }
