@@ -56,10 +56,11 @@ pub fn pda<const N: usize>(key: Pubkey, seeds: &[&[u8]; N], bump: u8) -> Result<
 /// `account` is `wallet`'s associated account of `mint` under `token_program` (which must own
 /// it), as Anchor's `associated_token::` constraint checks.
 ///
-/// The canonical bump is the first from 255 down whose address is off the curve. A hash that
-/// equals the account's key is accepted as soon as it is met: a token account can only exist
-/// at a higher, on-curve bump's address if someone held that point's private key, and at a
-/// lower bump's only if the associated token program had signed for it, which it never does.
+/// The canonical bump is the first from 255 down whose address is off the curve; the search
+/// stops there, so the only other addresses it can accept are the on-curve hashes of higher
+/// bumps. No token account can exist at one: creating it needs that point's signature (a
+/// discrete log of a hash) or a `create_with_seed` address equal to it (a SHA-256 second
+/// preimage).
 pub fn ata(
     account: &InterfaceAccount<TokenAccount>,
     wallet: &Pubkey,

@@ -283,7 +283,7 @@ pub fn max_spend_within(r: &Reserves, fee_bps: u16, limit: &SpendLimit) -> Curve
 /// SBF toolchain has no 128-bit variable shifts, which `isqrt` needs. `None` when a figure
 /// outgrows u128 (reserves far beyond any USDC supply): the caller then bisects the whole range.
 fn continuous_spend(r: &Reserves, fee_bps: u16, price: u128) -> Option<u64> {
-    let q = u128::from(r.quote().ok()?);
+    let q = u128::from(r.quote().ok()?).max(1);
     let kept = BPS.checked_sub(u128::from(fee_bps)).filter(|a| *a > 0)?;
     let target = price.checked_mul(u128::from(r.tokens))? / PRICE_SCALE;
     let Some(rise) = target.checked_sub(q) else {

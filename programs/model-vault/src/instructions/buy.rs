@@ -24,7 +24,7 @@ pub struct Buy<'info> {
 pub(crate) fn handler(ctx: Context<Buy>, usdc_in: u64, min_tokens_out: u64) -> Result<()> {
     let accounts = ctx.accounts;
     let market = &mut accounts.market;
-    market.check(&[accounts.buyer_usdc.key(), accounts.buyer_tokens.key()])?;
+    market.check([accounts.buyer_usdc.key(), accounts.buyer_tokens.key()])?;
     market.open()?;
     let trade = market.pool.reserves().buy(usdc_in, market.pool.fee_bps)?;
     require!(

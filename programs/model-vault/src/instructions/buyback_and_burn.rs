@@ -55,7 +55,7 @@ pub struct BuybackAndBurn<'info> {
 impl BuybackAndBurn<'_> {
     fn check(&self) -> Result<()> {
         let market = &self.market;
-        market.check(&[self.vault.key(), self.treasury_usdc.key()])?;
+        market.check([self.vault.key(), self.treasury_usdc.key()])?;
         checks::vault_authority(&self.vault_authority, &market.model)?;
         let usdc = market.usdc_mint.key();
         let usdc_program = market.usdc_token_program.key;

@@ -67,7 +67,7 @@ pub struct Market<'info> {
 impl<'info> Market<'info> {
     /// What Anchor's constraints would check, cheaper, plus that none of the market's writable
     /// accounts is also one of the instruction's own `writable` ones.
-    pub fn check(&self, writable: &[Pubkey]) -> Result<()> {
+    pub fn check(&self, writable: [Pubkey; 2]) -> Result<()> {
         checks::config(&self.config)?;
         checks::model(&self.model)?;
         let model = self.model.key();
@@ -92,17 +92,16 @@ impl<'info> Market<'info> {
             &self.usdc_mint.key(),
             self.usdc_token_program.key,
         )?;
-        let mut keys = [Pubkey::default(); 8];
-        let all = &mut keys[..5 + writable.len()];
-        all[..5].copy_from_slice(&[
+        let [first, second] = writable;
+        checks::distinct(&[
             model,
             pool,
             self.mint.key(),
             self.pool_token_vault.key(),
             self.pool_quote_vault.key(),
-        ]);
-        all[5..].copy_from_slice(writable);
-        checks::distinct(all)
+            first,
+            second,
+        ])
     }
 
     /// Refuses when paused, then records the pre-trade price for this slot.

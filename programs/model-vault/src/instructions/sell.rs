@@ -29,7 +29,7 @@ pub struct Sell<'info> {
 pub(crate) fn handler(ctx: Context<Sell>, tokens_in: u64, min_usdc_out: u64) -> Result<()> {
     let accounts = ctx.accounts;
     let market = &mut accounts.market;
-    market.check(&[accounts.seller_tokens.key(), accounts.seller_usdc.key()])?;
+    market.check([accounts.seller_tokens.key(), accounts.seller_usdc.key()])?;
     market.open()?;
     let trade = market
         .pool
