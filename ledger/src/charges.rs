@@ -220,7 +220,7 @@ impl Ledger {
             )
             .bind(id)
             .bind(completion.credit.to_string())
-            .bind(completion.credit_reason.as_str())
+            .bind(completion.credit_reason.as_ref())
             .execute(&mut *tx)
             .await?;
         }

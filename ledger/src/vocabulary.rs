@@ -142,11 +142,5 @@ word! {
     }
 }
 
-impl CreditReason {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
 /// The settled charges: what was sold.
 pub const SOLD: [ChargeStatus; 2] = [ChargeStatus::Settled, ChargeStatus::Completed];

@@ -280,10 +280,11 @@ pub fn max_spend_within(r: &Reserves, fee_bps: u16, limit: &SpendLimit) -> Curve
 /// of `(Q + s)(Q + a·s) = Q · P`, where `Q` is the quote reserve, `a = 1 − fee` and `P` the
 /// quote reserve at which the current token reserve would trade at `price` (buying keeps
 /// `quote × tokens` at its net input). Found by Newton's method rather than a square root: the
-/// SBF toolchain has no 128-bit variable shifts, which `isqrt` needs. `None` when a figure
-/// outgrows u128 (reserves far beyond any USDC supply): the caller then bisects the whole range.
+/// SBF toolchain has no 128-bit variable shifts, which `isqrt` needs. `None` for an empty
+/// pool, or when a figure outgrows u128 (reserves far beyond any USDC supply): the caller then
+/// bisects the whole range.
 fn continuous_spend(r: &Reserves, fee_bps: u16, price: u128) -> Option<u64> {
-    let q = u128::from(r.quote().ok()?).max(1);
+    let q = u128::from(r.quote().ok().filter(|q| *q > 0)?);
     let kept = BPS.checked_sub(u128::from(fee_bps)).filter(|a| *a > 0)?;
     let target = price.checked_mul(u128::from(r.tokens))? / PRICE_SCALE;
     let Some(rise) = target.checked_sub(q) else {
