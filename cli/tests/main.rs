@@ -4,14 +4,12 @@
 use std::{
     path::PathBuf,
     process::{Command, Stdio},
-    str::FromStr,
     time::{Duration, Instant},
 };
 
-use alloy::{primitives::Address, providers::ProviderBuilder};
+use alloy::providers::ProviderBuilder;
 use localnet::{evm::TestUSDC, LocalnetState, DEMO_USDC};
 use solana_client::nonblocking::rpc_client::RpcClient;
-use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 
 /// A running paywire, stopped as a user stops it (Ctrl-C) when dropped, so that it cleans up
@@ -125,13 +123,10 @@ async fn localnet_command_sets_up_both_chains_and_stops_cleanly_on_ctrl_c() {
 
     // Solana: the config exists and the demo payer holds its USDC
     let rpc = RpcClient::new(state.solana.rpc_url.clone());
-    let config = rpc
-        .get_account(&Pubkey::from_str(&state.solana.config).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(config.owner.to_string(), state.solana.program_id);
+    let config = rpc.get_account(&state.solana.config).await.unwrap();
+    assert_eq!(config.owner, state.solana.program_id);
     let balance = rpc
-        .get_token_account_balance(&Pubkey::from_str(&state.solana.payer_usdc).unwrap())
+        .get_token_account_balance(&state.solana.payer_usdc)
         .await
         .unwrap();
     assert_eq!(balance.amount, DEMO_USDC.to_string());
@@ -158,12 +153,8 @@ async fn localnet_command_sets_up_both_chains_and_stops_cleanly_on_ctrl_c() {
     let base = state.base.expect("base state");
     assert_eq!(base.network, "eip155:84532");
     let provider = ProviderBuilder::new().connect_http(base.rpc_url.parse().unwrap());
-    let usdc = TestUSDC::new(Address::from_str(&base.usdc).unwrap(), &provider);
-    let held = usdc
-        .balanceOf(Address::from_str(&base.payer).unwrap())
-        .call()
-        .await
-        .unwrap();
+    let usdc = TestUSDC::new(base.usdc, &provider);
+    let held = usdc.balanceOf(base.payer).call().await.unwrap();
     assert_eq!(held.to::<u64>(), DEMO_USDC);
 
     // Ctrl-C: exits 0 and takes anvil with it
@@ -279,12 +270,11 @@ async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) 
         solana_commitment_config::CommitmentConfig::confirmed(),
     );
     let payer = localnet::read_keypair(&s.payer_keypair).unwrap();
-    let pubkey = |text: &str| Pubkey::from_str(text).unwrap();
     let ix = spl_token_interface::instruction::transfer_checked(
         &spl_token_interface::ID,
-        &pubkey(&s.payer_usdc),
-        &pubkey(&s.usdc_mint),
-        &pubkey(&s.treasury_usdc),
+        &s.payer_usdc,
+        &s.usdc_mint,
+        &s.treasury_usdc,
         &payer.pubkey(),
         &[],
         1_000_000,
@@ -309,11 +299,8 @@ async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) 
     let provider = ProviderBuilder::new()
         .wallet(alloy::network::EthereumWallet::from(signer))
         .connect_http(base.rpc_url.parse().unwrap());
-    let receipt = TestUSDC::new(Address::from_str(&base.usdc).unwrap(), &provider)
-        .transfer(
-            Address::from_str(&base.treasury).unwrap(),
-            alloy::primitives::U256::from(2_000_000u64),
-        )
+    let receipt = TestUSDC::new(base.usdc, &provider)
+        .transfer(base.treasury, alloy::primitives::U256::from(2_000_000u64))
         .send()
         .await
         .unwrap()

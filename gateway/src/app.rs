@@ -1,11 +1,10 @@
 //! The gateway's state, built once from its config and shared by every handler.
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use ledger::{Chain, Ledger};
 use model_vault_client::Protocol;
 use serde_json::json;
-use solana_pubkey::Pubkey;
 use tokio::sync::Semaphore;
 
 use crate::{
@@ -72,10 +71,7 @@ impl App {
         }
         let pay_to = match &config.solana {
             Some(s) => {
-                let protocol = Protocol::new(
-                    pubkey(&s.usdc_mint, "usdc_mint")?,
-                    pubkey(&s.treasury, "treasury")?,
-                );
+                let protocol = Protocol::new(s.usdc_mint, s.treasury);
                 let pay_to = PayTo::new(
                     &s.rpc_url,
                     protocol,
@@ -113,14 +109,6 @@ impl App {
                 ledger.clone(),
             ))),
         };
-        if let Some(b) = &config.base {
-            b.treasury
-                .parse::<alloy::primitives::Address>()
-                .map_err(|e| bad(format!("[base] treasury {}: {e}", b.treasury)))?;
-            b.usdc
-                .parse::<alloy::primitives::Address>()
-                .map_err(|e| bad(format!("[base] usdc {}: {e}", b.usdc)))?;
-        }
         let secret = match &config.quote_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => {
@@ -176,7 +164,7 @@ impl App {
             }
         }
         if let Some(b) = &self.base {
-            ours.push((b.network.clone(), b.treasury.clone()));
+            ours.push((b.network.clone(), b.treasury.to_string()));
         }
         Some(x402::facilitator::routes(
             facilitator.clone(),
@@ -201,24 +189,19 @@ impl App {
                 scheme: "exact".into(),
                 network: s.network.clone(),
                 amount: amount.to_string(),
-                asset: s.usdc_mint.clone(),
+                asset: s.usdc_mint.to_string(),
                 pay_to: destination.owner.to_string(),
                 max_timeout_seconds: PAYMENT_TIMEOUT_SECS,
                 extra: Some(json!({ "feePayer": fee_payer, "memo": quote, "tokenized": destination.tokenized })),
             });
         }
         if let Some(b) = &self.base {
-            let address = |text: &str| {
-                text.parse::<alloy::primitives::Address>()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default()
-            };
             offers.push(PaymentRequirements {
                 scheme: "exact".into(),
                 network: b.network.clone(),
                 amount: amount.to_string(),
-                asset: address(&b.usdc),
-                pay_to: address(&b.treasury),
+                asset: b.usdc.to_string(),
+                pay_to: b.treasury.to_string(),
                 max_timeout_seconds: PAYMENT_TIMEOUT_SECS,
                 extra: Some(
                     json!({ "name": b.usdc_name, "version": b.usdc_version, "quote": quote }),
@@ -233,10 +216,6 @@ impl App {
     }
 }
 
-fn pubkey(text: &str, what: &str) -> Result<Pubkey, GatewayError> {
-    Pubkey::from_str(text).map_err(|e| bad(format!("[solana] {what} {text}: {e}")))
-}
-
 fn local_svm(s: &SolanaPayments) -> Result<SvmExact, GatewayError> {
     let keypair = s
         .fee_payer_keypair
@@ -245,7 +224,7 @@ fn local_svm(s: &SolanaPayments) -> Result<SvmExact, GatewayError> {
     Ok(SvmExact::new(
         SvmConfig {
             network: s.network.clone(),
-            usdc_mint: pubkey(&s.usdc_mint, "usdc_mint")?,
+            usdc_mint: s.usdc_mint,
             fee_payer: Arc::new(read_keypair(keypair)?),
             max_compute_unit_price: s.max_compute_unit_price,
             max_compute_units: s.max_compute_units,
@@ -273,10 +252,7 @@ fn local_evm(b: &BasePayments) -> Result<EvmExact, GatewayError> {
     EvmExact::new(EvmConfig {
         network: b.network.clone(),
         chain_id,
-        usdc: b
-            .usdc
-            .parse()
-            .map_err(|e| bad(format!("[base] usdc {}: {e}", b.usdc)))?,
+        usdc: b.usdc,
         usdc_name: b.usdc_name.clone(),
         usdc_version: b.usdc_version.clone(),
         facilitator: key

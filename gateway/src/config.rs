@@ -7,7 +7,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use alloy::primitives::Address;
 use serde::Deserialize;
+use serde_with::{serde_as, DisplayFromStr};
+use solana_pubkey::Pubkey;
 
 use crate::{catalog::ModelEntry, GatewayError};
 
@@ -44,14 +47,17 @@ pub struct GatewayConfig {
     pub models: Vec<ModelEntry>,
 }
 
+#[serde_as]
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SolanaPayments {
     pub rpc_url: String,
     #[serde(default = "solana_devnet")]
     pub network: String,
-    pub usdc_mint: String,
-    pub treasury: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub usdc_mint: Pubkey,
+    #[serde_as(as = "DisplayFromStr")]
+    pub treasury: Pubkey,
     /// The built-in facilitator's fee payer (not needed with `facilitator_url`).
     pub fee_payer_keypair: Option<PathBuf>,
     /// Highest compute-unit price a payment may set, in microlamports. With the unit cap it
@@ -78,12 +84,12 @@ pub struct BasePayments {
     pub rpc_url: String,
     #[serde(default = "base_sepolia")]
     pub network: String,
-    pub usdc: String,
+    pub usdc: Address,
     #[serde(default = "usd_coin")]
     pub usdc_name: String,
     #[serde(default = "two")]
     pub usdc_version: String,
-    pub treasury: String,
+    pub treasury: Address,
     pub facilitator_private_key: Option<String>,
 }
 
@@ -177,12 +183,12 @@ impl SolanaPayments {
     /// Paid into `treasury`'s USDC account on the default network, with no fee payer (set
     /// `fee_payer_keypair` for the built-in facilitator); the caps and timeouts at their
     /// defaults.
-    pub fn new(rpc_url: &str, usdc_mint: &str, treasury: &str) -> Self {
+    pub fn new(rpc_url: &str, usdc_mint: Pubkey, treasury: Pubkey) -> Self {
         SolanaPayments {
             rpc_url: rpc_url.to_string(),
             network: solana_devnet(),
-            usdc_mint: usdc_mint.to_string(),
-            treasury: treasury.to_string(),
+            usdc_mint,
+            treasury,
             fee_payer_keypair: None,
             max_compute_unit_price: cu_price_cap(),
             max_compute_units: cu_cap(),
@@ -196,14 +202,14 @@ impl BasePayments {
     /// Paid to `treasury` in the USDC at `usdc` on the default network (EIP-712 domain
     /// `USD Coin`, version `2`), with no facilitator key (set `facilitator_private_key` for the
     /// built-in facilitator).
-    pub fn new(rpc_url: &str, usdc: &str, treasury: &str) -> Self {
+    pub fn new(rpc_url: &str, usdc: Address, treasury: Address) -> Self {
         BasePayments {
             rpc_url: rpc_url.to_string(),
             network: base_sepolia(),
-            usdc: usdc.to_string(),
+            usdc,
             usdc_name: usd_coin(),
             usdc_version: two(),
-            treasury: treasury.to_string(),
+            treasury,
             facilitator_private_key: None,
         }
     }
@@ -227,6 +233,26 @@ mod tests {
 
     fn all_set(section: &str, table: &toml::Value, fields: &[&str]) {
         assert_sets_every_field("gateway.example.toml", section, table, fields);
+    }
+
+    #[test]
+    fn a_malformed_address_is_refused_when_the_file_is_read() {
+        for (good, bad, field) in [
+            (
+                "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
+                "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1O",
+                "usdc_mint",
+            ),
+            (
+                "0x0000000000000000000000000000000000000001",
+                "0x00000000000000000000000000000000000001",
+                "treasury",
+            ),
+        ] {
+            let broken = EXAMPLE.replacen(good, bad, 1);
+            let error = GatewayConfig::from_toml(&broken).unwrap_err().to_string();
+            assert!(error.contains(field), "{field}: {error}");
+        }
     }
 
     #[test]
@@ -318,7 +344,7 @@ mod tests {
             defaults.client_rate_limit_per_minute
         );
         let solana = config.solana.unwrap();
-        let solana_defaults = SolanaPayments::new("", "", "");
+        let solana_defaults = SolanaPayments::new("", Pubkey::default(), Pubkey::default());
         assert_eq!(
             solana.max_compute_unit_price,
             solana_defaults.max_compute_unit_price
@@ -330,7 +356,7 @@ mod tests {
         );
         assert_eq!(solana.pay_to_cache_ms, solana_defaults.pay_to_cache_ms);
         let base = config.base.unwrap();
-        let base_defaults = BasePayments::new("", "", "");
+        let base_defaults = BasePayments::new("", Address::ZERO, Address::ZERO);
         assert_eq!(base.usdc_name, base_defaults.usdc_name);
         assert_eq!(base.usdc_version, base_defaults.usdc_version);
     }

@@ -23,11 +23,11 @@ async fn the_facilitator_api_verifies_and_settles_once(pool: PgPool) {
     assert_eq!(kinds.len(), 2, "{supported}");
     assert_eq!(
         kinds[0]["extra"]["feePayer"],
-        w.net.state.solana.facilitator
+        w.net.state.solana.facilitator.to_string()
     );
     assert_eq!(
         supported["signers"]["eip155:*"][0],
-        w.net.state.base.as_ref().unwrap().facilitator
+        w.net.state.base.as_ref().unwrap().facilitator.to_string()
     );
 
     let body = chat("beta", false);
@@ -106,7 +106,7 @@ async fn a_gateway_can_settle_through_a_remote_facilitator(pool: PgPool) {
         if chain == "solana:" {
             assert_eq!(
                 requirements.extra_str("feePayer"),
-                Some(w.net.state.solana.facilitator.as_str()),
+                Some(w.net.state.solana.facilitator.to_string().as_str()),
                 "the remote's fee payer"
             );
         }

@@ -56,7 +56,7 @@ async fn retry_until_answered(
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn the_facilitator_api_pays_fees_only_for_the_operators_own_destinations(pool: PgPool) {
     let w = world(pool, "ok").await;
-    let fee_payer: Pubkey = w.net.state.solana.facilitator.parse().unwrap();
+    let fee_payer: Pubkey = w.net.state.solana.facilitator;
     let mut theirs = offer(&offers(&w, &chat("beta", false)).await, "solana:");
     theirs.pay_to = w.payer.pubkey().to_string();
     theirs.amount = "1".into();
@@ -290,7 +290,7 @@ async fn a_payment_the_client_stopped_waiting_for_is_answered_on_retry(pool: PgP
     let (gateway, _) = serve(&impatient, &pool).await;
     let body = chat("beta", true);
     let (offer, header) = identified_payment(&w, &gateway, &body, "impatient-0123456789").await;
-    let payer_usdc: Pubkey = w.net.state.solana.payer_usdc.parse().unwrap();
+    let payer_usdc: Pubkey = w.net.state.solana.payer_usdc;
     let before = usdc_balance(&w, &payer_usdc).await;
 
     let first = expect_status(pay_at(&w, &gateway, &body, &header).await, 202).await;
@@ -406,7 +406,8 @@ async fn a_squatted_slug_is_paid_to_the_treasury_not_the_squatters_vault(pool: P
     let body = chat("beta", false);
     let solana = offer(&offers(&w, &body).await, "solana:");
     assert_eq!(
-        solana.pay_to, w.net.state.solana.treasury,
+        solana.pay_to,
+        w.net.state.solana.treasury.to_string(),
         "the treasury holds it"
     );
     assert_ne!(solana.pay_to, keys.vault_authority.to_string());
@@ -450,7 +451,7 @@ async fn a_gateway_configured_against_another_treasury_refuses_to_start(pool: Pg
     let w = world(pool.clone(), "ok").await;
     let (upstream, _) = mock_upstream().await;
     let mut wrong = config(&w.net, &upstream, "ok");
-    wrong.solana.as_mut().unwrap().treasury = Pubkey::new_unique().to_string();
+    wrong.solana.as_mut().unwrap().treasury = Pubkey::new_unique();
     let refused = gateway::App::new(&wrong, ledger::Ledger::from_pool(pool))
         .await
         .err()
@@ -513,7 +514,7 @@ async fn an_authorization_used_by_someone_else_is_paid(pool: PgPool) {
     let config = |key: &str| EvmConfig {
         network: "eip155:84532".into(),
         chain_id: 84532,
-        usdc: b.usdc.parse().unwrap(),
+        usdc: b.usdc,
         usdc_name: "USD Coin".into(),
         usdc_version: "2".into(),
         facilitator: key.parse().unwrap(),
@@ -659,7 +660,7 @@ async fn a_client_that_disconnects_while_its_payment_settles_gets_the_answer_lat
     let body = chat("beta", true);
     let (offer, header) =
         identified_payment(&w, &w.gateway, &body, "leaves-early-0123456789").await;
-    let payer_usdc: Pubkey = w.net.state.solana.payer_usdc.parse().unwrap();
+    let payer_usdc: Pubkey = w.net.state.solana.payer_usdc;
     let before = usdc_balance(&w, &payer_usdc).await;
     // Gone a moment after sending: before localnet can confirm anything.
     let gone = w

@@ -68,7 +68,7 @@ async fn the_official_x402_clients_pay_on_solana_and_base(pool: PgPool) {
         &s.rpc_url,
         &request,
         network,
-        &s.usdc_mint,
+        &s.usdc_mint.to_string(),
     ])
     .await;
     assert_eq!(solana["status"], 200, "{solana}");
@@ -85,7 +85,7 @@ async fn the_official_x402_clients_pay_on_solana_and_base(pool: PgPool) {
         "-",
         &request,
         &b.network,
-        &b.usdc,
+        &b.usdc.to_string(),
     ])
     .await;
     assert_eq!(base["status"], 200, "{base}");
@@ -93,7 +93,7 @@ async fn the_official_x402_clients_pay_on_solana_and_base(pool: PgPool) {
 
     let charges = charges(&w.pool).await;
     let payers: Vec<&str> = charges.iter().map(|c| c.payer.as_str()).collect();
-    assert_eq!(payers, [s.payer.as_str(), b.payer.as_str()]);
+    assert_eq!(payers, [s.payer.to_string(), b.payer.to_string()]);
     assert!(charges.iter().all(|c| c.status == "completed"));
     assert_eq!(
         solana["paymentResponse"]["transaction"].as_str(),

@@ -10,7 +10,7 @@ use x402::{client, wire};
 use crate::support::*;
 
 async fn payer_usdc(w: &World) -> u64 {
-    let account: Pubkey = w.net.state.solana.payer_usdc.parse().unwrap();
+    let account: Pubkey = w.net.state.solana.payer_usdc;
     usdc_balance(w, &account).await
 }
 

@@ -16,15 +16,22 @@ async fn an_unpaid_call_gets_a_402_offering_both_chains_at_the_quoted_price(pool
     let solana = offer(&offers, "solana:");
     let base = offer(&offers, "eip155:");
     assert_eq!(
-        solana.pay_to, s.treasury,
+        solana.pay_to,
+        s.treasury.to_string(),
         "an untokenized model's USDC goes to the treasury"
     );
-    assert_eq!(solana.asset, s.usdc_mint);
-    assert_eq!(solana.extra_str("feePayer"), Some(s.facilitator.as_str()));
+    assert_eq!(solana.asset, s.usdc_mint.to_string());
+    assert_eq!(
+        solana.extra_str("feePayer"),
+        Some(s.facilitator.to_string().as_str())
+    );
     assert!(solana
         .extra_str("memo")
         .is_some_and(|m| m.split('.').count() == 3));
-    assert_eq!(base.pay_to, w.net.state.base.as_ref().unwrap().treasury);
+    assert_eq!(
+        base.pay_to,
+        w.net.state.base.as_ref().unwrap().treasury.to_string()
+    );
     assert_eq!(base.extra_str("name"), Some("USD Coin"));
     // "Say hello": 9 prompt tokens × 10 + 100 max tokens × 20 per million, in base units
     assert_eq!(solana.amount, "2090");
@@ -72,7 +79,7 @@ async fn a_paid_solana_call_to_a_tokenized_model_pays_its_vault_and_fails_over(p
     assert!(settlement.success);
     assert_eq!(
         settlement.payer.as_deref(),
-        Some(w.net.state.solana.payer.as_str())
+        Some(w.net.state.solana.payer.to_string().as_str())
     );
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["choices"][0]["message"]["content"], "Hello world");
@@ -124,7 +131,7 @@ async fn a_streamed_solana_call_passes_events_through_and_ends_with_the_receipt(
     let w = world(pool, "ok").await;
     let body = chat("beta", true);
     let offer = offer(&offers(&w, &body).await, "solana:");
-    let treasury: Pubkey = w.net.state.solana.treasury_usdc.parse().unwrap();
+    let treasury: Pubkey = w.net.state.solana.treasury_usdc;
     let before = usdc_balance(&w, &treasury).await;
     let response = expect_status(pay(&w, &body, &solana_header(&w, &offer).await).await, 200).await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
@@ -179,7 +186,10 @@ async fn a_paid_base_call_settles_an_eip3009_authorization_to_the_treasury(pool:
     );
     assert_eq!(c.status, "completed");
     assert_eq!(c.payer, w.base_payer.address().to_string());
-    assert_eq!(c.pay_to, w.net.state.base.as_ref().unwrap().treasury);
+    assert_eq!(
+        c.pay_to,
+        w.net.state.base.as_ref().unwrap().treasury.to_string()
+    );
     let tx: alloy::primitives::B256 = c.settlement_tx.as_deref().unwrap().parse().unwrap();
     use alloy::providers::Provider;
     let provider = alloy::providers::ProviderBuilder::new()
@@ -233,7 +243,7 @@ async fn a_payer_over_its_rate_limit_is_refused_before_paying(pool: PgPool) {
     limited.rate_limit_per_minute = 1;
     let (gateway, _) = serve(&limited, &pool).await;
     let body = chat("beta", false);
-    let payer_usdc: Pubkey = w.net.state.solana.payer_usdc.parse().unwrap();
+    let payer_usdc: Pubkey = w.net.state.solana.payer_usdc;
     let mut statuses = Vec::new();
     for _ in 0..2 {
         let offer = offer(&offers(&w, &body).await, "solana:");

@@ -10,7 +10,7 @@ use crate::support::*;
 
 /// Sends `header`, expects `status` with `code` in the error, and checks nothing was paid.
 async fn refused(w: &World, body: &Value, header: &str, status: u16, code: &str) {
-    let payer_usdc: Pubkey = w.net.state.solana.payer_usdc.parse().unwrap();
+    let payer_usdc: Pubkey = w.net.state.solana.payer_usdc;
     let before = usdc_balance(w, &payer_usdc).await;
     let response = expect_status(pay(w, body, header).await, status).await;
     // The x402 transport's failed settlement answer rides along with the reason.

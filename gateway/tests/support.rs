@@ -67,11 +67,11 @@ pub fn config(net: &Localnet, upstream: &str, beta_upstream: &str) -> GatewayCon
         client_rate_limit_per_minute: 100_000,
         solana: Some(SolanaPayments {
             fee_payer_keypair: Some(s.facilitator_keypair.clone()),
-            ..SolanaPayments::new(&s.rpc_url, &s.usdc_mint, &s.treasury)
+            ..SolanaPayments::new(&s.rpc_url, s.usdc_mint, s.treasury)
         }),
         base: Some(BasePayments {
             facilitator_private_key: Some(b.facilitator_private_key.clone()),
-            ..BasePayments::new(&b.rpc_url, &b.usdc, &b.treasury)
+            ..BasePayments::new(&b.rpc_url, b.usdc, b.treasury)
         }),
         models: vec![
             model(
@@ -128,7 +128,7 @@ pub async fn world(pool: PgPool, beta_upstream: &str) -> World {
     let (gateway, app) = serve(&config, &pool).await;
     let s = &net.state.solana;
     World {
-        protocol: s.protocol().unwrap(),
+        protocol: s.protocol(),
         payer: read_keypair(&s.payer_keypair).unwrap(),
         base_payer: net
             .state

@@ -4,7 +4,10 @@
 
 use std::{path::Path, time::Duration};
 
+use alloy::primitives::Address;
 use serde::Deserialize;
+use serde_with::{serde_as, DisplayFromStr};
+use solana_pubkey::Pubkey;
 
 use crate::{base::BaseConfig, solana::follower::FollowerConfig, IndexerError, Metrics};
 
@@ -19,16 +22,21 @@ pub struct IndexerConfig {
     pub base: Option<BaseSection>,
 }
 
+/// Keys in base58, parsed when the file is read.
+#[serde_as]
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SolanaSection {
     pub rpc_url: String,
     pub grpc_url: String,
     #[serde(default = "model_vault_program")]
-    pub program_id: String,
-    pub treasury_usdc: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub program_id: Pubkey,
+    #[serde_as(as = "DisplayFromStr")]
+    pub treasury_usdc: Pubkey,
     #[serde(default)]
-    pub accounts: Vec<String>,
+    #[serde_as(as = "Vec<DisplayFromStr>")]
+    pub accounts: Vec<Pubkey>,
     pub start_slot: Option<u64>,
     #[serde(default = "solana_cursor")]
     pub cursor: String,
@@ -38,12 +46,12 @@ pub struct SolanaSection {
 #[serde(deny_unknown_fields)]
 pub struct BaseSection {
     pub rpc_url: String,
-    pub usdc: String,
+    pub usdc: Address,
     #[serde(default = "six")]
     pub usdc_decimals: u8,
-    pub treasury: String,
+    pub treasury: Address,
     #[serde(default)]
-    pub accounts: Vec<String>,
+    pub accounts: Vec<Address>,
     pub start_block: Option<u64>,
     #[serde(default = "twelve")]
     pub confirmations: u64,
@@ -55,8 +63,8 @@ pub struct BaseSection {
     pub cursor: String,
 }
 
-fn model_vault_program() -> String {
-    crate::decode::vault::program_id().to_string()
+fn model_vault_program() -> Pubkey {
+    model_vault_client::PROGRAM_ID
 }
 /// The Solana follower's cursor unless the config names another.
 pub const SOLANA_CURSOR: &str = "solana";
@@ -94,12 +102,12 @@ impl IndexerConfig {
 
 impl SolanaSection {
     /// Following the default program and `treasury_usdc`, from slot 0, cursor `solana`.
-    pub fn new(rpc_url: &str, grpc_url: &str, treasury_usdc: &str) -> Self {
+    pub fn new(rpc_url: &str, grpc_url: &str, treasury_usdc: Pubkey) -> Self {
         SolanaSection {
             rpc_url: rpc_url.to_string(),
             grpc_url: grpc_url.to_string(),
             program_id: model_vault_program(),
-            treasury_usdc: treasury_usdc.to_string(),
+            treasury_usdc,
             accounts: Vec::new(),
             start_slot: None,
             cursor: solana_cursor(),
@@ -108,8 +116,11 @@ impl SolanaSection {
 
     /// The live follower's config, reporting to `metrics`.
     pub fn follower(&self, metrics: &Metrics) -> FollowerConfig {
-        let mut tracked = vec![self.program_id.clone(), self.treasury_usdc.clone()];
-        tracked.extend(self.accounts.iter().cloned());
+        let tracked = [self.program_id, self.treasury_usdc]
+            .iter()
+            .chain(&self.accounts)
+            .map(Pubkey::to_string)
+            .collect();
         FollowerConfig {
             grpc_url: self.grpc_url.clone(),
             rpc_url: self.rpc_url.clone(),
@@ -124,12 +135,12 @@ impl SolanaSection {
 impl BaseSection {
     /// Following `treasury`'s transfers of the 6-decimal USDC at `usdc`, from the stored
     /// cursor `base` (the tip without one), 12 confirmations, polled every second.
-    pub fn new(rpc_url: &str, usdc: &str, treasury: &str) -> Self {
+    pub fn new(rpc_url: &str, usdc: Address, treasury: Address) -> Self {
         BaseSection {
             rpc_url: rpc_url.to_string(),
-            usdc: usdc.to_string(),
+            usdc,
             usdc_decimals: six(),
-            treasury: treasury.to_string(),
+            treasury,
             accounts: Vec::new(),
             start_block: None,
             confirmations: twelve(),
@@ -140,18 +151,12 @@ impl BaseSection {
     }
 
     /// The follower's config, reporting to `metrics`.
-    pub fn follower(&self, metrics: &Metrics) -> Result<BaseConfig, IndexerError> {
-        let address = |text: &str| {
-            text.parse()
-                .map_err(|e| IndexerError::Config(format!("[base] address {text}: {e}")))
-        };
-        let mut tracked = vec![address(&self.treasury)?];
-        for a in &self.accounts {
-            tracked.push(address(a)?);
-        }
-        Ok(BaseConfig {
+    pub fn follower(&self, metrics: &Metrics) -> BaseConfig {
+        let mut tracked = vec![self.treasury];
+        tracked.extend(&self.accounts);
+        BaseConfig {
             rpc_url: self.rpc_url.clone(),
-            usdc: address(&self.usdc)?,
+            usdc: self.usdc,
             usdc_decimals: self.usdc_decimals,
             tracked,
             cursor: self.cursor.clone(),
@@ -160,7 +165,7 @@ impl BaseSection {
             poll_interval: Duration::from_millis(self.poll_interval_ms),
             max_range: self.max_block_range.max(1),
             metrics: metrics.clone(),
-        })
+        }
     }
 }
 
@@ -218,11 +223,11 @@ mod tests {
 
         // The defaults it states are the parser's.
         let solana = config.solana.unwrap();
-        let solana_defaults = SolanaSection::new("", "", "");
+        let solana_defaults = SolanaSection::new("", "", Pubkey::default());
         assert_eq!(solana.program_id, solana_defaults.program_id);
         assert_eq!(solana.cursor, solana_defaults.cursor);
         let base = config.base.unwrap();
-        let base_defaults = BaseSection::new("", "", "");
+        let base_defaults = BaseSection::new("", Address::ZERO, Address::ZERO);
         assert_eq!(
             (
                 base.usdc_decimals,

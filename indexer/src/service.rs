@@ -28,7 +28,7 @@ pub async fn run(
     // Dropping the set (when this future is dropped or aborted) stops every follower.
     let mut followers = tokio::task::JoinSet::new();
     if let Some(section) = &config.base {
-        let follower = BaseFollower::new(section.follower(metrics)?, ledger.clone())?;
+        let follower = BaseFollower::new(section.follower(metrics), ledger.clone())?;
         progress(&format!(
             "following USDC on Base at {} (treasury {})",
             section.rpc_url, section.treasury

@@ -28,9 +28,9 @@ struct Parties {
 fn parties(net: &Localnet) -> Parties {
     let s = &net.state.solana;
     Parties {
-        protocol: s.protocol().unwrap(),
+        protocol: s.protocol(),
         payer: read_keypair(&s.payer_keypair).unwrap(),
-        payer_usdc: s.payer_usdc.parse().unwrap(),
+        payer_usdc: s.payer_usdc,
     }
 }
 
@@ -54,11 +54,7 @@ fn config(net: &Localnet) -> IndexerConfig {
     let s = &net.state.solana;
     IndexerConfig {
         database_url: None,
-        solana: Some(SolanaSection::new(
-            &s.rpc_url,
-            &s.grpc_url,
-            &s.treasury_usdc,
-        )),
+        solana: Some(SolanaSection::new(&s.rpc_url, &s.grpc_url, s.treasury_usdc)),
         base: None,
     }
 }
@@ -150,10 +146,10 @@ async fn payments_buyback_and_burn_are_indexed_once_and_new_vaults_are_followed(
         [Leg {
             tx: to_treasury.clone(),
             kind: "transfer_checked".into(),
-            mint: s.usdc_mint.clone(),
-            source_owner: Some(s.payer.clone()),
-            destination: Some(s.treasury_usdc.clone()),
-            destination_owner: Some(s.treasury.clone()),
+            mint: s.usdc_mint.to_string(),
+            source_owner: Some(s.payer.to_string()),
+            destination: Some(s.treasury_usdc.to_string()),
+            destination_owner: Some(s.treasury.to_string()),
             amount: "1000000".into(),
             ingested_from: "rpc_backfill".into(),
         }]
@@ -189,7 +185,7 @@ async fn payments_buyback_and_burn_are_indexed_once_and_new_vaults_are_followed(
     };
     let fee = buyback_legs
         .iter()
-        .find(|l| l.destination.as_deref() == Some(s.treasury_usdc.as_str()))
+        .find(|l| l.destination.as_deref() == Some(s.treasury_usdc.to_string().as_str()))
         .expect("protocol fee leg");
     assert_eq!(fee.amount, "250000", "5% of the 5 USDC of revenue");
     assert!(

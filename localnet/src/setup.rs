@@ -15,6 +15,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use serde::{Deserialize, Serialize};
+use serde_with::{serde_as, DisplayFromStr};
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
@@ -55,28 +56,39 @@ pub struct LocalnetState {
     pub base: Option<BaseState>,
 }
 
+/// Keys are written in base58 (Solana) and 0x-hex (Base) and parsed back into keys.
+#[serde_as]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SolanaState {
     pub rpc_url: String,
     pub grpc_url: String,
     pub slot_ms: u64,
-    pub program_id: String,
-    pub usdc_mint: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub program_id: Pubkey,
+    #[serde_as(as = "DisplayFromStr")]
+    pub usdc_mint: Pubkey,
     pub usdc_decimals: u8,
     /// The model-vault `Config` account.
-    pub config: String,
-    pub admin: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub config: Pubkey,
+    #[serde_as(as = "DisplayFromStr")]
+    pub admin: Pubkey,
     pub admin_keypair: PathBuf,
     /// Owner of the treasury's USDC account (receives protocol fees and pre-listing revenue).
-    pub treasury: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub treasury: Pubkey,
     pub treasury_keypair: PathBuf,
-    pub treasury_usdc: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub treasury_usdc: Pubkey,
     /// A demo agent holding SOL and 1,000 USDC.
-    pub payer: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub payer: Pubkey,
     pub payer_keypair: PathBuf,
-    pub payer_usdc: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub payer_usdc: Pubkey,
     /// A funded key for the gateway's facilitator to pay transaction fees with.
-    pub facilitator: String,
+    #[serde_as(as = "DisplayFromStr")]
+    pub facilitator: Pubkey,
     pub facilitator_keypair: PathBuf,
 }
 
@@ -86,15 +98,15 @@ pub struct BaseState {
     pub chain_id: u64,
     /// CAIP-2 name of the chain, as x402 spells it.
     pub network: String,
-    pub usdc: String,
+    pub usdc: Address,
     /// EIP-712 domain of the USDC contract.
     pub usdc_name: String,
     pub usdc_version: String,
-    pub treasury: String,
+    pub treasury: Address,
     /// A demo agent holding ETH and 1,000 USDC.
-    pub payer: String,
+    pub payer: Address,
     pub payer_private_key: String,
-    pub facilitator: String,
+    pub facilitator: Address,
     pub facilitator_private_key: String,
 }
 
@@ -220,19 +232,19 @@ async fn set_up_solana(
         rpc_url: node.rpc_url(),
         grpc_url: node.grpc_url(),
         slot_ms: config.slot_time.as_millis() as u64,
-        program_id: model_vault::ID.to_string(),
-        usdc_mint: usdc.pubkey().to_string(),
+        program_id: model_vault::ID,
+        usdc_mint: usdc.pubkey(),
         usdc_decimals: 6,
-        config: model_vault_client::config_pda().to_string(),
-        admin: admin.pubkey().to_string(),
+        config: model_vault_client::config_pda(),
+        admin: admin.pubkey(),
         admin_keypair: admin_path,
-        treasury: treasury.pubkey().to_string(),
+        treasury: treasury.pubkey(),
         treasury_keypair: treasury_path,
-        treasury_usdc: treasury_usdc.to_string(),
-        payer: payer.pubkey().to_string(),
+        treasury_usdc,
+        payer: payer.pubkey(),
         payer_keypair: payer_path,
-        payer_usdc: payer_usdc.to_string(),
-        facilitator: facilitator.pubkey().to_string(),
+        payer_usdc,
+        facilitator: facilitator.pubkey(),
         facilitator_keypair: facilitator_path,
     })
 }
@@ -252,13 +264,13 @@ async fn set_up_base(evm: &EvmNode) -> Result<BaseState, LocalnetError> {
         rpc_url: evm.rpc_url.clone(),
         chain_id: CHAIN_ID,
         network: format!("eip155:{CHAIN_ID}"),
-        usdc: evm.usdc.to_string(),
+        usdc: evm.usdc,
         usdc_name: "USD Coin".into(),
         usdc_version: "2".into(),
-        treasury: treasury.to_string(),
-        payer: payer.address().to_string(),
+        treasury,
+        payer: payer.address(),
         payer_private_key: format!("0x{}", alloy::hex::encode(payer.to_bytes())),
-        facilitator: facilitator.address().to_string(),
+        facilitator: facilitator.address(),
         facilitator_private_key: format!("0x{}", alloy::hex::encode(facilitator.to_bytes())),
     })
 }
@@ -279,15 +291,8 @@ async fn send_eth(provider: &impl Provider, to: Address) -> Result<(), LocalnetE
 
 impl SolanaState {
     /// Instruction builders for this localnet's USDC and treasury.
-    pub fn protocol(&self) -> Result<model_vault_client::Protocol, LocalnetError> {
-        let key = |text: &str| {
-            text.parse::<Pubkey>()
-                .map_err(|e| LocalnetError::Invalid(format!("address {text}: {e}")))
-        };
-        Ok(model_vault_client::Protocol::new(
-            key(&self.usdc_mint)?,
-            key(&self.treasury)?,
-        ))
+    pub fn protocol(&self) -> model_vault_client::Protocol {
+        model_vault_client::Protocol::new(self.usdc_mint, self.treasury)
     }
 }
 

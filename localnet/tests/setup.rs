@@ -24,7 +24,7 @@ async fn a_fresh_localnet_is_initialized_by_its_upgrade_authority() {
         .expect("config exists");
     let config: model_vault::Config =
         anchor_lang::AccountDeserialize::try_deserialize(&mut config.data.as_slice()).unwrap();
-    let admin: Pubkey = net.state.solana.admin.parse().unwrap();
+    let admin: Pubkey = net.state.solana.admin;
     assert_eq!(config.admin, admin);
     assert_eq!(config.params, model_vault_client::default_params());
     let program_data = chain

@@ -22,11 +22,7 @@ pub async fn start_localnet(evm: bool) -> OwnedLocalnet {
 
 /// `slug` registered (creator share 20%) and tokenized by a fresh creator.
 pub async fn tokenized_model(net: &Localnet, slug: &str) -> ModelKeys {
-    let protocol = net
-        .state
-        .solana
-        .protocol()
-        .expect("the localnet's protocol");
+    let protocol = net.state.solana.protocol();
     let creator = Keypair::new();
     net.solana
         .chain

@@ -102,14 +102,14 @@ pub(super) fn for_localnet(state: &localnet::LocalnetState) -> indexer::IndexerC
         solana: Some(indexer::config::SolanaSection::new(
             &s.rpc_url,
             &s.grpc_url,
-            &s.treasury_usdc,
+            s.treasury_usdc,
         )),
         base: state.base.as_ref().map(|b| indexer::config::BaseSection {
             start_block: Some(0),
             // anvil does not reorg by itself; one block keeps rows moving to final quickly.
             confirmations: 1,
             poll_interval_ms: 200,
-            ..indexer::config::BaseSection::new(&b.rpc_url, &b.usdc, &b.treasury)
+            ..indexer::config::BaseSection::new(&b.rpc_url, b.usdc, b.treasury)
         }),
     }
 }

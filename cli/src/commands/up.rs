@@ -260,7 +260,7 @@ async fn start(
         5,
         &format!("demo: register {TOKENIZED} and {HELD}, tokenize {TOKENIZED}"),
     );
-    let protocol = net.state.solana.protocol()?;
+    let protocol = net.state.solana.protocol();
     let creator_keypair = net.data_dir().join("creator.json");
     localnet::write_keypair(&creator_keypair, &creator)?;
     net.solana

@@ -1,97 +1,26 @@
-//! model-vault instructions, decoded through the committed IDL (`idls/model_vault.json`):
-//! the discriminator names the instruction, the IDL's account order names the accounts.
+//! model-vault instructions, decoded with the program's own types
+//! ([`model_vault_client::decode`]): the discriminator names the instruction, its `Accounts`
+//! struct names the accounts.
 
-use std::sync::OnceLock;
+use std::sync::LazyLock;
 
 use ledger::{TrackedRow, VaultEventKind, VaultEventRow};
-use serde_json::Value;
+use model_vault_client::VaultInstruction;
 
 use super::raw::{Instruction, RawTx};
 
-const IDL: &str = include_str!("../../../idls/model_vault.json");
-
-struct IdlInstruction {
-    name: String,
-    discriminator: Vec<u8>,
-    /// Account names in order, composite groups flattened (`market.model`).
-    accounts: Vec<String>,
-}
-
-struct Idl {
-    address: String,
-    instructions: Vec<IdlInstruction>,
-}
-
-fn idl() -> &'static Idl {
-    static IDL_CELL: OnceLock<Idl> = OnceLock::new();
-    IDL_CELL.get_or_init(|| {
-        let v: Value = serde_json::from_str(IDL).expect("the committed IDL is valid JSON");
-        let instructions = v["instructions"]
-            .as_array()
-            .expect("IDL has instructions")
-            .iter()
-            .map(|ix| IdlInstruction {
-                name: ix["name"].as_str().unwrap_or_default().to_string(),
-                discriminator: ix["discriminator"]
-                    .as_array()
-                    .map(|d| {
-                        d.iter()
-                            .filter_map(|b| b.as_u64().map(|b| b as u8))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                accounts: flatten(&ix["accounts"], ""),
-            })
-            .collect();
-        Idl {
-            address: v["address"].as_str().unwrap_or_default().to_string(),
-            instructions,
-        }
-    })
-}
-
-fn flatten(accounts: &Value, prefix: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for a in accounts.as_array().into_iter().flatten() {
-        let name = format!("{prefix}{}", a["name"].as_str().unwrap_or_default());
-        if a.get("accounts").is_some() {
-            out.extend(flatten(&a["accounts"], &format!("{name}.")));
-        } else {
-            out.push(name);
-        }
-    }
-    out
-}
-
 /// The program these events come from.
 pub fn program_id() -> &'static str {
-    &idl().address
+    static ID: LazyLock<String> = LazyLock::new(|| model_vault_client::PROGRAM_ID.to_string());
+    &ID
 }
 
-/// The model-vault instructions of `tx` (top-level or invoked by another program), each with
-/// its IDL definition.
-fn instructions(tx: &RawTx) -> impl Iterator<Item = (&'static IdlInstruction, &Instruction)> {
-    let idl = idl();
+/// The model-vault instructions of `tx` (top-level or invoked by another program), decoded.
+fn instructions(tx: &RawTx) -> impl Iterator<Item = (VaultInstruction<String>, &Instruction)> {
     tx.instructions
         .iter()
-        .filter(|ix| ix.program == idl.address)
-        .filter_map(|ix| {
-            let def = idl
-                .instructions
-                .iter()
-                .find(|d| ix.data.starts_with(&d.discriminator))?;
-            Some((def, ix))
-        })
-}
-
-impl IdlInstruction {
-    /// The account the IDL names `name` in `ix`.
-    fn account(&self, ix: &Instruction, name: &str) -> Option<String> {
-        self.accounts
-            .iter()
-            .position(|a| a == name)
-            .and_then(|i| ix.accounts.get(i).cloned())
-    }
+        .filter(|ix| ix.program == program_id())
+        .filter_map(|ix| Some((model_vault_client::decode(&ix.data, &ix.accounts)?, ix)))
 }
 
 /// USDC accounts a successful `tokenize_model` in `tx` brings into being: the model's revenue
@@ -102,112 +31,73 @@ pub fn new_accounts(tx: &RawTx) -> Vec<TrackedRow> {
         return Vec::new();
     }
     instructions(tx)
-        .filter(|(def, _)| def.name == "tokenize_model")
-        .flat_map(|(def, ix)| {
-            let model = def.account(ix, "model").unwrap_or_default();
-            [
-                ("vault", "revenue vault"),
-                ("pool_quote_vault", "pool USDC reserve"),
-            ]
-            .into_iter()
-            .filter_map(move |(name, what)| {
-                Some(TrackedRow {
-                    address: def.account(ix, name)?,
-                    since_block: tx.slot,
-                    reason: format!("{what} of model {model}"),
-                    tx: tx.signature.clone(),
-                })
-            })
-            .collect::<Vec<_>>()
+        .filter_map(|(decoded, _)| match decoded {
+            VaultInstruction::TokenizeModel {
+                model,
+                vault,
+                pool_quote_vault,
+                ..
+            } => Some([
+                (vault, format!("revenue vault of model {model}")),
+                (
+                    pool_quote_vault,
+                    format!("pool USDC reserve of model {model}"),
+                ),
+            ]),
+            _ => None,
+        })
+        .flatten()
+        .map(|(address, reason)| TrackedRow {
+            address,
+            since_block: tx.slot,
+            reason,
+            tx: tx.signature.clone(),
         })
         .collect()
 }
 
 /// Every model-vault instruction in `tx`, top-level or invoked by another program.
 pub fn events(tx: &RawTx) -> Vec<VaultEventRow> {
+    use VaultEventKind as K;
+    use VaultInstruction as V;
     instructions(tx)
-        .filter_map(|(def, ix)| {
-            let account = |name: &str| def.account(ix, name);
-            let args = &ix.data[def.discriminator.len()..];
-            let first_u64 = || {
-                args.get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_le_bytes)
+        .map(|(decoded, ix)| {
+            // (kind, actor, model, USDC amount, token amount)
+            let (kind, actor, model, usdc_amount, token_amount) = match decoded {
+                V::Initialize { admin } => (K::Initialize, Some(admin), None, None, None),
+                V::UpdateConfig { admin } => (K::UpdateConfig, Some(admin), None, None, None),
+                V::RegisterModel { creator, model } => {
+                    (K::Register, Some(creator), Some(model), None, None)
+                }
+                V::UpdateModel { creator, model } => {
+                    (K::UpdateModel, Some(creator), Some(model), None, None)
+                }
+                V::TokenizeModel { creator, model, .. } => {
+                    (K::Tokenize, Some(creator), Some(model), None, None)
+                }
+                V::Buy {
+                    buyer,
+                    model,
+                    usdc_in,
+                    ..
+                } => (K::Buy, Some(buyer), Some(model), Some(usdc_in), None),
+                V::Sell {
+                    seller,
+                    model,
+                    tokens_in,
+                    ..
+                } => (K::Sell, Some(seller), Some(model), None, Some(tokens_in)),
+                V::BuybackAndBurn { model } => (K::Buyback, None, Some(model), None, None),
+                V::ClaimCreatorRevenue { creator, model } => {
+                    (K::Claim, Some(creator), Some(model), None, None)
+                }
+                V::ReleaseHeldRevenue {
+                    treasury,
+                    model,
+                    amount,
+                } => (K::Release, Some(treasury), Some(model), Some(amount), None),
             };
-            let (kind, actor, model, usdc_amount, token_amount) = match def.name.as_str() {
-                "initialize" => (
-                    VaultEventKind::Initialize,
-                    account("admin"),
-                    None,
-                    None,
-                    None,
-                ),
-                "update_config" => (
-                    VaultEventKind::UpdateConfig,
-                    account("admin"),
-                    None,
-                    None,
-                    None,
-                ),
-                "register_model" => (
-                    VaultEventKind::Register,
-                    account("creator"),
-                    account("model"),
-                    None,
-                    None,
-                ),
-                "update_model" => (
-                    VaultEventKind::UpdateModel,
-                    account("creator"),
-                    account("model"),
-                    None,
-                    None,
-                ),
-                "tokenize_model" => (
-                    VaultEventKind::Tokenize,
-                    account("creator"),
-                    account("model"),
-                    None,
-                    None,
-                ),
-                "buy" => (
-                    VaultEventKind::Buy,
-                    account("buyer"),
-                    account("market.model"),
-                    first_u64(),
-                    None,
-                ),
-                "sell" => (
-                    VaultEventKind::Sell,
-                    account("seller"),
-                    account("market.model"),
-                    None,
-                    first_u64(),
-                ),
-                "buyback_and_burn" => (
-                    VaultEventKind::Buyback,
-                    None,
-                    account("market.model"),
-                    None,
-                    None,
-                ),
-                "claim_creator_revenue" => (
-                    VaultEventKind::Claim,
-                    account("creator"),
-                    account("model"),
-                    None,
-                    None,
-                ),
-                "release_held_revenue" => (
-                    VaultEventKind::Release,
-                    account("treasury"),
-                    account("model"),
-                    first_u64(),
-                    None,
-                ),
-                _ => return None,
-            };
-            Some(VaultEventRow {
+            VaultEventRow {
                 signature: tx.signature.clone(),
                 ix_path: ix.path.clone(),
                 slot: tx.slot,
@@ -219,7 +109,7 @@ pub fn events(tx: &RawTx) -> Vec<VaultEventRow> {
                 usdc_amount,
                 token_amount,
                 success: tx.success,
-            })
+            }
         })
         .collect()
 }

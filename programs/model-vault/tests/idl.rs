@@ -1,5 +1,6 @@
-//! The committed IDL (`idls/model_vault.json`) must match the program. Clients, the indexer's
-//! decoder and `declare_program!` users read that file, so a stale one is a bug.
+//! The committed IDL (`idls/model_vault.json`) must match the program. Other languages' clients,
+//! `paywire crank`'s error names and `declare_program!` users read that file, so a stale one is
+//! a bug.
 
 use std::path::Path;
 

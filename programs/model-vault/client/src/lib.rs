@@ -10,8 +10,10 @@ use solana_instruction::Instruction;
 use spl_associated_token_account_interface::address::get_associated_token_address_with_program_id as ata;
 
 mod budget;
+mod decode;
 
 pub use budget::{compute_units, with_compute_budget};
+pub use decode::{decode, VaultInstruction};
 pub use model_vault::ID as PROGRAM_ID;
 /// The token program of model tokens.
 pub const TOKEN_2022: Pubkey = spl_token_2022_interface::ID;
