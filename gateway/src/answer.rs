@@ -1,8 +1,9 @@
-//! After settlement: the upstream call and the answer. A JSON answer is read whole and
-//! returned with the receipt in headers. A stream is passed through event by event as it
-//! arrives, watching for usage; it ends with a `paywire.receipt` event. Whatever happens —
-//! every provider down, the upstream dying mid-stream, the client going away — the charge is
-//! completed with what was actually delivered and the rest credited to the payer.
+//! Once a call is paid for (settled, or held on the payer's balance): the upstream call and
+//! the answer. A JSON answer is read whole and returned with the receipt in headers. A stream
+//! is passed through event by event as it arrives, watching for usage; it ends with a
+//! `paywire.receipt` event. Whatever happens — every provider down, the upstream dying
+//! mid-stream, the client going away — the [`Bill`] is booked with what was actually
+//! delivered and the rest goes back to the payer.
 
 use std::convert::Infallible;
 
@@ -16,21 +17,16 @@ use axum::{
 };
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use ledger::{Completion, CreditReason, Ledger, LedgerError};
+use ledger::{Completion, CreditReason, Ledger};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::{
-    app::App, catalog::Model, metrics::Metrics, receipt::Receipt, request::Priced, tokens,
-    GatewayError,
+    app::App, bill::Bill, catalog::Model, metrics::Metrics, request::Priced, tokens, GatewayError,
 };
 
-pub async fn answer(
-    app: &App,
-    priced: &Priced,
-    receipt: Receipt,
-) -> Result<Response, GatewayError> {
+pub async fn answer(app: &App, priced: &Priced, bill: Bill) -> Result<Response, GatewayError> {
     let answer = match app
         .upstreams
         .chat(
@@ -48,18 +44,18 @@ pub async fn answer(
             let body = json!({
                 "error": {
                     "message": format!(
-                        "every provider of {} failed ({}); the whole charge was credited to {}",
+                        "every provider of {} failed ({}); {}",
                         priced.model.slug,
                         failed.attempts.join("; "),
-                        receipt.settlement.payer.as_deref().unwrap_or("the payer"),
+                        bill.nothing_served(),
                     ),
                     "code": 502,
                 },
-                "receipt": receipt.json(&priced.model.slug, None, &completion, false),
             });
             return finish_json(
                 app,
-                &receipt,
+                &bill,
+                &priced.model.slug,
                 StatusCode::BAD_GATEWAY,
                 None,
                 body,
@@ -75,12 +71,12 @@ pub async fn answer(
         let Some(mut body) = body else {
             let completion = Completion::upstream_failed(Some(provider.clone()), priced.amount);
             let body = json!({
-                "error": { "message": format!("{provider} broke off its answer; the whole charge was credited"), "code": 502 },
-                "receipt": receipt.json(&priced.model.slug, Some(&provider), &completion, true),
+                "error": { "message": format!("{provider} broke off its answer; {}", bill.nothing_served()), "code": 502 },
             });
             return finish_json(
                 app,
-                &receipt,
+                &bill,
+                &priced.model.slug,
                 StatusCode::BAD_GATEWAY,
                 Some(&provider),
                 body,
@@ -97,11 +93,10 @@ pub async fn answer(
             CreditReason::Surplus,
         );
         body["model"] = Value::String(priced.model.slug.clone());
-        body["paywire_receipt"] =
-            receipt.json(&priced.model.slug, Some(&provider), &completion, false);
         return finish_json(
             app,
-            &receipt,
+            &bill,
+            &priced.model.slug,
             StatusCode::OK,
             Some(&provider),
             body,
@@ -120,7 +115,7 @@ pub async fn answer(
         amount: priced.amount,
         ceiling: priced.completion_ceiling(),
         provider: provider.clone(),
-        receipt: receipt.clone(),
+        bill: bill.clone(),
     };
     tokio::spawn(
         task.run(answer.response, tx)
@@ -131,41 +126,50 @@ pub async fn answer(
     });
     let mut response = Sse::new(events).into_response();
     let headers = response.headers_mut();
-    for (name, value) in receipt.headers(Some(&provider), None) {
+    for (name, value) in bill.headers(Some(&provider), None, None) {
         headers.insert(name, HeaderValue::from_str(&value).expect("header-safe"));
     }
     app.metrics.calls_completed.inc();
     Ok(response)
 }
 
-/// Completes the charge, then answers `body` with the receipt headers.
+/// Books the bill, then answers `body` with the receipt in it (`receipt` for an error,
+/// `paywire_receipt` for an answer) and in headers.
 async fn finish_json(
     app: &App,
-    receipt: &Receipt,
+    bill: &Bill,
+    model: &str,
     status: StatusCode,
     provider: Option<&str>,
-    body: Value,
+    mut body: Value,
     completion: Completion,
 ) -> Result<Response, GatewayError> {
-    let headers = receipt.headers(provider, Some((completion.actual_cost, completion.credit)));
+    let receipt_field = if status.is_success() {
+        "paywire_receipt"
+    } else {
+        "receipt"
+    };
+    let interrupted = !status.is_success() && provider.is_some();
+    // What a payment's retry is answered with (the balance is not known yet: a retry shows
+    // the receipt without it).
+    body[receipt_field] = bill.json(model, provider, &completion, interrupted, None);
+    let amounts = Some((completion.actual_cost, completion.credit));
     let stored = json!({
         "status": status.as_u16(),
         "body": body,
-        "headers": headers.iter().map(|(k, v)| (k.to_string(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+        "headers": bill.headers(provider, amounts, None).iter().map(|(k, v)| (k.to_string(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
     });
-    complete(
-        &app.ledger,
-        &app.metrics,
-        receipt.charge_id,
-        &completion,
-        &stored,
-    )
-    .await?;
+    let balance = bill
+        .finish(&app.ledger, &app.metrics, &completion, &stored)
+        .await?;
     if status.is_success() {
         app.metrics.calls_completed.inc();
     }
+    if balance.is_some() {
+        body[receipt_field] = bill.json(model, provider, &completion, interrupted, balance);
+    }
     let mut response = (status, Json(body)).into_response();
-    for (name, value) in headers {
+    for (name, value) in bill.headers(provider, amounts, balance) {
         response
             .headers_mut()
             .insert(name, HeaderValue::from_str(&value).expect("header-safe"));
@@ -230,29 +234,6 @@ impl Usage {
     }
 }
 
-/// Completes the charge with what was delivered (once: the reconciler may have been first)
-/// and counts what was credited.
-async fn complete(
-    ledger: &Ledger,
-    metrics: &Metrics,
-    charge_id: i64,
-    completion: &Completion,
-    stored: &Value,
-) -> Result<(), LedgerError> {
-    if ledger
-        .complete_charge(charge_id, completion, Some(stored))
-        .await?
-    {
-        metrics.credited_units.inc_by(completion.credit);
-    } else {
-        tracing::warn!(
-            charge = charge_id,
-            "charge already completed (by the reconciler); not credited twice"
-        );
-    }
-    Ok(())
-}
-
 /// Slack over the completion ceiling before a stream is cut: providers' tokenizers differ
 /// from ours by a few percent.
 fn cut_at(ceiling: u64) -> u64 {
@@ -278,7 +259,7 @@ struct StreamTask {
     /// Completion tokens paid for, all choices together.
     ceiling: u64,
     provider: String,
-    receipt: Receipt,
+    bill: Bill,
 }
 
 impl StreamTask {
@@ -364,9 +345,13 @@ impl StreamTask {
             &self.provider,
             reason,
         );
-        let receipt = self
-            .receipt
-            .json(&self.slug, Some(&self.provider), &completion, interrupted);
+        let receipt = self.bill.json(
+            &self.slug,
+            Some(&self.provider),
+            &completion,
+            interrupted,
+            None,
+        );
         let stored = json!({
             "status": 200,
             "body": {
@@ -376,21 +361,30 @@ impl StreamTask {
                 "usage": { "prompt_tokens": usage.prompt, "completion_tokens": usage.completion },
                 "paywire_receipt": receipt,
             },
-            "headers": self.receipt.headers(Some(&self.provider), Some((completion.actual_cost, completion.credit)))
+            "headers": self.bill.headers(Some(&self.provider), Some((completion.actual_cost, completion.credit)), None)
                 .into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect::<serde_json::Map<_, _>>(),
         });
-        let charge = self.receipt.charge_id;
-        if let Err(e) = complete(
-            &self.app_ledger,
-            &self.metrics,
-            charge,
-            &completion,
-            &stored,
-        )
-        .await
+        let balance = match self
+            .bill
+            .finish(&self.app_ledger, &self.metrics, &completion, &stored)
+            .await
         {
-            tracing::error!(charge, error = %e, "completing a charge");
-        }
+            Ok(balance) => balance,
+            Err(e) => {
+                tracing::error!(payer = self.bill.payer(), error = %e, "booking a streamed call");
+                None
+            }
+        };
+        let receipt = match balance {
+            Some(_) => self.bill.json(
+                &self.slug,
+                Some(&self.provider),
+                &completion,
+                interrupted,
+                balance,
+            ),
+            None => receipt,
+        };
         if cut {
             let error = json!({ "message": format!("the answer went past the {} completion tokens paid for and was cut", self.ceiling) });
             let _ = tx

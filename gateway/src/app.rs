@@ -10,9 +10,10 @@ use tokio::sync::Semaphore;
 use crate::{
     catalog::{Catalog, CatalogFile, Model},
     config::{read_keypair, BasePayments, GatewayConfig, SolanaPayments},
+    keys::KeyLimits,
     limiter::RateLimiter,
     metrics::Metrics,
-    pay_to::PayTo,
+    pay_to::{Destination, PayTo},
     quote::QuoteSigner,
     upstream::Upstreams,
     GatewayError,
@@ -43,11 +44,16 @@ pub struct App {
     pub limiter: RateLimiter,
     /// Requests per client IP.
     pub clients: RateLimiter,
+    /// Requests per API key, each at its own allowance.
+    pub key_limits: KeyLimits,
     pub metrics: Arc<Metrics>,
     /// Requests priced at once, each on a blocking thread.
     pub pricing: Arc<Semaphore>,
     /// How long a paying client waits for settlement before it is told to come back.
     pub settle_wait: Duration,
+    /// How long a call served from a balance may hold it before the sweep gives it back:
+    /// longer than any answer takes.
+    pub hold_ttl: Duration,
     /// The facilitator API's key, when it is served.
     facilitator_key: Option<String>,
 }
@@ -132,8 +138,10 @@ impl App {
             pay_to,
             ledger,
             upstreams: Upstreams::new(Duration::from_secs(config.upstream_timeout_secs)),
+            hold_ttl: Duration::from_secs(2 * config.upstream_timeout_secs + 60),
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             clients: RateLimiter::new(config.client_rate_limit_per_minute),
+            key_limits: KeyLimits::default(),
             metrics: Arc::default(),
             pricing: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -173,10 +181,11 @@ impl App {
         ))
     }
 
-    /// The ways to pay `amount` for `model` under quote `quote`, one per chain.
+    /// The ways to pay `amount` for a call of `model` (to the treasury without one) under
+    /// quote `quote`, one per chain.
     pub async fn offers(
         &self,
-        model: &Model,
+        model: Option<&Model>,
         amount: u64,
         quote: &str,
     ) -> Result<Vec<PaymentRequirements>, GatewayError> {
@@ -184,7 +193,14 @@ impl App {
         if let (Some(s), Some(pay_to), Some(fee_payer)) =
             (&self.solana, &self.pay_to, self.payments.solana_fee_payer())
         {
-            let destination = pay_to.solana(&model.slug, model.creator).await?;
+            let destination = match model {
+                Some(model) => pay_to.solana(&model.slug, model.creator).await?,
+                None => Destination {
+                    owner: pay_to.treasury(),
+                    tokenized: false,
+                    unexpected_creator: None,
+                },
+            };
             offers.push(PaymentRequirements {
                 scheme: "exact".into(),
                 network: s.network.clone(),
@@ -213,6 +229,16 @@ impl App {
 
     pub fn chain_of(&self, network: &str) -> Option<Chain> {
         self.payments.chain_of(network)
+    }
+
+    /// The networks this gateway is paid on, with their chains.
+    pub fn networks(&self) -> Vec<(String, Chain)> {
+        let solana = self
+            .solana
+            .as_ref()
+            .map(|s| (s.network.clone(), Chain::Solana));
+        let base = self.base.as_ref().map(|b| (b.network.clone(), Chain::Base));
+        solana.into_iter().chain(base).collect()
     }
 }
 

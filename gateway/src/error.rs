@@ -18,6 +18,17 @@ pub enum GatewayError {
     TooLarge { limit: usize },
     #[error("unknown model {0:?}; GET /v1/models lists them")]
     UnknownModel(String),
+    /// No valid credential (an API key that is unknown, revoked or expired).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid credential that may not do this (a key's limit or model list).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The balance does not cover the call, for clients that cannot pay per call (keys).
+    #[error("{0}")]
+    InsufficientBalance(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error("too many requests from {who}; retry in {retry_after_secs} s")]
     RateLimited { who: String, retry_after_secs: u64 },
     #[error("internal error")]
@@ -33,7 +44,10 @@ impl GatewayError {
         match self {
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::UnknownModel(_) => StatusCode::NOT_FOUND,
+            GatewayError::UnknownModel(_) | GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
+            GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            GatewayError::Forbidden(_) => StatusCode::FORBIDDEN,
+            GatewayError::InsufficientBalance(_) => StatusCode::PAYMENT_REQUIRED,
             GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Chain(_) => StatusCode::BAD_GATEWAY,
             GatewayError::Config(_) | GatewayError::Ledger(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -1,18 +1,23 @@
 //! paywire's gateway: an OpenAI-compatible endpoint paid per call with x402 on Solana and
-//! Base. Read top-down: [`request`] (what a chat request may ask for, and its price),
-//! [`chat`] (402, verify → claim), [`paid`] (settle, on a task of its own) and [`answer`]
-//! (the upstream call, the charge's completion) are the paid path, [`paywall`] and
-//! [`receipt`] what its client is told; [`x402`] holds the wire types, the two
+//! Base, or from a prepaid balance by a signed-in wallet. Read top-down: [`request`] (what a
+//! chat request may ask for, and its price), [`chat`] (402, verify → claim), [`paid`] (settle,
+//! on a task of its own) and [`answer`] (the upstream call) are the paid path; [`sign_in`]
+//! (who a wallet is) and [`balance`] (hold → answer → charge) the balance rail; [`bill`] books
+//! either; [`paywall`] and [`receipt`] are what a client is told; [`x402`] holds the wire types, the two
 //! `exact` schemes and the facilitator; [`catalog`], [`tokens`] and [`quote`] price; [`upstream`]
 //! routes; [`pay_to`] reads where a model's money goes; [`app`] ties them into one state.
 
 mod answer;
 pub mod app;
+mod balance;
+mod bill;
 pub mod catalog;
 mod chat;
+mod checkout;
 pub mod config;
 pub mod demo_upstream;
 mod error;
+mod keys;
 mod limiter;
 mod metrics;
 mod paid;
@@ -23,7 +28,10 @@ mod receipt;
 pub mod reconcile;
 pub mod request;
 mod routes;
+mod sale;
+pub mod sign_in;
 pub mod tokens;
+mod top_up;
 pub mod upstream;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -32,7 +40,7 @@ use axum::{
     extract::{ConnectInfo, DefaultBodyLimit, Request, State},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
     Router,
 };
 use tower_http::{
@@ -51,6 +59,10 @@ pub fn router(app: Arc<App>) -> Router {
     let mut limited = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/quote", post(routes::quote))
+        .route("/v1/balance", get(balance::show))
+        .route(top_up::PATH, post(top_up::top_up))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/models", get(routes::models))
         .route("/.well-known/x402", get(routes::well_known))
         .route("/.well-known/agent-card.json", get(routes::agent_card))

@@ -20,6 +20,13 @@ pub struct Metrics {
     /// USDC units of upstream usage beyond the price paid, absorbed by the operator.
     pub absorbed_units: IntCounter,
     pub streams_cut: IntCounter,
+    /// The balance rail: USDC units held, charged and released, and calls its balance did
+    /// not cover.
+    pub held_units: IntCounter,
+    pub charged_units: IntCounter,
+    pub released_units: IntCounter,
+    pub balance_short: IntCounter,
+    pub holds_expired: IntCounter,
     provider_cooldown: GaugeVec,
 }
 
@@ -57,6 +64,26 @@ impl Default for Metrics {
             streams_cut: counter(
                 "paywire_streams_cut_total",
                 "streams cut for going past the completion tokens paid for",
+            ),
+            held_units: counter(
+                "paywire_held_usdc_units_total",
+                "USDC base units held on payer balances for calls",
+            ),
+            charged_units: counter(
+                "paywire_charged_usdc_units_total",
+                "USDC base units charged to payer balances at actual usage",
+            ),
+            released_units: counter(
+                "paywire_released_usdc_units_total",
+                "USDC base units of holds given back",
+            ),
+            balance_short: counter(
+                "paywire_balance_short_total",
+                "calls a payer's balance did not cover (answered 402)",
+            ),
+            holds_expired: counter(
+                "paywire_holds_expired_total",
+                "holds released by the sweep after their gateway never came back",
             ),
             provider_cooldown: register_gauge_vec_with_registry!(
                 "paywire_provider_cooldown_seconds",

@@ -1,5 +1,5 @@
-//! The paid section of a call — settle, then answer — on a task of its own, so that it runs
-//! to its end whatever the client does: a client that disconnects drops the handler, not the
+//! The paid section of a sale — claim, settle, then deliver (answer the call, or credit the
+//! top-up) — on a task of its own, so that it runs to its end whatever the client does: a client that disconnects drops the handler, not the
 //! task, and one still waiting after `settle_wait` is told (202) to come back with the same
 //! payment for the answer, which is then kept for it.
 
@@ -17,9 +17,10 @@ use tracing::Instrument;
 
 use crate::{
     app::App,
+    bill::Bill,
     paywall::{still_settling, Failure},
     receipt::{replay, seen_before, Receipt},
-    request::Priced,
+    sale::Sale,
     GatewayError,
 };
 use x402::{
@@ -72,7 +73,7 @@ impl Drop for LeaveOnDrop {
 pub struct Paid {
     pub app: Arc<App>,
     pub charge: NewCharge,
-    pub priced: Priced,
+    pub sale: Sale,
     pub accepted: Accepted,
     pub payment: PaymentPayload,
     pub required: PaymentRequirements,
@@ -144,7 +145,7 @@ impl Paid {
         };
         let settle_ms = settle_started.elapsed().as_secs_f64() * 1e3;
         app.metrics.payments_settled.inc();
-        app.metrics.settled_units.inc_by(self.priced.amount);
+        app.metrics.settled_units.inc_by(self.sale.amount());
         let receipt = Receipt {
             charge_id,
             quote: self.charge.quote_id.clone(),
@@ -155,7 +156,7 @@ impl Paid {
                 payer: Some(self.accepted.key.payer.clone()),
                 transaction: settlement,
                 network,
-                amount: Some(self.priced.amount.to_string()),
+                amount: Some(self.sale.amount().to_string()),
             },
             v1: self.payment.x402_version == 1,
             timing: format!(
@@ -181,10 +182,16 @@ impl Paid {
                     .map_err(GatewayError::from)?,
             );
         }
-        if !handover.answer() {
-            // Nobody to stream to: the answer is kept whole for the retry.
-            self.priced.unstreamed();
+        let client_waits = handover.answer();
+        match &mut self.sale {
+            Sale::Call(priced) => {
+                if !client_waits {
+                    // Nobody to stream to: the answer is kept whole for the retry.
+                    priced.unstreamed();
+                }
+                Ok(crate::answer::answer(app, priced, Bill::Payment(receipt)).await?)
+            }
+            Sale::TopUp { .. } => Ok(crate::top_up::credit(app, receipt).await?),
         }
-        Ok(crate::answer::answer(app, &self.priced, receipt).await?)
     }
 }

@@ -1,5 +1,6 @@
-//! The paywall's answers on the paid endpoint: 402 with the ways to pay, a refused payment
-//! (402 or 400 with a failed `PAYMENT-RESPONSE`), and 202 while a payment settles.
+//! The paywall's answers on the paid endpoint: 402 with the ways to pay (per call on each
+//! chain, or from a balance by signing in), a refused payment (402 or 400 with a failed
+//! `PAYMENT-RESPONSE`), and 202 while a payment settles.
 
 use axum::{
     http::{HeaderValue, StatusCode},
@@ -8,7 +9,13 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{app::App, GatewayError};
+use crate::{
+    app::App,
+    request::Priced,
+    sale::quoted,
+    sign_in::{self, signed_in, Payer, SignIn},
+    GatewayError,
+};
 use x402::{
     wire::{self, PaymentRequired, PaymentRequirements, ResourceInfo, SettlementResponse},
     Rejection,
@@ -34,12 +41,38 @@ impl From<GatewayError> for Failure {
     }
 }
 
-fn resource(app: &App) -> ResourceInfo {
+/// The response to a sale's route, whichever way it ended.
+pub fn answer(app: &App, handled: Result<Response, Failure>) -> Response {
+    match handled {
+        Ok(response) => response,
+        Err(Failure::Gateway(e)) => e.into_response(),
+        Err(Failure::Payment(rejection, network)) => {
+            app.metrics.payments_rejected.inc();
+            refused(app, rejection, network)
+        }
+    }
+}
+
+/// The paid endpoint, the resource sign-ins are for.
+pub const CHAT_PATH: &str = "/v1/chat/completions";
+
+fn resource(app: &App, path: &str) -> ResourceInfo {
     ResourceInfo {
-        url: format!("{}/v1/chat/completions", app.public_url),
-        description: Some("OpenAI-compatible chat completion, paid per call".into()),
+        url: format!("{}{path}", app.public_url),
+        description: Some(
+            match path {
+                CHAT_PATH => "OpenAI-compatible chat completion, paid per call",
+                _ => "a top-up of the payer's paywire balance",
+            }
+            .into(),
+        ),
         mime_type: Some("application/json".into()),
     }
+}
+
+/// The ways to pay for `priced` per call, one per chain, under a fresh quote.
+pub async fn offers(app: &App, priced: &Priced) -> Result<Vec<PaymentRequirements>, GatewayError> {
+    Ok(quoted(app, Some(&priced.model), priced.amount).await?.1)
 }
 
 /// A 402 (or, for an unreadable payment, a 400) with `PAYMENT-REQUIRED` and the same JSON.
@@ -51,13 +84,75 @@ pub fn payment_required(
     let status = rejection
         .as_ref()
         .map_or(StatusCode::PAYMENT_REQUIRED, |r| r.status);
+    required(
+        app,
+        CHAT_PATH,
+        status,
+        rejection.map(|r| format!("{}: {}", r.code, r.message)),
+        accepts,
+    )
+}
+
+/// The 402 of another paid route than chat (a top-up at `path`).
+pub fn payment_required_at(app: &App, path: &str, accepts: Vec<PaymentRequirements>) -> Response {
+    required(app, path, StatusCode::PAYMENT_REQUIRED, None, accepts)
+}
+
+/// A 402 for a call the payer's balance cannot serve (`why`: a refused sign-in, a balance
+/// short of the price), offering to pay it per call instead.
+pub fn unserved_from_balance(
+    app: &App,
+    why: String,
+    accepts: Vec<PaymentRequirements>,
+) -> Response {
+    required(
+        app,
+        CHAT_PATH,
+        StatusCode::PAYMENT_REQUIRED,
+        Some(why),
+        accepts,
+    )
+}
+
+/// The wallet signed in on a route that needs one (keys, the balance), or the answer to give
+/// instead: a 402 carrying a challenge to sign, or why the sign-in was refused.
+pub async fn wallet(app: &App, headers: &axum::http::HeaderMap) -> Result<Payer, Response> {
+    match signed_in(app, headers).await {
+        Ok(Some(payer)) => Ok(payer),
+        Ok(None) => Err(unserved_from_balance(
+            app,
+            "sign_in_required: sign the sign-in-with-x challenge (extensions) and send it in the SIGN-IN-WITH-X header".into(),
+            Vec::new(),
+        )),
+        Err(SignIn::Refused(code, what)) => Err(unserved_from_balance(
+            app,
+            format!("{code}: {what}"),
+            Vec::new(),
+        )),
+        Err(SignIn::Failed(e)) => Err(e.into_response()),
+    }
+}
+
+fn required(
+    app: &App,
+    path: &str,
+    status: StatusCode,
+    error: Option<String>,
+    accepts: Vec<PaymentRequirements>,
+) -> Response {
+    let sign_in = sign_in::challenge(app, CHAT_PATH).extension(&sign_in::chains(app));
     let required = PaymentRequired {
         x402_version: wire::X402_VERSION,
-        error: rejection.map(|r| format!("{}: {}", r.code, r.message)),
-        resource: resource(app),
+        error,
+        resource: resource(app, path),
         accepts,
         extensions: Some(json!({
-            "payment-identifier": { "info": { "required": false }, "schema": { "type": "object", "properties": { "id": { "type": "string", "minLength": 16, "maxLength": 128 } } } }
+            "payment-identifier": { "info": { "required": false }, "schema": { "type": "object", "properties": { "id": { "type": "string", "minLength": 16, "maxLength": 128 } } } },
+            x402::siwx::EXTENSION: sign_in,
+            "paywire-balance": {
+                "info": "a wallet with a paywire balance signs the sign-in-with-x challenge instead of paying; a per-call payment's surplus lands in that balance",
+                "balance": format!("{}/v1/balance", app.public_url),
+            },
         })),
     };
     let mut response = (status, Json(&required)).into_response();

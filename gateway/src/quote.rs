@@ -5,6 +5,9 @@
 //! It is kept short — `<nonce>.<expiry, base 36>.<80-bit MAC>`, about 30 characters —
 //! because the Memo program spends ~380 compute units per byte and x402 clients budget
 //! 20,000 units for the whole payment.
+//!
+//! The same key signs the nonces of sign-in challenges, so a sign-in proves it answers one of
+//! our challenges (not a message signed long ago) without storing what was issued.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -85,6 +88,47 @@ impl QuoteSigner {
     }
 }
 
+impl QuoteSigner {
+    fn nonce_mac(&self, random: &[u8], expires: u32) -> [u8; NONCE_MAC_BYTES] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(b"sign-in|");
+        mac.update(random);
+        mac.update(&expires.to_be_bytes());
+        let full = mac.finalize().into_bytes();
+        full[..NONCE_MAC_BYTES].try_into().expect("long enough")
+    }
+
+    /// A sign-in nonce valid until `expires` (unix seconds): 32 hex characters, as x402's
+    /// sign-in-with-x and EIP-4361 write nonces.
+    pub fn issue_nonce(&self, expires: u64) -> String {
+        let random: [u8; 6] = rand::random();
+        let expires = u32::try_from(expires).unwrap_or(u32::MAX);
+        let mut bytes = random.to_vec();
+        bytes.extend(expires.to_be_bytes());
+        bytes.extend(self.nonce_mac(&random, expires));
+        alloy::hex::encode(bytes)
+    }
+
+    /// When `nonce` expires, if this gateway's key issued it.
+    pub fn nonce_expiry(&self, nonce: &str) -> Option<u64> {
+        let bytes = alloy::hex::decode(nonce).ok()?;
+        let (random, rest) = bytes.split_at_checked(6)?;
+        let (expires, mac) = rest.split_at_checked(4)?;
+        let expires = u32::from_be_bytes(expires.try_into().ok()?);
+        // Constant time is not needed for a value the client already holds, but costs nothing.
+        let expected = self.nonce_mac(random, expires);
+        (mac.len() == NONCE_MAC_BYTES
+            && expected
+                .iter()
+                .zip(mac)
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0)
+            .then_some(u64::from(expires))
+    }
+}
+
+const NONCE_MAC_BYTES: usize = 6;
+
 fn base36(mut n: u64) -> String {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut out = Vec::new();
@@ -102,6 +146,23 @@ fn base36(mut n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nonce_is_ours_only_as_issued() {
+        let signer = QuoteSigner::new(b"key");
+        let nonce = signer.issue_nonce(1_000);
+        assert_eq!(nonce.len(), 32);
+        assert!(nonce.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(signer.nonce_expiry(&nonce), Some(1_000));
+        assert_eq!(QuoteSigner::new(b"other").nonce_expiry(&nonce), None);
+        let mut later = alloy::hex::decode(&nonce).unwrap();
+        later[9] = later[9].wrapping_add(1);
+        assert_eq!(signer.nonce_expiry(&alloy::hex::encode(later)), None);
+        assert_eq!(
+            signer.nonce_expiry("a1b2c3d4e5f67890a1b2c3d4e5f67890"),
+            None
+        );
+    }
 
     #[test]
     fn a_quote_checks_for_its_model_and_amount_until_it_expires() {

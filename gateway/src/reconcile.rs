@@ -2,7 +2,8 @@
 //! answering it. Once no live process can still be settling or answering one (settlement
 //! gives up when the payment can no longer land, well within [`SETTLING_SECS`]; no answer
 //! takes [`SETTLED_SECS`]), the chain decides: a payment that landed unanswered is credited
-//! whole to its payer, one that never landed is marked failed. Every gateway runs this; the
+//! whole to its payer, one that never landed is marked failed. Holds on payer balances whose
+//! gateway never came back are given back once they expire. Every gateway runs this; the
 //! ledger's updates apply once.
 
 use std::{sync::Arc, time::Duration};
@@ -32,6 +33,8 @@ pub struct Reconciled {
     pub failed: usize,
     /// The chain did not answer, or a remote facilitator settles them: left for later.
     pub left: usize,
+    /// Holds past their expiry, given back to their balances.
+    pub expired_holds: u64,
 }
 
 /// Runs [`reconcile`] every minute, for the life of the process.
@@ -71,6 +74,9 @@ pub async fn reconcile(
             }
         }
     }
+    done.expired_holds = app.ledger.expire_holds().await?;
+    app.metrics.holds_expired.inc_by(done.expired_holds);
+    app.ledger.forget_sign_in_nonces().await?;
     Ok(done)
 }
 

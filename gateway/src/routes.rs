@@ -13,7 +13,7 @@ use axum::{
 use ledger::format_usdc;
 use serde_json::{json, Value};
 
-use crate::{app::App, quote::now, request::price, GatewayError};
+use crate::{app::App, quote::now, request::price, sale::quoted, GatewayError};
 
 /// `POST /v1/quote`: the price of a chat request, free, with the same figure a 402 asks for.
 pub async fn quote(
@@ -21,12 +21,7 @@ pub async fn quote(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, GatewayError> {
     let priced = price(&app, body?).await?;
-    let quote = app.quotes.issue(
-        &priced.model.slug,
-        priced.amount,
-        now() + app.quote_ttl.as_secs(),
-    );
-    let accepts = app.offers(&priced.model, priced.amount, &quote).await?;
+    let (quote, accepts) = quoted(&app, Some(&priced.model), priced.amount).await?;
     Ok(Json(json!({
         "model": priced.model.slug,
         "prompt_tokens": priced.prompt_tokens,
@@ -44,7 +39,7 @@ pub async fn quote(
 pub async fn models(State(app): State<Arc<App>>) -> Result<Json<Value>, GatewayError> {
     let mut data = Vec::new();
     for model in app.catalog.models() {
-        let accepts = app.offers(model, model.floor, "").await?;
+        let accepts = app.offers(Some(model), model.floor, "").await?;
         let destination = match &app.pay_to {
             Some(pay_to) => Some(pay_to.solana(&model.slug, model.creator).await?),
             None => None,

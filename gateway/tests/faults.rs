@@ -60,7 +60,7 @@ async fn when_every_provider_fails_after_settlement_the_charge_is_credited(pool:
         ),
         ("completed", "2090", Some("0"))
     );
-    let reason: String = sqlx::query_scalar("SELECT reason FROM ledger.credits")
+    let reason: String = sqlx::query_scalar("SELECT kind FROM ledger.balance_entries")
         .fetch_one(&w.pool)
         .await
         .unwrap();
@@ -108,7 +108,7 @@ async fn a_client_that_goes_away_mid_stream_stops_the_upstream_call_and_is_credi
     drop(response);
     let started = std::time::Instant::now();
     let reason = loop {
-        let reason: Option<String> = sqlx::query_scalar("SELECT reason FROM ledger.credits")
+        let reason: Option<String> = sqlx::query_scalar("SELECT kind FROM ledger.balance_entries")
             .fetch_optional(&w.pool)
             .await
             .unwrap();

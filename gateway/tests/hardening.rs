@@ -618,7 +618,8 @@ async fn charges_left_half_way_are_settled_from_the_chain(pool: PgPool) {
         Reconciled {
             credited: 2,
             failed: 1,
-            left: 0
+            left: 0,
+            expired_holds: 0,
         }
     );
     let again = reconcile(&w.app, SETTLING_SECS, SETTLED_SECS)
@@ -628,7 +629,7 @@ async fn charges_left_half_way_are_settled_from_the_chain(pool: PgPool) {
 
     let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT c.quote_id, c.status, cr.amount::text FROM ledger.charges c
-         LEFT JOIN ledger.credits cr ON cr.charge_id = c.id AND cr.reason = 'unserved' ORDER BY c.id",
+         LEFT JOIN ledger.balance_entries cr ON cr.charge_id = c.id AND cr.kind = 'unserved' ORDER BY c.id",
     )
     .fetch_all(&w.pool)
     .await

@@ -1,6 +1,7 @@
 //! The official x402 clients pay the live gateway: `@x402/fetch` with `@x402/svm` on the
-//! local Solana and with `@x402/evm` on anvil (`tests/interop/pay.mjs`, npm packages pinned
-//! in `tests/interop/package-lock.json`).
+//! local Solana and with `@x402/evm` on anvil (`tests/interop/pay.mjs`); the official OpenAI
+//! client spends a balance with an API key (`tests/interop/openai.mjs`, used by the key tests).
+//! The npm packages are pinned in `tests/interop/package-lock.json`.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ async fn ensure_installed() {
     static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _guard = INSTALL.lock().await;
     let dir = interop_dir();
-    if dir.join("node_modules/@x402/fetch").is_dir() {
+    if dir.join("node_modules/@x402/fetch").is_dir() && dir.join("node_modules/openai").is_dir() {
         return;
     }
     let status = tokio::process::Command::new("npm")
@@ -34,21 +35,30 @@ async fn ensure_installed() {
     );
 }
 
-/// Runs `pay.mjs` with `args`; returns what it printed.
-async fn official_client(args: &[&str]) -> Value {
+/// Runs the interop script `script` with `args`; returns the JSON object it printed.
+pub async fn node(script: &str, args: &[&str]) -> Value {
     ensure_installed().await;
     let output = tokio::process::Command::new("node")
-        .arg(interop_dir().join("pay.mjs"))
+        .arg(interop_dir().join(script))
         .args(args)
         .output()
         .await
         .expect("node runs");
     assert!(
         output.status.success(),
-        "pay.mjs failed: {}",
+        "{script} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).expect("pay.mjs prints one JSON object")
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{script} prints one JSON object ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+async fn official_client(args: &[&str]) -> Value {
+    node("pay.mjs", args).await
 }
 
 #[sqlx::test(migrator = "ledger::MIGRATOR")]

@@ -1,10 +1,12 @@
 //! The gateway's test suite: localnet (Solana + anvil), real Postgres, an in-process mock
 //! upstream, real HTTP.
 
+mod balance;
 mod facilitator;
 mod faults;
 mod hardening;
 mod interop;
+mod keys;
 mod once;
 mod paid;
 mod refused;

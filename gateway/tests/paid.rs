@@ -112,7 +112,7 @@ async fn a_paid_solana_call_to_a_tokenized_model_pays_its_vault_and_fails_over(p
     assert_eq!(c.credit, "1090");
     assert_eq!(headers["x-paywire-credit"], "0.001090");
     let credited: String =
-        sqlx::query_scalar("SELECT sum(amount)::text FROM ledger.credits WHERE payer = $1")
+        sqlx::query_scalar("SELECT sum(amount)::text FROM ledger.balance_entries WHERE payer = $1")
             .bind(&c.payer)
             .fetch_one(&w.pool)
             .await

@@ -67,7 +67,7 @@ impl Ledger {
         scope: &AuditScope,
     ) -> Result<Vec<SettledCharge>, LedgerError> {
         Ok(sqlx::query_as(
-            "SELECT id, model, chain, payer, pay_to, amount::text AS amount, settlement_tx FROM ledger.charges
+            "SELECT id, coalesce(model, purpose) AS model, chain, payer, pay_to, amount::text AS amount, settlement_tx FROM ledger.charges
              WHERE status = ANY($4)
                AND ($1::text IS NULL OR model = $1)
                AND ($2::timestamptz IS NULL OR created_at >= $2)

@@ -1,16 +1,20 @@
 //! What the gateway sold: a charge per paid call, claimed before its payment is settled so a
 //! payment (a Solana signature, an EIP-3009 nonce, a quote, a payment id) is accepted once
 //! across every gateway process, then completed with the upstream's usage; the surplus of
-//! the charge over the actual cost becomes the payer's credit.
+//! the charge over the actual cost is credited to the payer's balance (`balances.rs`).
 
 use serde_json::Value;
 
-use crate::{Chain, ChargeStatus, CreditReason, Ledger, LedgerError, SettlementStatus};
+use crate::{
+    Chain, ChargeStatus, CreditReason, EntryKind, Ledger, LedgerError, Purpose, SettlementStatus,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewCharge {
     pub quote_id: String,
-    pub model: String,
+    pub purpose: Purpose,
+    /// The model called (none for a top-up).
+    pub model: Option<String>,
     pub payer: String,
     pub chain: Chain,
     pub pay_to: String,
@@ -108,8 +112,8 @@ impl Ledger {
     /// or it returns the charge that already holds its payment, quote or payment id.
     pub async fn claim_charge(&self, charge: &NewCharge) -> Result<Claim, LedgerError> {
         let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO ledger.charges (quote_id, model, payer, chain, pay_to, amount, settlement_tx, eip3009_nonce, payment_id)
-             VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9)
+            "INSERT INTO ledger.charges (quote_id, model, payer, chain, pay_to, amount, settlement_tx, eip3009_nonce, payment_id, purpose)
+             VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $10)
              ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(&charge.quote_id)
@@ -121,6 +125,7 @@ impl Ledger {
         .bind(&charge.settlement_tx)
         .bind(&charge.eip3009_nonce)
         .bind(&charge.payment_id)
+        .bind(charge.purpose)
         .fetch_optional(self.pool())
         .await?;
         if let Some(id) = id {
@@ -215,12 +220,18 @@ impl Ledger {
         }
         if completion.credit > 0 {
             sqlx::query(
-                "INSERT INTO ledger.credits (payer, chain, amount, charge_id, reason)
-                 SELECT payer, chain, $2::numeric, id, $3 FROM ledger.charges WHERE id = $1",
+                "WITH charge AS (SELECT payer, chain FROM ledger.charges WHERE id = $1),
+                 entry AS (
+                     INSERT INTO ledger.balance_entries (payer, chain, kind, amount, charge_id)
+                     SELECT payer, chain, $3, $2::numeric, $1 FROM charge)
+                 INSERT INTO ledger.balances (payer, chain, available)
+                 SELECT payer, chain, $2::numeric FROM charge
+                 ON CONFLICT (payer, chain) DO UPDATE
+                 SET available = ledger.balances.available + EXCLUDED.available, updated_at = now()",
             )
             .bind(id)
             .bind(completion.credit.to_string())
-            .bind(completion.credit_reason.as_ref())
+            .bind(EntryKind::from(completion.credit_reason).as_ref())
             .execute(&mut *tx)
             .await?;
         }
@@ -249,18 +260,6 @@ impl Ledger {
         .bind(ChargeStatus::Settled)
         .fetch_all(self.pool())
         .await?)
-    }
-
-    /// A payer's credit balance on `chain`, in USDC base units.
-    pub async fn credit_balance(&self, payer: &str, chain: Chain) -> Result<i128, LedgerError> {
-        let total: Option<String> = sqlx::query_scalar(
-            "SELECT sum(amount)::text FROM ledger.credits WHERE payer = $1 AND chain = $2",
-        )
-        .bind(payer)
-        .bind(chain)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(total.and_then(|t| t.parse().ok()).unwrap_or(0))
     }
 }
 

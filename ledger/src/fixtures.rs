@@ -38,27 +38,6 @@ pub async fn completed_charge(
     pay_to: &str,
     amount: u64,
 ) -> i64 {
-    let Claim::New(id) = ledger
-        .claim_charge(&NewCharge {
-            quote_id: format!("quote-{tx}"),
-            model: model.into(),
-            payer: "agent".into(),
-            chain,
-            pay_to: pay_to.into(),
-            amount,
-            settlement_tx: Some(tx.into()),
-            eip3009_nonce: None,
-            payment_id: None,
-        })
-        .await
-        .expect("claim the charge")
-    else {
-        panic!("charge {tx} was already claimed")
-    };
-    ledger
-        .charge_settled(id, tx)
-        .await
-        .expect("settle the charge");
     let completion = Completion {
         provider: Some("p".into()),
         prompt_tokens: Some(1),
@@ -67,8 +46,63 @@ pub async fn completed_charge(
         credit: 0,
         credit_reason: crate::CreditReason::Surplus,
     };
+    settled_and_completed(
+        ledger,
+        charge("agent", model, chain, tx, pay_to, amount),
+        &completion,
+    )
+    .await
+}
+
+/// A charge of `amount` paid by `payer` on `chain` (settled by `tx`) whose call failed: the
+/// whole of it credited to `payer`'s balance.
+pub async fn credited(ledger: &Ledger, payer: &str, chain: Chain, tx: &str, amount: u64) -> i64 {
+    let completion = Completion::upstream_failed(None, amount);
+    settled_and_completed(
+        ledger,
+        charge(payer, "alpha", chain, tx, "treasury", amount),
+        &completion,
+    )
+    .await
+}
+
+fn charge(
+    payer: &str,
+    model: &str,
+    chain: Chain,
+    tx: &str,
+    pay_to: &str,
+    amount: u64,
+) -> NewCharge {
+    NewCharge {
+        quote_id: format!("quote-{tx}"),
+        purpose: crate::Purpose::Call,
+        model: Some(model.into()),
+        payer: payer.into(),
+        chain,
+        pay_to: pay_to.into(),
+        amount,
+        settlement_tx: Some(tx.into()),
+        eip3009_nonce: None,
+        payment_id: None,
+    }
+}
+
+async fn settled_and_completed(ledger: &Ledger, charge: NewCharge, completion: &Completion) -> i64 {
+    let tx = charge.settlement_tx.clone().expect("a settled charge");
+    let Claim::New(id) = ledger
+        .claim_charge(&charge)
+        .await
+        .expect("claim the charge")
+    else {
+        panic!("charge {tx} was already claimed")
+    };
     ledger
-        .complete_charge(id, &completion, None)
+        .charge_settled(id, &tx)
+        .await
+        .expect("settle the charge");
+    ledger
+        .complete_charge(id, completion, None)
         .await
         .expect("complete the charge");
     id

@@ -1,25 +1,31 @@
 //! paywire's ledger in Postgres: what the chains say (`transfers`, `vault_events`, `blocks`,
-//! `cursors`, written by the indexer) and what the gateway sold (`charges`, `credits`).
+//! `cursors`, written by the indexer) and what the gateway sold (`charges`) and what payers hold
+//! (`balances`, `holds`, `balance_entries`).
 //! Schema: `migrations/`. Writes are batched (UNNEST) and idempotent on
 //! `(chain, tx, leg)`, with the follower's cursor committed in the same transaction.
 
 mod audit_reads;
+mod balances;
 mod charges;
 mod error;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
+mod keys;
 mod reads;
 mod rows;
 mod scratch;
 mod usdc;
 mod vocabulary;
+mod withdrawals;
 mod write;
 
 pub use audit_reads::{AuditScope, FlowSums, PaymentLeg, SettledCharge};
+pub use balances::{Balance, BalanceEntry, Held, HoldUsage, NewHold};
 pub use charges::{
     ChargeRecord, Claim, Completion, NewCharge, SettlementOutcome, SignerTurn, StaleCharge,
 };
 pub use error::LedgerError;
+pub use keys::{ApiKey, NewKey};
 pub use reads::{BuybackView, ChargeView, CursorView, ModelRevenue, TransferView};
 pub use rows::{
     Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TrackedRow, TransferRow,
@@ -28,9 +34,10 @@ pub use rows::{
 pub use scratch::ScratchDatabase;
 pub use usdc::{format_usdc, parse_usdc, Usdc};
 pub use vocabulary::{
-    names, ChargeStatus, CreditReason, FlowCause, Ingest, SettlementStatus, TransferKind,
-    VaultEventKind, SOLD,
+    names, ChargeStatus, CreditReason, EntryKind, FlowCause, HoldStatus, Ingest, LimitPeriod,
+    Purpose, SettlementStatus, TransferKind, VaultEventKind, WithdrawalStatus, SOLD,
 };
+pub use withdrawals::{Requested, Withdrawal};
 pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};
 
 use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool};

@@ -8,6 +8,7 @@ use crate::{names, Chain, Ledger, LedgerError, TransferKind, VaultEventKind, SOL
 pub struct ChargeView {
     pub id: i64,
     pub quote_id: String,
+    /// The model called, or `top_up`.
     pub model: String,
     pub payer: String,
     pub chain: Chain,
@@ -54,7 +55,7 @@ impl Ledger {
         limit: i64,
     ) -> Result<Vec<ChargeView>, LedgerError> {
         Ok(sqlx::query_as(
-            "SELECT id, quote_id, model, payer, chain, pay_to, amount::text AS amount, status, settlement_tx, provider,
+            "SELECT id, quote_id, coalesce(model, purpose) AS model, payer, chain, pay_to, amount::text AS amount, status, settlement_tx, provider,
                     actual_cost::text AS actual_cost, credit::text AS credit, created_at
              FROM ledger.charges WHERE ($1::text IS NULL OR model = $1) ORDER BY id DESC LIMIT $2",
         )
@@ -131,7 +132,7 @@ impl Ledger {
         Ok(sqlx::query_as(
             "SELECT model, chain, count(*) AS calls, sum(amount)::text AS revenue,
                     coalesce(sum(actual_cost), 0)::text AS actual_cost, sum(credit)::text AS credit
-             FROM ledger.charges WHERE status = ANY($1)
+             FROM ledger.charges WHERE status = ANY($1) AND purpose = 'call'
              GROUP BY model, chain ORDER BY sum(amount) DESC, model, chain",
         )
         .bind(names(&SOLD))

@@ -139,8 +139,106 @@ word! {
         ClientDisconnected,
         /// The payment landed but the gateway never answered (it stopped mid-call).
         Unserved,
+        /// The payment was a top-up: all of it is the payer's to spend.
+        TopUp,
     }
 }
 
 /// The settled charges: what was sold.
 pub const SOLD: [ChargeStatus; 2] = [ChargeStatus::Settled, ChargeStatus::Completed];
+
+word! {
+    /// Why a payer's balance changed: each entry of `ledger.balance_entries`.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum EntryKind {
+        /// A per-call charge was the ceiling; the call cost less.
+        Surplus,
+        /// A per-call charge whose call no provider answered.
+        UpstreamFailed,
+        /// A per-call charge whose answer broke off.
+        StreamInterrupted,
+        /// A per-call charge whose client left before the end.
+        ClientDisconnected,
+        /// A per-call charge the gateway never answered (it stopped mid-call).
+        Unserved,
+        /// A payment made to fund the balance.
+        TopUp,
+        /// A call's maximum cost reserved before it runs.
+        Hold,
+        /// A hold given back (all of it: the call then pays with a `charge` entry).
+        Release,
+        /// A call served from the balance, at its actual cost.
+        Charge,
+        /// Sent back on chain to the wallet.
+        Withdrawal,
+        /// A withdrawal that could not land, credited back.
+        WithdrawalFailed,
+    }
+}
+
+impl From<CreditReason> for EntryKind {
+    fn from(reason: CreditReason) -> Self {
+        match reason {
+            CreditReason::Surplus => EntryKind::Surplus,
+            CreditReason::UpstreamFailed => EntryKind::UpstreamFailed,
+            CreditReason::StreamInterrupted => EntryKind::StreamInterrupted,
+            CreditReason::ClientDisconnected => EntryKind::ClientDisconnected,
+            CreditReason::Unserved => EntryKind::Unserved,
+            CreditReason::TopUp => EntryKind::TopUp,
+        }
+    }
+}
+
+word! {
+    /// Where a hold stands: `open` while its call runs, then closed once.
+    #[derive(sqlx::Type, serde::Serialize)]
+    #[sqlx(type_name = "text", rename_all = "snake_case")]
+    #[serde(rename_all = "snake_case")]
+    pub enum HoldStatus {
+        Open,
+        /// The call was answered and charged its actual cost.
+        Charged,
+        /// The call produced nothing: the hold went back whole.
+        Released,
+        /// Its gateway never came back for it: released by the sweep.
+        Expired,
+    }
+}
+
+word! {
+    /// How often an API key's spend limit starts over.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum LimitPeriod {
+        Day,
+        Week,
+        Month,
+    }
+}
+
+word! {
+    /// What a payment buys.
+    #[derive(sqlx::Type, serde::Serialize)]
+    #[sqlx(type_name = "text", rename_all = "snake_case")]
+    #[serde(rename_all = "snake_case")]
+    pub enum Purpose {
+        /// A call of a model.
+        Call,
+        /// Funds for the payer's balance.
+        TopUp,
+    }
+}
+
+word! {
+    /// Where a withdrawal stands: `sending` from the debit until its transfer is confirmed
+    /// (`sent`) or can no longer land (`failed`, credited back).
+    #[derive(sqlx::Type, serde::Serialize)]
+    #[sqlx(type_name = "text", rename_all = "snake_case")]
+    #[serde(rename_all = "snake_case")]
+    pub enum WithdrawalStatus {
+        Sending,
+        Sent,
+        Failed,
+    }
+}

@@ -1,5 +1,6 @@
 //! The ledger against a real Postgres (each test gets its own database from `#[sqlx::test]`).
 
+mod balances;
 mod reads;
 
 use ledger::{Batch, BlockRow, Chain, Cursor, DiscrepancyRow, Ledger, LedgerError, TransferRow};
@@ -248,7 +249,8 @@ async fn discrepancies_are_kept_and_roll_back_with_their_block(pool: PgPool) {
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn the_schema_checks_the_same_words_as_the_enums(pool: PgPool) {
     use ledger::{
-        names, ChargeStatus, CreditReason, Ingest, SettlementStatus, TransferKind, VaultEventKind,
+        names, ChargeStatus, EntryKind, HoldStatus, Ingest, LimitPeriod, Purpose, SettlementStatus,
+        TransferKind, VaultEventKind, WithdrawalStatus,
     };
     use std::collections::BTreeSet;
     use strum::VariantArray;
@@ -282,8 +284,24 @@ async fn the_schema_checks_the_same_words_as_the_enums(pool: PgPool) {
     );
     assert_eq!(allowed("vault_events_ingested_from_check").await, ingest);
     assert_eq!(
-        allowed("credits_reason_check").await,
-        set(names(CreditReason::VARIANTS))
+        allowed("balance_entries_kind_check").await,
+        set(names(EntryKind::VARIANTS))
+    );
+    assert_eq!(
+        allowed("holds_status_check").await,
+        set(names(HoldStatus::VARIANTS))
+    );
+    assert_eq!(
+        allowed("api_keys_limit_period_check").await,
+        set(names(LimitPeriod::VARIANTS))
+    );
+    assert_eq!(
+        allowed("charges_purpose_check").await,
+        set(names(Purpose::VARIANTS))
+    );
+    assert_eq!(
+        allowed("withdrawals_status_check").await,
+        set(names(WithdrawalStatus::VARIANTS))
     );
     assert_eq!(
         allowed("charges_status_check").await,

@@ -1,0 +1,406 @@
+//! The balance rail: a per-call payment's surplus lands in the payer's balance, a wallet signed
+//! in with sign-in-with-x (SIWS on Solana, SIWE on Base) spends it with no chain transaction,
+//! holds never exceed it however many calls arrive at once on however many gateways, and a
+//! refused sign-in moves nothing.
+
+use chrono::Utc;
+use ledger::{Chain, Ledger};
+use serde_json::{json, Value};
+use solana_signer::Signer;
+use sqlx::PgPool;
+use x402::{
+    siwx::{self, Challenge},
+    wire,
+};
+
+use crate::support::*;
+
+/// The sign-in challenge and chains of a 402 for `body`.
+async fn challenge(w: &World, body: &Value) -> (Challenge, Vec<siwx::SupportedChain>) {
+    let response = w
+        .http
+        .post(format!("{}/v1/chat/completions", w.gateway))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 402);
+    let required: wire::PaymentRequired = response.json().await.unwrap();
+    let extension = &required.extensions.expect("extensions")[siwx::EXTENSION];
+    (
+        serde_json::from_value(extension["info"].clone()).expect("a challenge"),
+        serde_json::from_value(extension["supportedChains"].clone()).expect("chains"),
+    )
+}
+
+fn network(chains: &[siwx::SupportedChain], prefix: &str) -> String {
+    chains
+        .iter()
+        .find(|c| c.chain_id.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} chain in {chains:?}"))
+        .chain_id
+        .clone()
+}
+
+/// A Solana sign-in for `body`, answering the challenge of a fresh 402.
+async fn solana_sign_in(w: &World, body: &Value) -> String {
+    let (challenge, chains) = challenge(w, body).await;
+    challenge.sign_solana(&network(&chains, "solana:"), &w.payer)
+}
+
+async fn signed_in_at(w: &World, gateway: &str, body: &Value, sign_in: &str) -> reqwest::Response {
+    w.http
+        .post(format!("{gateway}/v1/chat/completions"))
+        .header(siwx::HEADER, sign_in)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn signed_in(w: &World, body: &Value, sign_in: &str) -> reqwest::Response {
+    signed_in_at(w, &w.gateway, body, sign_in).await
+}
+
+async fn available(w: &World, payer: &str, chain: Chain) -> u64 {
+    Ledger::from_pool(w.pool.clone())
+        .balance(payer, chain)
+        .await
+        .unwrap()
+        .available
+}
+
+fn with_max_tokens(model: &str, stream: bool, max_tokens: u32) -> Value {
+    let mut body = chat(model, stream);
+    body["max_tokens"] = json!(max_tokens);
+    body
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_surplus_is_spent_by_the_next_call_signed_in_with_solana_and_no_transaction(
+    pool: PgPool,
+) {
+    let w = world(pool, "ok").await;
+    let payer = w.payer.pubkey().to_string();
+    // Paid per call: 2090 for at most 100 tokens, 1000 (the floor) actually: 1090 surplus.
+    let body = chat("beta", false);
+    let offer = offer(&offers(&w, &body).await, "solana:");
+    expect_status(pay(&w, &body, &solana_header(&w, &offer).await).await, 200).await;
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 1_090);
+
+    // The balance, read signed in.
+    let balance: Value = w
+        .http
+        .get(format!("{}/v1/balance", w.gateway))
+        .header(siwx::HEADER, solana_sign_in(&w, &body).await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(balance["available"], "0.001090", "{balance}");
+    assert_eq!(balance["entries"][0]["kind"], "surplus");
+
+    // A call of at most 1000 is served from it: no payment, no chain.
+    let small = with_max_tokens("beta", false, 40);
+    let payer_usdc = w.net.state.solana.payer_usdc;
+    let usdc_before = usdc_balance(&w, &payer_usdc).await;
+    let response = expect_status(
+        signed_in(&w, &small, &solana_sign_in(&w, &small).await).await,
+        200,
+    )
+    .await;
+    let headers = response.headers().clone();
+    assert!(
+        !headers.contains_key(wire::PAYMENT_RESPONSE),
+        "no settlement"
+    );
+    assert_eq!(headers["x-paywire-charge"], "0.001000");
+    assert_eq!(headers["x-paywire-balance"], "0.000090");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], "Hello world");
+    assert_eq!(answer["paywire_receipt"]["balance"], "0.000090");
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 90);
+    assert_eq!(usdc_balance(&w, &payer_usdc).await, usdc_before);
+    assert_eq!(charges(&w.pool).await.len(), 1, "no charge: a hold");
+
+    // The next one it no longer covers: the usual 402, with both chains and a new challenge.
+    let sign_in = solana_sign_in(&w, &small).await;
+    let short = expect_status(signed_in(&w, &small, &sign_in).await, 402).await;
+    let required: wire::PaymentRequired = short.json().await.unwrap();
+    let error = required.error.clone().unwrap();
+    assert!(
+        error.starts_with("balance_insufficient:") && error.contains("0.000090"),
+        "{error}"
+    );
+    assert_eq!(required.accepts.len(), 2);
+    assert!(required.extensions.unwrap()[siwx::EXTENSION]["info"]["nonce"].is_string());
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 90);
+
+    let metrics = metrics(&w).await;
+    for line in [
+        "paywire_held_usdc_units_total 1000",
+        "paywire_charged_usdc_units_total 1000",
+        "paywire_balance_short_total 1",
+    ] {
+        assert!(metrics.contains(line), "{line}:\n{metrics}");
+    }
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_base_wallet_signs_in_with_siwe_and_streams_from_its_balance(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let payer = w.base_payer.address().to_string();
+    let body = chat("beta", false);
+    let offer = offer(&offers(&w, &body).await, "eip155:");
+    expect_status(pay(&w, &body, &base_header(&w, &offer).await).await, 200).await;
+    assert_eq!(available(&w, &payer, Chain::Base).await, 1_090);
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 0);
+
+    let small = with_max_tokens("beta", true, 40);
+    let (challenge, chains) = challenge(&w, &small).await;
+    let sign_in = challenge
+        .sign_evm(&network(&chains, "eip155:"), &w.base_payer)
+        .unwrap();
+    let response = expect_status(signed_in(&w, &small, &sign_in).await, 200).await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["x-paywire-held"], "0.001000");
+    let text = response.text().await.unwrap();
+    let receipt: Value = serde_json::from_str(
+        text.split("\n\n")
+            .filter(|e| !e.is_empty())
+            .last()
+            .and_then(|e| e.strip_prefix("event: paywire.receipt\ndata: "))
+            .unwrap_or_else(|| panic!("the receipt comes last: {text}")),
+    )
+    .unwrap();
+    assert_eq!(receipt["charged"], "0.001000");
+    assert_eq!(receipt["balance"], "0.000090");
+    assert_eq!(receipt["payer"], payer);
+    assert_eq!(available(&w, &payer, Chain::Base).await, 90);
+}
+
+/// Twenty calls at once, half on a second gateway sharing the database, against a balance
+/// that covers ten of them at their maximum: exactly ten are served, the others answered 402,
+/// and the balance ends at what was put in less ten actual costs.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn concurrent_calls_never_spend_more_than_the_balance_across_gateways(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let payer = w.payer.pubkey().to_string();
+    let ledger = Ledger::from_pool(w.pool.clone());
+    ledger::fixtures::credited(&ledger, &payer, Chain::Solana, "funding", 10 * 2_090).await;
+    let (upstream, _) = mock_upstream().await;
+    let (second, _) = serve(&config(&w.net, &upstream, "ok"), &w.pool).await;
+
+    let body = chat("beta", false);
+    let network = network(&gateway::sign_in::chains(&w.app), "solana:");
+    let calls = (0..20).map(|i| {
+        let sign_in = gateway::sign_in::challenge(&w.app, "/v1/chat/completions")
+            .sign_solana(&network, &w.payer);
+        let gateway = if i % 2 == 0 {
+            w.gateway.clone()
+        } else {
+            second.clone()
+        };
+        let (http, body) = (w.http.clone(), body.clone());
+        tokio::spawn(async move {
+            let response = http
+                .post(format!("{gateway}/v1/chat/completions"))
+                .header(siwx::HEADER, sign_in)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let charged = response
+                .headers()
+                .get("x-paywire-charge")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, charged, response.text().await.unwrap())
+        })
+    });
+    let answers: Vec<_> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let served: Vec<_> = answers.iter().filter(|(s, ..)| *s == 200).collect();
+    let short = answers
+        .iter()
+        .filter(|(s, _, text)| *s == 402 && text.contains("balance_insufficient"))
+        .count();
+    assert_eq!((served.len(), short), (10, 10), "{answers:?}");
+    assert!(served
+        .iter()
+        .all(|(_, charged, _)| charged.as_deref() == Some("0.001000")));
+    assert_eq!(
+        ledger.balance(&payer, Chain::Solana).await.unwrap(),
+        ledger::Balance {
+            available: 10 * 2_090 - 10 * 1_000,
+            held: 0
+        }
+    );
+}
+
+/// Forged, replayed, stale, foreign and misdirected sign-ins are refused with their reason and
+/// move nothing.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn refused_sign_ins_say_why_and_move_nothing(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let payer = w.payer.pubkey().to_string();
+    let ledger = Ledger::from_pool(w.pool.clone());
+    ledger::fixtures::credited(&ledger, &payer, Chain::Solana, "funding", 100_000).await;
+    let body = chat("beta", false);
+    let (challenge, chains) = challenge(&w, &body).await;
+    let solana = network(&chains, "solana:");
+
+    let thief = solana_keypair::Keypair::new();
+    let mut forged = x402::siwx::Proof::decode(&challenge.sign_solana(&solana, &thief)).unwrap();
+    forged.address = payer.clone();
+    let mut stale = gateway::sign_in::challenge(&w.app, "/v1/chat/completions");
+    stale.issued_at = (Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
+    let mut elsewhere = gateway::sign_in::challenge(&w.app, "/v1/chat/completions");
+    elsewhere.domain = "evil.example".into();
+    let mut unissued = gateway::sign_in::challenge(&w.app, "/v1/chat/completions");
+    unissued.nonce = "a1b2c3d4e5f67890a1b2c3d4e5f67890".into();
+    let used = challenge.sign_solana(&solana, &w.payer);
+    expect_status(signed_in(&w, &body, &used).await, 200).await;
+    let left = available(&w, &payer, Chain::Solana).await;
+
+    for (header, code) in [
+        (forged.encode(), "invalid_siwx_signature"),
+        (used, "invalid_siwx_nonce"),
+        (
+            stale.sign_solana(&solana, &w.payer),
+            "invalid_siwx_issued_at_too_old",
+        ),
+        (
+            elsewhere.sign_solana(&solana, &w.payer),
+            "invalid_siwx_domain_mismatch",
+        ),
+        (
+            unissued.sign_solana(&solana, &w.payer),
+            "invalid_siwx_nonce",
+        ),
+        ("bm90IGEgcHJvb2Y=".to_string(), "invalid_siwx_header"),
+    ] {
+        let response = expect_status(signed_in(&w, &body, &header).await, 402).await;
+        let required: wire::PaymentRequired = response.json().await.unwrap();
+        let error = required.error.unwrap_or_default();
+        assert!(error.starts_with(code), "{code}: {error}");
+        assert_eq!(
+            required.accepts.len(),
+            2,
+            "per-call payment is still offered"
+        );
+    }
+    assert_eq!(available(&w, &payer, Chain::Solana).await, left);
+    assert_eq!(
+        available(&w, &thief.pubkey().to_string(), Chain::Solana).await,
+        0
+    );
+    assert_eq!(
+        w.calls.lock().unwrap().len(),
+        1,
+        "only the good sign-in reached upstream"
+    );
+}
+
+async fn top_up(w: &World, body: &Value, payment: Option<&str>) -> reqwest::Response {
+    let mut request = w
+        .http
+        .post(format!("{}/v1/balance/top-up", w.gateway))
+        .json(body);
+    if let Some(payment) = payment {
+        request = request.header(wire::PAYMENT_SIGNATURE, payment);
+    }
+    request.send().await.unwrap()
+}
+
+/// A top-up is paid like a call, into the treasury, on either chain; it credits the balance once
+/// (the same payment again is refused), and the balance then pays for calls.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_top_up_paid_on_either_chain_credits_the_balance_once(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let payer = w.payer.pubkey().to_string();
+    let request = json!({ "amount": "0.05" });
+    let required: wire::PaymentRequired = expect_status(top_up(&w, &request, None).await, 402)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(required.resource.url.ends_with("/v1/balance/top-up"));
+    let s = &w.net.state.solana;
+    let solana = offer(&required.accepts, "solana:");
+    assert_eq!(solana.amount, "50000");
+    assert_eq!(
+        solana.pay_to,
+        s.treasury.to_string(),
+        "top-ups go to the treasury"
+    );
+    let base = offer(&required.accepts, "eip155:");
+    assert_eq!(
+        base.pay_to,
+        w.net.state.base.as_ref().unwrap().treasury.to_string()
+    );
+
+    let treasury_before = usdc_balance(&w, &s.treasury_usdc).await;
+    let header = solana_header(&w, &solana).await;
+    let response = expect_status(top_up(&w, &request, Some(&header)).await, 200).await;
+    assert!(response.headers().contains_key(wire::PAYMENT_RESPONSE));
+    let topped: Value = response.json().await.unwrap();
+    assert_eq!(topped["credited"], "0.050000", "{topped}");
+    assert_eq!(topped["available"], "0.050000");
+    assert_eq!(
+        usdc_balance(&w, &s.treasury_usdc).await,
+        treasury_before + 50_000
+    );
+    // The same payment again tops up nothing.
+    expect_status(top_up(&w, &request, Some(&header)).await, 402).await;
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 50_000);
+    let c = &charges(&w.pool).await[0];
+    assert_eq!(
+        (c.model.as_str(), c.status.as_str()),
+        ("top_up", "completed")
+    );
+
+    // On Base, into the Base balance.
+    let base_payer = w.base_payer.address().to_string();
+    let base = offer(&offers_for_top_up(&w, &request).await, "eip155:");
+    expect_status(
+        top_up(&w, &request, Some(&base_header(&w, &base).await)).await,
+        200,
+    )
+    .await;
+    assert_eq!(available(&w, &base_payer, Chain::Base).await, 50_000);
+
+    // Spent by a signed-in call.
+    let body = chat("beta", false);
+    expect_status(
+        signed_in(&w, &body, &solana_sign_in(&w, &body).await).await,
+        200,
+    )
+    .await;
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 49_000);
+
+    // What is not a top-up is refused before anything is offered.
+    for bad in [
+        json!({ "amount": "0" }),
+        json!({ "amount": "ten" }),
+        json!({ "amount": "20000" }),
+        json!({}),
+    ] {
+        let response = top_up(&w, &bad, None).await;
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+}
+
+async fn offers_for_top_up(w: &World, request: &Value) -> Vec<wire::PaymentRequirements> {
+    let required: wire::PaymentRequired = expect_status(top_up(w, request, None).await, 402)
+        .await
+        .json()
+        .await
+        .unwrap();
+    required.accepts
+}
