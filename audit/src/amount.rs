@@ -25,6 +25,17 @@ impl Amount {
         }
     }
 
+    /// The sum of two amounts; unreadable if either is (or the sum overflows).
+    pub fn plus(&self, other: &Amount) -> Amount {
+        match (self.units(), other.units()) {
+            (Some(a), Some(b)) => a
+                .checked_add(b)
+                .map(Amount::Units)
+                .unwrap_or_else(|| Amount::Unreadable(format!("{a} + {b}"))),
+            _ => Amount::Unreadable(format!("{self} + {other}")),
+        }
+    }
+
     /// As USDC (6 decimals), or what the ledger holds and why it is not shown as USDC.
     pub fn usdc(&self) -> String {
         match self {

@@ -184,7 +184,7 @@ pub async fn audit_charges(ledger: &Ledger, scope: &AuditScope) -> Result<Charge
 }
 
 /// A charge's amount against its transfer's: equal, different, or one of them unreadable.
-fn compare(charged: &Amount, moved: &Amount) -> Reconciliation {
+pub(crate) fn compare(charged: &Amount, moved: &Amount) -> Reconciliation {
     match (charged, moved) {
         (Amount::Units(charged), Amount::Units(moved)) if charged == moved => {
             Reconciliation::Matched

@@ -3,6 +3,8 @@
 //!
 //! - [`charges`]: every settled charge against its on-chain transfer, and every inflow to a
 //!   payTo address that no charge or model-vault instruction explains;
+//! - [`balances`]: payer balances as the treasuries' liabilities, each the sum of its entries,
+//!   and every withdrawal against its transfer;
 //! - [`vaults`]: each tokenized model's vault (revenue in = balance + what left, by cause) and
 //!   token supply (minted − burned) against the chain;
 //! - [`report`]: one [`Report`] of both, serialised once (the API's JSON and `paywire audit
@@ -14,12 +16,14 @@
 
 mod amount;
 pub mod api;
+pub mod balances;
 pub mod charges;
 mod error;
 pub mod report;
 pub mod vaults;
 
 pub use amount::Amount;
+pub use balances::{audit_balances, BalanceAudit};
 pub use charges::{audit_charges, ChargeAudit, ChargeCheck, Reconciliation, UnexplainedInflow};
 pub use error::AuditError;
 pub use ledger::AuditScope;

@@ -7,11 +7,14 @@ use serde::{Serialize, Serializer};
 
 use ledger::FlowCause;
 
-use crate::{vaults::OUTFLOW_COLUMNS, ChargeAudit, ChargeCheck, ModelCheck, UnexplainedInflow};
+use crate::{
+    vaults::OUTFLOW_COLUMNS, BalanceAudit, ChargeAudit, ChargeCheck, ModelCheck, UnexplainedInflow,
+};
 
 #[derive(Clone, Debug)]
 pub struct Report {
     pub charges: ChargeAudit,
+    pub balances: BalanceAudit,
     /// The vault and supply checks; `None` when the chain was not read.
     pub models: Option<Vec<ModelCheck>>,
 }
@@ -19,6 +22,7 @@ pub struct Report {
 impl Report {
     pub fn reconciled(&self) -> bool {
         self.charges.reconciled()
+            && self.balances.reconciled()
             && self
                 .models
                 .iter()
@@ -85,6 +89,40 @@ impl Report {
                 i.tx
             ));
         }
+        let b = &self.balances;
+        for l in &b.liabilities {
+            out.push_str(&format!(
+                "liability,,,{},{} payers,,{},,owed,available {} + held {}\n",
+                l.chain.as_str(),
+                l.payers,
+                l.available.plus(&l.held),
+                l.available,
+                l.held
+            ));
+        }
+        for d in &b.drift {
+            out.push_str(&format!(
+                "balance,,,{},{},,{},,does_not_add_up,entries {} / held {} against open holds {}\n",
+                d.chain.as_str(),
+                d.payer,
+                d.available,
+                d.entries,
+                d.held,
+                d.open_holds
+            ));
+        }
+        for w in &b.withdrawals {
+            out.push_str(&format!(
+                "withdrawal,{},,{},{},,{},{},{},{}\n",
+                w.withdrawal_id,
+                w.chain.as_str(),
+                w.payer,
+                w.amount,
+                w.tx.as_deref().unwrap_or_default(),
+                w.result.name(),
+                w.result.detail(),
+            ));
+        }
         out
     }
 
@@ -143,6 +181,38 @@ impl Report {
                 unreadable(&[f.unreadable.as_slice(), &m.unreadable_supply].concat()),
             ));
         }
+        let b = &self.balances;
+        for l in &b.liabilities {
+            out.push_str(&format!(
+                "payer balances on {}: {} owed to {} payers (available {} + held {})\n",
+                l.chain.as_str(),
+                l.available.plus(&l.held).usdc(),
+                l.payers,
+                l.available.usdc(),
+                l.held.usdc()
+            ));
+        }
+        for d in &b.drift {
+            out.push_str(&format!(
+                "balance of {} on {} DOES NOT ADD UP: available {} against entries {}, held {} against open holds {}\n",
+                d.payer,
+                d.chain.as_str(),
+                d.available.usdc(),
+                d.entries.usdc(),
+                d.held.usdc(),
+                d.open_holds.usdc()
+            ));
+        }
+        for w in &b.withdrawals {
+            out.push_str(&format!(
+                "withdrawal {:>4}  {:<7} {:>12}  {} {}\n",
+                w.withdrawal_id,
+                w.chain.as_str(),
+                w.amount.usdc(),
+                w.result.name(),
+                w.result.detail(),
+            ));
+        }
         out.push_str(if self.reconciled() {
             "everything reconciles\n"
         } else {
@@ -164,8 +234,8 @@ fn unreadable(found: &[(String, String)]) -> String {
     format!("; unreadable: {}", list.join(", "))
 }
 
-/// `{reconciled, charges, unexplained_inflows, models}`; `models` is null when the chain was
-/// not read.
+/// `{reconciled, charges, unexplained_inflows, balances, models}`; `models` is null when the
+/// chain was not read.
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -173,12 +243,14 @@ impl Serialize for Report {
             reconciled: bool,
             charges: &'a [ChargeCheck],
             unexplained_inflows: &'a [UnexplainedInflow],
+            balances: &'a BalanceAudit,
             models: Option<&'a [ModelCheck]>,
         }
         Shape {
             reconciled: self.reconciled(),
             charges: &self.charges.charges,
             unexplained_inflows: &self.charges.unexplained_inflows,
+            balances: &self.balances,
             models: self.models.as_deref(),
         }
         .serialize(s)

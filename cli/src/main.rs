@@ -1,6 +1,6 @@
 //! `paywire`: one command for the whole system: `paywire up` runs it all on this machine;
-//! `localnet`, `indexer`, `gateway` run its parts; `chat` (agents), `model` and `crank`
-//! (creators), `audit` (auditors) use it; `config` keeps their defaults; `bench` measures it.
+//! `localnet`, `indexer`, `gateway` run its parts; `chat`, `balance`, `topup`, `withdraw` and
+//! `keys` (agents), `model` and `crank` (creators), `audit` (auditors) use it; `config` keeps their defaults; `bench` measures it.
 
 mod commands;
 mod interrupt;
@@ -45,6 +45,13 @@ enum Command {
     Gateway(commands::gateway::GatewayArgs),
     Audit(commands::audit::AuditArgs),
     Chat(commands::chat::ChatArgs),
+    Balance(commands::balance::BalanceArgs),
+    #[command(name = "topup")]
+    TopUp(commands::topup::TopUpArgs),
+    Withdraw(commands::withdraw::WithdrawArgs),
+    /// API keys (pw_…) that spend the wallet's balance from any OpenAI client: create, list,
+    /// revoke
+    Keys(commands::keys::KeysArgs),
     Crank(commands::crank::CrankArgs),
     /// Creators' commands: register, update, tokenize, claim, release-held, show
     Model(commands::model::ModelArgs),
@@ -133,6 +140,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway(args) => commands::gateway::run(args).await,
         Command::Audit(args) => commands::audit::run(args, &settings).await,
         Command::Chat(args) => commands::chat::run(args, &settings).await,
+        Command::Balance(args) => commands::balance::run(args, &settings).await,
+        Command::TopUp(args) => commands::topup::run(args, &settings).await,
+        Command::Withdraw(args) => commands::withdraw::run(args, &settings).await,
+        Command::Keys(args) => commands::keys::run(args, &settings).await,
         Command::Crank(args) => commands::crank::run(args, &settings).await,
         Command::Model(args) => commands::model::run(args, &settings).await,
         Command::Config(command) => commands::config::run(command, &settings_path, settings),

@@ -490,7 +490,16 @@ fn up_runs_the_demo_and_every_charge_reconciles() {
     assert!(out.status.success(), "paywire up failed:\n{stderr}");
     assert!(stderr.contains(runs), "{stderr}");
     assert!(stderr.contains("everything reconciles"), "{stderr}");
-    assert_eq!(stderr.matches(" matched").count(), 20, "{stderr}");
+    // The 20 calls, the top-up and the withdrawal of the balance rail's demo.
+    assert_eq!(stderr.matches(" matched").count(), 22, "{stderr}");
+    for line in [
+        "top-up: 0.050000 USDC paid on chain",
+        "signed in (SIWS), no transaction: charged",
+        "(Authorization: Bearer, as any OpenAI client sends it)",
+        "withdrawal: 0.048000 USDC back to the wallet",
+    ] {
+        assert!(stderr.contains(line), "{line}:\n{stderr}");
+    }
     assert!(
         stderr.contains("buyback_and_burn of demo/tokenized"),
         "{stderr}"
@@ -945,6 +954,50 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     let report = String::from_utf8_lossy(&broken.stdout).to_string();
     assert_eq!(broken.status.code(), Some(1), "{report}");
     assert!(report.contains("DOES NOT ADD UP"), "{report}");
+
+    // The balance rail, as the suggestions print it: a top-up, a call spent from the balance,
+    // a key, a withdrawal of what is left.
+    let (gateway, keypair, rpc_url) = (after("--gateway"), after("--keypair"), after("--rpc-url"));
+    let paywire = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--gateway", &gateway, "--keypair", &keypair]);
+        let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .args(&all)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        );
+        assert!(out.status.success(), "paywire {args:?}: {stderr}");
+        (stdout, stderr)
+    };
+    let (topped, _) = paywire(&["topup", "0.05", "--rpc-url", &rpc_url, "--usdc", &usdc]);
+    assert!(topped.contains("credited 0.050000 USDC"), "{topped}");
+    let (balance, _) = paywire(&["balance"]);
+    assert!(
+        balance.contains("USDC available") && balance.contains("top_up"),
+        "{balance}"
+    );
+    let from_balance = chat(&suggestions[0], &[]);
+    let stderr = String::from_utf8_lossy(&from_balance.stderr);
+    assert!(
+        from_balance.status.success() && stderr.contains("from your balance"),
+        "{stderr}"
+    );
+    let (key, _) = paywire(&["keys", "create", "--name", "cli"]);
+    assert!(key.trim().starts_with("pw_"), "{key}");
+    let (listed, _) = paywire(&["keys", "list"]);
+    assert!(
+        listed.contains(&key.trim()[..10]) && listed.contains("cli"),
+        "{listed}"
+    );
+    // What the top-up put in the treasury (the per-call surpluses sit in the vault the calls
+    // paid: what is owed back for them is the revenue issue's business).
+    let (withdrawn, _) = paywire(&["withdraw", "0.04"]);
+    assert!(withdrawn.starts_with("sent 0.040000 USDC"), "{withdrawn}");
+    let (balance, _) = paywire(&["balance"]);
+    assert!(balance.contains("withdrawal"), "{balance}");
 
     let refused = chat(&suggestions[0], &["--max-spend", "0.0001"]);
     assert!(!refused.status.success());

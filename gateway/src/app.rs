@@ -15,6 +15,7 @@ use crate::{
     metrics::Metrics,
     pay_to::{Destination, PayTo},
     quote::QuoteSigner,
+    treasury::Treasury,
     upstream::Upstreams,
     GatewayError,
 };
@@ -46,6 +47,8 @@ pub struct App {
     pub clients: RateLimiter,
     /// Requests per API key, each at its own allowance.
     pub key_limits: KeyLimits,
+    /// Sends withdrawals, where the config gives the treasury's keys.
+    pub treasury: Treasury,
     pub metrics: Arc<Metrics>,
     /// Requests priced at once, each on a blocking thread.
     pub pricing: Arc<Semaphore>,
@@ -142,6 +145,7 @@ impl App {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             clients: RateLimiter::new(config.client_rate_limit_per_minute),
             key_limits: KeyLimits::default(),
+            treasury: Treasury::new(config.solana.as_ref(), config.base.as_ref())?,
             metrics: Arc::default(),
             pricing: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),

@@ -60,6 +60,8 @@ pub struct SolanaPayments {
     pub treasury: Pubkey,
     /// The built-in facilitator's fee payer (not needed with `facilitator_url`).
     pub fee_payer_keypair: Option<PathBuf>,
+    /// The treasury owner's keypair, to send withdrawals from (without it they are refused).
+    pub treasury_keypair: Option<PathBuf>,
     /// Highest compute-unit price a payment may set, in microlamports. With the unit cap it
     /// bounds the fee we pay per payment (default: 0.000003 SOL of priority fee at most).
     #[serde(default = "cu_price_cap")]
@@ -91,6 +93,8 @@ pub struct BasePayments {
     pub usdc_version: String,
     pub treasury: Address,
     pub facilitator_private_key: Option<String>,
+    /// The treasury's key, to send withdrawals from (without it they are refused).
+    pub treasury_private_key: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -164,15 +168,14 @@ impl GatewayConfig {
         let mut config: GatewayConfig = toml::from_str(&text)
             .map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))?;
         // Relative keypair paths are relative to the config file.
-        if let (Some(keypair), Some(dir)) = (
-            config
-                .solana
-                .as_mut()
-                .and_then(|s| s.fee_payer_keypair.as_mut()),
-            path.parent(),
-        ) {
-            if keypair.is_relative() {
-                *keypair = dir.join(&*keypair);
+        if let (Some(solana), Some(dir)) = (config.solana.as_mut(), path.parent()) {
+            for keypair in [&mut solana.fee_payer_keypair, &mut solana.treasury_keypair]
+                .into_iter()
+                .flatten()
+            {
+                if keypair.is_relative() {
+                    *keypair = dir.join(&*keypair);
+                }
             }
         }
         Ok(config)
@@ -190,6 +193,7 @@ impl SolanaPayments {
             usdc_mint,
             treasury,
             fee_payer_keypair: None,
+            treasury_keypair: None,
             max_compute_unit_price: cu_price_cap(),
             max_compute_units: cu_cap(),
             confirm_timeout_secs: thirty(),
@@ -211,6 +215,7 @@ impl BasePayments {
             usdc_version: two(),
             treasury,
             facilitator_private_key: None,
+            treasury_private_key: None,
         }
     }
 }
@@ -287,6 +292,7 @@ mod tests {
                 usdc_mint,
                 treasury,
                 fee_payer_keypair,
+                treasury_keypair,
                 max_compute_unit_price,
                 max_compute_units,
                 confirm_timeout_secs,
@@ -304,6 +310,7 @@ mod tests {
                 usdc_version,
                 treasury,
                 facilitator_private_key,
+                treasury_private_key,
             }),
         );
         all_set(

@@ -29,6 +29,9 @@ pub enum GatewayError {
     InsufficientBalance(String),
     #[error("{0}")]
     NotFound(String),
+    /// Something this gateway is not set up to do.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("too many requests from {who}; retry in {retry_after_secs} s")]
     RateLimited { who: String, retry_after_secs: u64 },
     #[error("internal error")]
@@ -48,6 +51,7 @@ impl GatewayError {
             GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             GatewayError::Forbidden(_) => StatusCode::FORBIDDEN,
             GatewayError::InsufficientBalance(_) => StatusCode::PAYMENT_REQUIRED,
+            GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Chain(_) => StatusCode::BAD_GATEWAY,
             GatewayError::Config(_) | GatewayError::Ledger(_) => StatusCode::SERVICE_UNAVAILABLE,

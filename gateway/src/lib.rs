@@ -32,7 +32,9 @@ mod sale;
 pub mod sign_in;
 pub mod tokens;
 mod top_up;
+mod treasury;
 pub mod upstream;
+mod withdraw;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -61,6 +63,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/quote", post(routes::quote))
         .route("/v1/balance", get(balance::show))
         .route(top_up::PATH, post(top_up::top_up))
+        .route(withdraw::PATH, post(withdraw::withdraw))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/models", get(routes::models))

@@ -325,11 +325,7 @@ async fn a_top_up_paid_on_either_chain_credits_the_balance_once(pool: PgPool) {
     let w = world(pool, "ok").await;
     let payer = w.payer.pubkey().to_string();
     let request = json!({ "amount": "0.05" });
-    let required: wire::PaymentRequired = expect_status(top_up(&w, &request, None).await, 402)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let required: wire::PaymentRequired = json_of(top_up(&w, &request, None).await, 402).await;
     assert!(required.resource.url.ends_with("/v1/balance/top-up"));
     let s = &w.net.state.solana;
     let solana = offer(&required.accepts, "solana:");
@@ -397,10 +393,169 @@ async fn a_top_up_paid_on_either_chain_credits_the_balance_once(pool: PgPool) {
 }
 
 async fn offers_for_top_up(w: &World, request: &Value) -> Vec<wire::PaymentRequirements> {
-    let required: wire::PaymentRequired = expect_status(top_up(w, request, None).await, 402)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let required: wire::PaymentRequired = json_of(top_up(w, request, None).await, 402).await;
     required.accepts
+}
+
+async fn withdraw(
+    w: &World,
+    sign_in: Option<String>,
+    key: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = w
+        .http
+        .post(format!("{}/v1/balance/withdraw", w.gateway))
+        .json(&body);
+    if let Some(sign_in) = sign_in {
+        request = request.header(siwx::HEADER, sign_in);
+    }
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    request.send().await.unwrap()
+}
+
+fn solana_wallet(w: &World) -> Option<String> {
+    let network = network(&gateway::sign_in::chains(&w.app), "solana:");
+    Some(
+        gateway::sign_in::challenge(&w.app, "/v1/balance/withdraw").sign_solana(&network, &w.payer),
+    )
+}
+
+async fn base_usdc(w: &World, owner: alloy::primitives::Address) -> u64 {
+    let b = w.net.state.base.as_ref().unwrap();
+    let provider =
+        alloy::providers::ProviderBuilder::new().connect_http(b.rpc_url.parse().unwrap());
+    localnet::evm::TestUSDC::new(b.usdc, &provider)
+        .balanceOf(owner)
+        .call()
+        .await
+        .unwrap()
+        .to::<u64>()
+}
+
+/// The unspent balance goes back on chain from the treasury, once per idempotency key, never
+/// more than is available; a transfer that cannot land is credited back.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_withdrawal_sends_the_balance_back_once_per_key(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let payer = w.payer.pubkey().to_string();
+    let s = &w.net.state.solana;
+    // 0.05 topped up on Solana: into the treasury, onto the balance.
+    let request = json!({ "amount": "0.05" });
+    let solana = offer(&offers_for_top_up(&w, &request).await, "solana:");
+    expect_status(
+        top_up(&w, &request, Some(&solana_header(&w, &solana).await)).await,
+        200,
+    )
+    .await;
+    let wallet_before = usdc_balance(&w, &s.payer_usdc).await;
+    let treasury_before = usdc_balance(&w, &s.treasury_usdc).await;
+
+    // Asked twice under one key: the second answer is the first withdrawal.
+    let withdraw_30 = || async {
+        let response = withdraw(
+            &w,
+            solana_wallet(&w),
+            Some("withdraw-0001"),
+            json!({ "amount": "0.03" }),
+        )
+        .await;
+        json_of::<Value>(response, 200).await
+    };
+    let sent = withdraw_30().await;
+    assert_eq!(
+        (sent["status"].as_str(), sent["amount"].as_str()),
+        (Some("sent"), Some("0.030000")),
+        "{sent}"
+    );
+    assert!(sent["transaction"].is_string());
+    assert_eq!(
+        usdc_balance(&w, &s.payer_usdc).await,
+        wallet_before + 30_000
+    );
+    assert_eq!(
+        usdc_balance(&w, &s.treasury_usdc).await,
+        treasury_before - 30_000
+    );
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 20_000);
+
+    // The same key again: that withdrawal, not another.
+    let again = withdraw_30().await;
+    assert_eq!(
+        (again["id"].clone(), again["replayed"].clone()),
+        (sent["id"].clone(), json!(true))
+    );
+    assert_eq!(
+        usdc_balance(&w, &s.payer_usdc).await,
+        wallet_before + 30_000
+    );
+
+    // More than is left, no key, no sign-in: refused, nothing moves.
+    let over = withdraw(
+        &w,
+        solana_wallet(&w),
+        Some("withdraw-0002"),
+        json!({ "amount": "0.03" }),
+    )
+    .await;
+    let message: Value = json_of(over, 400).await;
+    assert!(
+        message["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("insufficient_balance"),
+        "{message}"
+    );
+    expect_status(withdraw(&w, solana_wallet(&w), None, json!({})).await, 400).await;
+    expect_status(
+        withdraw(&w, None, Some("withdraw-0003"), json!({})).await,
+        402,
+    )
+    .await;
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 20_000);
+
+    // Everything that is left.
+    let rest: Value = json_of(
+        withdraw(&w, solana_wallet(&w), Some("withdraw-0004"), json!({})).await,
+        200,
+    )
+    .await;
+    assert_eq!(rest["amount"], "0.020000");
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 0);
+
+    // A balance the treasury does not hold in USDC (credited, never paid in): the transfer is
+    // refused on chain, and the amount is back in the balance.
+    let ledger = Ledger::from_pool(w.pool.clone());
+    ledger::fixtures::credited(&ledger, &payer, Chain::Solana, "credit-only", 10_000_000).await;
+    let failed: Value = json_of(
+        withdraw(&w, solana_wallet(&w), Some("withdraw-0005"), json!({})).await,
+        502,
+    )
+    .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 10_000_000);
+
+    // On Base, from the Base treasury to the Base wallet.
+    let base_payer = w.base_payer.address();
+    let base = offer(&offers_for_top_up(&w, &request).await, "eip155:");
+    expect_status(
+        top_up(&w, &request, Some(&base_header(&w, &base).await)).await,
+        200,
+    )
+    .await;
+    let before = base_usdc(&w, base_payer).await;
+    let (challenge, chains) = challenge(&w, &chat("beta", false)).await;
+    let sign_in = challenge
+        .sign_evm(&network(&chains, "eip155:"), &w.base_payer)
+        .unwrap();
+    let sent: Value = json_of(
+        withdraw(&w, Some(sign_in), Some("base-withdraw-1"), json!({})).await,
+        200,
+    )
+    .await;
+    assert_eq!(sent["amount"], "0.050000", "{sent}");
+    assert_eq!(base_usdc(&w, base_payer).await, before + 50_000);
+    assert_eq!(available(&w, &base_payer.to_string(), Chain::Base).await, 0);
 }

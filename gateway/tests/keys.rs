@@ -29,7 +29,7 @@ async fn make_key(w: &World, request: Value) -> Value {
         .send()
         .await
         .unwrap();
-    expect_status(response, 201).await.json().await.unwrap()
+    json_of(response, 201).await
 }
 
 async fn with_key(w: &World, gateway: &str, key: &str, body: &Value) -> reqwest::Response {
@@ -65,7 +65,7 @@ async fn a_key_spends_the_wallets_balance_from_the_official_openai_client(pool: 
         .send()
         .await
         .unwrap();
-    let required: wire::PaymentRequired = expect_status(unsigned, 402).await.json().await.unwrap();
+    let required: wire::PaymentRequired = json_of(unsigned, 402).await;
     assert!(required.error.unwrap().starts_with("sign_in_required"));
     assert!(required.extensions.unwrap()[siwx::EXTENSION]["info"]["nonce"].is_string());
 

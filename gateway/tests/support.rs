@@ -67,10 +67,12 @@ pub fn config(net: &Localnet, upstream: &str, beta_upstream: &str) -> GatewayCon
         client_rate_limit_per_minute: 100_000,
         solana: Some(SolanaPayments {
             fee_payer_keypair: Some(s.facilitator_keypair.clone()),
+            treasury_keypair: Some(s.treasury_keypair.clone()),
             ..SolanaPayments::new(&s.rpc_url, s.usdc_mint, s.treasury)
         }),
         base: Some(BasePayments {
             facilitator_private_key: Some(b.facilitator_private_key.clone()),
+            treasury_private_key: Some(b.treasury_private_key.clone()),
             ..BasePayments::new(&b.rpc_url, b.usdc, b.treasury)
         }),
         models: vec![
@@ -332,4 +334,12 @@ pub async fn expect_status(response: reqwest::Response, status: u16) -> reqwest:
         "expected HTTP {status}, got {got}: {}",
         response.text().await.unwrap_or_default()
     );
+}
+
+/// The JSON body of `response`, which must have `status`.
+pub async fn json_of<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    status: u16,
+) -> T {
+    expect_status(response, status).await.json().await.unwrap()
 }

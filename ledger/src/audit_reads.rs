@@ -26,6 +26,42 @@ pub struct SettledCharge {
     pub settlement_tx: Option<String>,
 }
 
+/// Payer balances summed on one chain: what its treasury owes payers.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct BalanceTotal {
+    pub chain: Chain,
+    pub payers: i64,
+    /// Base units, as stored.
+    pub available: String,
+    pub held: String,
+}
+
+/// A balance that is not what its entries say: `available` against the sum of its entries,
+/// `held` against its open holds (amounts as stored).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct BalanceDrift {
+    pub payer: String,
+    pub chain: Chain,
+    pub available: String,
+    pub entries: String,
+    pub held: String,
+    pub open_holds: String,
+}
+
+/// A sent (or still sending) withdrawal and the leg of its transaction that paid its payer,
+/// if the ledger holds one.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct WithdrawalLeg {
+    pub id: i64,
+    pub payer: String,
+    pub chain: Chain,
+    pub amount: String,
+    pub status: String,
+    pub tx: Option<String>,
+    /// What the transaction moved to the payer, as stored.
+    pub found: Option<String>,
+}
+
 /// A live payment leg (a transfer, not a mint or burn) into anyone.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct PaymentLeg {
@@ -145,6 +181,51 @@ impl Ledger {
         .bind(names(&TransferKind::MINTS))
         .bind(names(&TransferKind::BURNS))
         .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Payer balances summed per chain.
+    pub async fn balance_totals(&self) -> Result<Vec<BalanceTotal>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT chain, count(*) AS payers, sum(available)::text AS available, sum(held)::text AS held
+             FROM ledger.balances GROUP BY chain ORDER BY chain",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every balance that is not the sum of its entries, or whose held amount is not its open
+    /// holds'.
+    pub async fn balance_drift(&self) -> Result<Vec<BalanceDrift>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT b.payer, b.chain, b.available::text AS available,
+                    coalesce(e.sum, 0)::text AS entries, b.held::text AS held,
+                    coalesce(h.sum, 0)::text AS open_holds
+             FROM ledger.balances b
+             LEFT JOIN (SELECT payer, chain, sum(amount) FROM ledger.balance_entries GROUP BY 1, 2) e
+                 USING (payer, chain)
+             LEFT JOIN (SELECT payer, chain, sum(amount) FROM ledger.holds WHERE status = $1 GROUP BY 1, 2) h
+                 USING (payer, chain)
+             WHERE b.available <> coalesce(e.sum, 0) OR b.held <> coalesce(h.sum, 0)
+             ORDER BY b.chain, b.payer",
+        )
+        .bind(crate::HoldStatus::Open)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every withdrawal not failed, with what its transaction paid its payer.
+    pub async fn withdrawal_legs(&self) -> Result<Vec<WithdrawalLeg>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT w.id, w.payer, w.chain, w.amount::text AS amount, w.status, w.tx,
+                    (SELECT sum(t.amount)::text FROM ledger.transfers t
+                     WHERE t.chain = w.chain AND t.tx = w.tx AND t.destination_owner = w.payer
+                       AND t.success AND t.status <> 'rolled_back' AND t.kind = ANY($2)) AS found
+             FROM ledger.withdrawals w WHERE w.status <> $1 ORDER BY w.id",
+        )
+        .bind(crate::WithdrawalStatus::Failed)
+        .bind(names(&TransferKind::TRANSFERS))
+        .fetch_all(self.pool())
         .await?)
     }
 }

@@ -19,7 +19,9 @@ mod vocabulary;
 mod withdrawals;
 mod write;
 
-pub use audit_reads::{AuditScope, FlowSums, PaymentLeg, SettledCharge};
+pub use audit_reads::{
+    AuditScope, BalanceDrift, BalanceTotal, FlowSums, PaymentLeg, SettledCharge, WithdrawalLeg,
+};
 pub use balances::{Balance, BalanceEntry, Held, HoldUsage, NewHold};
 pub use charges::{
     ChargeRecord, Claim, Completion, NewCharge, SettlementOutcome, SignerTurn, StaleCharge,

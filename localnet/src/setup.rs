@@ -103,6 +103,8 @@ pub struct BaseState {
     pub usdc_name: String,
     pub usdc_version: String,
     pub treasury: Address,
+    /// The treasury's key (it holds ETH for gas): withdrawals are sent with it.
+    pub treasury_private_key: String,
     /// A demo agent holding ETH and 1,000 USDC.
     pub payer: Address,
     pub payer_private_key: String,
@@ -252,11 +254,11 @@ async fn set_up_solana(
 async fn set_up_base(evm: &EvmNode) -> Result<BaseState, LocalnetError> {
     let payer = PrivateKeySigner::random();
     let facilitator = PrivateKeySigner::random();
-    let treasury = PrivateKeySigner::random().address();
+    let treasury = PrivateKeySigner::random();
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(evm.deployer.clone()))
         .connect_http(evm.rpc_url.parse().expect("valid url"));
-    for to in [payer.address(), facilitator.address()] {
+    for to in [payer.address(), facilitator.address(), treasury.address()] {
         send_eth(&provider, to).await?;
     }
     evm.mint_usdc(payer.address(), DEMO_USDC).await?;
@@ -267,7 +269,8 @@ async fn set_up_base(evm: &EvmNode) -> Result<BaseState, LocalnetError> {
         usdc: evm.usdc,
         usdc_name: "USD Coin".into(),
         usdc_version: "2".into(),
-        treasury,
+        treasury: treasury.address(),
+        treasury_private_key: format!("0x{}", alloy::hex::encode(treasury.to_bytes())),
         payer: payer.address(),
         payer_private_key: format!("0x{}", alloy::hex::encode(payer.to_bytes())),
         facilitator: facilitator.address(),

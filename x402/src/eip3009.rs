@@ -28,6 +28,7 @@ sol! {
     #[allow(clippy::too_many_arguments)]
     interface Eip3009Token {
         function balanceOf(address owner) external view returns (uint256);
+        function transfer(address to, uint256 value) external returns (bool);
         function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
         function transferWithAuthorization(
             address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce,

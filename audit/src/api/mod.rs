@@ -24,7 +24,10 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{audit_charges, vaults::OUTFLOW_COLUMNS, AuditError, ModelCheck, Report, VaultAudit};
+use crate::{
+    audit_balances, audit_charges, vaults::OUTFLOW_COLUMNS, AuditError, ModelCheck, Report,
+    VaultAudit,
+};
 
 pub use axum::Router;
 
@@ -155,6 +158,7 @@ async fn audit(
 ) -> Result<Json<Report>, ApiError> {
     Ok(Json(Report {
         charges: audit_charges(&ledger, &scope).await?,
+        balances: audit_balances(&ledger).await?,
         models: None,
     }))
 }

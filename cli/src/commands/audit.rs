@@ -93,6 +93,7 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
     };
     let report = audit::Report {
         charges: audit::audit_charges(&ledger, &scope).await?,
+        balances: audit::audit_balances(&ledger).await?,
         models,
     };
     print!("{}", report.render(args.format));

@@ -1,5 +1,6 @@
-//! `paywire chat`: an agent's paid call. Gets the 402, refuses to pay above `--max-spend`,
-//! pays on the chosen chain, streams the answer, prints the receipt. Network retries resend
+//! `paywire chat`: an agent's paid call. Gets the 402; spends the wallet's balance (signed in)
+//! when it covers the call, else refuses to pay above `--max-spend` and pays on the chosen
+//! chain; streams the answer, prints the receipt. Network retries resend
 //! the same signed payment under the same `payment-identifier`, so a retry never pays twice.
 
 use std::{io::Write, path::PathBuf, time::Duration};
@@ -10,16 +11,17 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use ledger::{format_usdc, parse_usdc};
 use serde_json::{json, Value};
-use solana_client::nonblocking::rpc_client::RpcClient;
-use x402::{client, wire};
+use x402::{client, siwx, wire};
 
+use super::wallet::Wallet;
 use crate::settings::Settings;
 
-/// Pay for one chat completion with x402 and print the answer and the receipt.
+/// Pay for one chat completion and print the answer and the receipt.
 ///
-/// Asks the gateway, refuses to pay more than --max-spend, pays on --chain (Solana from a
-/// keypair file, Base from a private key), streams the answer, then prints the receipt
-/// (charge, actual cost, credit, transaction) on stderr. A retry after a network error sends
+/// Asks the gateway; signs in with the wallet of --chain (Solana from a keypair file, Base
+/// from a private key) and spends its paywire balance when it covers the call (no transaction);
+/// otherwise refuses to pay more than --max-spend and pays with x402 on --chain. Streams the
+/// answer, then prints the receipt (charge, actual cost, credit or balance left) on stderr. A retry after a network error sends
 /// the same payment under the same payment id, so it never pays twice.
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
@@ -59,6 +61,9 @@ pub struct ChatArgs {
     /// Ask for the whole answer at once instead of a stream
     #[arg(long)]
     no_stream: bool,
+    /// Pay this call on chain even when the wallet's balance covers it
+    #[arg(long)]
+    per_call: bool,
 }
 
 pub async fn run(args: ChatArgs, settings: &Settings) -> anyhow::Result<()> {
@@ -74,6 +79,7 @@ pub async fn run(args: ChatArgs, settings: &Settings) -> anyhow::Result<()> {
         rpc_url: settings.rpc_url(args.rpc_url),
         usdc: args.usdc,
         stream: !args.no_stream,
+        per_call: args.per_call,
     })
     .await
 }
@@ -92,6 +98,7 @@ struct ChatConfig {
     /// The USDC expected (mint or contract); Circle's for the network when absent.
     pub usdc: Option<String>,
     pub stream: bool,
+    pub per_call: bool,
 }
 
 async fn chat(config: ChatConfig) -> anyhow::Result<()> {
@@ -122,37 +129,18 @@ async fn chat(config: ChatConfig) -> anyhow::Result<()> {
             first.text().await.unwrap_or_default()
         );
     }
-    let required: wire::PaymentRequired = first.json().await.context("reading the 402")?;
-    let prefix = match config.chain.as_str() {
-        "solana" => "solana:",
-        "base" => "eip155:",
-        other => bail!("--chain must be solana or base, not {other}"),
-    };
-    let offer = required
-        .accepts
-        .iter()
-        .find(|o| o.network.starts_with(prefix))
-        .with_context(|| format!("the gateway does not accept payment on {}", config.chain))?;
-    // A gateway (or whoever sits between us on plain http) could name another token the
-    // payer holds: pay only the USDC we expect.
-    let usdc = match (&config.usdc, client::known_usdc(&offer.network)) {
-        (Some(usdc), _) => usdc.clone(),
-        (None, Some(usdc)) => usdc.to_string(),
-        (None, None) => bail!(
-            "{} is not a network whose USDC is known here: pass --usdc <its USDC> (the gateway asks for {}); nothing was paid",
-            offer.network,
-            offer.asset
-        ),
-    };
-    if !offer.asset.eq_ignore_ascii_case(&usdc) {
-        bail!(
-            "the gateway asks for asset {} on {}, not USDC ({usdc}): nothing was paid (pass --usdc {} only if you trust it)",
-            offer.asset,
-            offer.network,
-            offer.asset
-        );
-    }
-    let amount: u64 = offer.amount.parse().context("the offered amount")?;
+    let mut required: wire::PaymentRequired = first.json().await.context("reading the 402")?;
+    let wallet = Wallet::new(
+        &config.chain,
+        config.keypair.clone(),
+        config.private_key.clone(),
+    )?;
+    // The most the call may cost, whichever way it is paid.
+    let amount: u64 = wallet
+        .offer(&required)?
+        .amount
+        .parse()
+        .context("the offered amount")?;
     if amount > max_spend {
         bail!(
             "the call costs {} USDC, over --max-spend {} USDC: nothing was paid (raise --max-spend or lower --max-tokens)",
@@ -160,36 +148,46 @@ async fn chat(config: ChatConfig) -> anyhow::Result<()> {
             format_usdc(max_spend)
         );
     }
-    let payment = match prefix {
-        "solana:" => {
-            let path = config
-                .keypair
-                .clone()
-                .context("paying on Solana needs --keypair (a Solana CLI keypair file)")?;
-            let payer = localnet::read_keypair(&path)?;
-            let rpc = RpcClient::new_with_commitment(
-                config.rpc_url.clone(),
-                solana_commitment_config::CommitmentConfig::confirmed(),
+    // The balance first (no transaction, no settlement wait), unless told to pay per call.
+    if !config.per_call {
+        if let Ok(sign_in) = wallet.sign_in(&required) {
+            let response = http
+                .post(&url)
+                .header(siwx::HEADER, sign_in)
+                .json(&body)
+                .send()
+                .await
+                .context("the call signed in")?;
+            if response.status().is_success() {
+                return answer(response).await;
+            }
+            if response.status() != 402 {
+                let status = response.status();
+                bail!(
+                    "the gateway answered {status}: {}",
+                    response.text().await.unwrap_or_default()
+                );
+            }
+            required = response.json().await.context("reading the 402")?;
+            eprintln!(
+                "the balance does not cover this call ({}); paying per call",
+                required.error.as_deref().unwrap_or("no reason given")
             );
-            let blockhash = rpc
-                .get_latest_blockhash()
-                .await
-                .with_context(|| format!("getting a blockhash from {}", config.rpc_url))?;
-            client::solana_exact(offer, &payer, blockhash).map_err(anyhow::Error::msg)?
         }
-        _ => {
-            let key = config
-                .private_key
-                .clone()
-                .context("paying on Base needs --private-key (or PAYWIRE_BASE_PRIVATE_KEY)")?;
-            let signer: alloy::signers::local::PrivateKeySigner =
-                key.parse().context("--private-key")?;
-            client::base_payment(offer, &signer)
-                .await
-                .map_err(anyhow::Error::msg)?
-        }
-    };
-    let id = format!("paywire-chat-{}", bs58_id());
+    }
+    let offer = wallet.offer(&required)?;
+    let amount: u64 = offer.amount.parse().context("the offered amount")?;
+    if amount > max_spend {
+        bail!(
+            "the call now costs {} USDC, over --max-spend {} USDC: nothing was paid",
+            format_usdc(amount),
+            format_usdc(max_spend)
+        );
+    }
+    let payment = wallet
+        .pay(offer, &config.rpc_url, config.usdc.as_deref())
+        .await?;
+    let id = format!("paywire-chat-{}", unique_id());
     let header = wire::encode_header(&client::with_payment_id(payment, &id));
     eprintln!("paying {} USDC on {} …", format_usdc(amount), offer.network);
 
@@ -212,6 +210,11 @@ async fn chat(config: ChatConfig) -> anyhow::Result<()> {
             Err(e) => return Err(e).context("the paid call"),
         }
     };
+    answer(response).await
+}
+
+/// Prints the answer (streamed or whole) and its receipt.
+async fn answer(response: reqwest::Response) -> anyhow::Result<()> {
     let status = response.status();
     if !status.is_success() {
         let text = response.text().await.unwrap_or_default();
@@ -234,14 +237,25 @@ async fn chat(config: ChatConfig) -> anyhow::Result<()> {
         );
         answer["paywire_receipt"].clone()
     };
-    eprintln!(
-        "receipt: charged {} USDC, actual cost {}, credit {}, provider {}, transaction {}",
-        receipt["charged"].as_str().unwrap_or("?"),
-        receipt["actual_cost"].as_str().unwrap_or("?"),
-        receipt["credit"].as_str().unwrap_or("?"),
-        receipt["provider"].as_str().unwrap_or("?"),
-        receipt["transaction"].as_str().unwrap_or("?"),
-    );
+    let text = |field: &str| receipt[field].as_str().unwrap_or("?").to_string();
+    if receipt["hold_id"].is_null() {
+        eprintln!(
+            "receipt: charged {} USDC, actual cost {}, credit {} (to your balance), provider {}, transaction {}",
+            text("charged"),
+            text("actual_cost"),
+            text("credit"),
+            text("provider"),
+            text("transaction"),
+        );
+    } else {
+        eprintln!(
+            "receipt: {} USDC from your balance (held {}), {} left, provider {}",
+            text("charged"),
+            text("held"),
+            text("balance"),
+            text("provider"),
+        );
+    }
     Ok(())
 }
 
@@ -275,7 +289,8 @@ async fn stream(response: reqwest::Response) -> anyhow::Result<Value> {
     Ok(receipt)
 }
 
-fn bs58_id() -> String {
+/// An id no other run of this machine has made.
+pub fn unique_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

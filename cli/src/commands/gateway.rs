@@ -78,11 +78,13 @@ pub(crate) fn for_localnet(
     gateway::GatewayConfig {
         solana: Some(SolanaPayments {
             fee_payer_keypair: Some(s.facilitator_keypair.clone()),
+            treasury_keypair: Some(s.treasury_keypair.clone()),
             ..SolanaPayments::new(&s.rpc_url, s.usdc_mint, s.treasury)
         }),
         base: state.base.as_ref().map(|b| BasePayments {
             network: b.network.clone(),
             facilitator_private_key: Some(b.facilitator_private_key.clone()),
+            treasury_private_key: Some(b.treasury_private_key.clone()),
             ..BasePayments::new(&b.rpc_url, b.usdc, b.treasury)
         }),
         ..gateway::GatewayConfig::new(listen, quote_secret)

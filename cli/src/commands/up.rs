@@ -320,6 +320,12 @@ async fn start(
             receipt.1
         );
     }
+    if config.calls > 0 {
+        eprintln!("      the balance rail (the agent's Solana wallet):");
+        for line in balance_demo(&net.state, &http, &gateway_url).await? {
+            eprintln!("      {line}");
+        }
+    }
     // The first call pays the tokenized model on Solana: only then has its vault revenue.
     let crank = if config.calls > 0 {
         let signature = crank(&net, &protocol, &tokenized).await?;
@@ -335,6 +341,7 @@ async fn start(
     );
     let audit = wait_for_audit(&ledger, crank.as_deref()).await?;
     let report = audit::Report {
+        balances: audit::audit_balances(&ledger).await?,
         models: Some(vaults.check_models(&ledger, None).await?),
         charges: audit,
     };
@@ -378,6 +385,20 @@ async fn start(
                 base.usdc
             );
         }
+        let wallet = format!(
+            "--gateway {gateway_url} --keypair {}",
+            net.state.solana.payer_keypair.display()
+        );
+        eprintln!("with a balance (signed in with the wallet; chat spends it first):");
+        eprintln!(
+            "  paywire topup 0.05 {wallet} --rpc-url {} --usdc {}",
+            net.state.solana.rpc_url, net.state.solana.usdc_mint
+        );
+        eprintln!("  paywire balance {wallet}");
+        eprintln!(
+            "  paywire keys create {wallet}     (an OpenAI API key: base_url {gateway_url}/v1)"
+        );
+        eprintln!("  paywire withdraw {wallet}");
         let rpc_url = &net.state.solana.rpc_url;
         eprintln!("as the demo creator (share 20%):");
         eprintln!(
@@ -517,6 +538,110 @@ impl Agent {
     }
 }
 
+/// The balance rail as an agent uses it: a top-up, a call spent from the balance signed in, a
+/// key used by a plain OpenAI-style request, and a withdrawal of what is left.
+async fn balance_demo(
+    state: &LocalnetState,
+    http: &reqwest::Client,
+    gateway: &str,
+) -> anyhow::Result<Vec<String>> {
+    use super::wallet::{json, Wallet};
+    let wallet = Wallet::Solana(localnet::read_keypair(&state.solana.payer_keypair)?);
+    let usdc = state.solana.usdc_mint.to_string();
+    let mut lines = Vec::new();
+
+    let top_up = format!("{gateway}/v1/balance/top-up");
+    let amount = json!({ "amount": "0.05" });
+    let required: wire::PaymentRequired = http
+        .post(&top_up)
+        .json(&amount)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let payment = wallet
+        .pay(wallet.offer(&required)?, &state.solana.rpc_url, Some(&usdc))
+        .await?;
+    let topped = json(
+        http.post(&top_up)
+            .header(wire::PAYMENT_SIGNATURE, wire::encode_header(&payment))
+            .json(&amount)
+            .send()
+            .await?,
+    )
+    .await?;
+    lines.push(format!(
+        "top-up: {} USDC paid on chain → {} available",
+        topped["credited"].as_str().unwrap_or("?"),
+        topped["available"].as_str().unwrap_or("?")
+    ));
+
+    let chat = format!("{gateway}/v1/chat/completions");
+    let body = json!({ "model": TOKENIZED, "messages": [{ "role": "user", "content": "Say hello" }], "max_tokens": 64 });
+    let signed_in = wallet.signed_in(|| http.post(&chat).json(&body)).await?;
+    let headers = signed_in.headers().clone();
+    json(signed_in).await?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?")
+            .to_string()
+    };
+    lines.push(format!(
+        "signed in (SIWS), no transaction: charged {} from the balance, {} left",
+        header("x-paywire-charge"),
+        header("x-paywire-balance")
+    ));
+
+    let keys = format!("{gateway}/v1/keys");
+    let made = json(
+        wallet
+            .signed_in(|| http.post(&keys).json(&json!({ "name": "demo" })))
+            .await?,
+    )
+    .await?;
+    let key = made["key"].as_str().context("no key made")?.to_string();
+    let with_key = http
+        .post(&chat)
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await?;
+    let headers = with_key.headers().clone();
+    json(with_key).await?;
+    lines.push(format!(
+        "API key {}… (Authorization: Bearer, as any OpenAI client sends it): charged {}, {} left",
+        made["prefix"].as_str().unwrap_or(""),
+        headers
+            .get("x-paywire-charge")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?"),
+        headers
+            .get("x-paywire-balance")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?"),
+    ));
+
+    let withdraw = format!("{gateway}/v1/balance/withdraw");
+    let sent = json(
+        wallet
+            .signed_in(|| {
+                http.post(&withdraw)
+                    .header("idempotency-key", "paywire-up-demo-withdrawal")
+                    .json(&json!({}))
+            })
+            .await?,
+    )
+    .await?;
+    lines.push(format!(
+        "withdrawal: {} USDC back to the wallet, transaction {}",
+        sent["amount"].as_str().unwrap_or("?"),
+        sent["transaction"].as_str().unwrap_or("?")
+    ));
+    Ok(lines)
+}
+
 /// `instruction` with the compute-unit limit clients give it, as on a real cluster.
 fn budgeted(instruction: solana_instruction::Instruction) -> Vec<solana_instruction::Instruction> {
     model_vault_client::with_compute_budget(&[instruction], None)
@@ -591,6 +716,7 @@ mod tests {
                 "rpc_url": "http://127.0.0.1:8545", "chain_id": 31337, "network": "eip155:31337",
                 "usdc": "0x0000000000000000000000000000000000000001", "usdc_name": "USD Coin",
                 "usdc_version": "2", "treasury": "0x0000000000000000000000000000000000000002",
+                "treasury_private_key": "0x03",
                 "payer": "0x0000000000000000000000000000000000000003", "payer_private_key": "0x01",
                 "facilitator": "0x0000000000000000000000000000000000000004",
                 "facilitator_private_key": "0x02",

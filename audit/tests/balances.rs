@@ -1,0 +1,78 @@
+//! The balance rail in the audit: what payers hold summed per chain as the treasuries'
+//! liabilities, a balance that is not its entries reported, each withdrawal matched to the
+//! transfer that paid its wallet.
+
+use audit::{audit_balances, Amount, Reconciliation};
+use ledger::fixtures::{credited, usdc_leg as leg};
+use ledger::{Batch, Chain, Ledger, Requested};
+use sqlx::PgPool;
+
+async fn withdrawn(ledger: &Ledger, key: &str, amount: u64, tx: &str) -> i64 {
+    let Requested::New(w) = ledger
+        .request_withdrawal("agent", Chain::Solana, key, Some(amount))
+        .await
+        .unwrap()
+    else {
+        panic!("the balance covers it")
+    };
+    ledger.withdrawal_sent(w.id, tx).await.unwrap();
+    w.id
+}
+
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn liabilities_drift_and_withdrawals_are_reported(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    credited(&ledger, "agent", Chain::Solana, "c-1", 10_000).await;
+    credited(&ledger, "0xagent", Chain::Base, "c-2", 700).await;
+    // Two withdrawals: one the chain paid in full, one it paid short; one it never saw.
+    let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
+    batch.transfers = vec![leg("w-good", "agent", 1_000), leg("w-short", "agent", 900)];
+    ledger.write(&batch).await.unwrap();
+    let good = withdrawn(&ledger, "key-1", 1_000, "w-good").await;
+    let short = withdrawn(&ledger, "key-2", 1_000, "w-short").await;
+    let unseen = withdrawn(&ledger, "key-3", 1_000, "w-unseen").await;
+
+    let audit = audit_balances(&ledger).await.unwrap();
+    let owed: Vec<(Chain, i64, Amount)> = audit
+        .liabilities
+        .iter()
+        .map(|l| (l.chain, l.payers, l.available.clone()))
+        .collect();
+    assert_eq!(
+        owed,
+        [
+            (Chain::Solana, 1, Amount::Units(7_000)),
+            (Chain::Base, 1, Amount::Units(700))
+        ]
+    );
+    assert!(audit.drift.is_empty(), "{:?}", audit.drift);
+    let results: Vec<(i64, Reconciliation)> = audit
+        .withdrawals
+        .iter()
+        .map(|w| (w.withdrawal_id, w.result.clone()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            (good, Reconciliation::Matched),
+            (short, Reconciliation::AmountMismatch { found: 900 }),
+            (unseen, Reconciliation::Missing),
+        ]
+    );
+    assert!(!audit.reconciled());
+
+    // Someone writes a balance by hand: it no longer adds up to its entries.
+    sqlx::query("UPDATE ledger.balances SET available = available + 5 WHERE payer = '0xagent'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let audit = audit_balances(&ledger).await.unwrap();
+    assert_eq!(audit.drift.len(), 1);
+    assert_eq!(
+        (
+            audit.drift[0].available.clone(),
+            audit.drift[0].entries.clone()
+        ),
+        (Amount::Units(705), Amount::Units(700))
+    );
+}
