@@ -614,6 +614,37 @@ async fn audit_reports_as_json_and_csv_and_fails_on_a_discrepancy(pool: sqlx::Pg
         501,
         "no --solana-rpc: the vault checks say so"
     );
+
+    // What payers hold: per chain in the report, per payer on request (and in the API).
+    sqlx::raw_sql(
+        "INSERT INTO ledger.balance_entries (payer, chain, kind, amount) VALUES ('agent', 'solana', 'top_up', 2500);
+         INSERT INTO ledger.balances (payer, chain, available) VALUES ('agent', 'solana', 2500)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let listed = Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .args(["audit", "--database-url", &url, "--balances"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        table.contains("payer balances on solana: 0.002500 owed to 1 payers"),
+        "{table}"
+    );
+    assert!(
+        table.contains("balance of agent on solana: available 0.002500, held 0.000000"),
+        "{table}"
+    );
+    let per_payer: serde_json::Value = http
+        .get(format!("http://{address}/ledger/balances?payer=agent"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(per_payer[0]["available"], "2500");
 }
 
 /// `paywire up` left running, and `paywire chat` paying it on both chains as its output

@@ -152,6 +152,7 @@ fn required(
             "paywire-balance": {
                 "info": "a wallet with a paywire balance signs the sign-in-with-x challenge instead of paying; a per-call payment's surplus lands in that balance",
                 "balance": format!("{}/v1/balance", app.public_url),
+                "topUp": format!("{}/v1/balance/top-up", app.public_url),
             },
         })),
     };

@@ -361,14 +361,22 @@ async fn a_top_up_paid_on_either_chain_credits_the_balance_once(pool: PgPool) {
         ("top_up", "completed")
     );
 
-    // On Base, into the Base balance.
+    // On Base, into the Base balance, under a payment id: a retry of it (the answer lost) is
+    // answered as the first time and credits nothing more.
     let base_payer = w.base_payer.address().to_string();
     let base = offer(&offers_for_top_up(&w, &request).await, "eip155:");
-    expect_status(
-        top_up(&w, &request, Some(&base_header(&w, &base).await)).await,
-        200,
-    )
-    .await;
+    let payment = x402::client::base_payment(&base, &w.base_payer)
+        .await
+        .unwrap();
+    let identified = wire::encode_header(&x402::client::with_payment_id(
+        payment,
+        "top-up-0123456789abcdef",
+    ));
+    let first: Value = json_of(top_up(&w, &request, Some(&identified)).await, 200).await;
+    let retry = expect_status(top_up(&w, &request, Some(&identified)).await, 200).await;
+    assert_eq!(retry.headers()["x-paywire-replayed"], "true");
+    let replayed: Value = retry.json().await.unwrap();
+    assert_eq!(replayed["transaction"], first["transaction"]);
     assert_eq!(available(&w, &base_payer, Chain::Base).await, 50_000);
 
     // Spent by a signed-in call.
@@ -558,4 +566,50 @@ async fn a_withdrawal_sends_the_balance_back_once_per_key(pool: PgPool) {
     assert_eq!(sent["amount"], "0.050000", "{sent}");
     assert_eq!(base_usdc(&w, base_payer).await, before + 50_000);
     assert_eq!(available(&w, &base_payer.to_string(), Chain::Base).await, 0);
+}
+
+/// A gateway that stops between hold and charge leaves its hold open; past its expiry any
+/// gateway's reconciler pass gives it back, and says so in its metrics.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_hold_its_gateway_never_closed_is_given_back_by_the_reconciler(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let payer = w.payer.pubkey().to_string();
+    let ledger = Ledger::from_pool(w.pool.clone());
+    ledger::fixtures::credited(&ledger, &payer, Chain::Solana, "funding", 5_000).await;
+    // What a gateway killed mid-call leaves behind: a hold, never charged.
+    let held = ledger
+        .hold(&ledger::NewHold {
+            payer: &payer,
+            chain: Chain::Solana,
+            model: "beta",
+            amount: 2_090,
+            ttl: std::time::Duration::ZERO,
+            api_key: None,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        held,
+        ledger::Held::Held {
+            available: 2_910,
+            ..
+        }
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let done = gateway::reconcile::reconcile(
+        &w.app,
+        gateway::reconcile::SETTLING_SECS,
+        gateway::reconcile::SETTLED_SECS,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.expired_holds, 1);
+    assert_eq!(
+        ledger.balance(&payer, Chain::Solana).await.unwrap(),
+        ledger::Balance {
+            available: 5_000,
+            held: 0
+        }
+    );
+    assert!(metrics(&w).await.contains("paywire_holds_expired_total 1"));
 }

@@ -28,7 +28,7 @@ pub use charges::{
 };
 pub use error::LedgerError;
 pub use keys::{ApiKey, NewKey};
-pub use reads::{BuybackView, ChargeView, CursorView, ModelRevenue, TransferView};
+pub use reads::{BalanceView, BuybackView, ChargeView, CursorView, ModelRevenue, TransferView};
 pub use rows::{
     Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TrackedRow, TransferRow,
     VaultEventRow,

@@ -22,6 +22,17 @@ pub struct ChargeView {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A payer's balance: what its chain's treasury owes it.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct BalanceView {
+    pub payer: String,
+    pub chain: Chain,
+    /// Base units, as stored.
+    pub available: String,
+    pub held: String,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct TransferView {
     pub chain: Chain,
@@ -60,6 +71,23 @@ impl Ledger {
              FROM ledger.charges WHERE ($1::text IS NULL OR model = $1) ORDER BY id DESC LIMIT $2",
         )
         .bind(model)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Payer balances, largest first (`payer`'s alone, if given), at most `limit`.
+    pub async fn balances(
+        &self,
+        payer: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<BalanceView>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT payer, chain, available::text AS available, held::text AS held, updated_at
+             FROM ledger.balances WHERE ($1::text IS NULL OR payer = $1)
+             ORDER BY available + held DESC, payer LIMIT $2",
+        )
+        .bind(payer)
         .bind(limit)
         .fetch_all(self.pool())
         .await?)

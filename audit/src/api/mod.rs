@@ -94,6 +94,7 @@ pub fn router(ledger: Ledger, vaults: Option<VaultAudit>) -> Router {
         .route("/ledger/revenue", get(revenue))
         .route("/ledger/buybacks", get(buybacks))
         .route("/ledger/charges", get(charges))
+        .route("/ledger/balances", get(balances))
         .route("/ledger/transfers", get(transfers))
         .route("/ledger/cursors", get(cursors))
         .with_state(ApiState { ledger, vaults })
@@ -202,6 +203,24 @@ async fn charges(
     Ok(Json(
         ledger
             .charges(q.model.as_deref(), q.limit.unwrap_or(100).clamp(1, 1_000))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct BalancesQuery {
+    payer: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `?payer=&limit=`: payer balances, largest first — what the treasuries owe, per payer.
+async fn balances(
+    State(ApiState { ledger, .. }): State<ApiState>,
+    Query(q): Query<BalancesQuery>,
+) -> Result<Json<Vec<ledger::BalanceView>>, ApiError> {
+    Ok(Json(
+        ledger
+            .balances(q.payer.as_deref(), q.limit.unwrap_or(100).clamp(1, 1_000))
             .await?,
     ))
 }

@@ -44,6 +44,9 @@ pub struct AuditArgs {
     /// check that does not add up waits for it to reach the slot the chain answered at
     #[arg(long, default_value = indexer::config::SOLANA_CURSOR)]
     solana_cursor: String,
+    /// Also list what each payer holds (every payer, largest first), after the report
+    #[arg(long, conflicts_with = "format")]
+    balances: bool,
     /// Instead of printing one report, serve the ledger page (charts) and its read-only JSON
     /// API here until Ctrl-C, like `paywire indexer --listen` without following the chains
     #[arg(long, value_name = "ADDRESS", conflicts_with_all = ["model", "from", "to", "format"])]
@@ -97,6 +100,17 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         models,
     };
     print!("{}", report.render(args.format));
+    if args.balances {
+        for b in ledger.balances(None, i64::MAX).await? {
+            println!(
+                "balance of {} on {}: available {}, held {}",
+                b.payer,
+                b.chain.as_str(),
+                audit::Amount::read(&b.available).usdc(),
+                audit::Amount::read(&b.held).usdc()
+            );
+        }
+    }
     if !report.reconciled() {
         std::process::exit(1);
     }
