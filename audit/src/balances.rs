@@ -1,7 +1,8 @@
 //! The balance rail's side of the audit: what payers hold is a liability of the treasury on
-//! their chain (available + held, summed per chain); every balance is the sum of its entries
-//! and its held amount the sum of its open holds; every withdrawal not failed is matched to the
-//! transfer that paid its wallet.
+//! their chain (available + held, summed per chain), which the USDC the ledger saw that
+//! treasury receive and send must cover; every balance is the sum of its entries and its held
+//! amount the sum of its open holds; every withdrawal not failed is matched to the transfer
+//! that paid its wallet.
 
 use ledger::{Chain, Ledger};
 use serde::Serialize;
@@ -41,10 +42,28 @@ pub struct WithdrawalCheck {
     pub result: Reconciliation,
 }
 
+/// A treasury's USDC (by the transfers the ledger indexed) against what it owes payers on its
+/// chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    pub chain: Chain,
+    pub treasury: String,
+    /// In − out; unreadable when the ledger's sums are not amounts, or more left than came in
+    /// (history the ledger did not see).
+    pub holds: Amount,
+    pub owes: Amount,
+    /// How much more it owes than it holds.
+    pub short: Option<u64>,
+    /// It holds at least what it owes (both read).
+    pub covered: bool,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct BalanceAudit {
     /// Per chain: what its treasury owes payers.
     pub liabilities: Vec<ChainBalances>,
+    /// Per treasury: whether what it holds covers that.
+    pub coverage: Vec<Coverage>,
     pub drift: Vec<Drift>,
     pub withdrawals: Vec<WithdrawalCheck>,
 }
@@ -52,6 +71,7 @@ pub struct BalanceAudit {
 impl BalanceAudit {
     pub fn reconciled(&self) -> bool {
         self.drift.is_empty()
+            && self.coverage.iter().all(|c| c.covered)
             && self
                 .withdrawals
                 .iter()
@@ -60,7 +80,7 @@ impl BalanceAudit {
 }
 
 pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError> {
-    let liabilities = ledger
+    let liabilities: Vec<ChainBalances> = ledger
         .balance_totals()
         .await?
         .into_iter()
@@ -69,6 +89,39 @@ pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError>
             payers: t.payers,
             available: Amount::read(&t.available),
             held: Amount::read(&t.held),
+        })
+        .collect();
+    let coverage = ledger
+        .treasury_flows()
+        .await?
+        .into_iter()
+        .map(|t| {
+            let owes = liabilities
+                .iter()
+                .find(|l| l.chain == t.chain)
+                .map_or(Amount::Units(0), |l| l.available.plus(&l.held));
+            let holds = match (
+                Amount::read(&t.inflow).units(),
+                Amount::read(&t.outflow).units(),
+            ) {
+                (Some(inflow), Some(outflow)) => inflow
+                    .checked_sub(outflow)
+                    .map(Amount::Units)
+                    .unwrap_or_else(|| Amount::Unreadable(format!("{inflow} in − {outflow} out"))),
+                _ => Amount::Unreadable(format!("{} in − {} out", t.inflow, t.outflow)),
+            };
+            let short = match (holds.units(), owes.units()) {
+                (Some(holds), Some(owes)) if owes > holds => Some(owes - holds),
+                _ => None,
+            };
+            Coverage {
+                chain: t.chain,
+                treasury: t.owner,
+                covered: short.is_none() && holds.units().is_some() && owes.units().is_some(),
+                holds,
+                owes,
+                short,
+            }
         })
         .collect();
     let drift = ledger
@@ -107,6 +160,7 @@ pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError>
         .collect();
     Ok(BalanceAudit {
         liabilities,
+        coverage,
         drift,
         withdrawals,
     })

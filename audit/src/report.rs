@@ -100,6 +100,16 @@ impl Report {
                 l.held
             ));
         }
+        for c in &b.coverage {
+            out.push_str(&format!(
+                "treasury,,,{},,{},{},,{},owes {}\n",
+                c.chain.as_str(),
+                c.treasury,
+                c.holds,
+                if c.covered { "covered" } else { "short" },
+                c.owes
+            ));
+        }
         for d in &b.drift {
             out.push_str(&format!(
                 "balance,,,{},{},,{},,does_not_add_up,entries {} / held {} against open holds {}\n",
@@ -190,6 +200,20 @@ impl Report {
                 l.payers,
                 l.available.usdc(),
                 l.held.usdc()
+            ));
+        }
+        for c in &b.coverage {
+            out.push_str(&format!(
+                "treasury {} on {}: holds {} USDC, owes payers {} → {}\n",
+                c.treasury,
+                c.chain.as_str(),
+                c.holds.usdc(),
+                c.owes.usdc(),
+                match c.short {
+                    Some(short) => format!("SHORT by {}", ledger::format_usdc(short)),
+                    None if c.covered => "covered".into(),
+                    None => "CANNOT BE READ".into(),
+                }
             ));
         }
         for d in &b.drift {

@@ -76,3 +76,37 @@ async fn liabilities_drift_and_withdrawals_are_reported(pool: PgPool) {
         (Amount::Units(705), Amount::Units(700))
     );
 }
+
+/// A treasury's USDC, as the ledger saw it move, against what payers on its chain are owed:
+/// covered, then short once a payer is owed more than it holds.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_treasury_must_hold_what_payers_are_owed(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    ledger
+        .record_treasury(Chain::Solana, "treasury", "usdc")
+        .await
+        .unwrap();
+    let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
+    batch.transfers = vec![
+        leg("top-up", "treasury", 5_000),
+        ledger::TransferRow {
+            source_owner: Some("treasury".into()),
+            ..leg("withdrawal", "agent", 1_000)
+        },
+    ];
+    ledger.write(&batch).await.unwrap();
+    credited(&ledger, "agent", Chain::Solana, "c-1", 4_000).await;
+    let coverage = &audit_balances(&ledger).await.unwrap().coverage;
+    assert_eq!(
+        (
+            coverage[0].holds.clone(),
+            coverage[0].owes.clone(),
+            coverage[0].covered
+        ),
+        (Amount::Units(4_000), Amount::Units(4_000), true)
+    );
+    credited(&ledger, "other", Chain::Solana, "c-2", 250).await;
+    let audit = audit_balances(&ledger).await.unwrap();
+    assert_eq!(audit.coverage[0].short, Some(250));
+    assert!(!audit.reconciled());
+}

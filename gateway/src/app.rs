@@ -118,6 +118,21 @@ impl App {
                 ledger.clone(),
             ))),
         };
+        // What the audit weighs against what payers are owed.
+        if let Some(s) = &config.solana {
+            ledger
+                .record_treasury(
+                    Chain::Solana,
+                    &s.treasury.to_string(),
+                    &s.usdc_mint.to_string(),
+                )
+                .await?;
+        }
+        if let Some(b) = &config.base {
+            ledger
+                .record_treasury(Chain::Base, &b.treasury.to_string(), &b.usdc.to_string())
+                .await?;
+        }
         let secret = match &config.quote_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => {

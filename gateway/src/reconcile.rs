@@ -23,6 +23,9 @@ pub const SETTLING_SECS: u64 = 20 * 60;
 /// Longer than any answer takes.
 pub const SETTLED_SECS: u64 = 60 * 60;
 const EVERY: Duration = Duration::from_secs(60);
+/// Longer than a withdrawal's transfer can take to land or expire (a Solana blockhash lives
+/// ~90 s; Base's receipt is waited for a minute).
+pub const WITHDRAWAL_SECS: u64 = 5 * 60;
 
 /// What one pass did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -35,6 +38,9 @@ pub struct Reconciled {
     pub left: usize,
     /// Holds past their expiry, given back to their balances.
     pub expired_holds: u64,
+    /// Withdrawals whose answer was lost, settled from the chain (sent, or failed and
+    /// credited back).
+    pub withdrawals: usize,
 }
 
 /// Runs [`reconcile`] every minute, for the life of the process.
@@ -75,6 +81,28 @@ pub async fn reconcile(
         }
     }
     done.expired_holds = app.ledger.expire_holds().await?;
+    for withdrawal in app.ledger.stale_withdrawals(WITHDRAWAL_SECS).await? {
+        match app.treasury.landed(&withdrawal).await {
+            Ok(Some(true)) => {
+                let tx = withdrawal.tx.as_deref().unwrap_or_default();
+                app.ledger.withdrawal_sent(withdrawal.id, tx).await?;
+                done.withdrawals += 1;
+            }
+            Ok(Some(false)) => {
+                app.ledger
+                    .withdrawal_failed(withdrawal.id, "its transfer never landed")
+                    .await?;
+                done.withdrawals += 1;
+            }
+            Ok(None) => tracing::warn!(
+                withdrawal = withdrawal.id,
+                "a withdrawal is still sending and its transfer is not on chain yet"
+            ),
+            Err(e) => {
+                tracing::warn!(withdrawal = withdrawal.id, error = %e, "a stale withdrawal is left for later")
+            }
+        }
+    }
     app.metrics.holds_expired.inc_by(done.expired_holds);
     app.ledger.forget_sign_in_nonces().await?;
     Ok(done)

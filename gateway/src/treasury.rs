@@ -156,6 +156,49 @@ impl Treasury {
     }
 }
 
+impl Treasury {
+    /// Where a withdrawal left `sending` stands on chain: `Some(true)` landed, `Some(false)`
+    /// refused or can no longer land, `None` not known yet.
+    pub async fn landed(&self, withdrawal: &Withdrawal) -> Result<Option<bool>, String> {
+        let Some(tx) = &withdrawal.tx else {
+            // Never signed (Solana), or its hash was not recorded (Base): nothing was sent
+            // on Solana; on Base someone must look.
+            return Ok(match withdrawal.chain {
+                Chain::Solana => Some(false),
+                Chain::Base => None,
+            });
+        };
+        match (withdrawal.chain, &self.solana, &self.base) {
+            (Chain::Solana, Some(solana), _) => {
+                let signature =
+                    solana_signature::Signature::from_str(tx).map_err(|e| e.to_string())?;
+                let statuses = solana
+                    .rpc
+                    .get_signature_statuses_with_history(&[signature])
+                    .await
+                    .map_err(|e| x402::redact(&e.to_string()))?;
+                Ok(match statuses.value.first().cloned().flatten() {
+                    Some(status) => Some(status.err.is_none()),
+                    // Its blockhash (150 slots) has long expired by the time this is asked.
+                    None => Some(false),
+                })
+            }
+            (Chain::Base, _, Some(base)) => {
+                let hash = tx
+                    .parse()
+                    .map_err(|e: alloy::hex::FromHexError| e.to_string())?;
+                let receipt = base
+                    .provider
+                    .get_transaction_receipt(hash)
+                    .await
+                    .map_err(|e| x402::redact(&e.to_string()))?;
+                Ok(receipt.map(|r| r.status()))
+            }
+            (chain, ..) => Err(format!("no treasury key for {}", chain.as_str())),
+        }
+    }
+}
+
 impl SolanaTreasury {
     async fn pay(&self, ledger: &Ledger, withdrawal: &Withdrawal, amount: u64) -> Payout {
         let Ok(to) = Pubkey::from_str(&withdrawal.payer) else {

@@ -183,15 +183,17 @@ async fn a_base_wallet_signs_in_with_siwe_and_streams_from_its_balance(pool: PgP
 
 /// Twenty calls at once, half on a second gateway sharing the database, against a balance
 /// that covers ten of them at their maximum: exactly ten are served, the others answered 402,
-/// and the balance ends at what was put in less ten actual costs.
+/// and the balance ends at what was put in less ten actual costs. The provider takes 1.5 s to
+/// answer, so every hold is asked for while the first ten are still held (an answered call
+/// gives back what it did not cost, which later calls may spend).
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn concurrent_calls_never_spend_more_than_the_balance_across_gateways(pool: PgPool) {
-    let w = world(pool, "ok").await;
+    let w = world(pool, "slow-start").await;
     let payer = w.payer.pubkey().to_string();
     let ledger = Ledger::from_pool(w.pool.clone());
     ledger::fixtures::credited(&ledger, &payer, Chain::Solana, "funding", 10 * 2_090).await;
     let (upstream, _) = mock_upstream().await;
-    let (second, _) = serve(&config(&w.net, &upstream, "ok"), &w.pool).await;
+    let (second, _) = serve(&config(&w.net, &upstream, "slow-start"), &w.pool).await;
 
     let body = chat("beta", false);
     let network = network(&gateway::sign_in::chains(&w.app), "solana:");
@@ -596,14 +598,14 @@ async fn a_hold_its_gateway_never_closed_is_given_back_by_the_reconciler(pool: P
         }
     ));
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let done = gateway::reconcile::reconcile(
+    // This pass, or the gateway's own one running beside it: the hold is given back once.
+    gateway::reconcile::reconcile(
         &w.app,
         gateway::reconcile::SETTLING_SECS,
         gateway::reconcile::SETTLED_SECS,
     )
     .await
     .unwrap();
-    assert_eq!(done.expired_holds, 1);
     assert_eq!(
         ledger.balance(&payer, Chain::Solana).await.unwrap(),
         ledger::Balance {
@@ -612,4 +614,85 @@ async fn a_hold_its_gateway_never_closed_is_given_back_by_the_reconciler(pool: P
         }
     );
     assert!(metrics(&w).await.contains("paywire_holds_expired_total 1"));
+}
+
+/// A withdrawal whose answer was lost (still `sending` long after) is settled from the chain
+/// by the reconciler: the one that landed is sent, the one that never did is credited back.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_withdrawal_left_sending_is_settled_from_the_chain(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let payer = w.payer.pubkey().to_string();
+    let request = json!({ "amount": "0.05" });
+    let solana = offer(&offers_for_top_up(&w, &request).await, "solana:");
+    expect_status(
+        top_up(&w, &request, Some(&solana_header(&w, &solana).await)).await,
+        200,
+    )
+    .await;
+    let landed: Value = json_of(
+        withdraw(
+            &w,
+            solana_wallet(&w),
+            Some("lost-answer-1"),
+            json!({ "amount": "0.01" }),
+        )
+        .await,
+        200,
+    )
+    .await;
+    // As if the gateway had stopped before recording it sent, and another that never left.
+    let ledger = Ledger::from_pool(w.pool.clone());
+    let ledger::Requested::New(never) = ledger
+        .request_withdrawal(&payer, Chain::Solana, "lost-answer-2", Some(10_000))
+        .await
+        .unwrap()
+    else {
+        panic!("covered")
+    };
+    ledger
+        .withdrawal_signed(
+            never.id,
+            &solana_signature::Signature::from([7; 64]).to_string(),
+        )
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE ledger.withdrawals SET status = 'sending', created_at = now() - interval '10 minutes'",
+    )
+    .execute(&w.pool)
+    .await
+    .unwrap();
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 30_000);
+
+    // This pass, or the gateway's own one running beside it, settles both once.
+    gateway::reconcile::reconcile(
+        &w.app,
+        gateway::reconcile::SETTLING_SECS,
+        gateway::reconcile::SETTLED_SECS,
+    )
+    .await
+    .unwrap();
+    let status = |key: &'static str| {
+        let ledger = ledger.clone();
+        let payer = payer.clone();
+        async move {
+            ledger
+                .withdrawal(&payer, Chain::Solana, key)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let first = status("lost-answer-1").await;
+    assert_eq!(first.status, ledger::WithdrawalStatus::Sent);
+    assert_eq!(first.tx.as_deref(), landed["transaction"].as_str());
+    assert_eq!(
+        status("lost-answer-2").await.status,
+        ledger::WithdrawalStatus::Failed
+    );
+    assert_eq!(
+        available(&w, &payer, Chain::Solana).await,
+        40_000,
+        "the one that never landed is back in the balance"
+    );
 }

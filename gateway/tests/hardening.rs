@@ -620,6 +620,7 @@ async fn charges_left_half_way_are_settled_from_the_chain(pool: PgPool) {
             failed: 1,
             left: 0,
             expired_holds: 0,
+            withdrawals: 0,
         }
     );
     let again = reconcile(&w.app, SETTLING_SECS, SETTLED_SECS)

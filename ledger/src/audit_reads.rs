@@ -62,6 +62,16 @@ pub struct WithdrawalLeg {
     pub found: Option<String>,
 }
 
+/// A treasury and the USDC the ledger saw move in and out of it (amounts as stored).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct TreasuryFlows {
+    pub chain: Chain,
+    pub owner: String,
+    pub usdc: String,
+    pub inflow: String,
+    pub outflow: String,
+}
+
 /// A live payment leg (a transfer, not a mint or burn) into anyone.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct PaymentLeg {
@@ -225,6 +235,41 @@ impl Ledger {
         )
         .bind(crate::WithdrawalStatus::Failed)
         .bind(names(&TransferKind::TRANSFERS))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Records a treasury a gateway is configured with (once).
+    pub async fn record_treasury(
+        &self,
+        chain: Chain,
+        owner: &str,
+        usdc: &str,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO ledger.treasuries (chain, owner, usdc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(chain)
+        .bind(owner)
+        .bind(usdc)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Every recorded treasury with the USDC the indexed, live, successful transfers moved
+    /// into it (minted included) and out of it.
+    pub async fn treasury_flows(&self) -> Result<Vec<TreasuryFlows>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT r.chain, r.owner, r.usdc,
+                    coalesce(sum(t.amount) FILTER (WHERE t.destination_owner = r.owner), 0)::text AS inflow,
+                    coalesce(sum(t.amount) FILTER (WHERE t.source_owner = r.owner), 0)::text AS outflow
+             FROM ledger.treasuries r
+             LEFT JOIN ledger.transfers t
+               ON t.chain = r.chain AND t.mint = r.usdc AND t.success AND t.status <> 'rolled_back'
+              AND (t.destination_owner = r.owner OR t.source_owner = r.owner)
+             GROUP BY r.chain, r.owner, r.usdc ORDER BY r.chain, r.owner",
+        )
         .fetch_all(self.pool())
         .await?)
     }

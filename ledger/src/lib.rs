@@ -20,7 +20,8 @@ mod withdrawals;
 mod write;
 
 pub use audit_reads::{
-    AuditScope, BalanceDrift, BalanceTotal, FlowSums, PaymentLeg, SettledCharge, WithdrawalLeg,
+    AuditScope, BalanceDrift, BalanceTotal, FlowSums, PaymentLeg, SettledCharge, TreasuryFlows,
+    WithdrawalLeg,
 };
 pub use balances::{Balance, BalanceEntry, Held, HoldUsage, NewHold};
 pub use charges::{

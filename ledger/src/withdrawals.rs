@@ -115,6 +115,18 @@ impl Ledger {
         .await?)
     }
 
+    /// Withdrawals still `sending` after `secs`: their answer was lost; the chain decides.
+    pub async fn stale_withdrawals(&self, secs: u64) -> Result<Vec<Withdrawal>, LedgerError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM ledger.withdrawals
+             WHERE status = $1 AND created_at < now() - make_interval(secs => $2) ORDER BY id"
+        ))
+        .bind(WithdrawalStatus::Sending)
+        .bind(secs as f64)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The transfer of withdrawal `id` is signed as `tx` (and about to be sent).
     pub async fn withdrawal_signed(&self, id: i64, tx: &str) -> Result<(), LedgerError> {
         sqlx::query("UPDATE ledger.withdrawals SET tx = $2 WHERE id = $1 AND status = $3")
