@@ -1,12 +1,14 @@
 //! Paying out of the treasury: a withdrawal's USDC back to its wallet, on the wallet's chain.
 //! The transfer's id is written to the ledger once signed and before it is sent, so a
-//! withdrawal whose answer is lost can still be found on chain. On Base, gateways sharing the
-//! treasury key take turns under a lock in Postgres (nonces).
+//! withdrawal whose answer is lost can still be found on chain, and one that may have been
+//! broadcast is never credited back before the chain says it failed. On Base, gateways sharing
+//! the treasury key take turns under a lock in Postgres (nonces).
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use alloy::{
-    network::EthereumWallet,
+    consensus::TxEnvelope,
+    network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
     primitives::{Address, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
@@ -57,6 +59,7 @@ struct SolanaTreasury {
 
 struct BaseTreasury {
     provider: DynProvider,
+    wallet: EthereumWallet,
     address: Address,
     usdc: Address,
 }
@@ -113,16 +116,15 @@ impl Treasury {
                         let url = b.rpc_url.parse().map_err(|e| {
                             GatewayError::Config(format!("[base] rpc_url {}: {e}", b.rpc_url))
                         })?;
+                        // No fillers: the transfer is filled and signed here, so its hash is
+                        // known (and recorded) before it is sent.
                         let provider = ProviderBuilder::new()
                             .disable_recommended_fillers()
-                            .with_gas_estimation()
-                            .with_simple_nonce_management()
-                            .fetch_chain_id()
-                            .wallet(EthereumWallet::from(signer))
                             .connect_http(url)
                             .erased();
                         Some(BaseTreasury {
                             provider,
+                            wallet: EthereumWallet::from(signer),
                             address: b.treasury,
                             usdc: b.usdc,
                         })
@@ -253,6 +255,9 @@ impl SolanaTreasury {
 }
 
 impl BaseTreasury {
+    /// Signs the transfer first and records its hash, then sends it: an error after that
+    /// point leaves the withdrawal `sending` (it may have been broadcast), never refunded
+    /// while it could still land.
     async fn pay(&self, ledger: &Ledger, withdrawal: &Withdrawal, amount: u64) -> Payout {
         let Ok(to) = Address::from_str(&withdrawal.payer) else {
             return Payout::Failed(format!("{} is not a Base address", withdrawal.payer));
@@ -262,15 +267,23 @@ impl BaseTreasury {
             Ok(turn) => turn,
             Err(e) => return Payout::Failed(format!("waiting for the treasury key: {e}")),
         };
-        let token = Eip3009Token::new(self.usdc, &self.provider);
-        let pending = match token.transfer(to, U256::from(amount)).send().await {
-            Ok(pending) => pending,
-            Err(e) => return Payout::Failed(format!("refused: {}", x402::redact(&e.to_string()))),
+        let envelope = match self.signed_transfer(to, amount).await {
+            Ok(envelope) => envelope,
+            // Nothing was sent: the node refused to estimate it (the treasury lacks the USDC,
+            // say) or did not answer.
+            Err(e) => return Payout::Failed(format!("refused: {}", x402::redact(&e))),
         };
-        let hash = pending.tx_hash().to_string();
+        let hash = envelope.tx_hash().to_string();
         if let Err(e) = ledger.withdrawal_signed(withdrawal.id, &hash).await {
-            tracing::error!(hash, error = %e, "a sent withdrawal could not be recorded");
+            return Payout::Failed(format!("recording the transfer: {e}"));
         }
+        let pending = match self.provider.send_tx_envelope(envelope).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::warn!(hash, error = %x402::redact(&e.to_string()), "withdrawal may not have been sent");
+                return Payout::Pending(hash);
+            }
+        };
         match pending
             .with_timeout(Some(BASE_RECEIPT_WAIT))
             .get_receipt()
@@ -283,5 +296,40 @@ impl BaseTreasury {
                 Payout::Pending(hash)
             }
         }
+    }
+
+    /// The USDC transfer of `amount` to `to`, filled (nonce, gas, fees, chain) and signed.
+    async fn signed_transfer(&self, to: Address, amount: u64) -> Result<TxEnvelope, String> {
+        let text = |e: &dyn std::fmt::Display| e.to_string();
+        let request = Eip3009Token::new(self.usdc, &self.provider)
+            .transfer(to, U256::from(amount))
+            .into_transaction_request()
+            .with_from(self.address);
+        let nonce = self
+            .provider
+            .get_transaction_count(self.address)
+            .pending()
+            .await
+            .map_err(|e| text(&e))?;
+        let gas = self
+            .provider
+            .estimate_gas(request.clone())
+            .await
+            .map_err(|e| text(&e))?;
+        let fees = self
+            .provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(|e| text(&e))?;
+        let chain_id = self.provider.get_chain_id().await.map_err(|e| text(&e))?;
+        request
+            .with_nonce(nonce)
+            .with_gas_limit(gas)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
+            .with_chain_id(chain_id)
+            .build(&self.wallet)
+            .await
+            .map_err(|e| text(&e))
     }
 }
