@@ -4,7 +4,7 @@
 //! amount the sum of its open holds; every withdrawal not failed is matched to the transfer
 //! that paid its wallet.
 
-use ledger::{Chain, Ledger};
+use ledger::{Chain, Ledger, WithdrawalStatus};
 use serde::Serialize;
 
 use crate::{charges::compare, Amount, AuditError, Reconciliation};
@@ -91,9 +91,22 @@ pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError>
             held: Amount::read(&t.held),
         })
         .collect();
-    let coverage = ledger
-        .treasury_flows()
-        .await?
+    let treasuries = ledger.treasury_flows().await?;
+    // A chain whose payers hold a balance but whose treasury no gateway recorded: nothing
+    // can be said to cover it.
+    let unrecorded = liabilities
+        .iter()
+        .filter(|l| !treasuries.iter().any(|t| t.chain == l.chain))
+        .map(|l| Coverage {
+            chain: l.chain,
+            treasury: String::new(),
+            holds: Amount::Unreadable("no treasury recorded for this chain".into()),
+            owes: l.available.plus(&l.held),
+            short: None,
+            covered: false,
+        })
+        .collect::<Vec<_>>();
+    let coverage = treasuries
         .into_iter()
         .map(|t| {
             let owes = liabilities
@@ -123,6 +136,7 @@ pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError>
                 short,
             }
         })
+        .chain(unrecorded)
         .collect();
     let drift = ledger
         .balance_drift()
@@ -143,9 +157,13 @@ pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError>
         .into_iter()
         .map(|w| {
             let amount = Amount::read(&w.amount);
-            let result = match &w.found {
-                Some(found) => compare(&amount, &Amount::read(found)),
-                None => Reconciliation::Missing,
+            // A failed withdrawal was credited back: the chain must not have paid it.
+            let failed = w.status == WithdrawalStatus::Failed.as_ref();
+            let result = match (&w.found, failed) {
+                (Some(found), false) => compare(&amount, &Amount::read(found)),
+                (None, false) => Reconciliation::Missing,
+                (None, true) => Reconciliation::Matched,
+                (Some(found), true) => compare(&Amount::Units(0), &Amount::read(found)),
             };
             WithdrawalCheck {
                 withdrawal_id: w.id,

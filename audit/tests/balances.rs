@@ -109,4 +109,48 @@ async fn a_treasury_must_hold_what_payers_are_owed(pool: PgPool) {
     let audit = audit_balances(&ledger).await.unwrap();
     assert_eq!(audit.coverage[0].short, Some(250));
     assert!(!audit.reconciled());
+
+    // Payers on a chain whose treasury no gateway recorded: not covered, whatever it holds.
+    credited(&ledger, "0xagent", Chain::Base, "c-3", 10).await;
+    let audit = audit_balances(&ledger).await.unwrap();
+    let base = audit
+        .coverage
+        .iter()
+        .find(|c| c.chain == Chain::Base)
+        .unwrap();
+    assert!(!base.covered, "{base:?}");
+}
+
+/// A withdrawal failed (and credited back) whose transfer the chain did pay is a discrepancy.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_failed_withdrawal_the_chain_paid_is_reported(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    credited(&ledger, "agent", Chain::Solana, "c-1", 5_000).await;
+    let Requested::New(w) = ledger
+        .request_withdrawal("agent", Chain::Solana, "key-1", Some(1_000))
+        .await
+        .unwrap()
+    else {
+        panic!("covered")
+    };
+    ledger.withdrawal_signed(w.id, "paid-anyway").await.unwrap();
+    ledger
+        .withdrawal_failed(w.id, "thought lost")
+        .await
+        .unwrap();
+    let audit = audit_balances(&ledger).await.unwrap();
+    assert_eq!(
+        audit.withdrawals[0].result,
+        Reconciliation::Matched,
+        "nothing moved: fine"
+    );
+    let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
+    batch.transfers = vec![leg("paid-anyway", "agent", 1_000)];
+    ledger.write(&batch).await.unwrap();
+    let audit = audit_balances(&ledger).await.unwrap();
+    assert_eq!(
+        audit.withdrawals[0].result,
+        Reconciliation::AmountMismatch { found: 1_000 }
+    );
+    assert!(!audit.reconciled());
 }

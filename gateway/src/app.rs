@@ -156,7 +156,11 @@ impl App {
             pay_to,
             ledger,
             upstreams: Upstreams::new(Duration::from_secs(config.upstream_timeout_secs)),
-            hold_ttl: Duration::from_secs(2 * config.upstream_timeout_secs + 60),
+            // Longer than any answer takes (a stream has no total timeout): the hour the
+            // reconciler gives a paid call too.
+            hold_ttl: Duration::from_secs(
+                (2 * config.upstream_timeout_secs + 60).max(crate::reconcile::SETTLED_SECS),
+            ),
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             clients: RateLimiter::new(config.client_rate_limit_per_minute),
             key_limits: KeyLimits::default(),

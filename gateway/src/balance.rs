@@ -123,12 +123,15 @@ pub async fn refused_sign_in(
     }
 }
 
+/// The balance route.
+pub const PATH: &str = "/v1/balance";
+
 /// `GET /v1/balance`, signed in or with a key: the wallet's balance, what calls in flight
 /// hold, and its latest entries. With neither, a 402 carrying the challenge to sign.
 pub async fn show(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let payer = match bearer(&app, &headers).await {
         Ok(Some((payer, _))) => payer,
-        Ok(None) => match wallet(&app, &headers).await {
+        Ok(None) => match wallet(&app, &headers, PATH).await {
             Ok(payer) => payer,
             Err(response) => return response,
         },

@@ -17,7 +17,7 @@ use crate::{
     balance,
     checkout::checkout,
     keys::bearer,
-    paywall::{answer, offers, payment_required, Failure},
+    paywall::{answer, offers, payment_required, Failure, CHAT_PATH},
     request::price,
     sale::Sale,
     sign_in::signed_in,
@@ -48,7 +48,7 @@ async fn handle(app: &Arc<App>, headers: &HeaderMap, body: Bytes) -> Result<Resp
         if let Some((payer, key)) = bearer(app, headers).await? {
             return balance::serve(app, priced, payer, Some(key)).await;
         }
-        match signed_in(app, headers).await {
+        match signed_in(app, headers, CHAT_PATH).await {
             Ok(Some(payer)) => return balance::serve(app, priced, payer, None).await,
             Ok(None) => {}
             Err(refused) => return Ok(balance::refused_sign_in(app, refused, &priced).await?),

@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{app::App, limiter::RateLimiter, paywall::wallet, sign_in::Payer, GatewayError};
 
+/// The keys' routes (`/v1/keys`, `/v1/keys/{id}`): one sign-in challenge for all of them.
+pub const PATH: &str = "/v1/keys";
 /// What every key starts with.
 pub const PREFIX: &str = "pw_";
 /// How much of a key is kept in clear, to tell keys apart.
@@ -128,7 +130,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Option<Json<KeyRequest>>,
 ) -> Response {
-    let payer = match wallet(&app, &headers).await {
+    let payer = match wallet(&app, &headers, PATH).await {
         Ok(payer) => payer,
         Err(response) => return response,
     };
@@ -195,7 +197,7 @@ fn new_key(app: &App, request: KeyRequest) -> Result<(NewKey, String), GatewayEr
 
 /// `GET /v1/keys`, signed in: the wallet's keys (never their secrets).
 pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let payer = match wallet(&app, &headers).await {
+    let payer = match wallet(&app, &headers, PATH).await {
         Ok(payer) => payer,
         Err(response) => return response,
     };
@@ -213,7 +215,7 @@ pub async fn revoke(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    let payer = match wallet(&app, &headers).await {
+    let payer = match wallet(&app, &headers, PATH).await {
         Ok(payer) => payer,
         Err(response) => return response,
     };

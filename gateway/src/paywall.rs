@@ -114,21 +114,29 @@ pub fn unserved_from_balance(
     )
 }
 
-/// The wallet signed in on a route that needs one (keys, the balance), or the answer to give
-/// instead: a 402 carrying a challenge to sign, or why the sign-in was refused.
-pub async fn wallet(app: &App, headers: &axum::http::HeaderMap) -> Result<Payer, Response> {
-    match signed_in(app, headers).await {
+/// The wallet signed in on `path`, a route that needs one (keys, the balance, withdrawals), or
+/// the answer to give instead: a 402 carrying a challenge for that route, or why the sign-in
+/// was refused.
+pub async fn wallet(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+    path: &str,
+) -> Result<Payer, Response> {
+    let refused = |why: String| {
+        required(
+            app,
+            path,
+            StatusCode::PAYMENT_REQUIRED,
+            Some(why),
+            Vec::new(),
+        )
+    };
+    match signed_in(app, headers, path).await {
         Ok(Some(payer)) => Ok(payer),
-        Ok(None) => Err(unserved_from_balance(
-            app,
+        Ok(None) => Err(refused(
             "sign_in_required: sign the sign-in-with-x challenge (extensions) and send it in the SIGN-IN-WITH-X header".into(),
-            Vec::new(),
         )),
-        Err(SignIn::Refused(code, what)) => Err(unserved_from_balance(
-            app,
-            format!("{code}: {what}"),
-            Vec::new(),
-        )),
+        Err(SignIn::Refused(code, what)) => Err(refused(format!("{code}: {what}"))),
         Err(SignIn::Failed(e)) => Err(e.into_response()),
     }
 }
@@ -140,7 +148,8 @@ fn required(
     error: Option<String>,
     accepts: Vec<PaymentRequirements>,
 ) -> Response {
-    let sign_in = sign_in::challenge(app, CHAT_PATH).extension(&sign_in::chains(app));
+    // A sign-in answers the challenge of one route, and only that route takes it.
+    let sign_in = sign_in::challenge(app, path).extension(&sign_in::chains(app));
     let required = PaymentRequired {
         x402_version: wire::X402_VERSION,
         error,

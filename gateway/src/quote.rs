@@ -111,6 +111,14 @@ impl QuoteSigner {
 
     /// When `nonce` expires, if this gateway's key issued it.
     pub fn nonce_expiry(&self, nonce: &str) -> Option<u64> {
+        // Only the spelling issued (32 lowercase hex digits): one nonce, one ledger key.
+        let canonical = nonce.len() == 32
+            && nonce
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !canonical {
+            return None;
+        }
         let bytes = alloy::hex::decode(nonce).ok()?;
         let (random, rest) = bytes.split_at_checked(6)?;
         let (expires, mac) = rest.split_at_checked(4)?;
@@ -154,6 +162,12 @@ mod tests {
         assert_eq!(nonce.len(), 32);
         assert!(nonce.chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(signer.nonce_expiry(&nonce), Some(1_000));
+        assert_eq!(
+            signer.nonce_expiry(&nonce.to_uppercase()),
+            None,
+            "one spelling"
+        );
+        assert_eq!(signer.nonce_expiry(&format!("0x{nonce}")), None);
         assert_eq!(QuoteSigner::new(b"other").nonce_expiry(&nonce), None);
         let mut later = alloy::hex::decode(&nonce).unwrap();
         later[9] = later[9].wrapping_add(1);

@@ -60,8 +60,14 @@ pub fn challenge(app: &App, path: &str) -> Challenge {
     )
 }
 
-/// The wallet signed in by the request's `SIGN-IN-WITH-X` header, if it has one.
-pub async fn signed_in(app: &App, headers: &HeaderMap) -> Result<Option<Payer>, SignIn> {
+/// The wallet signed in by the request's `SIGN-IN-WITH-X` header, if it has one, for the route
+/// at `path`: a proof signed for another route (reading a balance, say) does not make keys or
+/// withdraw.
+pub async fn signed_in(
+    app: &App,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<Option<Payer>, SignIn> {
     let Some(header) = headers.get(siwx::HEADER) else {
         return Ok(None);
     };
@@ -83,6 +89,12 @@ pub async fn signed_in(app: &App, headers: &HeaderMap) -> Result<Option<Payer>, 
             now: Utc::now(),
         })
         .map_err(|e| SignIn::Refused(e, explain(e)))?;
+    if proof.challenge.uri != format!("{}{path}", app.public_url) {
+        return Err(refused(
+            SiwxError::UriMismatch,
+            "this sign-in was signed for another route (its uri): sign the challenge of this route's 402",
+        ));
+    }
     let nonce = &proof.challenge.nonce;
     let expires = app
         .quotes

@@ -32,7 +32,7 @@ pub async fn withdraw(
     headers: HeaderMap,
     body: Option<Json<WithdrawRequest>>,
 ) -> Response {
-    let payer = match wallet(&app, &headers).await {
+    let payer = match wallet(&app, &headers, PATH).await {
         Ok(payer) => payer,
         Err(response) => return response,
     };

@@ -92,7 +92,7 @@ async fn a_surplus_is_spent_by_the_next_call_signed_in_with_solana_and_no_transa
     let balance: Value = w
         .http
         .get(format!("{}/v1/balance", w.gateway))
-        .header(siwx::HEADER, solana_sign_in(&w, &body).await)
+        .header(siwx::HEADER, route_sign_in(&w, "/v1/balance"))
         .send()
         .await
         .unwrap()
@@ -427,10 +427,13 @@ async fn withdraw(
 }
 
 fn solana_wallet(w: &World) -> Option<String> {
+    Some(route_sign_in(w, "/v1/balance/withdraw"))
+}
+
+/// The demo payer's Solana sign-in for the route at `path`.
+fn route_sign_in(w: &World, path: &str) -> String {
     let network = network(&gateway::sign_in::chains(&w.app), "solana:");
-    Some(
-        gateway::sign_in::challenge(&w.app, "/v1/balance/withdraw").sign_solana(&network, &w.payer),
-    )
+    gateway::sign_in::challenge(&w.app, path).sign_solana(&network, &w.payer)
 }
 
 async fn base_usdc(w: &World, owner: alloy::primitives::Address) -> u64 {
@@ -556,8 +559,8 @@ async fn a_withdrawal_sends_the_balance_back_once_per_key(pool: PgPool) {
     )
     .await;
     let before = base_usdc(&w, base_payer).await;
-    let (challenge, chains) = challenge(&w, &chat("beta", false)).await;
-    let sign_in = challenge
+    let chains = gateway::sign_in::chains(&w.app);
+    let sign_in = gateway::sign_in::challenge(&w.app, "/v1/balance/withdraw")
         .sign_evm(&network(&chains, "eip155:"), &w.base_payer)
         .unwrap();
     let sent: Value = json_of(

@@ -69,6 +69,24 @@ async fn a_key_spends_the_wallets_balance_from_the_official_openai_client(pool: 
     assert!(required.error.unwrap().starts_with("sign_in_required"));
     assert!(required.extensions.unwrap()[siwx::EXTENSION]["info"]["nonce"].is_string());
 
+    // A sign-in answers one route's challenge: one made to read the balance makes no key.
+    let elsewhere = w
+        .http
+        .post(format!("{}/v1/keys", w.gateway))
+        .header(siwx::HEADER, sign_in(&w, "/v1/balance"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let refused: wire::PaymentRequired = json_of(elsewhere, 402).await;
+    assert!(
+        refused
+            .error
+            .unwrap()
+            .starts_with("invalid_siwx_uri_mismatch"),
+        "a proof for another route"
+    );
+
     let made = make_key(&w, json!({ "name": "agent", "models": ["beta"] })).await;
     let key = made["key"].as_str().unwrap().to_string();
     assert!(key.starts_with("pw_") && key.len() > 40, "{made}");

@@ -224,14 +224,15 @@ impl Ledger {
         .await?)
     }
 
-    /// Every withdrawal not failed, with what its transaction paid its payer.
+    /// Every withdrawal not failed, and every failed one that was signed, with what its
+    /// transaction paid its payer.
     pub async fn withdrawal_legs(&self) -> Result<Vec<WithdrawalLeg>, LedgerError> {
         Ok(sqlx::query_as(
             "SELECT w.id, w.payer, w.chain, w.amount::text AS amount, w.status, w.tx,
                     (SELECT sum(t.amount)::text FROM ledger.transfers t
                      WHERE t.chain = w.chain AND t.tx = w.tx AND t.destination_owner = w.payer
                        AND t.success AND t.status <> 'rolled_back' AND t.kind = ANY($2)) AS found
-             FROM ledger.withdrawals w WHERE w.status <> $1 ORDER BY w.id",
+             FROM ledger.withdrawals w WHERE w.status <> $1 OR w.tx IS NOT NULL ORDER BY w.id",
         )
         .bind(crate::WithdrawalStatus::Failed)
         .bind(names(&TransferKind::TRANSFERS))

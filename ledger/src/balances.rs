@@ -72,7 +72,8 @@ impl Ledger {
     /// the key's spend limit: the key's row is locked first, its period started over if it
     /// has run out).
     pub async fn hold(&self, hold: &NewHold<'_>) -> Result<Held, LedgerError> {
-        let held: Option<(i64, String)> = sqlx::query_as(
+        let held: Option<(i64, String)> = retried(|| {
+            sqlx::query_as(
             "WITH key AS (
                  SELECT id, spend_limit, (CASE WHEN reset THEN 0 ELSE period_spent END) AS spent, reset
                  FROM (SELECT *, limit_period IS NOT NULL AND now() >= period_start + CASE limit_period
@@ -111,6 +112,7 @@ impl Ledger {
         .bind(EntryKind::Hold.as_ref())
         .bind(hold.api_key)
         .fetch_optional(self.pool())
+        })
         .await?;
         if let Some((hold_id, available)) = held {
             return Ok(Held::Held {
@@ -146,8 +148,9 @@ impl Ledger {
         hold_id: i64,
         usage: &HoldUsage,
     ) -> Result<Option<u64>, LedgerError> {
-        let available: Option<String> = sqlx::query_scalar(
-            "WITH closed AS (
+        let available: Option<String> = retried(|| {
+            sqlx::query_scalar(
+                "WITH closed AS (
                  UPDATE ledger.holds
                  SET status = $3, actual_cost = $2::numeric, provider = $4, prompt_tokens = $5,
                      completion_tokens = $6, closed_at = now()
@@ -168,17 +171,18 @@ impl Ledger {
                  SELECT payer, chain, e.kind, e.amount, $1
                  FROM closed, LATERAL (VALUES ($8, amount), ($9, -actual_cost)) AS e (kind, amount))
              SELECT available::text FROM balance",
-        )
-        .bind(hold_id)
-        .bind(usage.actual_cost.to_string())
-        .bind(HoldStatus::Charged)
-        .bind(&usage.provider)
-        .bind(usage.prompt_tokens.map(|t| t as i32))
-        .bind(usage.completion_tokens.map(|t| t as i32))
-        .bind(HoldStatus::Open)
-        .bind(EntryKind::Release.as_ref())
-        .bind(EntryKind::Charge.as_ref())
-        .fetch_optional(self.pool())
+            )
+            .bind(hold_id)
+            .bind(usage.actual_cost.to_string())
+            .bind(HoldStatus::Charged)
+            .bind(&usage.provider)
+            .bind(usage.prompt_tokens.map(|t| t as i32))
+            .bind(usage.completion_tokens.map(|t| t as i32))
+            .bind(HoldStatus::Open)
+            .bind(EntryKind::Release.as_ref())
+            .bind(EntryKind::Charge.as_ref())
+            .fetch_optional(self.pool())
+        })
         .await?;
         available.as_deref().map(units).transpose()
     }
@@ -186,28 +190,32 @@ impl Ledger {
     /// Gives an open hold back whole (its call produced nothing). Returns what is available
     /// afterwards, or `None` if the hold was no longer open.
     pub async fn release_hold(&self, hold_id: i64) -> Result<Option<u64>, LedgerError> {
-        let released: Option<(String, i64)> = sqlx::query_as(RELEASE)
-            .bind(Some(hold_id))
-            .bind(HoldStatus::Released)
-            .bind(HoldStatus::Open)
-            .bind(EntryKind::Release.as_ref())
-            .bind(false)
-            .fetch_optional(self.pool())
-            .await?;
+        let released: Option<(String, i64)> = retried(|| {
+            sqlx::query_as(RELEASE)
+                .bind(Some(hold_id))
+                .bind(HoldStatus::Released)
+                .bind(HoldStatus::Open)
+                .bind(EntryKind::Release.as_ref())
+                .bind(false)
+                .fetch_optional(self.pool())
+        })
+        .await?;
         released.map(|(available, _)| units(&available)).transpose()
     }
 
     /// Releases every open hold past its expiry (its gateway stopped mid-call); returns how
     /// many. Safe to run from every gateway at once: each hold closes once.
     pub async fn expire_holds(&self) -> Result<u64, LedgerError> {
-        let expired: Vec<(String, i64)> = sqlx::query_as(RELEASE)
-            .bind(None::<i64>)
-            .bind(HoldStatus::Expired)
-            .bind(HoldStatus::Open)
-            .bind(EntryKind::Release.as_ref())
-            .bind(true)
-            .fetch_all(self.pool())
-            .await?;
+        let expired: Vec<(String, i64)> = retried(|| {
+            sqlx::query_as(RELEASE)
+                .bind(None::<i64>)
+                .bind(HoldStatus::Expired)
+                .bind(HoldStatus::Open)
+                .bind(EntryKind::Release.as_ref())
+                .bind(true)
+                .fetch_all(self.pool())
+        })
+        .await?;
         Ok(expired.first().map_or(0, |(_, closed)| *closed as u64))
     }
 
@@ -230,12 +238,13 @@ impl Ledger {
 
     /// Forgets spent nonces whose proofs have expired (they are refused by age anyway).
     pub async fn forget_sign_in_nonces(&self) -> Result<u64, LedgerError> {
-        Ok(
-            sqlx::query("DELETE FROM ledger.sign_in_nonces WHERE expires_at < now()")
-                .execute(self.pool())
-                .await?
-                .rows_affected(),
+        // With a margin: a gateway whose clock runs behind the database's still refuses them.
+        Ok(sqlx::query(
+            "DELETE FROM ledger.sign_in_nonces WHERE expires_at < now() - interval '10 minutes'",
         )
+        .execute(self.pool())
+        .await?
+        .rows_affected())
     }
 
     /// A payer's balance (zero if it never had one).
@@ -318,6 +327,30 @@ const RELEASE: &str = "WITH closed AS (
          INSERT INTO ledger.balance_entries (payer, chain, kind, amount, hold_id)
          SELECT payer, chain, $4, amount, id FROM closed)
      SELECT available::text, (SELECT count(*) FROM closed) FROM balance";
+
+/// Runs `statement` again when Postgres aborted it to break a deadlock or a serialization
+/// conflict with another gateway's statement (it wrote nothing then). A key's hold locks the
+/// key, then the balance; closing one locks the balance, then the key: two gateways can meet
+/// the other way round. Every statement here is guarded by a status, so running it again
+/// applies it once.
+async fn retried<T, F, Fut>(mut statement: F) -> Result<T, LedgerError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match statement().await {
+            Err(sqlx::Error::Database(e))
+                if attempt < 5 && matches!(e.code().as_deref(), Some("40P01") | Some("40001")) =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+            }
+            done => return done.map_err(LedgerError::from),
+        }
+    }
+}
 
 /// An amount as Postgres holds it (`numeric` text), which a balance keeps within u64.
 pub(crate) fn units(text: &str) -> Result<u64, LedgerError> {

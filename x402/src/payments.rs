@@ -192,6 +192,20 @@ impl Payments {
                         "the facilitator named no payer",
                     )
                 })?;
+                // The ledger spells a Base payer EIP-55, as a sign-in does: a facilitator that
+                // echoes the address lowercase must not file its credit under another name.
+                let payer = match chain {
+                    Chain::Base => payer
+                        .parse::<alloy::primitives::Address>()
+                        .map(|a| a.to_string())
+                        .map_err(|_| {
+                            Rejection::new(
+                                Reason::UnexpectedVerifyError,
+                                format!("the facilitator named payer {payer}, not an address"),
+                            )
+                        })?,
+                    Chain::Solana => payer,
+                };
                 let id = Facilitator::eip3009_key(payment).map_or(PaymentId::Unknown, |k| k.id);
                 Ok(Accepted {
                     key: PaymentKey { chain, id, payer },
