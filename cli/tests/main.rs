@@ -490,13 +490,14 @@ fn up_runs_the_demo_and_every_charge_reconciles() {
     assert!(out.status.success(), "paywire up failed:\n{stderr}");
     assert!(stderr.contains(runs), "{stderr}");
     assert!(stderr.contains("everything reconciles"), "{stderr}");
-    // The 20 calls, the top-up and the withdrawal of the balance rail's demo.
-    assert_eq!(stderr.matches(" matched").count(), 22, "{stderr}");
+    // The 20 calls, and the balance rail's per-call payment, top-up and withdrawal.
+    assert_eq!(stderr.matches(" matched").count(), 23, "{stderr}");
     for line in [
-        "top-up: 0.050000 USDC paid on chain",
-        "signed in (SIWS), no transaction: charged",
-        "(Authorization: Bearer, as any OpenAI client sends it)",
-        "withdrawal: 0.048000 USDC back to the wallet",
+        "per call: 0.002064 USDC paid on chain, the call cost 0.001000, 0.001064 to the balance",
+        "next call signed in (SIWS), no transaction: charged 0.001000 from the balance, 0.000064 left",
+        "top-up: 0.050000 USDC paid on chain → 0.050064 available",
+        "(Authorization: Bearer, as any OpenAI client sends it): charged 0.001000, 0.049064 left",
+        "withdrawal: 0.049064 USDC back to the wallet",
     ] {
         assert!(stderr.contains(line), "{line}:\n{stderr}");
     }

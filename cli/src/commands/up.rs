@@ -549,6 +549,46 @@ async fn balance_demo(
     let wallet = Wallet::Solana(localnet::read_keypair(&state.solana.payer_keypair)?);
     let usdc = state.solana.usdc_mint.to_string();
     let mut lines = Vec::new();
+    let chat = format!("{gateway}/v1/chat/completions");
+    let header = |headers: &reqwest::header::HeaderMap, name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?")
+            .to_string()
+    };
+
+    // Per call, priced for 256 tokens: what it does not cost lands in the balance.
+    let long = json!({ "model": HELD, "messages": [{ "role": "user", "content": "hello" }], "max_tokens": 256 });
+    let required: wire::PaymentRequired = http.post(&chat).json(&long).send().await?.json().await?;
+    let payment = wallet
+        .pay(wallet.offer(&required)?, &state.solana.rpc_url, Some(&usdc))
+        .await?;
+    let paid = http
+        .post(&chat)
+        .header(wire::PAYMENT_SIGNATURE, wire::encode_header(&payment))
+        .json(&long)
+        .send()
+        .await?;
+    let headers = paid.headers().clone();
+    json(paid).await?;
+    lines.push(format!(
+        "per call: {} USDC paid on chain, the call cost {}, {} to the balance",
+        header(&headers, "x-paywire-charge"),
+        header(&headers, "x-paywire-actual-cost"),
+        header(&headers, "x-paywire-credit")
+    ));
+
+    // The next call, signed in: the surplus pays for it.
+    let body = json!({ "model": TOKENIZED, "messages": [{ "role": "user", "content": "Say hello" }], "max_tokens": 64 });
+    let signed_in = wallet.signed_in(|| http.post(&chat).json(&body)).await?;
+    let headers = signed_in.headers().clone();
+    json(signed_in).await?;
+    lines.push(format!(
+        "next call signed in (SIWS), no transaction: charged {} from the balance, {} left",
+        header(&headers, "x-paywire-charge"),
+        header(&headers, "x-paywire-balance")
+    ));
 
     let top_up = format!("{gateway}/v1/balance/top-up");
     let amount = json!({ "amount": "0.05" });
@@ -574,24 +614,6 @@ async fn balance_demo(
         "top-up: {} USDC paid on chain → {} available",
         topped["credited"].as_str().unwrap_or("?"),
         topped["available"].as_str().unwrap_or("?")
-    ));
-
-    let chat = format!("{gateway}/v1/chat/completions");
-    let body = json!({ "model": TOKENIZED, "messages": [{ "role": "user", "content": "Say hello" }], "max_tokens": 64 });
-    let signed_in = wallet.signed_in(|| http.post(&chat).json(&body)).await?;
-    let headers = signed_in.headers().clone();
-    json(signed_in).await?;
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("?")
-            .to_string()
-    };
-    lines.push(format!(
-        "signed in (SIWS), no transaction: charged {} from the balance, {} left",
-        header("x-paywire-charge"),
-        header("x-paywire-balance")
     ));
 
     let keys = format!("{gateway}/v1/keys");
