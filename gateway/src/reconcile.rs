@@ -82,7 +82,18 @@ pub async fn reconcile(
     }
     done.expired_holds = app.ledger.expire_holds().await?;
     for withdrawal in app.ledger.stale_withdrawals(WITHDRAWAL_SECS).await? {
-        match app.treasury.landed(&withdrawal).await {
+        let landed = match app.treasury.landed(&withdrawal).await {
+            // An RPC without transaction history does not know an old transfer: what the
+            // indexer saw is a second witness before anything is credited back.
+            Ok(Some(false)) => match &withdrawal.tx {
+                Some(tx) => Ok(Some(
+                    app.ledger.transaction_seen(withdrawal.chain, tx).await?,
+                )),
+                None => Ok(Some(false)),
+            },
+            other => other,
+        };
+        match landed {
             Ok(Some(true)) => {
                 let tx = withdrawal.tx.as_deref().unwrap_or_default();
                 app.ledger.withdrawal_sent(withdrawal.id, tx).await?;

@@ -659,15 +659,28 @@ async fn a_withdrawal_left_sending_is_settled_from_the_chain(pool: PgPool) {
         )
         .await
         .unwrap();
+    // And one the chain's RPC no longer knows but the indexer saw land.
+    let ledger::Requested::New(seen) = ledger
+        .request_withdrawal(&payer, Chain::Solana, "lost-answer-3", Some(5_000))
+        .await
+        .unwrap()
+    else {
+        panic!("covered")
+    };
+    let seen_tx = solana_signature::Signature::from([9; 64]).to_string();
+    ledger.withdrawal_signed(seen.id, &seen_tx).await.unwrap();
+    let mut batch = ledger::Batch::new(Chain::Solana, ledger::Ingest::Grpc);
+    batch.transfers = vec![ledger::fixtures::usdc_leg(&seen_tx, &payer, 5_000)];
+    ledger.write(&batch).await.unwrap();
     sqlx::query(
         "UPDATE ledger.withdrawals SET status = 'sending', created_at = now() - interval '10 minutes'",
     )
     .execute(&w.pool)
     .await
     .unwrap();
-    assert_eq!(available(&w, &payer, Chain::Solana).await, 30_000);
+    assert_eq!(available(&w, &payer, Chain::Solana).await, 25_000);
 
-    // This pass, or the gateway's own one running beside it, settles both once.
+    // This pass, or the gateway's own one running beside it, settles them once.
     gateway::reconcile::reconcile(
         &w.app,
         gateway::reconcile::SETTLING_SECS,
@@ -694,8 +707,13 @@ async fn a_withdrawal_left_sending_is_settled_from_the_chain(pool: PgPool) {
         ledger::WithdrawalStatus::Failed
     );
     assert_eq!(
+        status("lost-answer-3").await.status,
+        ledger::WithdrawalStatus::Sent,
+        "the indexer saw it land"
+    );
+    assert_eq!(
         available(&w, &payer, Chain::Solana).await,
-        40_000,
+        35_000,
         "the one that never landed is back in the balance"
     );
 }

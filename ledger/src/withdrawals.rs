@@ -127,6 +127,18 @@ impl Ledger {
         .await?)
     }
 
+    /// Whether the indexer saw transaction `tx` succeed on `chain` (and it was not rolled back).
+    pub async fn transaction_seen(&self, chain: Chain, tx: &str) -> Result<bool, LedgerError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ledger.transfers
+                            WHERE chain = $1 AND tx = $2 AND success AND status <> 'rolled_back')",
+        )
+        .bind(chain)
+        .bind(tx)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// The transfer of withdrawal `id` is signed as `tx` (and about to be sent).
     pub async fn withdrawal_signed(&self, id: i64, tx: &str) -> Result<(), LedgerError> {
         sqlx::query("UPDATE ledger.withdrawals SET tx = $2 WHERE id = $1 AND status = $3")
