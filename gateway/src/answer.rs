@@ -154,11 +154,7 @@ async fn finish_json(
     // the receipt without it).
     body[receipt_field] = bill.json(model, provider, &completion, interrupted, None);
     let amounts = Some((completion.actual_cost, completion.credit));
-    let stored = json!({
-        "status": status.as_u16(),
-        "body": body,
-        "headers": bill.headers(provider, amounts, None).iter().map(|(k, v)| (k.to_string(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
-    });
+    let stored = bill.stored(status.as_u16(), &body, provider, amounts);
     let balance = bill
         .finish(&app.ledger, &app.metrics, &completion, &stored)
         .await?;
@@ -352,18 +348,19 @@ impl StreamTask {
             interrupted,
             None,
         );
-        let stored = json!({
-            "status": 200,
-            "body": {
-                "object": "chat.completion",
-                "model": self.slug,
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": if interrupted { Value::Null } else { json!("stop") } }],
-                "usage": { "prompt_tokens": usage.prompt, "completion_tokens": usage.completion },
-                "paywire_receipt": receipt,
-            },
-            "headers": self.bill.headers(Some(&self.provider), Some((completion.actual_cost, completion.credit)), None)
-                .into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect::<serde_json::Map<_, _>>(),
+        let body = json!({
+            "object": "chat.completion",
+            "model": self.slug,
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": if interrupted { Value::Null } else { json!("stop") } }],
+            "usage": { "prompt_tokens": usage.prompt, "completion_tokens": usage.completion },
+            "paywire_receipt": receipt,
         });
+        let stored = self.bill.stored(
+            200,
+            &body,
+            Some(&self.provider),
+            Some((completion.actual_cost, completion.credit)),
+        );
         let balance = match self
             .bill
             .finish(&self.app_ledger, &self.metrics, &completion, &stored)

@@ -59,15 +59,12 @@ impl Bill {
         balance: Option<u64>,
     ) -> Vec<(&'static str, String)> {
         let mut headers = match self {
-            Bill::Payment(receipt) => receipt.headers(provider, amounts),
+            Bill::Payment(receipt) => receipt.headers(amounts),
             Bill::Balance(hold) => {
                 let mut headers = vec![
                     ("x-paywire-hold-id", hold.hold_id.to_string()),
                     ("x-paywire-held", format_usdc(hold.amount)),
                 ];
-                if let Some(p) = provider {
-                    headers.push(("x-paywire-provider", p.to_string()));
-                }
                 if let Some((actual, _)) = amounts {
                     headers.push(("x-paywire-charge", format_usdc(actual)));
                     headers.push(("x-paywire-actual-cost", format_usdc(actual)));
@@ -75,10 +72,29 @@ impl Bill {
                 headers
             }
         };
+        if let Some(p) = provider {
+            headers.push(("x-paywire-provider", p.to_string()));
+        }
         if let Some(left) = balance {
             headers.push(("x-paywire-balance", format_usdc(left)));
         }
         headers
+    }
+
+    /// What a payment's retry is answered with: `status`, `body` and the receipt headers.
+    pub fn stored(
+        &self,
+        status: u16,
+        body: &Value,
+        provider: Option<&str>,
+        amounts: Option<(u64, u64)>,
+    ) -> Value {
+        let headers: serde_json::Map<String, Value> = self
+            .headers(provider, amounts, None)
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), Value::String(value)))
+            .collect();
+        json!({ "status": status, "body": body, "headers": headers })
     }
 
     /// The receipt as JSON (the answer's `paywire_receipt`, the stream's last event).

@@ -29,11 +29,7 @@ pub struct Receipt {
 
 impl Receipt {
     /// `PAYMENT-RESPONSE` (or v1's `X-PAYMENT-RESPONSE`) and the paywire headers.
-    pub fn headers(
-        &self,
-        provider: Option<&str>,
-        amounts: Option<(u64, u64)>,
-    ) -> Vec<(&'static str, String)> {
+    pub fn headers(&self, amounts: Option<(u64, u64)>) -> Vec<(&'static str, String)> {
         let mut headers = vec![
             (
                 if self.v1 {
@@ -56,9 +52,6 @@ impl Receipt {
                 ),
             ),
         ];
-        if let Some(p) = provider {
-            headers.push(("x-paywire-provider", p.to_string()));
-        }
         if let Some((actual, credit)) = amounts {
             headers.push(("x-paywire-actual-cost", format_usdc(actual)));
             headers.push(("x-paywire-credit", format_usdc(credit)));

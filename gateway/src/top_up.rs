@@ -107,11 +107,7 @@ pub async fn credit(app: &App, receipt: Receipt) -> Result<Response, GatewayErro
         "credited": format_usdc(amount),
         "transaction": bill.transaction(),
     });
-    let stored = json!({
-        "status": 200,
-        "body": body,
-        "headers": headers.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-    });
+    let stored = bill.stored(200, &body, None, Some((0, amount)));
     bill.finish(&app.ledger, &app.metrics, &completion, &stored)
         .await?;
     let balance = app.ledger.balance(&payer, chain).await?;

@@ -43,7 +43,7 @@ async fn with_key(w: &World, gateway: &str, key: &str, body: &Value) -> reqwest:
 }
 
 async fn error_of(response: reqwest::Response, status: u16) -> String {
-    let body: Value = expect_status(response, status).await.json().await.unwrap();
+    let body: Value = json_of(response, status).await;
     body["error"]["message"]
         .as_str()
         .unwrap_or_default()

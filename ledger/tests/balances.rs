@@ -32,6 +32,24 @@ fn used(actual_cost: u64) -> HoldUsage {
     }
 }
 
+/// A key of the payer's allowed to spend `limit` a day.
+async fn daily_key(ledger: &Ledger, limit: u64) -> ledger::ApiKey {
+    ledger
+        .create_key(
+            PAYER,
+            Chain::Solana,
+            &NewKey {
+                hash: [0; 32],
+                prefix: "pw_test".into(),
+                spend_limit: Some(limit),
+                limit_period: Some(LimitPeriod::Day),
+                ..NewKey::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
 /// The sum of the payer's entries, as stored.
 async fn entries_sum(pool: &PgPool) -> i64 {
     sqlx::query_scalar(
@@ -310,30 +328,13 @@ async fn the_old_credits_become_balances(pool: PgPool) {
 async fn a_keys_spend_limit_holds_under_concurrency(pool: PgPool) {
     let ledger = Ledger::from_pool(pool.clone());
     credited(&ledger, PAYER, Chain::Solana, "tx-1", 1_000_000).await;
-    let key = ledger
-        .create_key(
-            PAYER,
-            Chain::Solana,
-            &NewKey {
-                hash: [1; 32],
-                prefix: "pw_1".into(),
-                spend_limit: Some(500_000),
-                limit_period: Some(LimitPeriod::Day),
-                ..NewKey::default()
-            },
-        )
-        .await
-        .unwrap();
+    let key = daily_key(&ledger, 500_000).await;
     let with_key = |amount| NewHold {
         api_key: Some(key.id),
         ..hold(amount)
     };
     let asks = (0..40).map(|_| {
         let (ledger, ask) = (ledger.clone(), with_key(50_000));
-        let ask = NewHold {
-            model: "alpha",
-            ..ask
-        };
         tokio::spawn(async move { ledger.hold(&ask).await.unwrap() })
     });
     let outcomes: Vec<Held> = futures::future::join_all(asks)
@@ -385,20 +386,7 @@ async fn a_keys_spend_limit_holds_under_concurrency(pool: PgPool) {
 async fn a_keys_period_starts_over(pool: PgPool) {
     let ledger = Ledger::from_pool(pool.clone());
     credited(&ledger, PAYER, Chain::Solana, "tx-1", 1_000_000).await;
-    let key = ledger
-        .create_key(
-            PAYER,
-            Chain::Solana,
-            &NewKey {
-                hash: [2; 32],
-                prefix: "pw_2".into(),
-                spend_limit: Some(100),
-                limit_period: Some(LimitPeriod::Day),
-                ..NewKey::default()
-            },
-        )
-        .await
-        .unwrap();
+    let key = daily_key(&ledger, 100).await;
     let with_key = |amount| NewHold {
         api_key: Some(key.id),
         ..hold(amount)
