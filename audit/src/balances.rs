@@ -4,7 +4,7 @@
 //! amount the sum of its open holds; every withdrawal not failed is matched to the transfer
 //! that paid its wallet.
 
-use ledger::{Chain, Ledger, WithdrawalStatus};
+use ledger::{Chain, Ledger, PayoutStatus};
 use serde::Serialize;
 
 use crate::{charges::compare, Amount, AuditError, Reconciliation};
@@ -42,8 +42,8 @@ pub struct WithdrawalCheck {
     pub result: Reconciliation,
 }
 
-/// A treasury's USDC (by the transfers the ledger indexed) against what it owes payers on its
-/// chain.
+/// A treasury's USDC (by the transfers the ledger indexed) against what it owes: payers on its
+/// chain, and, on Solana (where releases are paid), the revenue owed to models' vaults.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Coverage {
     pub chain: Chain,
@@ -51,6 +51,9 @@ pub struct Coverage {
     /// In − out; unreadable when the ledger's sums are not amounts, or more left than came in
     /// (history the ledger did not see).
     pub holds: Amount,
+    pub owes_payers: Amount,
+    pub owes_vaults: Amount,
+    /// Payers + vaults.
     pub owes: Amount,
     /// How much more it owes than it holds.
     pub short: Option<u64>,
@@ -79,7 +82,12 @@ impl BalanceAudit {
     }
 }
 
-pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError> {
+/// The balance rail's audit; `owed_to_vaults` is what the Solana treasury owes models' vaults
+/// (see [`crate::revenue`]).
+pub async fn audit_balances(
+    ledger: &Ledger,
+    owed_to_vaults: &Amount,
+) -> Result<BalanceAudit, AuditError> {
     let liabilities: Vec<ChainBalances> = ledger
         .balance_totals()
         .await?
@@ -101,6 +109,8 @@ pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError>
             chain: l.chain,
             treasury: String::new(),
             holds: Amount::Unreadable("no treasury recorded for this chain".into()),
+            owes_payers: l.available.plus(&l.held),
+            owes_vaults: Amount::Units(0),
             owes: l.available.plus(&l.held),
             short: None,
             covered: false,
@@ -109,10 +119,15 @@ pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError>
     let coverage = treasuries
         .into_iter()
         .map(|t| {
-            let owes = liabilities
+            let owes_payers = liabilities
                 .iter()
                 .find(|l| l.chain == t.chain)
                 .map_or(Amount::Units(0), |l| l.available.plus(&l.held));
+            let owes_vaults = match t.chain {
+                Chain::Solana => owed_to_vaults.clone(),
+                Chain::Base => Amount::Units(0),
+            };
+            let owes = owes_payers.plus(&owes_vaults);
             let holds = match (
                 Amount::read(&t.inflow).units(),
                 Amount::read(&t.outflow).units(),
@@ -132,6 +147,8 @@ pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError>
                 treasury: t.owner,
                 covered: short.is_none() && holds.units().is_some() && owes.units().is_some(),
                 holds,
+                owes_payers,
+                owes_vaults,
                 owes,
                 short,
             }
@@ -158,7 +175,7 @@ pub async fn audit_balances(ledger: &Ledger) -> Result<BalanceAudit, AuditError>
         .map(|w| {
             let amount = Amount::read(&w.amount);
             // A failed withdrawal was credited back: the chain must not have paid it.
-            let failed = w.status == WithdrawalStatus::Failed.as_ref();
+            let failed = w.status == PayoutStatus::Failed.as_ref();
             let result = match (&w.found, failed) {
                 (Some(found), false) => compare(&amount, &Amount::read(found)),
                 (None, false) => Reconciliation::Missing,

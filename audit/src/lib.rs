@@ -3,7 +3,9 @@
 //!
 //! - [`charges`]: every settled charge against its on-chain transfer, and every inflow to a
 //!   payTo address that no charge or model-vault instruction explains;
-//! - [`balances`]: payer balances as the treasuries' liabilities, each the sum of its entries,
+//! - [`revenue`]: what each model earned, what its vault received, what is owed; every release
+//!   against its transfer and a computation, every treasury outflow against its cause;
+//! - [`balances`]: payer balances and owed revenue as the treasuries' liabilities, each the sum of its entries,
 //!   and every withdrawal against its transfer;
 //! - [`vaults`]: each tokenized model's vault (revenue in = balance + what left, by cause) and
 //!   token supply (minted − burned) against the chain;
@@ -20,6 +22,7 @@ pub mod balances;
 pub mod charges;
 mod error;
 pub mod report;
+pub mod revenue;
 pub mod vaults;
 
 pub use amount::Amount;
@@ -28,4 +31,5 @@ pub use charges::{audit_charges, ChargeAudit, ChargeCheck, Reconciliation, Unexp
 pub use error::AuditError;
 pub use ledger::AuditScope;
 pub use report::{Format, Report};
+pub use revenue::{audit_revenue, ModelRevenue, RevenueAudit};
 pub use vaults::{ModelCheck, VaultAudit};

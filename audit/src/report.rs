@@ -7,21 +7,48 @@ use serde::{Serialize, Serializer};
 
 use ledger::FlowCause;
 
+use crate::Amount;
+
 use crate::{
-    vaults::OUTFLOW_COLUMNS, BalanceAudit, ChargeAudit, ChargeCheck, ModelCheck, UnexplainedInflow,
+    audit_balances, audit_charges, revenue::audit_revenue, vaults::OUTFLOW_COLUMNS, AuditError,
+    AuditScope, BalanceAudit, ChargeAudit, ChargeCheck, ModelCheck, RevenueAudit,
+    UnexplainedInflow,
 };
 
 #[derive(Clone, Debug)]
 pub struct Report {
     pub charges: ChargeAudit,
+    pub revenue: RevenueAudit,
     pub balances: BalanceAudit,
     /// The vault and supply checks; `None` when the chain was not read.
     pub models: Option<Vec<ModelCheck>>,
 }
 
 impl Report {
+    /// What the ledger says, for `scope`, with the chain's vault checks `models` if read. The
+    /// treasuries' coverage weighs every model's owed revenue whatever the scope.
+    pub async fn read(
+        ledger: &ledger::Ledger,
+        scope: &AuditScope,
+        models: Option<Vec<ModelCheck>>,
+    ) -> Result<Report, AuditError> {
+        let mut revenue = audit_revenue(ledger, None).await?;
+        let balances = audit_balances(ledger, &revenue.owed_to_vaults()).await?;
+        if let Some(model) = &scope.model {
+            revenue.models.retain(|m| &m.model == model);
+            revenue.releases.retain(|r| &r.model == model);
+        }
+        Ok(Report {
+            charges: audit_charges(ledger, scope).await?,
+            revenue,
+            balances,
+            models,
+        })
+    }
+
     pub fn reconciled(&self) -> bool {
         self.charges.reconciled()
+            && self.revenue.reconciled()
             && self.balances.reconciled()
             && self
                 .models
@@ -89,6 +116,50 @@ impl Report {
                 i.tx
             ));
         }
+        let r = &self.revenue;
+        for m in &r.models {
+            out.push_str(&format!(
+                "revenue,,{},,,{},{},,{},earned {} − received {} (direct {} + released {} + in flight {})\n",
+                m.model,
+                m.creator,
+                signed(m.owed()),
+                if m.reconciled() { "adds_up" } else { "over_released" },
+                optional(m.earned_total()),
+                optional(m.received()),
+                m.direct,
+                m.released,
+                m.in_flight,
+            ));
+        }
+        for c in &r.releases {
+            out.push_str(&format!(
+                "release,{},{},solana,,,{},{},{},{}\n",
+                c.release_id,
+                c.model,
+                c.amount,
+                c.tx,
+                c.result.name(),
+                c.result.detail(),
+            ));
+        }
+        for u in &r.uncomputed_releases {
+            out.push_str(&format!(
+                "release,,{},solana,,,{},{},uncomputed_release,no computation of the ledger released it\n",
+                u.model.as_deref().unwrap_or_default(),
+                u.amount.as_ref().map(ToString::to_string).unwrap_or_default(),
+                u.tx,
+            ));
+        }
+        for o in &r.uncaused_outflows {
+            out.push_str(&format!(
+                "outflow,,,{},,{},{},{},uncaused_outflow,from treasury {} with no withdrawal or release\n",
+                o.chain.as_str(),
+                o.destination_owner.as_deref().unwrap_or_default(),
+                o.amount,
+                o.tx,
+                o.treasury,
+            ));
+        }
         let b = &self.balances;
         for l in &b.liabilities {
             out.push_str(&format!(
@@ -102,12 +173,13 @@ impl Report {
         }
         for c in &b.coverage {
             out.push_str(&format!(
-                "treasury,,,{},,{},{},,{},owes {}\n",
+                "treasury,,,{},,{},{},,{},owes payers {} + vaults {}\n",
                 c.chain.as_str(),
                 c.treasury,
                 c.holds,
                 if c.covered { "covered" } else { "short" },
-                c.owes
+                c.owes_payers,
+                c.owes_vaults
             ));
         }
         for d in &b.drift {
@@ -191,6 +263,7 @@ impl Report {
                 unreadable(&[f.unreadable.as_slice(), &m.unreadable_supply].concat()),
             ));
         }
+        out.push_str(&self.revenue_table());
         let b = &self.balances;
         for l in &b.liabilities {
             out.push_str(&format!(
@@ -204,15 +277,17 @@ impl Report {
         }
         for c in &b.coverage {
             out.push_str(&format!(
-                "treasury {} on {}: holds {} USDC, owes payers {} → {}\n",
+                "treasury {} on {}: holds {} USDC, owes payers {} + vaults {} → {}\n",
                 c.treasury,
                 c.chain.as_str(),
                 c.holds.usdc(),
-                c.owes.usdc(),
-                match c.short {
-                    Some(short) => format!("SHORT by {}", ledger::format_usdc(short)),
-                    None if c.covered => "covered".into(),
-                    None => "CANNOT BE READ".into(),
+                c.owes_payers.usdc(),
+                c.owes_vaults.usdc(),
+                match (c.short, c.holds.units(), c.owes.units()) {
+                    (Some(short), ..) => format!("SHORT by {}", ledger::format_usdc(short)),
+                    (None, Some(holds), Some(owes)) if c.covered =>
+                        format!("covered ({} to spare)", ledger::format_usdc(holds - owes)),
+                    _ => "CANNOT BE READ".into(),
                 }
             ));
         }
@@ -246,6 +321,100 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Per model: earned by rail and chain, received, owed; then each release, each release no
+    /// one computed, each outflow with no cause.
+    fn revenue_table(&self) -> String {
+        let r = &self.revenue;
+        let mut out = String::new();
+        for m in &r.models {
+            let lines: Vec<String> = m
+                .earned
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {} {} ×{}",
+                        <&str>::from(e.rail).replace('_', "-"),
+                        e.chain.as_str(),
+                        e.amount.usdc(),
+                        e.calls
+                    )
+                })
+                .collect();
+            let verdict = match m.owed() {
+                _ if m.over_released() => "OVER-RELEASED: revenue for calls that never happened".to_string(),
+                None => "CANNOT BE READ".into(),
+                Some(0) => "nothing owed".into(),
+                Some(owed) if owed > 0 => format!("owed {}", ledger::format_usdc(owed as u64)),
+                Some(owed) => format!(
+                    "over-received {} (per-call surpluses credited to payers; netted against its next releases)",
+                    ledger::format_usdc(owed.unsigned_abs() as u64)
+                ),
+            };
+            out.push_str(&format!(
+                "revenue of {}: earned {} ({}) − received {} (paid directly {}, released {}{}) → {}\n",
+                m.model,
+                optional(m.earned_total()),
+                if lines.is_empty() { "no calls".into() } else { lines.join(", ") },
+                optional(m.received()),
+                m.direct.usdc(),
+                m.released.usdc(),
+                match m.in_flight.units() {
+                    Some(0) => String::new(),
+                    _ => format!(", in flight {}", m.in_flight.usdc()),
+                },
+                verdict,
+            ));
+        }
+        for c in &r.releases {
+            out.push_str(&format!(
+                "release {:>4}  {:<16} {:>12}  {} {} {}\n",
+                c.release_id,
+                c.model,
+                c.amount.usdc(),
+                c.status,
+                c.result.name(),
+                c.result.detail(),
+            ));
+        }
+        for u in &r.uncomputed_releases {
+            out.push_str(&format!(
+                "release NO ONE COMPUTED: {} to model {} in {}\n",
+                u.amount
+                    .as_ref()
+                    .map(Amount::usdc)
+                    .unwrap_or_else(|| "an unknown amount".into()),
+                u.model.as_deref().unwrap_or("(unknown)"),
+                u.tx
+            ));
+        }
+        for o in &r.uncaused_outflows {
+            out.push_str(&format!(
+                "transfer out of treasury {} on {} WITH NO CAUSE: {} to {} in {}\n",
+                o.treasury,
+                o.chain.as_str(),
+                o.amount.usdc(),
+                o.destination_owner.as_deref().unwrap_or("an unknown owner"),
+                o.tx
+            ));
+        }
+        out
+    }
+}
+
+/// Base units as USDC, or "unreadable".
+fn optional(units: Option<u128>) -> String {
+    match units.map(u64::try_from) {
+        Some(Ok(units)) => ledger::format_usdc(units),
+        _ => "unreadable".into(),
+    }
+}
+
+/// A signed amount of base units, or "unreadable".
+fn signed(units: Option<i128>) -> String {
+    units.map_or_else(|| "unreadable".into(), |u| u.to_string())
+}
+
 /// `; unreadable: what (text), …` when the ledger holds sums that are not amounts.
 fn unreadable(found: &[(String, String)]) -> String {
     if found.is_empty() {
@@ -258,7 +427,7 @@ fn unreadable(found: &[(String, String)]) -> String {
     format!("; unreadable: {}", list.join(", "))
 }
 
-/// `{reconciled, charges, unexplained_inflows, balances, models}`; `models` is null when the
+/// `{reconciled, charges, unexplained_inflows, revenue, balances, models}`; `models` is null when the
 /// chain was not read.
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -267,6 +436,7 @@ impl Serialize for Report {
             reconciled: bool,
             charges: &'a [ChargeCheck],
             unexplained_inflows: &'a [UnexplainedInflow],
+            revenue: &'a RevenueAudit,
             balances: &'a BalanceAudit,
             models: Option<&'a [ModelCheck]>,
         }
@@ -274,6 +444,7 @@ impl Serialize for Report {
             reconciled: self.reconciled(),
             charges: &self.charges.charges,
             unexplained_inflows: &self.charges.unexplained_inflows,
+            revenue: &self.revenue,
             balances: &self.balances,
             models: self.models.as_deref(),
         }

@@ -32,7 +32,7 @@ async fn liabilities_drift_and_withdrawals_are_reported(pool: PgPool) {
     let short = withdrawn(&ledger, "key-2", 1_000, "w-short").await;
     let unseen = withdrawn(&ledger, "key-3", 1_000, "w-unseen").await;
 
-    let audit = audit_balances(&ledger).await.unwrap();
+    let audit = audit_balances(&ledger, &Amount::Units(0)).await.unwrap();
     let owed: Vec<(Chain, i64, Amount)> = audit
         .liabilities
         .iter()
@@ -66,7 +66,7 @@ async fn liabilities_drift_and_withdrawals_are_reported(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let audit = audit_balances(&ledger).await.unwrap();
+    let audit = audit_balances(&ledger, &Amount::Units(0)).await.unwrap();
     assert_eq!(audit.drift.len(), 1);
     assert_eq!(
         (
@@ -96,7 +96,10 @@ async fn a_treasury_must_hold_what_payers_are_owed(pool: PgPool) {
     ];
     ledger.write(&batch).await.unwrap();
     credited(&ledger, "agent", Chain::Solana, "c-1", 4_000).await;
-    let coverage = &audit_balances(&ledger).await.unwrap().coverage;
+    let coverage = &audit_balances(&ledger, &Amount::Units(0))
+        .await
+        .unwrap()
+        .coverage;
     assert_eq!(
         (
             coverage[0].holds.clone(),
@@ -106,13 +109,13 @@ async fn a_treasury_must_hold_what_payers_are_owed(pool: PgPool) {
         (Amount::Units(4_000), Amount::Units(4_000), true)
     );
     credited(&ledger, "other", Chain::Solana, "c-2", 250).await;
-    let audit = audit_balances(&ledger).await.unwrap();
+    let audit = audit_balances(&ledger, &Amount::Units(0)).await.unwrap();
     assert_eq!(audit.coverage[0].short, Some(250));
     assert!(!audit.reconciled());
 
     // Payers on a chain whose treasury no gateway recorded: not covered, whatever it holds.
     credited(&ledger, "0xagent", Chain::Base, "c-3", 10).await;
-    let audit = audit_balances(&ledger).await.unwrap();
+    let audit = audit_balances(&ledger, &Amount::Units(0)).await.unwrap();
     let base = audit
         .coverage
         .iter()
@@ -138,7 +141,7 @@ async fn a_failed_withdrawal_the_chain_paid_is_reported(pool: PgPool) {
         .withdrawal_failed(w.id, "thought lost")
         .await
         .unwrap();
-    let audit = audit_balances(&ledger).await.unwrap();
+    let audit = audit_balances(&ledger, &Amount::Units(0)).await.unwrap();
     assert_eq!(
         audit.withdrawals[0].result,
         Reconciliation::Matched,
@@ -147,7 +150,7 @@ async fn a_failed_withdrawal_the_chain_paid_is_reported(pool: PgPool) {
     let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     batch.transfers = vec![leg("paid-anyway", "agent", 1_000)];
     ledger.write(&batch).await.unwrap();
-    let audit = audit_balances(&ledger).await.unwrap();
+    let audit = audit_balances(&ledger, &Amount::Units(0)).await.unwrap();
     assert_eq!(
         audit.withdrawals[0].result,
         Reconciliation::AmountMismatch { found: 1_000 }

@@ -4,4 +4,5 @@
 mod balances;
 mod charges;
 mod page;
+mod revenue;
 mod vaults;

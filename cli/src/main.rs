@@ -6,6 +6,7 @@ mod commands;
 mod interrupt;
 mod logs;
 mod postgres;
+mod release;
 mod settings;
 
 use std::path::PathBuf;

@@ -133,6 +133,21 @@ impl App {
                 .record_treasury(Chain::Base, &b.treasury.to_string(), &b.usdc.to_string())
                 .await?;
         }
+        // The models whose revenue is owed to a creator's vault (docs/money.md), on any chain:
+        // a vault lives on Solana, so without [solana] there is none to owe it to.
+        if let Some(pay_to) = &pay_to {
+            for model in catalog.models() {
+                if let Some(creator) = model.creator {
+                    ledger
+                        .record_model_creator(
+                            &model.slug,
+                            &creator.to_string(),
+                            &pay_to.vault_of(&model.slug).to_string(),
+                        )
+                        .await?;
+                }
+            }
+        }
         let secret = match &config.quote_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => {

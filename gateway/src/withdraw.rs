@@ -11,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use ledger::{format_usdc, parse_usdc, Requested, Withdrawal, WithdrawalStatus};
+use ledger::{format_usdc, parse_usdc, PayoutStatus, Requested, Withdrawal};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -100,9 +100,9 @@ pub async fn withdraw(
 /// failed (and credited back).
 fn answer(withdrawal: &Withdrawal, replayed: bool) -> Response {
     let status = match withdrawal.status {
-        WithdrawalStatus::Sent => StatusCode::OK,
-        WithdrawalStatus::Sending => StatusCode::ACCEPTED,
-        WithdrawalStatus::Failed => StatusCode::BAD_GATEWAY,
+        PayoutStatus::Sent => StatusCode::OK,
+        PayoutStatus::Sending => StatusCode::ACCEPTED,
+        PayoutStatus::Failed => StatusCode::BAD_GATEWAY,
     };
     let amount = withdrawal
         .amount

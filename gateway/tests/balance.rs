@@ -700,15 +700,15 @@ async fn a_withdrawal_left_sending_is_settled_from_the_chain(pool: PgPool) {
         }
     };
     let first = status("lost-answer-1").await;
-    assert_eq!(first.status, ledger::WithdrawalStatus::Sent);
+    assert_eq!(first.status, ledger::PayoutStatus::Sent);
     assert_eq!(first.tx.as_deref(), landed["transaction"].as_str());
     assert_eq!(
         status("lost-answer-2").await.status,
-        ledger::WithdrawalStatus::Failed
+        ledger::PayoutStatus::Failed
     );
     assert_eq!(
         status("lost-answer-3").await.status,
-        ledger::WithdrawalStatus::Sent,
+        ledger::PayoutStatus::Sent,
         "the indexer saw it land"
     );
     assert_eq!(

@@ -72,6 +72,29 @@ pub struct TreasuryFlows {
     pub outflow: String,
 }
 
+/// A live, successful leg out of a recorded treasury that no withdrawal or revenue release the
+/// ledger recorded explains.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct UncausedOutflow {
+    pub chain: Chain,
+    pub treasury: String,
+    pub tx: String,
+    pub destination_owner: Option<String>,
+    /// Base units, as stored.
+    pub amount: String,
+}
+
+/// A `release_held_revenue` the chain ran that no recorded release sent (or one recorded as
+/// failed): revenue no computation of the ledger released.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct UncomputedRelease {
+    pub signature: String,
+    /// The model account (its address).
+    pub model: Option<String>,
+    /// Base units, as stored.
+    pub amount: Option<String>,
+}
+
 /// A live payment leg (a transfer, not a mint or burn) into anyone.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct PaymentLeg {
@@ -234,7 +257,7 @@ impl Ledger {
                        AND t.success AND t.status <> 'rolled_back' AND t.kind = ANY($2)) AS found
              FROM ledger.withdrawals w WHERE w.status <> $1 OR w.tx IS NOT NULL ORDER BY w.id",
         )
-        .bind(crate::WithdrawalStatus::Failed)
+        .bind(crate::PayoutStatus::Failed)
         .bind(names(&TransferKind::TRANSFERS))
         .fetch_all(self.pool())
         .await?)
@@ -271,6 +294,43 @@ impl Ledger {
               AND (t.destination_owner = r.owner OR t.source_owner = r.owner)
              GROUP BY r.chain, r.owner, r.usdc ORDER BY r.chain, r.owner",
         )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every live, successful transfer out of a recorded treasury whose transaction is neither a
+    /// withdrawal nor a revenue release the ledger recorded (failed ones included: a failed
+    /// payout the chain paid has no cause either).
+    pub async fn uncaused_treasury_outflows(&self) -> Result<Vec<UncausedOutflow>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT t.chain, r.owner AS treasury, t.tx, t.destination_owner, sum(t.amount)::text AS amount
+             FROM ledger.treasuries r
+             JOIN ledger.transfers t ON t.chain = r.chain AND t.mint = r.usdc AND t.source_owner = r.owner
+             WHERE t.success AND t.status <> 'rolled_back' AND t.kind = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM ledger.withdrawals w
+                               WHERE w.chain = t.chain AND w.tx = t.tx AND w.status <> $2)
+               AND NOT EXISTS (SELECT 1 FROM ledger.revenue_releases v
+                               WHERE t.chain = 'solana' AND v.tx = t.tx AND v.status <> $2)
+             GROUP BY t.chain, r.owner, t.tx, t.destination_owner ORDER BY t.chain, t.tx",
+        )
+        .bind(names(&TransferKind::TRANSFERS))
+        .bind(crate::PayoutStatus::Failed)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every live, successful `release_held_revenue` the indexer saw whose transaction is not a
+    /// release the ledger recorded as sending or sent.
+    pub async fn uncomputed_releases(&self) -> Result<Vec<UncomputedRelease>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT e.signature, e.model, e.usdc_amount::text AS amount FROM ledger.vault_events e
+             WHERE e.kind = $1 AND e.success AND e.status <> 'rolled_back'
+               AND NOT EXISTS (SELECT 1 FROM ledger.revenue_releases v
+                               WHERE v.tx = e.signature AND v.status <> $2)
+             ORDER BY e.slot, e.signature",
+        )
+        .bind(VaultEventKind::Release.as_ref())
+        .bind(crate::PayoutStatus::Failed)
         .fetch_all(self.pool())
         .await?)
     }

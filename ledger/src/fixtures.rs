@@ -38,12 +38,26 @@ pub async fn completed_charge(
     pay_to: &str,
     amount: u64,
 ) -> i64 {
+    served_charge(ledger, model, chain, tx, pay_to, amount, amount).await
+}
+
+/// A charge of `amount` on `chain` to `pay_to`, settled by `tx`, whose call cost
+/// `actual_cost`: the rest credited to its payer as a surplus.
+pub async fn served_charge(
+    ledger: &Ledger,
+    model: &str,
+    chain: Chain,
+    tx: &str,
+    pay_to: &str,
+    amount: u64,
+    actual_cost: u64,
+) -> i64 {
     let completion = Completion {
         provider: Some("p".into()),
         prompt_tokens: Some(1),
         completion_tokens: Some(1),
-        actual_cost: amount,
-        credit: 0,
+        actual_cost,
+        credit: amount - actual_cost,
         credit_reason: crate::CreditReason::Surplus,
     };
     settled_and_completed(

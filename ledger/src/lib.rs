@@ -12,6 +12,7 @@ mod error;
 pub mod fixtures;
 mod keys;
 mod reads;
+mod revenue;
 mod rows;
 mod scratch;
 mod usdc;
@@ -21,7 +22,7 @@ mod write;
 
 pub use audit_reads::{
     AuditScope, BalanceDrift, BalanceTotal, FlowSums, PaymentLeg, SettledCharge, TreasuryFlows,
-    WithdrawalLeg,
+    UncausedOutflow, UncomputedRelease, WithdrawalLeg,
 };
 pub use balances::{Balance, BalanceEntry, Held, HoldUsage, NewHold};
 pub use charges::{
@@ -30,6 +31,7 @@ pub use charges::{
 pub use error::LedgerError;
 pub use keys::{ApiKey, NewKey};
 pub use reads::{BalanceView, BuybackView, ChargeView, CursorView, ModelRevenue, TransferView};
+pub use revenue::{EarnedLine, NewRelease, RailName, Release, ReleaseClaim, RevenueTotals};
 pub use rows::{
     Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TrackedRow, TransferRow,
     VaultEventRow,
@@ -38,7 +40,7 @@ pub use scratch::ScratchDatabase;
 pub use usdc::{format_usdc, parse_usdc, Usdc};
 pub use vocabulary::{
     names, ChargeStatus, CreditReason, EntryKind, FlowCause, HoldStatus, Ingest, LimitPeriod,
-    Purpose, SettlementStatus, TransferKind, VaultEventKind, WithdrawalStatus, SOLD,
+    PayoutStatus, Purpose, Rail, SettlementStatus, TransferKind, VaultEventKind, SOLD,
 };
 pub use withdrawals::{Requested, Withdrawal};
 pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};

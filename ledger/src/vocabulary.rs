@@ -231,14 +231,26 @@ word! {
 }
 
 word! {
-    /// Where a withdrawal stands: `sending` from the debit until its transfer is confirmed
-    /// (`sent`) or can no longer land (`failed`, credited back).
+    /// Where a transfer out of a treasury stands (a withdrawal, a revenue release): `sending`
+    /// until it is confirmed (`sent`) or can no longer land (`failed`; a withdrawal's amount is
+    /// credited back).
     #[derive(sqlx::Type, serde::Serialize)]
     #[sqlx(type_name = "text", rename_all = "snake_case")]
     #[serde(rename_all = "snake_case")]
-    pub enum WithdrawalStatus {
+    pub enum PayoutStatus {
         Sending,
         Sent,
         Failed,
+    }
+}
+
+word! {
+    /// How a model earned revenue: a call paid on its own (x402), or served from a balance
+    /// (a wallet sign-in or an API key).
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Rail {
+        PerCall,
+        Balance,
     }
 }

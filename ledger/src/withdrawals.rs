@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::{balances::units, Chain, EntryKind, Ledger, LedgerError, WithdrawalStatus};
+use crate::{balances::units, Chain, EntryKind, Ledger, LedgerError, PayoutStatus};
 
 /// A withdrawal as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -18,7 +18,7 @@ pub struct Withdrawal {
     pub idempotency_key: String,
     /// USDC base units, as stored.
     pub amount: String,
-    pub status: WithdrawalStatus,
+    pub status: PayoutStatus,
     pub tx: Option<String>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -121,7 +121,7 @@ impl Ledger {
             "SELECT {COLUMNS} FROM ledger.withdrawals
              WHERE status = $1 AND created_at < now() - make_interval(secs => $2) ORDER BY id"
         ))
-        .bind(WithdrawalStatus::Sending)
+        .bind(PayoutStatus::Sending)
         .bind(secs as f64)
         .fetch_all(self.pool())
         .await?)
@@ -144,7 +144,7 @@ impl Ledger {
         sqlx::query("UPDATE ledger.withdrawals SET tx = $2 WHERE id = $1 AND status = $3")
             .bind(id)
             .bind(tx)
-            .bind(WithdrawalStatus::Sending)
+            .bind(PayoutStatus::Sending)
             .execute(self.pool())
             .await?;
         Ok(())
@@ -158,8 +158,8 @@ impl Ledger {
         )
         .bind(id)
         .bind(tx)
-        .bind(WithdrawalStatus::Sent)
-        .bind(WithdrawalStatus::Sending)
+        .bind(PayoutStatus::Sent)
+        .bind(PayoutStatus::Sending)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -180,8 +180,8 @@ impl Ledger {
         )
         .bind(id)
         .bind(error)
-        .bind(WithdrawalStatus::Failed)
-        .bind(WithdrawalStatus::Sending)
+        .bind(PayoutStatus::Failed)
+        .bind(PayoutStatus::Sending)
         .bind(EntryKind::WithdrawalFailed.as_ref())
         .execute(self.pool())
         .await?

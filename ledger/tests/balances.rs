@@ -417,7 +417,7 @@ async fn a_keys_period_starts_over(pool: PgPool) {
 /// than is left; a withdrawal that fails is credited back once.
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn a_withdrawal_pays_once_per_key_and_never_more_than_the_balance(pool: PgPool) {
-    use ledger::{Requested, WithdrawalStatus};
+    use ledger::{PayoutStatus, Requested};
     let ledger = Ledger::from_pool(pool.clone());
     credited(&ledger, PAYER, Chain::Solana, "tx-1", 1_000).await;
     let asks = (0..10).map(|_| {
@@ -504,7 +504,7 @@ async fn a_withdrawal_pays_once_per_key_and_never_more_than_the_balance(pool: Pg
         .unwrap();
     assert_eq!(
         (sent.status, sent.tx.as_deref()),
-        (WithdrawalStatus::Sent, Some("sig"))
+        (PayoutStatus::Sent, Some("sig"))
     );
     assert!(
         !ledger.withdrawal_failed(sent.id, "late").await.unwrap(),

@@ -2,6 +2,7 @@
 
 mod balances;
 mod reads;
+mod revenue;
 
 use ledger::{Batch, BlockRow, Chain, Cursor, DiscrepancyRow, Ledger, LedgerError, TransferRow};
 use sqlx::{PgPool, Row};
@@ -249,8 +250,8 @@ async fn discrepancies_are_kept_and_roll_back_with_their_block(pool: PgPool) {
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn the_schema_checks_the_same_words_as_the_enums(pool: PgPool) {
     use ledger::{
-        names, ChargeStatus, EntryKind, HoldStatus, Ingest, LimitPeriod, Purpose, SettlementStatus,
-        TransferKind, VaultEventKind, WithdrawalStatus,
+        names, ChargeStatus, EntryKind, HoldStatus, Ingest, LimitPeriod, PayoutStatus, Purpose,
+        SettlementStatus, TransferKind, VaultEventKind,
     };
     use std::collections::BTreeSet;
     use strum::VariantArray;
@@ -299,10 +300,9 @@ async fn the_schema_checks_the_same_words_as_the_enums(pool: PgPool) {
         allowed("charges_purpose_check").await,
         set(names(Purpose::VARIANTS))
     );
-    assert_eq!(
-        allowed("withdrawals_status_check").await,
-        set(names(WithdrawalStatus::VARIANTS))
-    );
+    for payout in ["withdrawals_status_check", "revenue_releases_status_check"] {
+        assert_eq!(allowed(payout).await, set(names(PayoutStatus::VARIANTS)));
+    }
     assert_eq!(
         allowed("charges_status_check").await,
         set(names(ChargeStatus::VARIANTS))

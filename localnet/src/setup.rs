@@ -31,6 +31,10 @@ use crate::{
 
 /// USDC every demo payer starts with (base units: 1,000 USDC).
 pub const DEMO_USDC: u64 = 1_000_000_000;
+/// The Solana treasury's working capital (10 USDC): it releases revenue earned on Base, whose
+/// USDC stays in the Base treasury until the operator moves it (docs/money.md), and advances
+/// the per-call surpluses that vaults received until they are netted.
+pub const TREASURY_FLOAT: u64 = 10_000_000;
 const DEMO_LAMPORTS: u64 = 100_000_000_000;
 
 #[derive(Clone, Debug)]
@@ -218,6 +222,15 @@ async fn set_up_solana(
             &admin.pubkey(),
             &[],
             DEMO_USDC,
+        )
+        .map_err(|e| LocalnetError::Invalid(e.to_string()))?,
+        spl_token_interface::instruction::mint_to(
+            &token,
+            &usdc.pubkey(),
+            &treasury_usdc,
+            &admin.pubkey(),
+            &[],
+            TREASURY_FLOAT,
         )
         .map_err(|e| LocalnetError::Invalid(e.to_string()))?,
     ];

@@ -24,10 +24,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{
-    audit_balances, audit_charges, vaults::OUTFLOW_COLUMNS, AuditError, ModelCheck, Report,
-    VaultAudit,
-};
+use crate::{vaults::OUTFLOW_COLUMNS, AuditError, ModelCheck, Report, VaultAudit};
 
 pub use axum::Router;
 
@@ -157,11 +154,7 @@ async fn audit(
     State(ApiState { ledger, .. }): State<ApiState>,
     Query(scope): Query<AuditScope>,
 ) -> Result<Json<Report>, ApiError> {
-    Ok(Json(Report {
-        charges: audit_charges(&ledger, &scope).await?,
-        balances: audit_balances(&ledger).await?,
-        models: None,
-    }))
+    Ok(Json(Report::read(&ledger, &scope, None).await?))
 }
 
 /// `?model=`: each tokenized model's vault and supply, the ledger against the chain; 504 when

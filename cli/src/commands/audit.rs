@@ -94,11 +94,7 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         from: args.from,
         to: args.to,
     };
-    let report = audit::Report {
-        charges: audit::audit_charges(&ledger, &scope).await?,
-        balances: audit::audit_balances(&ledger).await?,
-        models,
-    };
+    let report = audit::Report::read(&ledger, &scope, models).await?;
     print!("{}", report.render(args.format));
     if args.balances {
         for b in ledger.balances(None, i64::MAX).await? {

@@ -1,6 +1,8 @@
-//! `paywire crank`: runs `buyback_and_burn` for every tokenized model (or the ones named)
-//! whose guards allow it, and says why for the others. The program enforces the guards; the
-//! crank only reports what it refused, by name from the committed IDL.
+//! `paywire crank`: the keeper. Releases the revenue the ledger computes owed to each model's
+//! vault (with the treasury's key; see `release`), then runs `buyback_and_burn` for every
+//! tokenized model (or the ones named) whose guards allow it, and says why for the others. The
+//! program enforces the guards; the crank only reports what it refused, by name from the
+//! committed IDL.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -10,11 +12,17 @@ use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_signer::Signer;
 
-use crate::settings::Settings;
+use crate::{
+    release::{Keeper, Released},
+    settings::Settings,
+};
 
-/// Run buyback_and_burn for every tokenized model whose guards allow it.
+/// Release owed revenue to models' vaults, then buy back and burn.
 ///
-/// The program decides (cooldown, price deviation from the reference price, price-impact
+/// With the treasury's keypair and the ledger, each model is first paid what the ledger
+/// computes it is owed (calls served from balances, paid on Base or before it was tokenized,
+/// less per-call surpluses its vault received), once, whoever else runs a crank. Then the
+/// program decides (cooldown, price deviation from the reference price, price-impact
 /// cap, nothing to buy back); the crank reports each refusal by name. Models come from
 /// --model, or from the ledger (--database-url) where the indexer recorded tokenizations.
 #[derive(Args, Debug)]
@@ -36,6 +44,12 @@ pub struct CrankArgs {
     /// A priority fee, in microlamports per compute unit (the unit limit is always set)
     #[arg(long, env = "PAYWIRE_PRIORITY_FEE")]
     priority_fee: Option<u64>,
+    /// The treasury's keypair: releases owed revenue to vaults (without it, only buybacks)
+    #[arg(long, env = "PAYWIRE_TREASURY_KEYPAIR")]
+    treasury_keypair: Option<PathBuf>,
+    /// Release a model's owed revenue once it reaches this many USDC
+    #[arg(long, default_value = "0.01", value_parser = usdc)]
+    min_release: u64,
     /// Keep cranking, a round every this many seconds
     #[arg(long)]
     every: Option<u64>,
@@ -49,8 +63,14 @@ pub async fn run(args: CrankArgs, settings: &Settings) -> anyhow::Result<()> {
         database_url: settings.database_url(args.database_url),
         every: args.every,
         priority_fee: args.priority_fee,
+        treasury_keypair: args.treasury_keypair,
+        min_release: args.min_release,
     })
     .await
+}
+
+fn usdc(text: &str) -> Result<u64, String> {
+    ledger::parse_usdc(text)
 }
 
 /// What `crank` runs with, the config file's defaults applied.
@@ -63,6 +83,9 @@ struct CrankConfig {
     pub every: Option<u64>,
     /// Microlamports per compute unit.
     pub priority_fee: Option<u64>,
+    pub treasury_keypair: Option<PathBuf>,
+    /// Base units.
+    pub min_release: u64,
 }
 
 const IDL: &str = include_str!("../../../idls/model_vault.json");
@@ -102,51 +125,122 @@ async fn totals(
 async fn crank(config: CrankConfig) -> anyhow::Result<()> {
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
     let payer = localnet::read_keypair(&config.keypair)?;
+    let treasury = config
+        .treasury_keypair
+        .as_deref()
+        .map(localnet::read_keypair)
+        .transpose()?;
     let protocol = audit::vaults::protocol(&rpc).await?;
+    if let Some(treasury) = &treasury {
+        anyhow::ensure!(
+            treasury.pubkey() == protocol.treasury,
+            "--treasury-keypair is {} but the program's treasury is {}",
+            treasury.pubkey(),
+            protocol.treasury
+        );
+    }
+    let ledger = match &config.database_url {
+        Some(url) => Some(ledger::Ledger::connect(url).await?),
+        None => None,
+    };
+    if treasury.is_some() && ledger.is_none() {
+        anyhow::bail!("releasing owed revenue needs the ledger: pass --database-url");
+    }
     loop {
-        let slugs = match &config.database_url {
-            _ if !config.models.is_empty() => config.models.clone(),
-            Some(url) => {
-                let ledger = ledger::Ledger::connect(url).await?;
-                audit::vaults::tokenized_slugs(&rpc, &ledger).await?
+        if let (Some(treasury), Some(ledger)) = (&treasury, &ledger) {
+            let keeper = Keeper {
+                rpc: &rpc,
+                ledger,
+                protocol: &protocol,
+                treasury,
+                fee_payer: &payer,
+                priority_fee: config.priority_fee,
+                minimum: config.min_release,
+            };
+            for line in release_round(&keeper, &config.models).await? {
+                println!("{line}");
             }
+        }
+        let slugs = match &ledger {
+            _ if !config.models.is_empty() => config.models.clone(),
+            Some(ledger) => audit::vaults::tokenized_slugs(&rpc, ledger).await?,
             None => Vec::new(),
         };
         if slugs.is_empty() {
             eprintln!("no tokenized model to crank (name them with --model, or pass --database-url to find them)");
         }
         for slug in &slugs {
-            let keys = protocol.model(slug);
-            let tx = solana_transaction::Transaction::new_signed_with_payer(
-                &model_vault_client::with_compute_budget(
-                    &[protocol.buyback_and_burn(&keys)],
-                    config.priority_fee,
-                ),
-                Some(&payer.pubkey()),
-                &[&payer],
-                rpc.get_latest_blockhash().await?,
-            );
-            let before = totals(&rpc, &keys.model).await;
-            match rpc.send_and_confirm_transaction(&tx).await {
-                Ok(signature) => match (before, totals(&rpc, &keys.model).await) {
-                    (Some(before), Some(after)) if after.tokens_burned > before.tokens_burned => {
-                        println!(
-                            "{slug}: bought back and burned: {} USDC for {} token units ({signature})",
-                            ledger::format_usdc(after.buyback_spent - before.buyback_spent),
-                            after.tokens_burned - before.tokens_burned
-                        )
-                    }
-                    _ => println!("{slug}: split new revenue, bought nothing this round (the price guards allow no spend now, or it buys no whole token unit) ({signature})"),
-                },
-                Err(e) => match program_error(&e) {
-                    Some(reason) => println!("{slug}: skipped — {reason}"),
-                    None => println!("{slug}: failed — {e}"),
-                },
-            }
+            buy_back(&rpc, &protocol, &payer, config.priority_fee, slug).await?;
         }
         match config.every {
             Some(secs) => tokio::time::sleep(Duration::from_secs(secs.max(1))).await,
             None => return Ok(()),
         }
     }
+}
+
+/// Releases what is owed to every model the catalog sells for a creator (or the ones named),
+/// and says what it did for each, a line each.
+pub async fn release_round(keeper: &Keeper<'_>, only: &[String]) -> anyhow::Result<Vec<String>> {
+    keeper.settle_in_flight().await?;
+    let mut lines = Vec::new();
+    for totals in keeper.ledger.revenue_totals(None).await? {
+        if !only.is_empty() && !only.contains(&totals.model) {
+            continue;
+        }
+        let slug = &totals.model;
+        lines.extend(match keeper.release(&totals).await? {
+            Released::Sent(amount, signature) => Some(format!(
+                "{slug}: released {} USDC of owed revenue to its vault ({signature})",
+                ledger::format_usdc(amount)
+            )),
+            Released::Held(why) => Some(format!("{slug}: owed revenue not released — {why}")),
+            Released::Nothing(owed) if owed < 0 => Some(format!(
+                "{slug}: its vault received {} USDC more than it earned (per-call surpluses credited to payers), netted against its next releases",
+                ledger::format_usdc(owed.unsigned_abs() as u64)
+            )),
+            Released::Nothing(owed) if owed > 0 => Some(format!(
+                "{slug}: owed {} USDC, below the {} minimum release",
+                ledger::format_usdc(owed as u64),
+                ledger::format_usdc(keeper.minimum)
+            )),
+            Released::Nothing(_) => None,
+        });
+    }
+    Ok(lines)
+}
+
+/// One `buyback_and_burn` of `slug`, and what it did.
+async fn buy_back(
+    rpc: &RpcClient,
+    protocol: &model_vault_client::Protocol,
+    payer: &solana_keypair::Keypair,
+    priority_fee: Option<u64>,
+    slug: &str,
+) -> anyhow::Result<()> {
+    let keys = protocol.model(slug);
+    let tx = solana_transaction::Transaction::new_signed_with_payer(
+        &model_vault_client::with_compute_budget(&[protocol.buyback_and_burn(&keys)], priority_fee),
+        Some(&payer.pubkey()),
+        &[payer],
+        rpc.get_latest_blockhash().await?,
+    );
+    let before = totals(rpc, &keys.model).await;
+    match rpc.send_and_confirm_transaction(&tx).await {
+        Ok(signature) => match (before, totals(rpc, &keys.model).await) {
+            (Some(before), Some(after)) if after.tokens_burned > before.tokens_burned => {
+                println!(
+                    "{slug}: bought back and burned: {} USDC for {} token units ({signature})",
+                    ledger::format_usdc(after.buyback_spent - before.buyback_spent),
+                    after.tokens_burned - before.tokens_burned
+                )
+            }
+            _ => println!("{slug}: split new revenue, bought nothing this round (the price guards allow no spend now, or it buys no whole token unit) ({signature})"),
+        },
+        Err(e) => match program_error(&e) {
+            Some(reason) => println!("{slug}: skipped — {reason}"),
+            None => println!("{slug}: failed — {e}"),
+        },
+    }
+    Ok(())
 }

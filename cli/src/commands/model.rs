@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use anchor_lang::AccountDeserialize;
 use anyhow::Context;
 use clap::Subcommand;
-use ledger::{format_usdc, parse_usdc};
+use ledger::format_usdc;
 use model_vault_client::{ModelKeys, Protocol};
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
+
+use crate::release::{Keeper, Released};
 
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
@@ -72,13 +74,15 @@ pub enum ModelCommand {
         #[arg(long)]
         slug: String,
     },
-    /// (Treasury) move revenue held for a model before it was tokenized into its vault
+    /// (Treasury) release into the model's vault the revenue the ledger computes it is owed
+    /// (calls served before it was tokenized, from balances or on Base); `paywire crank` does
+    /// it for every model
     ReleaseHeld {
         #[arg(long)]
         slug: String,
-        /// USDC, e.g. 1.5
-        #[arg(long)]
-        amount: String,
+        /// The ledger the amount is computed from [default: the config file's database_url]
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Print the model's on-chain state
     Show {
@@ -143,12 +147,11 @@ pub async fn run(args: ModelArgs, settings: &crate::settings::Settings) -> anyho
                 ],
             )
         }
-        ModelCommand::ReleaseHeld { slug, amount } => {
-            let amount = parse_usdc(amount).map_err(anyhow::Error::msg)?;
-            (
-                slug,
-                vec![protocol.release_held_revenue(&protocol.model(slug), amount)],
-            )
+        ModelCommand::ReleaseHeld { slug, database_url } => {
+            let url = settings.database_url(database_url.clone()).context(
+                "the amount comes from the ledger: pass --database-url (or set it with paywire config set)",
+            )?;
+            return release_held(&rpc, &protocol, &signer()?, &url, slug, args.priority_fee).await;
         }
     };
     let signer = signer()?;
@@ -166,6 +169,55 @@ pub async fn run(args: ModelArgs, settings: &crate::settings::Settings) -> anyho
         }
     }
     show(&rpc, &protocol, &protocol.model(slug)).await
+}
+
+/// Releases what the ledger computes owed to `slug`, signed (and paid for) by the treasury.
+async fn release_held(
+    rpc: &RpcClient,
+    protocol: &Protocol,
+    treasury: &Keypair,
+    database_url: &str,
+    slug: &str,
+    priority_fee: Option<u64>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        treasury.pubkey() == protocol.treasury,
+        "only the treasury releases held revenue: --keypair is {}, the program's treasury is {}",
+        treasury.pubkey(),
+        protocol.treasury
+    );
+    let ledger = ledger::Ledger::connect(database_url).await?;
+    let keeper = Keeper {
+        rpc,
+        ledger: &ledger,
+        protocol,
+        treasury,
+        fee_payer: treasury,
+        priority_fee,
+        minimum: 1,
+    };
+    keeper.settle_in_flight().await?;
+    let totals = ledger
+        .revenue_totals(Some(slug))
+        .await?
+        .into_iter()
+        .next()
+        .with_context(|| {
+            format!("{slug} is sold for no creator in this ledger's catalog: nothing is owed to it")
+        })?;
+    match keeper.release(&totals).await? {
+        Released::Sent(amount, signature) => {
+            println!("transaction {signature}");
+            println!("released {} USDC of owed revenue", format_usdc(amount));
+        }
+        Released::Held(why) => anyhow::bail!("not released: {why}"),
+        Released::Nothing(owed) if owed < 0 => println!(
+            "nothing owed: its vault received {} USDC more than it earned (per-call surpluses credited to payers), netted against its next releases",
+            format_usdc(owed.unsigned_abs() as u64)
+        ),
+        Released::Nothing(_) => println!("nothing owed"),
+    }
+    show(rpc, protocol, &protocol.model(slug)).await
 }
 
 async fn show(rpc: &RpcClient, protocol: &Protocol, keys: &ModelKeys) -> anyhow::Result<()> {

@@ -17,7 +17,7 @@ use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use x402::{client, wire};
 
-use crate::postgres::Postgres;
+use crate::{postgres::Postgres, release::Keeper};
 
 /// Run the whole system on this machine, with a demo, and stay up until Ctrl-C.
 ///
@@ -326,29 +326,72 @@ async fn start(
             eprintln!("      {line}");
         }
     }
-    // The first call pays the tokenized model on Solana: only then has its vault revenue.
-    let crank = if config.calls > 0 {
+    // The keeper: what the ledger computes owed to each model's vault is released from the
+    // treasury first (calls served from balances, paid on Base), then the tokenized model buys
+    // back. The first call pays the tokenized model on Solana: only then has its vault revenue.
+    let mut seen = Vec::new();
+    if config.calls > 0 {
+        let treasury = localnet::read_keypair(&net.state.solana.treasury_keypair)?;
+        let rpc = RpcClient::new_with_commitment(
+            net.state.solana.rpc_url.clone(),
+            solana_commitment_config::CommitmentConfig::confirmed(),
+        );
+        let keeper = Keeper {
+            rpc: &rpc,
+            ledger: &ledger,
+            protocol: &protocol,
+            treasury: &treasury,
+            fee_payer: &treasury,
+            priority_fee: None,
+            minimum: 1,
+        };
+        for line in super::crank::release_round(&keeper, &[]).await? {
+            eprintln!("      {line}");
+        }
+        seen.extend(
+            ledger
+                .releases(Some(ledger::PayoutStatus::Sent))
+                .await?
+                .into_iter()
+                .map(|r| r.tx),
+        );
         let signature = crank(&net, &protocol, &tokenized).await?;
         eprintln!("      buyback_and_burn of {TOKENIZED}: {signature}");
-        Some(signature)
-    } else {
-        None
-    };
+        seen.push(signature);
+    }
 
     step(
         7,
         "audit: every charge against the chain (waiting for the indexer to catch up)",
     );
-    let audit = wait_for_audit(&ledger, crank.as_deref()).await?;
-    let report = audit::Report {
-        balances: audit::audit_balances(&ledger).await?,
-        models: Some(vaults.check_models(&ledger, None).await?),
-        charges: audit,
-    };
+    wait_for_audit(&ledger, &seen).await?;
+    let report = audit::Report::read(
+        &ledger,
+        &audit::AuditScope::default(),
+        Some(vaults.check_models(&ledger, None).await?),
+    )
+    .await?;
     for line in report.render(audit::Format::Table).lines() {
         eprintln!("      {line}");
     }
-    let reconciled = report.reconciled();
+    // Reconciled, and every tokenized model was released what it is owed (a model not
+    // tokenized yet has its revenue held by the treasury, which covers it).
+    let tokenized_models: Vec<&str> = report
+        .models
+        .iter()
+        .flatten()
+        .map(|m| m.slug.as_str())
+        .collect();
+    let released = report
+        .revenue
+        .models
+        .iter()
+        .filter(|m| tokenized_models.contains(&m.model.as_str()))
+        .all(|m| m.owed().is_some_and(|owed| owed <= 0));
+    if !released {
+        eprintln!("      revenue owed to a tokenized model was not released");
+    }
+    let reconciled = report.reconciled() && released;
 
     if !config.exit {
         eprintln!();
@@ -417,7 +460,8 @@ async fn start(
             "as the treasury, once {HELD} is tokenized (its calls paid the treasury until then):"
         );
         eprintln!(
-            "  paywire model release-held --slug {HELD} --amount 0.001 --rpc-url {rpc_url} --keypair {}",
+            "  paywire model release-held --slug {HELD} --database-url {} --rpc-url {rpc_url} --keypair {}",
+            ledger::redact(database_url),
             net.state.solana.treasury_keypair.display()
         );
         eprintln!("Ctrl-C stops everything.");
@@ -694,24 +738,20 @@ async fn crank(
     ))
 }
 
-/// The audit once the indexer has seen every settlement and the crank (or after 60 s).
-async fn wait_for_audit(
-    ledger: &Ledger,
-    crank: Option<&str>,
-) -> anyhow::Result<audit::ChargeAudit> {
+/// Waits until the indexer has seen every settlement and the transactions `signatures` (or 60 s).
+async fn wait_for_audit(ledger: &Ledger, signatures: &[String]) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let audit = audit::audit_charges(ledger, &audit::AuditScope::default()).await?;
-        let crank_seen = match crank {
-            Some(signature) => ledger.vault_event_count(signature).await? > 0,
-            None => true,
-        };
-        let all_seen = audit
+        let mut all_seen = audit
             .charges
             .iter()
             .all(|c| c.result != Reconciliation::Missing);
-        if (all_seen && crank_seen) || tokio::time::Instant::now() > deadline {
-            return Ok(audit);
+        for signature in signatures {
+            all_seen &= ledger.vault_event_count(signature).await? > 0;
+        }
+        if all_seen || tokio::time::Instant::now() > deadline {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
