@@ -149,10 +149,12 @@ impl Keeper<'_> {
             .and_then(|a| model_vault::Model::try_deserialize(&mut a.data.as_slice()).ok());
         match on_chain {
             Some(m) if m.is_tokenized() && m.creator.to_string() == totals.creator => {}
-            Some(m) if m.is_tokenized() => return Ok(Released::Held(format!(
+            Some(m) if m.is_tokenized() => {
+                return Ok(Released::Held(format!(
                 "tokenized by {} on chain, not by the catalog's creator {}: held by the treasury",
                 m.creator, totals.creator
-            ))),
+            )))
+            }
             _ => {
                 return Ok(Released::Held(
                     "not tokenized yet: held by the treasury until it is".into(),
@@ -208,10 +210,12 @@ impl Keeper<'_> {
                 let reason =
                     crate::commands::crank::program_error(&e).unwrap_or_else(|| e.to_string());
                 self.ledger.release_failed(id, &reason).await?;
-                anyhow::bail!(
+                // Owed again: the next round tries again (a treasury short of USDC on Solana
+                // waits for the operator to move some across).
+                Ok(Released::Held(format!(
                     "the program refused the release of {}: {reason}",
                     ledger::format_usdc(amount)
-                )
+                )))
             }
             // Sent, not confirmed: the next round settles it from the chain.
             Err(e) => Ok(Released::Held(format!(

@@ -490,8 +490,17 @@ fn up_runs_the_demo_and_every_charge_reconciles() {
     assert!(out.status.success(), "paywire up failed:\n{stderr}");
     assert!(stderr.contains(runs), "{stderr}");
     assert!(stderr.contains("everything reconciles"), "{stderr}");
-    // The 20 calls, and the balance rail's per-call payment, top-up and withdrawal.
-    assert_eq!(stderr.matches(" matched").count(), 23, "{stderr}");
+    // The 20 calls, the balance rail's per-call payment, top-up and withdrawal, and the release
+    // of what the tokenized model earned from balances and on Base.
+    assert_eq!(stderr.matches(" matched").count(), 24, "{stderr}");
+    assert!(
+        stderr.contains("demo/tokenized: released 0.007000 USDC of owed revenue to its vault"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("revenue of demo/tokenized: earned 0.012000 (balance solana 0.002000 ×2, per-call solana 0.005000 ×5, per-call base 0.005000 ×5) − received 0.012000 (paid directly 0.005000, released 0.007000) → nothing owed"),
+        "{stderr}"
+    );
     for line in [
         "per call: 0.002064 USDC paid on chain, the call cost 0.001000, 0.001064 to the balance",
         "next call signed in (SIWS), no transaction: charged 0.001000 from the balance, 0.000064 left",
