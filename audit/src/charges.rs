@@ -26,11 +26,15 @@ pub enum Reconciliation {
     UnreadableAmount {
         found: String,
     },
+    /// It pays for what another row (`of`) already paid for.
+    Duplicate {
+        of: String,
+    },
 }
 
 impl Reconciliation {
     /// The short name: `matched`, `missing`, `amount_mismatch`, `wrong_destination`,
-    /// `unreadable_amount`.
+    /// `unreadable_amount`, `duplicate`.
     pub fn name(&self) -> &'static str {
         match self {
             Reconciliation::Matched => "matched",
@@ -38,6 +42,7 @@ impl Reconciliation {
             Reconciliation::AmountMismatch { .. } => "amount_mismatch",
             Reconciliation::WrongDestination { .. } => "wrong_destination",
             Reconciliation::UnreadableAmount { .. } => "unreadable_amount",
+            Reconciliation::Duplicate { .. } => "duplicate",
         }
     }
 
@@ -51,6 +56,7 @@ impl Reconciliation {
             Reconciliation::UnreadableAmount { found } => {
                 format!("the ledger holds {found}, not an amount of base units")
             }
+            Reconciliation::Duplicate { of } => format!("{of} already paid for it"),
         }
     }
 }
@@ -66,7 +72,8 @@ impl Serialize for Reconciliation {
                 map.serialize_entry("found", &found.to_string())?
             }
             Reconciliation::WrongDestination { found }
-            | Reconciliation::UnreadableAmount { found } => map.serialize_entry("found", found)?,
+            | Reconciliation::UnreadableAmount { found }
+            | Reconciliation::Duplicate { of: found } => map.serialize_entry("found", found)?,
             Reconciliation::Matched | Reconciliation::Missing => {}
         }
         map.serialize_entry("detail", &self.detail())?;

@@ -342,8 +342,10 @@ impl Report {
                 })
                 .collect();
             let verdict = match m.owed() {
-                _ if m.over_released() => "OVER-RELEASED: revenue for calls that never happened".to_string(),
                 None => "CANNOT BE READ".into(),
+                _ if m.over_released() => {
+                    "OVER-RELEASED: revenue for calls that never happened".to_string()
+                }
                 Some(0) => "nothing owed".into(),
                 Some(owed) if owed > 0 => format!("owed {}", ledger::format_usdc(owed as u64)),
                 Some(owed) => format!(

@@ -103,8 +103,8 @@ pub struct ReleaseCheck {
     pub amount: Amount,
     pub status: String,
     pub tx: String,
-    /// `earned − received` of the computation it paid.
-    pub computed: Amount,
+    /// The ledger saw its transfer into the vault.
+    pub moved: bool,
     #[serde(flatten)]
     pub result: Reconciliation,
 }
@@ -136,10 +136,17 @@ pub struct RevenueAudit {
 }
 
 impl RevenueAudit {
-    /// Owed revenue (positive amounts only) summed: a liability of the Solana treasury, which
-    /// releases it; unreadable if any model's is.
+    /// Owed revenue (positive amounts only) summed, with releases in flight whose transfer the
+    /// ledger has not seen leave yet: a liability of the Solana treasury, which releases it;
+    /// unreadable if any model's is.
     pub fn owed_to_vaults(&self) -> Amount {
-        let mut total: u64 = 0;
+        let sending: &str = PayoutStatus::Sending.into();
+        let mut total: u64 = self
+            .releases
+            .iter()
+            .filter(|r| r.status == sending && !r.moved)
+            .filter_map(|r| r.amount.units())
+            .sum();
         for m in &self.models {
             match m.owed() {
                 Some(owed) => {
@@ -164,6 +171,34 @@ impl RevenueAudit {
             && self.uncomputed_releases.is_empty()
             && self.uncaused_outflows.is_empty()
     }
+}
+
+/// Releases computed on a ledger state an earlier release of the same model had already paid:
+/// `(release, the earlier one)`. Each release's computation counts everything received before
+/// it, so it received at least what the one before received plus its amount, and earned no
+/// less; a second release computed on the same state does not.
+fn duplicate_releases(releases: &[ledger::Release]) -> Vec<(i64, i64)> {
+    let mut last: std::collections::HashMap<&str, (i64, u128, u128)> = Default::default();
+    let mut duplicates = Vec::new();
+    for r in releases {
+        if r.status.parse() == Ok(PayoutStatus::Failed) {
+            continue;
+        }
+        let (Ok(amount), Ok(earned), Ok(received)) = (
+            r.amount.parse::<u128>(),
+            r.earned.parse::<u128>(),
+            r.received.parse::<u128>(),
+        ) else {
+            continue;
+        };
+        if let Some((id, before_earned, paid_up_to)) = last.get(r.model.as_str()) {
+            if received < *paid_up_to || earned < *before_earned {
+                duplicates.push((r.id, *id));
+            }
+        }
+        last.insert(&r.model, (r.id, earned, received + amount));
+    }
+    duplicates
 }
 
 /// The revenue audit of every model the catalogs sell for a creator (or only `model`).
@@ -200,14 +235,15 @@ pub async fn audit_revenue(
             }
         })
         .collect();
-    let releases = ledger
-        .releases(None)
-        .await?
+    let recorded = ledger.releases(None).await?;
+    let duplicates = duplicate_releases(&recorded);
+    let releases = recorded
         .into_iter()
         .filter(|r| model.is_none_or(|m| m == r.model))
         .map(|r| {
             let amount = Amount::read(&r.amount);
             let found = r.found.as_deref().map(Amount::read);
+            let moved = found.is_some();
             let result = match (r.status.parse::<PayoutStatus>(), found) {
                 // A failed release must have moved nothing.
                 (Ok(PayoutStatus::Failed), None) => Reconciliation::Matched,
@@ -217,12 +253,15 @@ pub async fn audit_revenue(
                 (Ok(PayoutStatus::Sending), None) => Reconciliation::Matched,
                 (_, None) => Reconciliation::Missing,
             };
-            let computed = match (
-                Amount::read(&r.earned).units(),
-                Amount::read(&r.received).units(),
-            ) {
-                (Some(e), Some(v)) if e >= v => Amount::Units(e - v),
-                _ => Amount::Unreadable(format!("{} − {}", r.earned, r.received)),
+            let result = match duplicates.iter().find(|(id, _)| *id == r.id) {
+                Some((_, of))
+                    if matches!(result, Reconciliation::Matched | Reconciliation::Missing) =>
+                {
+                    Reconciliation::Duplicate {
+                        of: format!("release {of}"),
+                    }
+                }
+                _ => result,
             };
             ReleaseCheck {
                 release_id: r.id,
@@ -230,7 +269,7 @@ pub async fn audit_revenue(
                 amount,
                 status: r.status,
                 tx: r.tx,
-                computed,
+                moved,
                 result,
             }
         })

@@ -112,7 +112,6 @@ async fn owed_revenue_is_released_matched_and_covered_and_tampering_is_reported(
     let revenue = audit_revenue(&ledger, None).await.unwrap();
     assert_eq!(revenue.models[0].owed(), Some(0));
     assert_eq!(revenue.releases[0].result, Reconciliation::Matched);
-    assert_eq!(revenue.releases[0].computed, Amount::Units(2_000));
     assert!(revenue.reconciled(), "{revenue:?}");
     let balances = audit_balances(&ledger, &revenue.owed_to_vaults())
         .await
@@ -179,8 +178,73 @@ async fn owed_revenue_is_released_matched_and_covered_and_tampering_is_reported(
     .unwrap();
     let revenue = audit_revenue(&ledger, Some(MODEL)).await.unwrap();
     assert!(revenue.models[0].over_released(), "{:?}", revenue.models[0]);
+    // Its computation claims nothing was received, which release 1 already paid for.
     let forged = revenue.releases.iter().find(|r| r.tx == "forged").unwrap();
-    assert_eq!(forged.result, Reconciliation::Missing);
+    assert_eq!(
+        forged.result,
+        Reconciliation::Duplicate {
+            of: "release 1".into()
+        }
+    );
+}
+
+/// A second release computed on the ledger state the first one already paid (what two keepers
+/// racing would send), landed on chain: the duplicate is reported, though its transfer matches.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_release_computed_on_a_state_already_paid_is_a_duplicate(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    ledger
+        .record_model_creator(MODEL, "creator", "vault")
+        .await
+        .unwrap();
+    // A vault paid per call with a large surplus, then revenue from the treasury: owed 1,000,
+    // and the surpluses (5,000) leave room for a duplicate under the over-release bound.
+    served_charge(
+        &ledger,
+        MODEL,
+        Chain::Solana,
+        "direct",
+        "vault",
+        6_000,
+        1_000,
+    )
+    .await;
+    served_charge(
+        &ledger,
+        MODEL,
+        Chain::Base,
+        "0xbase",
+        "0xtreasury",
+        6_000,
+        6_000,
+    )
+    .await;
+    for (tx, status) in [("rel-1", "sent"), ("rel-2", "sent")] {
+        sqlx::query(
+            "INSERT INTO ledger.revenue_releases (model, amount, earned, received, status, tx, blockhash)
+             VALUES ($1, 1000, 7000, 6000, $2, $3, 'hash')",
+        )
+        .bind(MODEL)
+        .bind(status)
+        .bind(tx)
+        .execute(&pool)
+        .await
+        .unwrap();
+        write(&ledger, |b| released_on_chain(b, tx, 1_000)).await;
+    }
+    let revenue = audit_revenue(&ledger, None).await.unwrap();
+    assert!(!revenue.models[0].over_released());
+    let results: Vec<_> = revenue.releases.iter().map(|r| r.result.clone()).collect();
+    assert_eq!(
+        results,
+        [
+            Reconciliation::Matched,
+            Reconciliation::Duplicate {
+                of: "release 1".into()
+            }
+        ]
+    );
+    assert!(!revenue.reconciled());
 }
 
 /// A vault paid per call directly, whose payer was credited the surplus, received more than

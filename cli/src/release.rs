@@ -16,6 +16,7 @@ use anyhow::Context;
 use ledger::{Chain, Ledger, NewRelease, PayoutStatus, Release, ReleaseClaim, RevenueTotals};
 use model_vault_client::{Protocol, PROGRAM_ID};
 use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -26,6 +27,8 @@ pub enum Released {
     Sent(u64, String),
     /// Owed, but not releasable yet: why.
     Held(String),
+    /// Sent (the transaction), not confirmed yet: the next round settles it.
+    Pending(String),
     /// Nothing owed above the minimum; a negative amount is a per-call surplus the vault
     /// received and the payer was credited, netted against the next releases.
     Nothing(i128),
@@ -53,7 +56,9 @@ impl Owed {
         let in_flight = amount("revenue in flight", &t.in_flight)?;
         Ok(Owed {
             earned: amount("earned revenue", &t.earned)?,
-            received: amount("direct revenue", &t.direct)? + released + in_flight,
+            received: amount("revenue paid into the vault directly", &t.direct)?
+                + released
+                + in_flight,
             in_flight,
         })
     }
@@ -91,17 +96,29 @@ impl Keeper<'_> {
     }
 
     /// Where release's transaction stands: `Some((true, _))` landed, `Some((false, why))`
-    /// failed or can no longer land, `None` may still land.
+    /// failed or can no longer land, `None` may still land (or cannot be told yet).
+    ///
+    /// Only a confirmed status counts (a processed one can still be dropped with its fork).
+    /// "Never landed" takes three witnesses: its blockhash is no longer valid, the RPC knows no
+    /// status for it, and the indexer, which has followed the chain past the moment the
+    /// blockhash was seen expired, recorded nothing of it.
     async fn outcome(&self, release: &Release) -> anyhow::Result<Option<(bool, String)>> {
         let signature = solana_signature::Signature::from_str(&release.tx)
             .with_context(|| format!("release {} names no signature", release.id))?;
         let blockhash = solana_hash::Hash::from_str(&release.blockhash)
             .with_context(|| format!("release {} names no blockhash", release.id))?;
-        // Asked first: once the blockhash is no longer valid, what the status says is final.
-        let expired = !self
+        let expired_at = match self
             .rpc
-            .is_blockhash_valid(&blockhash, self.rpc.commitment())
-            .await?;
+            .is_blockhash_valid(&blockhash, CommitmentConfig::confirmed())
+            .await?
+        {
+            true => None,
+            false => Some(
+                self.rpc
+                    .get_slot_with_commitment(CommitmentConfig::confirmed())
+                    .await?,
+            ),
+        };
         let status = self
             .rpc
             .get_signature_statuses_with_history(&[signature])
@@ -109,19 +126,30 @@ impl Keeper<'_> {
             .value
             .into_iter()
             .next()
-            .flatten();
-        Ok(match status {
-            Some(s) if s.err.is_none() => Some((true, String::new())),
-            Some(s) => Some((false, format!("failed on chain: {:?}", s.err))),
-            None if expired
-                && !self
-                    .ledger
-                    .transaction_seen(Chain::Solana, &release.tx)
-                    .await? =>
-            {
-                Some((false, "its blockhash expired before it landed".into()))
-            }
-            None => None,
+            .flatten()
+            .filter(|s| s.satisfies_commitment(CommitmentConfig::confirmed()));
+        if let Some(s) = status {
+            return Ok(Some(match s.err {
+                None => (true, String::new()),
+                Some(e) => (false, format!("failed on chain: {e}")),
+            }));
+        }
+        let Some(expired_at) = expired_at else {
+            return Ok(None);
+        };
+        let indexed_past = match self.ledger.followed_up_to(Chain::Solana).await? {
+            Some(position) => position >= expired_at,
+            // Nothing indexes Solana here: the RPC's history is the only witness.
+            None => true,
+        };
+        let seen = self
+            .ledger
+            .transaction_seen(Chain::Solana, &release.tx)
+            .await?;
+        Ok(match (indexed_past, seen) {
+            (true, false) => Some((false, "its blockhash expired before it landed".into())),
+            (_, true) => Some((true, String::new())),
+            (false, false) => None,
         })
     }
 
@@ -218,9 +246,10 @@ impl Keeper<'_> {
                 )))
             }
             // Sent, not confirmed: the next round settles it from the chain.
-            Err(e) => Ok(Released::Held(format!(
-                "release {signature} sent, not confirmed yet ({e}): the next round settles it"
-            ))),
+            Err(e) => {
+                tracing::warn!(signature, error = %e, "release sent, not confirmed");
+                Ok(Released::Pending(signature))
+            }
         }
     }
 }

@@ -538,17 +538,19 @@ async fn a_withdrawal_sends_the_balance_back_once_per_key(pool: PgPool) {
     assert_eq!(rest["amount"], "0.020000");
     assert_eq!(available(&w, &payer, Chain::Solana).await, 0);
 
-    // A balance the treasury does not hold in USDC (credited, never paid in): the transfer is
-    // refused on chain, and the amount is back in the balance.
+    // A balance the treasury does not hold in USDC (credited, never paid in; more than all the
+    // treasury's working capital): the transfer is refused on chain, and the amount is back in
+    // the balance.
     let ledger = Ledger::from_pool(w.pool.clone());
-    ledger::fixtures::credited(&ledger, &payer, Chain::Solana, "credit-only", 10_000_000).await;
+    let beyond = localnet::TREASURY_FLOAT + 1_000_000;
+    ledger::fixtures::credited(&ledger, &payer, Chain::Solana, "credit-only", beyond).await;
     let failed: Value = json_of(
         withdraw(&w, solana_wallet(&w), Some("withdraw-0005"), json!({})).await,
         502,
     )
     .await;
     assert_eq!(failed["status"], "failed", "{failed}");
-    assert_eq!(available(&w, &payer, Chain::Solana).await, 10_000_000);
+    assert_eq!(available(&w, &payer, Chain::Solana).await, beyond);
 
     // On Base, from the Base treasury to the Base wallet.
     let base_payer = w.base_payer.address();

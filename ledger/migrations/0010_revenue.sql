@@ -3,14 +3,19 @@
 -- per-call payments made into it directly, and releases from the Solana treasury for the rest.
 -- What is owed is computed from these rows alone (see docs/money.md).
 
--- The models a gateway sells for a creator, as its catalog names them: their revenue is owed
--- to their vault, which `vault_owner` (the vault PDA, payTo once tokenized) identifies.
+-- The models a gateway sells for a creator, as its catalog names them: their revenue from
+-- `since` (when a catalog first named a creator) is owed to their vault, which `vault_owner`
+-- (the vault PDA, payTo once tokenized) identifies; what they earned before is the operator's.
 CREATE TABLE ledger.model_creators (
     model       text        PRIMARY KEY,
     creator     text        NOT NULL,
     vault_owner text        NOT NULL,
+    since       timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
+-- A model's charges and holds are summed for every release computation.
+CREATE INDEX charges_model ON ledger.charges (model, created_at);
+CREATE INDEX holds_model ON ledger.holds (model, created_at);
 
 -- Revenue the treasury released into a model's vault (`release_held_revenue`), each for the
 -- amount one computation found owed: `earned` and `received` are that computation's terms.

@@ -95,6 +95,17 @@ impl Ledger {
                 .await?;
         Ok(position.map(|p| p as u64))
     }
+
+    /// How far every follower of `chain` has ingested (the lowest of their cursors); `None`
+    /// when nothing follows it.
+    pub async fn followed_up_to(&self, chain: Chain) -> Result<Option<u64>, LedgerError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT min(position) FROM ledger.cursors WHERE chain = $1")
+                .bind(chain)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(position.map(|p| p as u64))
+    }
 }
 
 impl Ledger {

@@ -91,20 +91,22 @@ pub enum ReleaseClaim {
     Changed,
 }
 
-/// The sums a model's revenue is made of: `model_creators` m, per-call charges and charged
-/// holds. `$1`: one model, or all when null.
+/// The sums a model's revenue is made of: per-call charges and charged holds of the models in
+/// `model_creators`, from the time a catalog named their creator. `$1`: one model, or all when
+/// null; `$2`, `$3`: the rails' names, as the rows are labelled.
 const EARNED: &str = "
     SELECT c.model, $2 AS rail, c.chain, count(*) AS calls,
            coalesce(sum(c.actual_cost), 0)::text AS earned,
            coalesce(sum(c.amount) FILTER (WHERE c.chain = 'solana' AND c.pay_to = m.vault_owner), 0)::text AS direct,
            coalesce(sum(c.actual_cost) FILTER (WHERE c.chain = 'solana' AND c.pay_to = m.vault_owner), 0)::text AS direct_earned
     FROM ledger.charges c JOIN ledger.model_creators m USING (model)
-    WHERE c.purpose = $4 AND c.status = $5 AND ($1::text IS NULL OR c.model = $1)
+    WHERE c.purpose = $4 AND c.status = $5 AND c.created_at >= m.since
+      AND ($1::text IS NULL OR c.model = $1)
     GROUP BY c.model, c.chain
     UNION ALL
     SELECT h.model, $3, h.chain, count(*), coalesce(sum(h.actual_cost), 0)::text, '0', '0'
     FROM ledger.holds h JOIN ledger.model_creators m USING (model)
-    WHERE h.status = $6 AND ($1::text IS NULL OR h.model = $1)
+    WHERE h.status = $6 AND h.created_at >= m.since AND ($1::text IS NULL OR h.model = $1)
     GROUP BY h.model, h.chain";
 
 /// Per model: earned, direct, released, in flight (numeric), from [`EARNED`] and releases.
@@ -150,7 +152,8 @@ macro_rules! bind_totals {
 
 impl Ledger {
     /// Records (or updates) a model the catalog sells for `creator`, whose vault `vault_owner`
-    /// owns.
+    /// owns. Its revenue is owed from the first time it was recorded; a new creator takes the
+    /// model over with what it is owed (the vault is the model's, not the creator's).
     pub async fn record_model_creator(
         &self,
         model: &str,
@@ -194,50 +197,51 @@ impl Ledger {
     }
 
     /// Records `release` as in flight if no other release of its model is, and if at least
-    /// its amount is still owed — in one statement, so two keepers computing at once, or one
-    /// computing while another's release is confirmed, never release the same revenue twice.
+    /// its amount is still owed. Keepers of the same model take turns (a transaction-scoped
+    /// advisory lock), and each computes on what the one before committed: two keepers
+    /// computing at once, or one computing while another's release is confirmed, never release
+    /// the same revenue twice.
     pub async fn claim_release(
         &self,
         release: &NewRelease<'_>,
     ) -> Result<ReleaseClaim, LedgerError> {
-        let sql = format!(
-            "WITH t AS ({}),
-             ok AS (SELECT 1 FROM t WHERE t.in_flight = 0
-                      AND t.earned - t.direct - t.released >= $9::numeric)
-             INSERT INTO ledger.revenue_releases (model, amount, earned, received, tx, blockhash)
-             SELECT $1, $9::numeric, $10::numeric, $11::numeric, $12, $13 FROM ok
-             RETURNING id",
-            totals_sql()
-        );
-        let claimed: Result<Option<i64>, sqlx::Error> =
-            bind_totals!(sqlx::query_scalar(&sql), release.model)
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('paywire.release:' || $1, 0))")
+            .bind(release.model)
+            .execute(&mut *tx)
+            .await?;
+        // A statement of its own, after the lock: its snapshot sees every release committed
+        // before this keeper's turn.
+        let totals: Option<(bool, bool)> = bind_totals!(
+            sqlx::query_as(&format!(
+                "SELECT t.in_flight > 0, t.earned - t.direct - t.released >= $9::numeric FROM ({}) t",
+                totals_sql()
+            )),
+            release.model
+        )
+        .bind(release.amount.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let claim = match totals {
+            Some((true, _)) => ReleaseClaim::InFlight,
+            Some((false, true)) => ReleaseClaim::Claimed(
+                sqlx::query_scalar(
+                    "INSERT INTO ledger.revenue_releases (model, amount, earned, received, tx, blockhash)
+                     VALUES ($1, $2::numeric, $3::numeric, $4::numeric, $5, $6) RETURNING id",
+                )
+                .bind(release.model)
                 .bind(release.amount.to_string())
                 .bind(release.earned.to_string())
                 .bind(release.received.to_string())
                 .bind(release.tx)
                 .bind(release.blockhash)
-                .fetch_optional(self.pool())
-                .await;
-        match claimed {
-            Ok(Some(id)) => Ok(ReleaseClaim::Claimed(id)),
-            // Another keeper's release went in first.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(ReleaseClaim::InFlight),
-            Err(e) => Err(e.into()),
-            Ok(None) => {
-                let in_flight: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM ledger.revenue_releases WHERE model = $1 AND status = $2)",
-                )
-                .bind(release.model)
-                .bind(PayoutStatus::Sending)
-                .fetch_one(self.pool())
-                .await?;
-                Ok(if in_flight {
-                    ReleaseClaim::InFlight
-                } else {
-                    ReleaseClaim::Changed
-                })
-            }
-        }
+                .fetch_one(&mut *tx)
+                .await?,
+            ),
+            _ => ReleaseClaim::Changed,
+        };
+        tx.commit().await?;
+        Ok(claim)
     }
 
     /// Every release, oldest first, with what its transaction moved into the vault.

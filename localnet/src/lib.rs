@@ -17,6 +17,7 @@ pub use owned::OwnedLocalnet;
 pub use program::{ProgramBuild, SBF_BUILD};
 pub use setup::{
     read_keypair, BaseState, Localnet, LocalnetConfig, LocalnetState, SolanaState, DEMO_USDC,
+    TREASURY_FLOAT,
 };
 
 /// Sets `RUST_LOG=error` unless it is set: program-test otherwise logs every instruction at

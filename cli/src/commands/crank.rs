@@ -195,6 +195,9 @@ pub async fn release_round(keeper: &Keeper<'_>, only: &[String]) -> anyhow::Resu
                 ledger::format_usdc(amount)
             )),
             Released::Held(why) => Some(format!("{slug}: owed revenue not released — {why}")),
+            Released::Pending(signature) => Some(format!(
+                "{slug}: release sent, not confirmed yet ({signature}): the next round settles it"
+            )),
             Released::Nothing(owed) if owed < 0 => Some(format!(
                 "{slug}: its vault received {} USDC more than it earned (per-call surpluses credited to payers), netted against its next releases",
                 ledger::format_usdc(owed.unsigned_abs() as u64)

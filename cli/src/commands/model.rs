@@ -211,6 +211,9 @@ async fn release_held(
             println!("released {} USDC of owed revenue", format_usdc(amount));
         }
         Released::Held(why) => anyhow::bail!("not released: {why}"),
+        Released::Pending(signature) => anyhow::bail!(
+            "release {signature} sent, not confirmed yet: run release-held again to settle it"
+        ),
         Released::Nothing(owed) if owed < 0 => println!(
             "nothing owed: its vault received {} USDC more than it earned (per-call surpluses credited to payers), netted against its next releases",
             format_usdc(owed.unsigned_abs() as u64)
