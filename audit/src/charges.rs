@@ -153,7 +153,7 @@ pub async fn audit_charges(ledger: &Ledger, scope: &AuditScope) -> Result<Charge
                     found: legs
                         .first()
                         .and_then(|(o, _)| o.clone())
-                        .unwrap_or_default(),
+                        .unwrap_or_else(|| "no destination the ledger knows".into()),
                 },
             },
         };

@@ -236,6 +236,7 @@ impl Report {
         }
         for m in self.models.iter().flatten() {
             let usdc = ledger::format_usdc;
+            // Sums of amounts can exceed a u64: shown as unreadable, never wrapped.
             let verdict = |ok| if ok { "adds up" } else { "DOES NOT ADD UP" };
             let (f, known) = (&m.flows, OUTFLOW_COLUMNS.map(<&str>::from));
             let other = f
@@ -247,14 +248,14 @@ impl Report {
             out.push_str(&format!(
                 "{}: revenue in {} (payments {}, held released {}) = vault {} + buybacks {} + protocol fees {} + claims {} + other {} → {}; minted {} − burned {} = supply {} → {}{}\n",
                 m.slug,
-                usdc(f.inflow_total() as u64),
-                usdc(f.inflow_of(FlowCause::Payment) as u64),
-                usdc(f.inflow_of(FlowCause::HeldReleased) as u64),
+                optional(Some(f.inflow_total())),
+                optional(Some(f.inflow_of(FlowCause::Payment))),
+                optional(Some(f.inflow_of(FlowCause::HeldReleased))),
                 usdc(m.chain_balance),
-                usdc(f.outflow_of(FlowCause::Buyback) as u64),
-                usdc(f.outflow_of(FlowCause::ProtocolFee) as u64),
-                usdc(f.outflow_of(FlowCause::Claim) as u64),
-                usdc(other as u64),
+                optional(Some(f.outflow_of(FlowCause::Buyback))),
+                optional(Some(f.outflow_of(FlowCause::ProtocolFee))),
+                optional(Some(f.outflow_of(FlowCause::Claim))),
+                optional(Some(other)),
                 verdict(m.balance_adds_up()),
                 m.minted,
                 m.burned,
@@ -347,10 +348,10 @@ impl Report {
                     "OVER-RELEASED: revenue for calls that never happened".to_string()
                 }
                 Some(0) => "nothing owed".into(),
-                Some(owed) if owed > 0 => format!("owed {}", ledger::format_usdc(owed as u64)),
+                Some(owed) if owed > 0 => format!("owed {}", optional(Some(owed as u128))),
                 Some(owed) => format!(
                     "over-received {} (per-call surpluses credited to payers; netted against its next releases)",
-                    ledger::format_usdc(owed.unsigned_abs() as u64)
+                    optional(Some(owed.unsigned_abs()))
                 ),
             };
             out.push_str(&format!(

@@ -67,6 +67,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logs::init(cli.log_format);
     let format = cli.log_format;
+    // An audit that could not be made exits 2, never 1 (what it found does not reconcile).
+    let failure = match cli.command {
+        Command::Audit(_) => std::process::ExitCode::from(2),
+        _ => std::process::ExitCode::FAILURE,
+    };
     let result = (|| {
         // Before the runtime starts: setting TMPDIR is only sound while one thread runs.
         let scratch = runs_a_local_chain(&cli.command)
@@ -86,7 +91,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             logs::fatal(&e, format);
-            std::process::ExitCode::FAILURE
+            failure
         }
     }
 }

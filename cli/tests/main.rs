@@ -569,6 +569,21 @@ async fn audit_reports_as_json_and_csv_and_fails_on_a_discrepancy(pool: sqlx::Pg
     .unwrap();
     let failing = audit("json");
     assert_eq!(failing.status.code(), Some(1), "a discrepancy exits 1");
+    // A ledger that cannot be reached: the audit could not be made, which is not "broken".
+    let unreachable = Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .args([
+            "audit",
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/none",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        unreachable.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&unreachable.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&failing.stdout).unwrap();
     let failing_report = report.clone();
     assert_eq!(report["charges"][0]["result"], "missing");

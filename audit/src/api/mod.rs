@@ -148,13 +148,30 @@ impl From<AuditError> for ApiError {
     }
 }
 
-/// `?model=&from=&to=` (RFC 3339 times): every charge against the chain, as the report
-/// `paywire audit --format json` prints (`models` null: they are at `/ledger/models`).
+/// `?model=&from=&to=` (RFC 3339 times): the report `paywire audit --format json` prints, with
+/// the same inputs: the vault and supply checks too when this API reads a chain (`models` null
+/// when it does not, as the CLI without `--solana-rpc`), so both say `reconciled` alike.
 async fn audit(
-    State(ApiState { ledger, .. }): State<ApiState>,
+    State(state): State<ApiState>,
     Query(scope): Query<AuditScope>,
 ) -> Result<Json<Report>, ApiError> {
-    Ok(Json(Report::read(&ledger, &scope, None).await?))
+    let models = match &state.vaults {
+        Some(vaults) => {
+            Some(within_deadline(vaults.check_models(&state.ledger, scope.model.as_deref())).await?)
+        }
+        None => None,
+    };
+    Ok(Json(Report::read(&state.ledger, &scope, models).await?))
+}
+
+/// `checks`, or a 504 when the chain does not answer within the deadline.
+async fn within_deadline(
+    checks: impl std::future::Future<Output = Result<Vec<ModelCheck>, AuditError>>,
+) -> Result<Vec<ModelCheck>, ApiError> {
+    match tokio::time::timeout(CHAIN_DEADLINE, checks).await {
+        Ok(checks) => Ok(checks?),
+        Err(_) => Err(ApiError::ChainTimeout),
+    }
 }
 
 /// `?model=`: each tokenized model's vault and supply, the ledger against the chain; 504 when
@@ -164,11 +181,9 @@ async fn models(
     Query(scope): Query<AuditScope>,
 ) -> Result<Json<Vec<ModelCheck>>, ApiError> {
     let vaults = state.vaults.as_ref().ok_or(ApiError::NoSolanaRpc)?;
-    let checks = vaults.check_models(&state.ledger, scope.model.as_deref());
-    match tokio::time::timeout(CHAIN_DEADLINE, checks).await {
-        Ok(checks) => Ok(Json(checks?)),
-        Err(_) => Err(ApiError::ChainTimeout),
-    }
+    Ok(Json(
+        within_deadline(vaults.check_models(&state.ledger, scope.model.as_deref())).await?,
+    ))
 }
 
 async fn revenue(

@@ -18,7 +18,8 @@ use crate::settings::Settings;
 /// (minted − burned = supply on chain). A check that does not add up is read again until the
 /// ledger has reached the slot the chain answered at (up to 20 s): payments in flight on a live
 /// system are not discrepancies.
-/// Exits 1 when anything fails to reconcile.
+/// Exits 0 when everything reconciles, 1 when anything does not, 2 when the audit could not be
+/// made (the database or the RPC did not answer).
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct AuditArgs {
