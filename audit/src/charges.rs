@@ -1,11 +1,15 @@
 //! Reconciliation of what the gateway sold with what the chains say: every settled charge
-//! matched to its on-chain transfer (same transaction, amount and destination), and every
-//! inflow to a payTo address explained by a charge or a model-vault instruction.
+//! paired with exactly one live leg of its settlement transaction — that chain's USDC, a
+//! successful transaction, from its payer, to its payTo, for its amount — and its payTo one of
+//! ours (a treasury of its chain, or its model's vault); and every USDC inflow to an address we
+//! own (treasuries, every known model's vault and pool) explained by a charge's leg, a leg a
+//! model-vault instruction itself moved, or a transfer the operator recorded.
 
 use std::collections::{HashMap, HashSet};
 
-use ledger::{AuditScope, Chain, Ledger};
+use ledger::{AuditScope, Chain, Ledger, Leg, SettledCharge};
 use serde::{ser::SerializeMap, Serialize, Serializer};
+use solana_pubkey::Pubkey;
 
 use crate::{Amount, AuditError};
 
@@ -30,11 +34,26 @@ pub enum Reconciliation {
     Duplicate {
         of: String,
     },
+    /// The leg moved another token than the chain's USDC (the mint or contract it moved).
+    WrongToken {
+        found: String,
+    },
+    /// The settlement transaction failed on chain: nothing moved.
+    FailedOnChain,
+    /// The leg was paid by someone else than the charge's payer.
+    WrongPayer {
+        found: String,
+    },
+    /// The charge's payTo is no address of ours for it.
+    NotOurs {
+        found: String,
+    },
 }
 
 impl Reconciliation {
     /// The short name: `matched`, `missing`, `amount_mismatch`, `wrong_destination`,
-    /// `unreadable_amount`, `duplicate`.
+    /// `unreadable_amount`, `duplicate`, `wrong_token`, `failed_on_chain`, `wrong_payer`,
+    /// `not_ours`.
     pub fn name(&self) -> &'static str {
         match self {
             Reconciliation::Matched => "matched",
@@ -43,6 +62,10 @@ impl Reconciliation {
             Reconciliation::WrongDestination { .. } => "wrong_destination",
             Reconciliation::UnreadableAmount { .. } => "unreadable_amount",
             Reconciliation::Duplicate { .. } => "duplicate",
+            Reconciliation::WrongToken { .. } => "wrong_token",
+            Reconciliation::FailedOnChain => "failed_on_chain",
+            Reconciliation::WrongPayer { .. } => "wrong_payer",
+            Reconciliation::NotOurs { .. } => "not_ours",
         }
     }
 
@@ -57,6 +80,12 @@ impl Reconciliation {
                 format!("the ledger holds {found}, not an amount of base units")
             }
             Reconciliation::Duplicate { of } => format!("{of} already paid for it"),
+            Reconciliation::WrongToken { found } => format!("the leg moved {found}, not USDC"),
+            Reconciliation::FailedOnChain => "the settlement transaction failed on chain".into(),
+            Reconciliation::WrongPayer { found } => format!("paid by {found}, not the payer"),
+            Reconciliation::NotOurs { found } => {
+                format!("payTo {found} is neither a treasury of its chain nor its model's vault")
+            }
         }
     }
 }
@@ -73,8 +102,11 @@ impl Serialize for Reconciliation {
             }
             Reconciliation::WrongDestination { found }
             | Reconciliation::UnreadableAmount { found }
-            | Reconciliation::Duplicate { of: found } => map.serialize_entry("found", found)?,
-            Reconciliation::Matched | Reconciliation::Missing => {}
+            | Reconciliation::Duplicate { of: found }
+            | Reconciliation::WrongToken { found }
+            | Reconciliation::WrongPayer { found }
+            | Reconciliation::NotOurs { found } => map.serialize_entry("found", found)?,
+            Reconciliation::Matched | Reconciliation::Missing | Reconciliation::FailedOnChain => {}
         }
         map.serialize_entry("detail", &self.detail())?;
         map.end()
@@ -94,7 +126,7 @@ pub struct ChargeCheck {
     pub result: Reconciliation,
 }
 
-/// A transfer into a payTo address that no charge and no model-vault instruction explains.
+/// A USDC inflow to an address of ours that nothing explains.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UnexplainedInflow {
     pub chain: Chain,
@@ -119,70 +151,246 @@ impl ChargeAudit {
     }
 }
 
-/// Checks every settled or completed charge in `scope` against the indexed transfers.
+/// What is ours, from what the ledger knows whatever the scope: the treasuries (and their
+/// chain's USDC), every model a catalog sells for a creator and every model seen on chain.
+struct Ours {
+    /// Per chain: the USDC mints (contracts) and treasury owners.
+    usdc: HashMap<Chain, HashSet<String>>,
+    treasuries: HashMap<Chain, HashSet<String>>,
+    /// Slug → the vault owner its catalog entry records.
+    catalog: HashMap<String, String>,
+    /// Every model account seen on chain.
+    on_chain: HashSet<String>,
+    /// Slugs charges were made for.
+    charged: HashSet<String>,
+}
+
+impl Ours {
+    async fn read(ledger: &Ledger, charges: &[SettledCharge]) -> Result<Self, AuditError> {
+        let mut usdc: HashMap<Chain, HashSet<String>> = HashMap::new();
+        let mut treasuries: HashMap<Chain, HashSet<String>> = HashMap::new();
+        for (chain, owner, mint) in ledger.treasuries().await? {
+            usdc.entry(chain).or_default().insert(mint);
+            treasuries.entry(chain).or_default().insert(owner);
+        }
+        let catalog = ledger.catalog_models().await?.into_iter().collect();
+        Ok(Ours {
+            usdc,
+            treasuries,
+            catalog,
+            on_chain: ledger
+                .known_models()
+                .await?
+                .into_iter()
+                .map(|m| m.model)
+                .collect(),
+            charged: charges.iter().map(|c| c.model.clone()).collect(),
+        })
+    }
+
+    fn knows(&self, slug: &str) -> bool {
+        self.charged.contains(slug)
+            || self.catalog.contains_key(slug)
+            || self
+                .on_chain
+                .contains(&model_vault_client::model_pda(slug).to_string())
+    }
+
+    /// Whether `pay_to` is ours for `charge`: a treasury of its chain, or (a call on Solana)
+    /// its model's vault.
+    fn pay_to(&self, charge: &SettledCharge) -> bool {
+        let treasury = self
+            .treasuries
+            .get(&charge.chain)
+            .is_some_and(|t| t.contains(&charge.pay_to));
+        let vault = charge.chain == Chain::Solana
+            && charge.purpose == <&str>::from(ledger::Purpose::Call)
+            && (self.catalog.get(&charge.model) == Some(&charge.pay_to)
+                || vault_of(&model_vault_client::model_pda(&charge.model)) == charge.pay_to);
+        treasury || vault
+    }
+
+    /// The owners of USDC we watch on `chain`: its treasuries and, on Solana, the vault and
+    /// pool of every model known (only `model`'s, and the treasuries, when scoped to one).
+    fn watched(&self, chain: Chain, model: Option<&str>) -> Vec<String> {
+        let mut owners: HashSet<String> = self.treasuries.get(&chain).cloned().unwrap_or_default();
+        if chain == Chain::Solana {
+            let mut models: HashSet<String> = self.on_chain.clone();
+            models.extend(
+                self.catalog
+                    .keys()
+                    .map(|slug| model_vault_client::model_pda(slug).to_string()),
+            );
+            if let Some(slug) = model {
+                models = [model_vault_client::model_pda(slug).to_string()].into();
+            }
+            for model in models {
+                if let Ok(model) = model.parse::<Pubkey>() {
+                    owners
+                        .extend(model_vault_client::usdc_owners_of(&model).map(|o| o.to_string()));
+                }
+            }
+            owners.extend(
+                self.catalog
+                    .iter()
+                    .filter(|(slug, _)| model.is_none_or(|m| m == slug.as_str()))
+                    .map(|(_, vault)| vault.clone()),
+            );
+        }
+        owners.into_iter().collect()
+    }
+}
+
+fn vault_of(model: &Pubkey) -> String {
+    model_vault_client::usdc_owners_of(model)[0].to_string()
+}
+
+/// `charge` against the legs of its settlement transaction, and the leg the result is about
+/// (paired with it when matched; the closest one otherwise).
+fn pair<'a>(
+    charge: &SettledCharge,
+    legs: &'a [Leg],
+    usdc: Option<&HashSet<String>>,
+    used: &HashMap<(Chain, String, String), i64>,
+) -> (Reconciliation, Option<&'a Leg>) {
+    if legs.is_empty() {
+        return (Reconciliation::Missing, None);
+    }
+    let to_pay_to: Vec<&Leg> = legs
+        .iter()
+        .filter(|l| l.destination_owner.as_deref() == Some(charge.pay_to.as_str()))
+        .collect();
+    if to_pay_to.is_empty() {
+        let found = legs
+            .iter()
+            .find_map(|l| l.destination_owner.clone())
+            .unwrap_or_else(|| "no destination the ledger knows".into());
+        return (Reconciliation::WrongDestination { found }, None);
+    }
+    let amount = Amount::read(&charge.amount);
+    // Each leg in the order of what is checked: the first thing wrong with the closest leg is
+    // what is reported.
+    let mut best: Option<(Reconciliation, &Leg)> = None;
+    for leg in to_pay_to {
+        let result = if !usdc.is_some_and(|u| u.contains(&leg.mint)) {
+            Reconciliation::WrongToken {
+                found: leg.mint.clone(),
+            }
+        } else if !leg.success {
+            Reconciliation::FailedOnChain
+        } else if leg.source_owner.as_deref() != Some(charge.payer.as_str()) {
+            Reconciliation::WrongPayer {
+                found: leg
+                    .source_owner
+                    .clone()
+                    .unwrap_or_else(|| "an unknown owner".into()),
+            }
+        } else {
+            match compare(&amount, &Amount::read(&leg.amount)) {
+                Reconciliation::Matched => {
+                    match used.get(&(leg.chain, leg.tx.clone(), leg.leg.clone())) {
+                        Some(other) => Reconciliation::Duplicate {
+                            of: format!("charge {other}"),
+                        },
+                        None => return (Reconciliation::Matched, Some(leg)),
+                    }
+                }
+                mismatch => mismatch,
+            }
+        };
+        if best.is_none() {
+            best = Some((result, leg));
+        }
+    }
+    match best {
+        Some((result, leg)) => (result, Some(leg)),
+        None => (Reconciliation::Missing, None),
+    }
+}
+
+/// Checks every settled or completed charge in `scope` against the indexed legs, each paired
+/// with one leg (all charges are paired, in order, so a leg two charges claim is found
+/// whatever the scope), and every USDC inflow within the scope's times to an address of ours.
 pub async fn audit_charges(ledger: &Ledger, scope: &AuditScope) -> Result<ChargeAudit, AuditError> {
-    let charges = ledger.settled_charges(scope).await?;
-    let legs = ledger.payment_legs(scope).await?;
-    // (chain, tx) → its legs as (destination owner, amount)
-    type Legs = Vec<(Option<String>, Amount)>;
-    let mut by_tx: HashMap<(Chain, String), Legs> = HashMap::new();
+    let all = ledger.settled_charges(&AuditScope::default()).await?;
+    let ours = Ours::read(ledger, &all).await?;
+    if let Some(model) = &scope.model {
+        if !ours.knows(model) {
+            return Err(AuditError::UnknownModel(model.clone()));
+        }
+    }
+    let legs = ledger.legs_of(&all).await?;
+    let mut by_tx: HashMap<(Chain, &str), Vec<Leg>> = HashMap::new();
     for leg in &legs {
         by_tx
-            .entry((leg.chain, leg.tx.clone()))
+            .entry((leg.chain, leg.tx.as_str()))
             .or_default()
-            .push((leg.destination_owner.clone(), Amount::read(&leg.amount)));
+            .push(leg.clone());
     }
+    let mut used: HashMap<(Chain, String, String), i64> = HashMap::new();
+    let mut accounted: HashSet<(Chain, String, String)> = HashSet::new();
     let mut audit = ChargeAudit::default();
-    let mut settlements = HashSet::new();
-    let mut pay_tos = HashSet::new();
-    for charge in charges {
-        let amount = Amount::read(&charge.amount);
-        pay_tos.insert((charge.chain, charge.pay_to.clone()));
-        let found = charge
+    for charge in &all {
+        let legs = charge
             .settlement_tx
-            .as_ref()
-            .and_then(|tx| by_tx.get(&(charge.chain, tx.clone())));
-        let result = match found {
-            None => Reconciliation::Missing,
-            Some(legs) => match legs
-                .iter()
-                .find(|(owner, _)| owner.as_deref() == Some(charge.pay_to.as_str()))
-            {
-                Some((_, found)) => compare(&amount, found),
-                None => Reconciliation::WrongDestination {
-                    found: legs
-                        .first()
-                        .and_then(|(o, _)| o.clone())
-                        .unwrap_or_else(|| "no destination the ledger knows".into()),
-                },
-            },
-        };
-        if let Some(tx) = &charge.settlement_tx {
-            settlements.insert((charge.chain, tx.clone()));
+            .as_deref()
+            .and_then(|tx| by_tx.get(&(charge.chain, tx)))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let (mut result, leg) = pair(charge, legs, ours.usdc.get(&charge.chain), &used);
+        if let Some(leg) = leg {
+            let key = (leg.chain, leg.tx.clone(), leg.leg.clone());
+            if result == Reconciliation::Matched {
+                used.insert(key.clone(), charge.id);
+                if !ours.pay_to(charge) {
+                    result = Reconciliation::NotOurs {
+                        found: charge.pay_to.clone(),
+                    };
+                }
+            }
+            // Its inflow is accounted for by this charge's result, whatever it is.
+            accounted.insert(key);
         }
-        audit.charges.push(ChargeCheck {
-            charge_id: charge.id,
-            model: charge.model,
-            chain: charge.chain,
-            payer: charge.payer,
-            pay_to: charge.pay_to,
-            amount,
-            settlement_tx: charge.settlement_tx,
-            result,
-        });
+        let in_scope = scope.model.as_ref().is_none_or(|m| *m == charge.model)
+            && scope.from.is_none_or(|from| charge.at >= from)
+            && scope.to.is_none_or(|to| charge.at < to);
+        if in_scope {
+            audit.charges.push(ChargeCheck {
+                charge_id: charge.id,
+                model: charge.model.clone(),
+                chain: charge.chain,
+                payer: charge.payer.clone(),
+                pay_to: charge.pay_to.clone(),
+                amount: Amount::read(&charge.amount),
+                settlement_tx: charge.settlement_tx.clone(),
+                result,
+            });
+        }
     }
-    let program_txs: HashSet<String> = ledger.program_signatures().await?.into_iter().collect();
-    for leg in legs {
-        let Some(owner) = leg.destination_owner else {
+    for chain in [Chain::Solana, Chain::Base] {
+        let usdc: Vec<String> = ours
+            .usdc
+            .get(&chain)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let watched = ours.watched(chain, scope.model.as_deref());
+        if usdc.is_empty() || watched.is_empty() {
             continue;
-        };
-        let explained =
-            settlements.contains(&(leg.chain, leg.tx.clone())) || program_txs.contains(&leg.tx);
-        if pay_tos.contains(&(leg.chain, owner.clone())) && !explained {
+        }
+        for leg in ledger
+            .inflows(chain, &watched, &usdc, scope.from, scope.to)
+            .await?
+        {
+            let charged = accounted.contains(&(leg.chain, leg.tx.clone(), leg.leg.clone()));
+            if charged || leg.program_moved || leg.operator {
+                continue;
+            }
             audit.unexplained_inflows.push(UnexplainedInflow {
                 chain: leg.chain,
                 tx: leg.tx,
-                destination_owner: owner,
+                destination_owner: leg.destination_owner.unwrap_or_default(),
                 amount: Amount::read(&leg.amount),
             });
         }

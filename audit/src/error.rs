@@ -7,4 +7,7 @@ pub enum AuditError {
     /// The chain could not be read (RPC unreachable, an account missing or undecodable).
     #[error("{0}")]
     Chain(String),
+    /// The scope names a model nothing knows: no charge, no catalog entry, no account on chain.
+    #[error("no model {0} in the ledger (no charge, no catalog entry, not registered on chain): check the slug")]
+    UnknownModel(String),
 }

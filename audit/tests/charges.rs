@@ -1,13 +1,14 @@
 //! The audit of charges against the chain: each kind of discrepancy, seeded, is reported.
 
 use audit::{audit_charges, vaults::AccountFlows, Amount, AuditScope, Reconciliation};
-use ledger::fixtures::{completed_charge, two_buybacks, usdc_leg as leg};
+use ledger::fixtures::{completed_charge, our_addresses, two_buybacks, usdc_leg as leg};
 use ledger::{Batch, Chain, Ledger, VaultEventRow};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn every_kind_of_discrepancy_is_reported(pool: PgPool) {
     let ledger = Ledger::from_pool(pool);
+    our_addresses(&ledger, &[("alpha", "vault"), ("beta", "vault")]).await;
     let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     batch.transfers = vec![
         leg("good", "vault", 1_000),
@@ -83,6 +84,7 @@ async fn every_kind_of_discrepancy_is_reported(pool: PgPool) {
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn an_amount_that_cannot_be_read_is_a_discrepancy_not_zero(pool: PgPool) {
     let ledger = Ledger::from_pool(pool.clone());
+    our_addresses(&ledger, &[("alpha", "vault")]).await;
     let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     batch.transfers = vec![leg("huge", "vault", 1), leg("gift", "vault", 1)];
     ledger.write(&batch).await.unwrap();
@@ -125,6 +127,7 @@ async fn an_amount_that_cannot_be_read_is_a_discrepancy_not_zero(pool: PgPool) {
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn a_ledger_where_everything_matches_reconciles(pool: PgPool) {
     let ledger = Ledger::from_pool(pool);
+    our_addresses(&ledger, &[("alpha", "vault")]).await;
     let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     batch.transfers = vec![leg("a", "vault", 10), leg("b", "treasury", 20)];
     ledger.write(&batch).await.unwrap();

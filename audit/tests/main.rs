@@ -5,4 +5,5 @@ mod balances;
 mod charges;
 mod page;
 mod revenue;
+mod strict;
 mod vaults;

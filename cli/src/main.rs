@@ -54,6 +54,7 @@ enum Command {
     /// revoke
     Keys(commands::keys::KeysArgs),
     Crank(commands::crank::CrankArgs),
+    OperatorTransfer(commands::operator_transfer::OperatorTransferArgs),
     /// Creators' commands: register, update, tokenize, claim, release-held, show
     Model(commands::model::ModelArgs),
     #[command(subcommand)]
@@ -151,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Withdraw(args) => commands::withdraw::run(args, &settings).await,
         Command::Keys(args) => commands::keys::run(args, &settings).await,
         Command::Crank(args) => commands::crank::run(args, &settings).await,
+        Command::OperatorTransfer(args) => commands::operator_transfer::run(args, &settings).await,
         Command::Model(args) => commands::model::run(args, &settings).await,
         Command::Config(command) => commands::config::run(command, &settings_path, settings),
         Command::Bench(command) => commands::bench::run(command).await,

@@ -17,13 +17,48 @@ pub struct AuditScope {
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SettledCharge {
     pub id: i64,
+    /// The model, or the purpose when it buys none (`top_up`).
     pub model: String,
+    pub purpose: String,
     pub chain: Chain,
     pub payer: String,
     pub pay_to: String,
     /// Base units, as stored.
     pub amount: String,
     pub settlement_tx: Option<String>,
+    /// When its settlement happened: the block time of its transaction's legs, else when the
+    /// charge was made.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One leg of a transaction, whatever it moved and whether it succeeded (live rows only).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Leg {
+    pub chain: Chain,
+    pub tx: String,
+    pub leg: String,
+    pub block: i64,
+    pub kind: String,
+    pub mint: String,
+    pub success: bool,
+    pub source_owner: Option<String>,
+    pub destination_owner: Option<String>,
+    /// Base units, as stored.
+    pub amount: String,
+    /// A live, successful model-vault instruction of the same transaction moved it (its
+    /// instruction path lies under the vault instruction's).
+    pub program_moved: bool,
+    /// The operator recorded its transaction as a transfer of its own.
+    pub operator: bool,
+}
+
+/// A model-vault `register` or `tokenize` the ledger saw: a model known on chain.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct KnownModel {
+    /// The model account.
+    pub model: String,
+    /// The slot of its tokenization, if it was.
+    pub tokenized_at: Option<i64>,
 }
 
 /// Payer balances summed on one chain: what its treasury owes payers.
@@ -95,16 +130,6 @@ pub struct UncomputedRelease {
     pub amount: Option<String>,
 }
 
-/// A live payment leg (a transfer, not a mint or burn) into anyone.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct PaymentLeg {
-    pub chain: Chain,
-    pub tx: String,
-    pub destination_owner: Option<String>,
-    /// Base units, as stored.
-    pub amount: String,
-}
-
 /// What moved into and out of one token account, summed by cause: `(cause, amount as stored)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlowSums {
@@ -115,6 +140,17 @@ pub struct FlowSums {
     /// treasury), `claim` (the creator's share), another instruction, or `other` when none.
     pub outflow: Vec<(String, String)>,
 }
+
+/// A leg with whether a model-vault instruction moved it and whether the operator recorded it.
+const LEGS: &str = "
+    SELECT t.chain, t.tx, t.leg, t.block, t.kind, t.mint, t.success, t.source_owner, t.destination_owner,
+           t.amount::text AS amount,
+           EXISTS (SELECT 1 FROM ledger.vault_events e
+                   WHERE e.signature = t.tx AND e.success AND e.status <> 'rolled_back'
+                     AND t.chain = 'solana' AND t.leg LIKE e.ix_path || '.%') AS program_moved,
+           EXISTS (SELECT 1 FROM ledger.operator_transfers o
+                   WHERE o.chain = t.chain AND o.tx = t.tx) AS operator
+    FROM ledger.transfers t";
 
 /// Live legs of successful transactions into (`destination`) or out of (`source`) an account,
 /// summed by cause.
@@ -130,17 +166,21 @@ const FLOWS_BY_CAUSE: &str = "
     GROUP BY 1 ORDER BY 1";
 
 impl Ledger {
-    /// Every settled or completed charge in `scope`, oldest first.
+    /// Every settled or completed charge in `scope`, oldest first: of `scope.model`, settled
+    /// within `[from, to)` by its settlement's block time.
     pub async fn settled_charges(
         &self,
         scope: &AuditScope,
     ) -> Result<Vec<SettledCharge>, LedgerError> {
         Ok(sqlx::query_as(
-            "SELECT id, coalesce(model, purpose) AS model, chain, payer, pay_to, amount::text AS amount, settlement_tx FROM ledger.charges
-             WHERE status = ANY($4)
-               AND ($1::text IS NULL OR model = $1)
-               AND ($2::timestamptz IS NULL OR created_at >= $2)
-               AND ($3::timestamptz IS NULL OR created_at < $3)
+            "SELECT * FROM (
+                 SELECT c.id, coalesce(c.model, c.purpose) AS model, c.purpose, c.chain, c.payer, c.pay_to,
+                        c.amount::text AS amount, c.settlement_tx,
+                        coalesce((SELECT min(coalesce(t.block_time, t.first_seen)) FROM ledger.transfers t
+                                  WHERE t.chain = c.chain AND t.tx = c.settlement_tx), c.created_at) AS at
+                 FROM ledger.charges c
+                 WHERE c.status = ANY($4) AND ($1::text IS NULL OR c.model = $1)) c
+             WHERE ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)
              ORDER BY id",
         )
         .bind(&scope.model)
@@ -151,28 +191,104 @@ impl Ledger {
         .await?)
     }
 
-    /// Live payment legs into anyone within `scope`'s times (a leg without a block time is in).
-    pub async fn payment_legs(&self, scope: &AuditScope) -> Result<Vec<PaymentLeg>, LedgerError> {
-        Ok(sqlx::query_as(
-            "SELECT chain, tx, destination_owner, amount::text AS amount FROM ledger.transfers
-             WHERE status <> 'rolled_back' AND kind = ANY($3)
-               AND ($1::timestamptz IS NULL OR block_time IS NULL OR block_time >= $1)
-               AND ($2::timestamptz IS NULL OR block_time IS NULL OR block_time < $2)",
-        )
-        .bind(scope.from)
-        .bind(scope.to)
-        .bind(names(&TransferKind::TRANSFERS))
+    /// Every live leg of the settlement transactions of `charges`.
+    pub async fn legs_of(&self, charges: &[SettledCharge]) -> Result<Vec<Leg>, LedgerError> {
+        let (chains, txs): (Vec<&str>, Vec<String>) = charges
+            .iter()
+            .filter_map(|c| Some((c.chain.as_str(), c.settlement_tx.clone()?)))
+            .unzip();
+        Ok(sqlx::query_as(&format!(
+            "{LEGS} JOIN (SELECT DISTINCT * FROM UNNEST($1::text[], $2::text[])) AS s (chain, tx)
+                 ON s.chain::ledger.chain = t.chain AND s.tx = t.tx
+             WHERE t.status <> 'rolled_back' ORDER BY t.chain, t.tx, t.leg"
+        ))
+        .bind(chains)
+        .bind(txs)
         .fetch_all(self.pool())
         .await?)
     }
 
-    /// Every transaction with a model-vault instruction the ledger recorded.
-    pub async fn program_signatures(&self) -> Result<Vec<String>, LedgerError> {
+    /// Every live, successful leg of `usdc` (transfers and mints) into one of `owners` on
+    /// `chain`, with a block time (or, lacking one, the time it was first seen) within
+    /// `[from, to)`.
+    pub async fn inflows(
+        &self,
+        chain: Chain,
+        owners: &[String],
+        usdc: &[String],
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<Leg>, LedgerError> {
+        Ok(sqlx::query_as(&format!(
+            "{LEGS} WHERE t.chain = $1 AND t.destination_owner = ANY($2) AND t.mint = ANY($3)
+               AND t.success AND t.status <> 'rolled_back' AND t.kind = ANY($6)
+               AND ($4::timestamptz IS NULL OR coalesce(t.block_time, t.first_seen) >= $4)
+               AND ($5::timestamptz IS NULL OR coalesce(t.block_time, t.first_seen) < $5)
+             ORDER BY t.block, t.tx, t.leg"
+        ))
+        .bind(chain)
+        .bind(owners)
+        .bind(usdc)
+        .bind(from)
+        .bind(to)
+        .bind(names(
+            &[&TransferKind::TRANSFERS[..], &TransferKind::MINTS].concat(),
+        ))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every model the ledger saw registered or tokenized on chain.
+    pub async fn known_models(&self) -> Result<Vec<KnownModel>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT model, min(slot) FILTER (WHERE kind = $2) AS tokenized_at FROM ledger.vault_events
+             WHERE model IS NOT NULL AND kind = ANY($1) AND success AND status <> 'rolled_back'
+             GROUP BY model ORDER BY model",
+        )
+        .bind(names(&[VaultEventKind::Register, VaultEventKind::Tokenize]))
+        .bind(VaultEventKind::Tokenize.as_ref())
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The models a catalog sells for a creator, with their vault's owner.
+    pub async fn catalog_models(&self) -> Result<Vec<(String, String)>, LedgerError> {
         Ok(
-            sqlx::query_scalar("SELECT DISTINCT signature FROM ledger.vault_events")
+            sqlx::query_as("SELECT model, vault_owner FROM ledger.model_creators ORDER BY model")
                 .fetch_all(self.pool())
                 .await?,
         )
+    }
+
+    /// The treasuries a gateway recorded: `(chain, owner, usdc)`.
+    pub async fn treasuries(&self) -> Result<Vec<(Chain, String, String)>, LedgerError> {
+        Ok(
+            sqlx::query_as(
+                "SELECT chain, owner, usdc FROM ledger.treasuries ORDER BY chain, owner",
+            )
+            .fetch_all(self.pool())
+            .await?,
+        )
+    }
+
+    /// Records a transfer the operator made to or from its own treasury, and why (once per
+    /// transaction; recording it again changes the note).
+    pub async fn record_operator_transfer(
+        &self,
+        chain: Chain,
+        tx: &str,
+        note: &str,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO ledger.operator_transfers (chain, tx, note) VALUES ($1, $2, $3)
+             ON CONFLICT (chain, tx) DO UPDATE SET note = $3, recorded_at = now()",
+        )
+        .bind(chain)
+        .bind(tx)
+        .bind(note)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Inflows and outflows of token account `account` by cause; legs to `treasury` (an owner)
@@ -299,7 +415,7 @@ impl Ledger {
     }
 
     /// Every live, successful transfer out of a recorded treasury whose transaction is neither a
-    /// withdrawal nor a revenue release the ledger recorded (failed ones included: a failed
+    /// withdrawal, a revenue release nor an operator's transfer the ledger recorded (failed ones included: a failed
     /// payout the chain paid has no cause either).
     pub async fn uncaused_treasury_outflows(&self) -> Result<Vec<UncausedOutflow>, LedgerError> {
         Ok(sqlx::query_as(
@@ -311,6 +427,8 @@ impl Ledger {
                                WHERE w.chain = t.chain AND w.tx = t.tx AND w.status <> $2)
                AND NOT EXISTS (SELECT 1 FROM ledger.revenue_releases v
                                WHERE t.chain = 'solana' AND v.tx = t.tx AND v.status <> $2)
+               AND NOT EXISTS (SELECT 1 FROM ledger.operator_transfers o
+                               WHERE o.chain = t.chain AND o.tx = t.tx)
              GROUP BY t.chain, r.owner, t.tx, t.destination_owner ORDER BY t.chain, t.tx",
         )
         .bind(names(&TransferKind::TRANSFERS))

@@ -6,6 +6,24 @@ use crate::{
     VaultEventRow,
 };
 
+/// Records the addresses the fixtures pay as ours: the Solana treasury `treasury` and the Base
+/// treasury `0xtreasury` (both of USDC `usdc`), and each `(model, vault owner)` of `vaults` as
+/// a model its catalog sells for `creator`.
+pub async fn our_addresses(ledger: &Ledger, vaults: &[(&str, &str)]) {
+    for (chain, owner) in [(Chain::Solana, "treasury"), (Chain::Base, "0xtreasury")] {
+        ledger
+            .record_treasury(chain, owner, "usdc")
+            .await
+            .expect("record a treasury");
+    }
+    for (model, vault) in vaults {
+        ledger
+            .record_model_creator(model, "creator", vault)
+            .await
+            .expect("record a model's creator");
+    }
+}
+
 /// A USDC leg of `tx` paying `amount` to `owner` (its token account is `{owner}-usdc`).
 pub fn usdc_leg(tx: &str, owner: &str, amount: u64) -> TransferRow {
     TransferRow {

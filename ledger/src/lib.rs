@@ -21,8 +21,8 @@ mod withdrawals;
 mod write;
 
 pub use audit_reads::{
-    AuditScope, BalanceDrift, BalanceTotal, FlowSums, PaymentLeg, SettledCharge, TreasuryFlows,
-    UncausedOutflow, UncomputedRelease, WithdrawalLeg,
+    AuditScope, BalanceDrift, BalanceTotal, FlowSums, KnownModel, Leg, SettledCharge,
+    TreasuryFlows, UncausedOutflow, UncomputedRelease, WithdrawalLeg,
 };
 pub use balances::{Balance, BalanceEntry, Held, HoldUsage, NewHold};
 pub use charges::{

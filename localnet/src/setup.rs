@@ -94,6 +94,10 @@ pub struct SolanaState {
     #[serde_as(as = "DisplayFromStr")]
     pub facilitator: Pubkey,
     pub facilitator_keypair: PathBuf,
+    /// The transaction that minted the treasury its working capital: an operator's transfer,
+    /// which the audit must be told about (none in a state file written before it existed).
+    #[serde(default)]
+    pub treasury_funding: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -234,7 +238,7 @@ async fn set_up_solana(
         )
         .map_err(|e| LocalnetError::Invalid(e.to_string()))?,
     ];
-    chain.submit(&mint_ixs, &[&admin, &usdc]).await?;
+    let funding = chain.submit(&mint_ixs, &[&admin, &usdc]).await?;
 
     // The admin deployed the program: it is the upgrade authority `initialize` requires.
     chain.set_program_upgrade_authority(&admin.pubkey()).await;
@@ -261,6 +265,7 @@ async fn set_up_solana(
         payer_usdc,
         facilitator: facilitator.pubkey(),
         facilitator_keypair: facilitator_path,
+        treasury_funding: Some(funding.signature().to_string()),
     })
 }
 

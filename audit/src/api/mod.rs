@@ -107,6 +107,8 @@ enum ApiError {
     ChainTimeout,
     /// This API was started without a Solana RPC: 501.
     NoSolanaRpc,
+    /// The query names a model nothing knows: 404.
+    UnknownModel(String),
 }
 
 impl IntoResponse for ApiError {
@@ -122,6 +124,7 @@ impl IntoResponse for ApiError {
                     CHAIN_DEADLINE.as_secs()
                 ),
             ),
+            ApiError::UnknownModel(e) => (StatusCode::NOT_FOUND, e),
             ApiError::NoSolanaRpc => (
                 StatusCode::NOT_IMPLEMENTED,
                 "vault and supply checks read the chain: serve the API with a Solana RPC \
@@ -144,6 +147,7 @@ impl From<AuditError> for ApiError {
         match e {
             AuditError::Ledger(e) => ApiError::Ledger(e),
             AuditError::Chain(e) => ApiError::Chain(e),
+            e @ AuditError::UnknownModel(_) => ApiError::UnknownModel(e.to_string()),
         }
     }
 }

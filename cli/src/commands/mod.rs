@@ -11,6 +11,7 @@ pub mod indexer;
 pub mod keys;
 pub mod localnet;
 pub mod model;
+pub mod operator_transfer;
 pub mod topup;
 pub mod up;
 pub mod wallet;

@@ -82,6 +82,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 }
 
 /// What `up` runs with.
+/// Why localnet's genesis minted the Solana treasury USDC, as the ledger records it.
+const WORKING_CAPITAL: &str = "working capital of the Solana treasury, minted at localnet genesis";
+
 struct UpConfig {
     pub calls: usize,
     pub exit: bool,
@@ -205,6 +208,13 @@ async fn start(
         |s| eprintln!("      {s}"),
     )
     .await?;
+    // The treasury's working capital is the operator's own money: the audit is told why it
+    // came in (docs/money.md).
+    if let Some(funding) = &net.state.solana.treasury_funding {
+        ledger
+            .record_operator_transfer(ledger::Chain::Solana, funding, WORKING_CAPITAL)
+            .await?;
+    }
 
     step(3, "indexer (backfill, then Yellowstone gRPC and Base logs)");
     let indexer_config = super::indexer::for_localnet(&net.state);

@@ -47,6 +47,19 @@ pub fn config_pda() -> Pubkey {
     Pubkey::find_program_address(&[CONFIG_SEED], &PROGRAM_ID).0
 }
 
+/// The model account of `slug`.
+pub fn model_pda(slug: &str) -> Pubkey {
+    let id = model_vault::Model::id_for_slug(slug);
+    Pubkey::find_program_address(&[MODEL_SEED, &id], &PROGRAM_ID).0
+}
+
+/// The owners of the USDC a model's program accounts hold: its revenue vault's (the payTo of a
+/// tokenized model) and its pool's.
+pub fn usdc_owners_of(model: &Pubkey) -> [Pubkey; 2] {
+    let pda = |seed: &[u8]| Pubkey::find_program_address(&[seed, model.as_ref()], &PROGRAM_ID).0;
+    [pda(VAULT_SEED), pda(POOL_SEED)]
+}
+
 /// The upgradeable loader's `ProgramData` account of model-vault: it names the upgrade
 /// authority, the only key `initialize` accepts as admin.
 pub fn program_data_pda() -> Pubkey {
