@@ -98,12 +98,13 @@ impl Report {
                 unreadable(&m.flows.unreadable),
             ));
             out.push_str(&format!(
-                "supply,,{},solana,,,{},,{},minted {} − burned {}{}\n",
+                "supply,,{},solana,,,{},,{},minted {} − burned by buybacks {} − burned by holders {}{}\n",
                 m.slug,
                 m.chain_supply,
                 ok(m.supply_adds_up()),
                 m.minted,
                 m.burned,
+                m.burned_by_holders,
                 unreadable(&m.unreadable_supply),
             ));
         }
@@ -246,7 +247,7 @@ impl Report {
                 .map(|(_, a)| *a)
                 .sum::<u128>();
             out.push_str(&format!(
-                "{}: revenue in {} (payments {}, held released {}) = vault {} + buybacks {} + protocol fees {} + claims {} + other {} → {}; minted {} − burned {} = supply {} → {}{}\n",
+                "{}: revenue in {} (payments {}, held released {}) = vault {} + buybacks {} + protocol fees {} + claims {} + other {} → {}; minted {} − burned {} − burned by holders {} = supply {} → {}{}\n",
                 m.slug,
                 optional(Some(f.inflow_total())),
                 optional(Some(f.inflow_of(FlowCause::Payment))),
@@ -259,6 +260,7 @@ impl Report {
                 verdict(m.balance_adds_up()),
                 m.minted,
                 m.burned,
+                m.burned_by_holders,
                 m.chain_supply,
                 verdict(m.supply_adds_up()),
                 unreadable(&[f.unreadable.as_slice(), &m.unreadable_supply].concat()),

@@ -1,6 +1,7 @@
 //! Each tokenized model's vault and token as the ledger explains them, against the chain:
 //! revenue in (payments, held revenue released) = vault balance + what left, by cause
-//! (buybacks, their protocol fee, creator claims, anything else), and minted − burned = supply.
+//! (buybacks, their protocol fee, creator claims, anything else), and minted − burned by
+//! buybacks − burned by holders = supply.
 //! Used by `paywire audit` and the ledger API's `/ledger/models`.
 
 use std::{
@@ -100,7 +101,10 @@ pub struct ModelCheck {
     pub flows: AccountFlows,
     pub chain_balance: u64,
     pub minted: u128,
+    /// Burned by buybacks ...
     pub burned: u128,
+    /// ... and by holders burning tokens they hold.
+    pub burned_by_holders: u128,
     /// Mint totals the ledger holds that are not amounts, as `(what, text)`.
     pub unreadable_supply: Vec<(String, String)>,
     pub chain_supply: u64,
@@ -113,7 +117,8 @@ impl ModelCheck {
 
     pub fn supply_adds_up(&self) -> bool {
         self.unreadable_supply.is_empty()
-            && self.minted as i128 - self.burned as i128 == self.chain_supply as i128
+            && self.minted as i128 - self.burned as i128 - self.burned_by_holders as i128
+                == self.chain_supply as i128
     }
 }
 
@@ -144,7 +149,8 @@ impl Serialize for ModelCheck {
             "outflows": by_cause(&self.flows.outflow),
             "ledger_balance": self.flows.balance().to_string(), "chain_balance": self.chain_balance.to_string(),
             "balance_adds_up": self.balance_adds_up(),
-            "minted": self.minted.to_string(), "burned": self.burned.to_string(), "chain_supply": self.chain_supply.to_string(),
+            "minted": self.minted.to_string(), "burned": self.burned.to_string(),
+            "burned_by_holders": self.burned_by_holders.to_string(), "chain_supply": self.chain_supply.to_string(),
             "supply_adds_up": self.supply_adds_up(),
             "unreadable": unreadable,
         })
@@ -282,13 +288,15 @@ async fn check_model(
         .await
         .map_err(|e| rpc_error(rpc, "reading the token supply", e))?;
     let amount = |text: &str, what| text.parse::<u64>().map_err(|e| rpc_error(rpc, what, e));
-    let (minted, burned) = ledger.mint_totals(&keys.mint.to_string()).await?;
+    let totals = ledger.mint_totals(&keys.mint.to_string()).await?;
     let mut unreadable_supply = Vec::new();
     let mut total = |sum: Option<String>, what: &str| match sum {
         None => 0,
         Some(text) => read_sum(&text, what.to_string(), &mut unreadable_supply).unwrap_or_default(),
     };
-    let (minted, burned) = (total(minted, "minted"), total(burned, "burned"));
+    let minted = total(totals.minted, "minted");
+    let burned = total(totals.burned_by_program, "burned by buybacks");
+    let burned_by_holders = total(totals.burned_by_others, "burned by holders");
     let check = ModelCheck {
         flows: AccountFlows::read(
             ledger,
@@ -301,6 +309,7 @@ async fn check_model(
         chain_balance: amount(&balance.value.amount, "reading the vault balance")?,
         minted,
         burned,
+        burned_by_holders,
         unreadable_supply,
         chain_supply: amount(&supply.value.amount, "reading the token supply")?,
     };

@@ -819,6 +819,43 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         "{second}"
     );
 
+    // A holder buys demo/tokenized's token and burns some of it: a burn that touches only the
+    // mint and the holder's account, which the indexer follows by the mint, and the audit's
+    // supply check attributes to holders.
+    let holder_burned = 1_000u64;
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let rpc = RpcClient::new_with_commitment(
+            after("--rpc-url"),
+            solana_commitment_config::CommitmentConfig::confirmed(),
+        );
+        let protocol = audit::vaults::protocol(&rpc).await.unwrap();
+        let keys = protocol.model("demo/tokenized");
+        let holder = localnet::read_keypair(std::path::Path::new(&after("--keypair"))).unwrap();
+        let me = holder.pubkey();
+        for instructions in [
+            vec![
+                protocol.create_token_account(&me, &keys, &me),
+                protocol.buy(
+                    &keys,
+                    &me,
+                    &protocol.usdc_account(&me),
+                    &protocol.token_account(&keys, &me),
+                    10_000,
+                    1,
+                ),
+            ],
+            vec![protocol.burn_tokens(&keys, &me, holder_burned)],
+        ] {
+            let tx = solana_transaction::Transaction::new_signed_with_payer(
+                &model_vault_client::with_compute_budget(&instructions, None),
+                Some(&me),
+                &[&holder],
+                rpc.get_latest_blockhash().await.unwrap(),
+            );
+            rpc.send_and_confirm_transaction(&tx).await.unwrap();
+        }
+    });
+
     // The creator keeps the cluster and keypair in a CLI config file, like the Solana CLI's;
     // the model commands below pass neither.
     let cli_config_dir = temp_dir("cli-config");
@@ -992,6 +1029,10 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         "{report}"
     );
     assert!(report.contains("release    1  demo/held"), "{report}");
+    assert!(
+        report.contains(&format!("burned by holders {holder_burned} = supply")),
+        "the holder's burn is followed and attributed: {report}"
+    );
     for problem in ["DOES NOT ADD UP", "missing", "mismatch", "unexplained"] {
         assert!(!report.contains(problem), "{problem}: {report}");
     }

@@ -220,7 +220,11 @@ async fn payments_buyback_and_burn_are_indexed_once_and_new_vaults_are_followed(
             .fetch_all(&pool)
             .await
             .unwrap();
-    let mut expected = vec![beta.vault.to_string(), beta.pool_quote_vault.to_string()];
+    let mut expected = vec![
+        beta.vault.to_string(),
+        beta.pool_quote_vault.to_string(),
+        beta.mint.to_string(),
+    ];
     expected.sort();
     assert_eq!(tracked, expected);
     let discrepancies: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.discrepancies")

@@ -52,6 +52,16 @@ pub struct Leg {
     pub operator: bool,
 }
 
+/// A mint's totals as the ledger recorded them (amounts as stored; `None` when nothing was).
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct MintTotals {
+    pub minted: Option<String>,
+    /// Burned by a model-vault instruction (a buyback burns what it bought).
+    pub burned_by_program: Option<String>,
+    /// Burned by anyone else: a holder burning tokens they hold.
+    pub burned_by_others: Option<String>,
+}
+
 /// A model-vault `register` or `tokenize` the ledger saw: a model known on chain.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct KnownModel {
@@ -317,15 +327,15 @@ impl Ledger {
         Ok(FlowSums { inflow, outflow })
     }
 
-    /// (minted, burned) of `mint` as the ledger recorded them, as stored; `None` when nothing was.
-    pub async fn mint_totals(
-        &self,
-        mint: &str,
-    ) -> Result<(Option<String>, Option<String>), LedgerError> {
-        Ok(sqlx::query_as(
-            "SELECT sum(amount) FILTER (WHERE kind = ANY($2))::text, sum(amount) FILTER (WHERE kind = ANY($3))::text
-             FROM ledger.transfers WHERE mint = $1 AND success AND status <> 'rolled_back'",
-        )
+    /// What was minted of `mint`, and burned by a model-vault instruction (a buyback) and by
+    /// anyone else (a holder), as the ledger recorded them, as stored; `None` when nothing was.
+    pub async fn mint_totals(&self, mint: &str) -> Result<MintTotals, LedgerError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT sum(t.amount::numeric) FILTER (WHERE t.kind = ANY($2))::text AS minted,
+                    sum(t.amount::numeric) FILTER (WHERE t.kind = ANY($3) AND t.program_moved)::text AS burned_by_program,
+                    sum(t.amount::numeric) FILTER (WHERE t.kind = ANY($3) AND NOT t.program_moved)::text AS burned_by_others
+             FROM ({LEGS} WHERE t.mint = $1 AND t.success AND t.status <> 'rolled_back') t"
+        ))
         .bind(mint)
         .bind(names(&TransferKind::MINTS))
         .bind(names(&TransferKind::BURNS))

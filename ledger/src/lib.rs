@@ -21,7 +21,7 @@ mod withdrawals;
 mod write;
 
 pub use audit_reads::{
-    AuditScope, BalanceDrift, BalanceTotal, FlowSums, KnownModel, Leg, SettledCharge,
+    AuditScope, BalanceDrift, BalanceTotal, FlowSums, KnownModel, Leg, MintTotals, SettledCharge,
     TreasuryFlows, UncausedOutflow, UncomputedRelease, WithdrawalLeg,
 };
 pub use balances::{Balance, BalanceEntry, Held, HoldUsage, NewHold};

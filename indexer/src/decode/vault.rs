@@ -23,9 +23,10 @@ fn instructions(tx: &RawTx) -> impl Iterator<Item = (VaultInstruction<String>, &
         .filter_map(|ix| Some((model_vault_client::decode(&ix.data, &ix.accounts)?, ix)))
 }
 
-/// USDC accounts a successful `tokenize_model` in `tx` brings into being: the model's revenue
-/// vault and its pool's USDC reserve. Payments into them need not touch the program, so a
-/// follower must watch them by address from this transaction on.
+/// Accounts a successful `tokenize_model` in `tx` brings into being: the model's revenue vault
+/// and its pool's USDC reserve (payments into them need not touch the program), and its token
+/// mint (a holder's burn touches only the mint and the holder's account). A follower must watch
+/// them by address from this transaction on.
 pub fn new_accounts(tx: &RawTx) -> Vec<TrackedRow> {
     if !tx.success {
         return Vec::new();
@@ -34,6 +35,7 @@ pub fn new_accounts(tx: &RawTx) -> Vec<TrackedRow> {
         .filter_map(|(decoded, _)| match decoded {
             VaultInstruction::TokenizeModel {
                 model,
+                mint,
                 vault,
                 pool_quote_vault,
                 ..
@@ -43,6 +45,7 @@ pub fn new_accounts(tx: &RawTx) -> Vec<TrackedRow> {
                     pool_quote_vault,
                     format!("pool USDC reserve of model {model}"),
                 ),
+                (mint, format!("token mint of model {model}")),
             ]),
             _ => None,
         })

@@ -27,6 +27,8 @@ pub enum VaultInstruction<K> {
     TokenizeModel {
         creator: K,
         model: K,
+        /// The model's token mint.
+        mint: K,
         /// The model's revenue vault (USDC).
         vault: K,
         /// The pool's USDC reserve.
@@ -81,6 +83,7 @@ pub fn decode<K: Clone>(data: &[u8], accounts: &[K]) -> Option<VaultInstruction<
         (ix::TokenizeModel::DISCRIMINATOR, _) => V::TokenizeModel {
             creator: at(0)?,
             model: at(2)?,
+            mint: at(4)?,
             pool_quote_vault: at(6)?,
             vault: at(8)?,
         },
@@ -218,6 +221,7 @@ mod tests {
                 V::TokenizeModel {
                     creator,
                     model,
+                    mint: keys.mint,
                     vault: keys.vault,
                     pool_quote_vault: keys.pool_quote_vault,
                 },

@@ -278,6 +278,32 @@ impl Protocol {
         )
     }
 
+    /// Creates `owner`'s account of the model's token unless it exists (`payer` pays the rent).
+    pub fn create_token_account(
+        &self,
+        payer: &Pubkey,
+        keys: &ModelKeys,
+        owner: &Pubkey,
+    ) -> Instruction {
+        spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
+            payer, owner, &keys.mint, &TOKEN_2022,
+        )
+    }
+
+    /// A holder burning `amount` of the model tokens they hold (signed by `owner`).
+    pub fn burn_tokens(&self, keys: &ModelKeys, owner: &Pubkey, amount: u64) -> Instruction {
+        spl_token_2022_interface::instruction::burn_checked(
+            &TOKEN_2022,
+            &self.token_account(keys, owner),
+            &keys.mint,
+            owner,
+            &[],
+            amount,
+            model_vault::constants::MODEL_TOKEN_DECIMALS,
+        )
+        .expect("burn_checked takes these accounts")
+    }
+
     pub fn buy(
         &self,
         keys: &ModelKeys,
