@@ -8,6 +8,7 @@ mod logs;
 mod postgres;
 mod release;
 mod settings;
+mod verify_chain;
 
 use std::path::PathBuf;
 

@@ -999,7 +999,7 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     // The audit of the running system adds up, owed revenue included; a phantom inflow into
     // the vault in the ledger makes the vault's balance not add up against the chain, and the
     // audit exit 1.
-    let audit = || {
+    let audit_with = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_paywire"))
             .args([
                 "audit",
@@ -1008,9 +1008,11 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
                 "--solana-rpc",
                 &after("--rpc-url"),
             ])
+            .args(extra)
             .output()
             .unwrap()
     };
+    let audit = || audit_with(&[]);
     // Right after the release: the audit waits for the indexer to catch up by itself.
     let clean = audit();
     let report = String::from_utf8_lossy(&clean.stdout).to_string();
@@ -1113,6 +1115,49 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     };
     ledger("DELETE FROM ledger.transfers WHERE tx = 'phantom'");
 
+    // The ledger against the chain itself: every transaction behind its rows read again.
+    let verify = |extra: &[&str]| {
+        let out = audit_with(&[&["--verify-chain"], extra].concat());
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, verified) = verify(&[]);
+    assert_eq!(code, Some(0), "{verified}");
+    assert!(verified.contains(": every row confirmed"), "{verified}");
+    let (code, sampled) = verify(&["--verify-sample", "2"]);
+    assert_eq!(code, Some(0), "{sampled}");
+    assert!(
+        sampled.contains("verify-chain: 2 of ") && sampled.contains("finds one with probability"),
+        "{sampled}"
+    );
+    // An insider raises a Solana charge and its transfer row alike: they still match, and only
+    // the chain can tell.
+    let edit = |delta: &str| {
+        ledger(&format!(
+            "WITH c AS (UPDATE ledger.charges SET amount = amount {delta}
+                        WHERE model = 'demo/held' AND chain = 'solana' RETURNING settlement_tx)
+             UPDATE ledger.transfers t SET amount = t.amount {delta}
+             FROM c WHERE t.tx = c.settlement_tx AND t.kind = 'transfer_checked'"
+        ))
+    };
+    edit("+ 1000");
+    let fooled = audit();
+    assert_eq!(
+        fooled.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fooled.stdout)
+    );
+    let (code, caught) = verify(&[]);
+    assert_eq!(code, Some(1), "{caught}");
+    assert!(
+        caught.contains("1 NOT CONFIRMED") && caught.contains("is not on chain"),
+        "{caught}"
+    );
+    edit("- 1000");
+
     // The balance rail, as the suggestions print it: a top-up, a call spent from the balance,
     // a key, a withdrawal of what is left.
     let (gateway, keypair, rpc_url) = (after("--gateway"), after("--keypair"), after("--rpc-url"));
@@ -1206,18 +1251,7 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         released.contains("demo/held: released 0.001000 USDC of owed revenue"),
         "{released}"
     );
-    let json = Command::new(env!("CARGO_BIN_EXE_paywire"))
-        .args([
-            "audit",
-            "--database-url",
-            &database,
-            "--solana-rpc",
-            &after("--rpc-url"),
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
+    let json = audit_with(&["--format", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(report["reconciled"], true, "{report}");
     let held = report["revenue"]["models"]

@@ -248,6 +248,27 @@ impl Ledger {
         .await?)
     }
 
+    /// Every transaction of `chain` the ledger holds live transfer rows of.
+    pub async fn transactions(&self, chain: Chain) -> Result<Vec<String>, LedgerError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT tx FROM ledger.transfers WHERE chain = $1 AND status <> 'rolled_back' ORDER BY tx",
+        )
+        .bind(chain)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The live transfer rows of one transaction.
+    pub async fn transaction_rows(&self, chain: Chain, tx: &str) -> Result<Vec<Leg>, LedgerError> {
+        Ok(sqlx::query_as(&format!(
+            "{LEGS} WHERE t.chain = $1 AND t.tx = $2 AND t.status <> 'rolled_back' ORDER BY t.leg"
+        ))
+        .bind(chain)
+        .bind(tx)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Every model the ledger saw registered or tokenized on chain.
     pub async fn known_models(&self) -> Result<Vec<KnownModel>, LedgerError> {
         Ok(sqlx::query_as(

@@ -45,6 +45,15 @@ pub struct AuditArgs {
     /// check that does not add up waits for it to reach the slot the chain answered at
     #[arg(long, default_value = indexer::config::SOLANA_CURSOR)]
     solana_cursor: String,
+    /// Also read again from the Solana RPC every transaction behind the ledger's transfer rows
+    /// and report any row the chain does not confirm (an edited or invented row, even one
+    /// edited alike in a charge and its transfer): needs --solana-rpc
+    #[arg(long, requires = "solana_rpc")]
+    verify_chain: bool,
+    /// With --verify-chain: read only this many transactions, drawn at random (the report says
+    /// what confidence that gives)
+    #[arg(long, requires = "verify_chain", value_name = "N")]
+    verify_sample: Option<usize>,
     /// Also list what each payer holds (every payer, largest first), after the report
     #[arg(long, conflicts_with = "format")]
     balances: bool,
@@ -96,7 +105,19 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         to: args.to,
     };
     let report = audit::Report::read(&ledger, &scope, models).await?;
+    let verified = match (&args.solana_rpc, args.verify_chain) {
+        (Some(url), true) => {
+            Some(crate::verify_chain::verify(&ledger, url, args.verify_sample).await?)
+        }
+        _ => None,
+    };
     print!("{}", report.render(args.format));
+    if let Some(verified) = &verified {
+        match args.format {
+            audit::Format::Json => eprintln!("{}", serde_json::to_string(verified)?),
+            _ => print!("{}", verified.summary()),
+        }
+    }
     if args.balances {
         for b in ledger.balances(None, i64::MAX).await? {
             println!(
@@ -108,7 +129,7 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
             );
         }
     }
-    if !report.reconciled() {
+    if !report.reconciled() || verified.is_some_and(|v| !v.confirmed()) {
         std::process::exit(1);
     }
     Ok(())
