@@ -82,6 +82,21 @@ impl BalanceAudit {
     }
 }
 
+/// What a treasury holds by the ledger's flows: in − out; unreadable when the sums are not
+/// amounts, or more left than came in (history the ledger did not see).
+pub(crate) fn held_by(t: &ledger::TreasuryFlows) -> Amount {
+    match (
+        Amount::read(&t.inflow).units(),
+        Amount::read(&t.outflow).units(),
+    ) {
+        (Some(inflow), Some(outflow)) => inflow
+            .checked_sub(outflow)
+            .map(Amount::Units)
+            .unwrap_or_else(|| Amount::Unreadable(format!("{inflow} in − {outflow} out"))),
+        _ => Amount::Unreadable(format!("{} in − {} out", t.inflow, t.outflow)),
+    }
+}
+
 /// The balance rail's audit; `owed_to_vaults` is what the Solana treasury owes models' vaults
 /// (see [`crate::revenue`]).
 pub async fn audit_balances(
@@ -128,16 +143,7 @@ pub async fn audit_balances(
                 Chain::Base => Amount::Units(0),
             };
             let owes = owes_payers.plus(&owes_vaults);
-            let holds = match (
-                Amount::read(&t.inflow).units(),
-                Amount::read(&t.outflow).units(),
-            ) {
-                (Some(inflow), Some(outflow)) => inflow
-                    .checked_sub(outflow)
-                    .map(Amount::Units)
-                    .unwrap_or_else(|| Amount::Unreadable(format!("{inflow} in − {outflow} out"))),
-                _ => Amount::Unreadable(format!("{} in − {} out", t.inflow, t.outflow)),
-            };
+            let holds = held_by(&t);
             let short = match (holds.units(), owes.units()) {
                 (Some(holds), Some(owes)) if owes > holds => Some(owes - holds),
                 _ => None,

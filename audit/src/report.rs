@@ -10,8 +10,10 @@ use ledger::FlowCause;
 use crate::Amount;
 
 use crate::{
-    audit_balances, audit_charges, revenue::audit_revenue, vaults::OUTFLOW_COLUMNS, AuditError,
-    AuditScope, BalanceAudit, ChargeAudit, ChargeCheck, ModelCheck, RevenueAudit,
+    audit_balances, audit_charges,
+    revenue::audit_revenue,
+    vaults::{ChainChecks, TreasuryCheck, OUTFLOW_COLUMNS},
+    AuditError, AuditScope, BalanceAudit, ChargeAudit, ChargeCheck, ModelCheck, RevenueAudit,
     UnexplainedInflow,
 };
 
@@ -22,6 +24,8 @@ pub struct Report {
     pub balances: BalanceAudit,
     /// The vault and supply checks; `None` when the chain was not read.
     pub models: Option<Vec<ModelCheck>>,
+    /// The Solana treasuries' balances against the ledger; `None` when the chain was not read.
+    pub treasuries: Option<Vec<TreasuryCheck>>,
 }
 
 impl Report {
@@ -30,8 +34,12 @@ impl Report {
     pub async fn read(
         ledger: &ledger::Ledger,
         scope: &AuditScope,
-        models: Option<Vec<ModelCheck>>,
+        chain: Option<ChainChecks>,
     ) -> Result<Report, AuditError> {
+        let (models, treasuries) = match chain {
+            Some(c) => (Some(c.models), Some(c.treasuries)),
+            None => (None, None),
+        };
         let mut revenue = audit_revenue(ledger, None).await?;
         let balances = audit_balances(ledger, &revenue.owed_to_vaults()).await?;
         if let Some(model) = &scope.model {
@@ -43,6 +51,7 @@ impl Report {
             revenue,
             balances,
             models,
+            treasuries,
         })
     }
 
@@ -55,6 +64,7 @@ impl Report {
                 .iter()
                 .flatten()
                 .all(|m| m.balance_adds_up() && m.supply_adds_up())
+            && self.treasuries.iter().flatten().all(TreasuryCheck::adds_up)
     }
 
     /// The report in `format`.
@@ -183,6 +193,19 @@ impl Report {
                 c.owes_vaults
             ));
         }
+        for t in self.treasuries.iter().flatten() {
+            out.push_str(&format!(
+                "treasury_balance,,,solana,,{},{},,{},ledger says {}\n",
+                t.treasury,
+                t.chain_balance,
+                if t.adds_up() {
+                    "adds_up"
+                } else {
+                    "does_not_add_up"
+                },
+                t.ledger_balance
+            ));
+        }
         for d in &b.drift {
             out.push_str(&format!(
                 "balance,,,{},{},,{},,does_not_add_up,entries {} / held {} against open holds {}\n",
@@ -292,6 +315,16 @@ impl Report {
                         format!("covered ({} to spare)", ledger::format_usdc(holds - owes)),
                     _ => "CANNOT BE READ".into(),
                 }
+            ));
+        }
+        for t in self.treasuries.iter().flatten() {
+            out.push_str(&format!(
+                "treasury {} on solana: its USDC account {} holds {} on chain, the ledger says {} → {}\n",
+                t.treasury,
+                t.account,
+                ledger::format_usdc(t.chain_balance),
+                t.ledger_balance.usdc(),
+                if t.adds_up() { "adds up" } else { "DOES NOT ADD UP" }
             ));
         }
         for d in &b.drift {
@@ -432,8 +465,8 @@ fn unreadable(found: &[(String, String)]) -> String {
     format!("; unreadable: {}", list.join(", "))
 }
 
-/// `{reconciled, charges, unexplained_inflows, revenue, balances, models}`; `models` is null when the
-/// chain was not read.
+/// `{reconciled, charges, unexplained_inflows, revenue, balances, models, treasuries}`; `models` and
+/// `treasuries` are null when the chain was not read.
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -444,6 +477,7 @@ impl Serialize for Report {
             revenue: &'a RevenueAudit,
             balances: &'a BalanceAudit,
             models: Option<&'a [ModelCheck]>,
+            treasuries: Option<&'a [TreasuryCheck]>,
         }
         Shape {
             reconciled: self.reconciled(),
@@ -452,6 +486,7 @@ impl Serialize for Report {
             revenue: &self.revenue,
             balances: &self.balances,
             models: self.models.as_deref(),
+            treasuries: self.treasuries.as_deref(),
         }
         .serialize(s)
     }

@@ -227,13 +227,8 @@ impl VaultAudit {
         VaultAudit { catch_up, ..self }
     }
 
-    /// Checks every tokenized model the ledger knows (or only `only`) against the chain.
-    ///
-    /// The indexer follows the chain a slot or two behind, so a vault read right after a
-    /// payment would not add up for no fault of anyone. A check that does not add up is read
-    /// again until the ledger's cursor has reached the slot the chain answered at, twice in a
-    /// row with the chain's figures unchanged between the reads; only then, or once the
-    /// catch-up time is over, is it reported.
+    /// Checks every tokenized model the ledger knows (or only `only`) against the chain, each
+    /// read again while the ledger catches up (see [`CatchUp`]).
     pub async fn check_models(
         &self,
         ledger: &Ledger,
@@ -247,27 +242,164 @@ impl VaultAudit {
             if only.is_some_and(|m| m != slug) {
                 continue;
             }
-            let mut settled_figures = None;
+            let mut catch_up = CatchUp::until(deadline);
             let check = loop {
                 let (check, slot) = check_model(ledger, rpc, &protocol, &slug).await?;
                 let figures = (check.chain_balance, check.chain_supply);
-                let caught_up = ledger
-                    .cursor(&self.cursor)
-                    .await?
-                    .is_some_and(|c| c >= slot);
                 let adds_up = check.balance_adds_up() && check.supply_adds_up();
-                if adds_up
-                    || Instant::now() >= deadline
-                    || (caught_up && settled_figures == Some(figures))
+                if catch_up
+                    .settled(self, ledger, adds_up, figures, slot)
+                    .await?
                 {
                     break check;
                 }
-                settled_figures = caught_up.then_some(figures);
-                tokio::time::sleep(Duration::from_millis(200)).await;
             };
             checks.push(check);
         }
         Ok(checks)
+    }
+}
+
+/// A Solana treasury's USDC account on chain against what the ledger saw move in and out of
+/// the treasury: rows deleted (or invented) in pairs — a charge with its transfer — show here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TreasuryCheck {
+    pub treasury: String,
+    /// Its USDC account (the associated one) read on chain.
+    pub account: String,
+    /// In − out as the ledger has them (unreadable when they are not amounts, or more left
+    /// than came in).
+    pub ledger_balance: crate::Amount,
+    pub chain_balance: u64,
+}
+
+impl TreasuryCheck {
+    pub fn adds_up(&self) -> bool {
+        self.ledger_balance.units() == Some(self.chain_balance)
+    }
+}
+
+/// What the chain was read for: each tokenized model's vault and supply, each Solana
+/// treasury's balance.
+#[derive(Clone, Debug)]
+pub struct ChainChecks {
+    pub models: Vec<ModelCheck>,
+    pub treasuries: Vec<TreasuryCheck>,
+}
+
+impl VaultAudit {
+    /// The vault and supply checks of every tokenized model (or only `only`), and the
+    /// treasuries' balances.
+    pub async fn check(
+        &self,
+        ledger: &Ledger,
+        only: Option<&str>,
+    ) -> Result<ChainChecks, AuditError> {
+        Ok(ChainChecks {
+            models: self.check_models(ledger, only).await?,
+            treasuries: self.check_treasuries(ledger).await?,
+        })
+    }
+
+    /// Checks every Solana treasury a gateway recorded against its USDC account on chain,
+    /// reading again while the ledger catches up, as [`VaultAudit::check_models`] does.
+    pub async fn check_treasuries(
+        &self,
+        ledger: &Ledger,
+    ) -> Result<Vec<TreasuryCheck>, AuditError> {
+        let rpc = &*self.rpc;
+        let deadline = Instant::now() + self.catch_up;
+        let mut checks = Vec::new();
+        for flows in ledger.treasury_flows().await? {
+            if flows.chain != ledger::Chain::Solana {
+                continue;
+            }
+            let (Ok(owner), Ok(mint)) =
+                (flows.owner.parse::<Pubkey>(), flows.usdc.parse::<Pubkey>())
+            else {
+                continue;
+            };
+            let account = Protocol::new(mint, owner).treasury_usdc;
+            let mut catch_up = CatchUp::until(deadline);
+            let check = loop {
+                let balance = rpc
+                    .get_token_account_balance_with_commitment(&account, rpc.commitment())
+                    .await
+                    .map_err(|e| rpc_error(rpc, "reading the treasury's USDC balance", e))?;
+                let chain_balance = balance
+                    .value
+                    .amount
+                    .parse::<u64>()
+                    .map_err(|e| rpc_error(rpc, "reading the treasury's USDC balance", e))?;
+                let flows = ledger
+                    .treasury_flows()
+                    .await?
+                    .into_iter()
+                    .find(|f| {
+                        f.chain == flows.chain && f.owner == flows.owner && f.usdc == flows.usdc
+                    })
+                    .unwrap_or_else(|| flows.clone());
+                let check = TreasuryCheck {
+                    treasury: flows.owner.clone(),
+                    account: account.to_string(),
+                    ledger_balance: crate::balances::held_by(&flows),
+                    chain_balance,
+                };
+                let slot = balance.context.slot;
+                if catch_up
+                    .settled(self, ledger, check.adds_up(), chain_balance, slot)
+                    .await?
+                {
+                    break check;
+                }
+            };
+            checks.push(check);
+        }
+        Ok(checks)
+    }
+}
+
+/// When a check read against the chain is final. The indexer follows the chain a slot or two
+/// behind, so a check read right after a payment would not add up for no fault of anyone: one
+/// that does not add up is read again until the ledger's cursor has reached the slot the chain
+/// answered at, twice in a row with the chain's figures unchanged between the reads, or the
+/// catch-up time is over.
+struct CatchUp<F> {
+    deadline: Instant,
+    figures: Option<F>,
+}
+
+impl<F: PartialEq> CatchUp<F> {
+    fn until(deadline: Instant) -> Self {
+        CatchUp {
+            deadline,
+            figures: None,
+        }
+    }
+
+    /// Whether the check just read (which `adds_up` or not, with the chain's `figures` at
+    /// `slot`) is final; if not, waits a moment before the next read.
+    async fn settled(
+        &mut self,
+        audit: &VaultAudit,
+        ledger: &Ledger,
+        adds_up: bool,
+        figures: F,
+        slot: u64,
+    ) -> Result<bool, AuditError> {
+        let caught_up = ledger
+            .cursor(&audit.cursor)
+            .await?
+            .is_some_and(|c| c >= slot);
+        if adds_up
+            || Instant::now() >= self.deadline
+            || (caught_up && self.figures.as_ref() == Some(&figures))
+        {
+            return Ok(true);
+        }
+        self.figures = caught_up.then_some(figures);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(false)
     }
 }
 

@@ -81,3 +81,48 @@ async fn the_vault_check_waits_on_the_configured_cursor(pool: PgPool) {
         "waited for `mine` to reach the chain: {checks:?}"
     );
 }
+
+/// A Solana treasury's USDC on chain against what the ledger saw move: the working capital
+/// localnet minted it, missing from the ledger (as a pair of rows deleted together would be),
+/// does not add up; once the ledger holds it, it does.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_treasury_holds_on_chain_what_the_ledger_says(pool: PgPool) {
+    let net = start_localnet(false).await;
+    let s = &net.state.solana;
+    let ledger = Ledger::from_pool(pool);
+    ledger
+        .record_treasury(
+            Chain::Solana,
+            &s.treasury.to_string(),
+            &s.usdc_mint.to_string(),
+        )
+        .await
+        .unwrap();
+    ledger
+        .write(&batch(Vec::new(), "solana", 1 << 40))
+        .await
+        .unwrap();
+    let audit =
+        VaultAudit::new(s.rpc_url.clone(), "solana").catching_up_for(Duration::from_secs(1));
+    let checks = audit.check_treasuries(&ledger).await.unwrap();
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0].chain_balance, localnet::TREASURY_FLOAT);
+    assert!(!checks[0].adds_up(), "{checks:?}");
+
+    let funding = TransferRow {
+        kind: ledger::TransferKind::MintTo,
+        mint: s.usdc_mint.to_string(),
+        source_owner: None,
+        ..usdc_leg(
+            s.treasury_funding.as_deref().unwrap(),
+            &s.treasury.to_string(),
+            localnet::TREASURY_FLOAT,
+        )
+    };
+    ledger
+        .write(&batch(vec![funding], "solana", 1 << 40))
+        .await
+        .unwrap();
+    let checks = audit.check_treasuries(&ledger).await.unwrap();
+    assert!(checks[0].adds_up(), "{checks:?}");
+}

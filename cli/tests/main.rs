@@ -1132,8 +1132,9 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         sampled.contains("verify-chain: 2 of ") && sampled.contains("finds one with probability"),
         "{sampled}"
     );
-    // An insider raises a Solana charge and its transfer row alike: they still match, and only
-    // the chain can tell.
+    // An insider raises a Solana charge and its transfer row alike: they still match, so an
+    // audit of the ledger alone is fooled; the chain is not: the treasury's USDC on chain is
+    // not what the ledger says, and re-reading the transactions names the one edited.
     let edit = |delta: &str| {
         ledger(&format!(
             "WITH c AS (UPDATE ledger.charges SET amount = amount {delta}
@@ -1143,12 +1144,24 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         ))
     };
     edit("+ 1000");
-    let fooled = audit();
+    let ledger_only = Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .args(["audit", "--database-url", &database])
+        .output()
+        .unwrap();
     assert_eq!(
-        fooled.status.code(),
+        ledger_only.status.code(),
         Some(0),
         "{}",
-        String::from_utf8_lossy(&fooled.stdout)
+        String::from_utf8_lossy(&ledger_only.stdout)
+    );
+    let against_chain = audit();
+    let report = String::from_utf8_lossy(&against_chain.stdout).to_string();
+    assert_eq!(against_chain.status.code(), Some(1), "{report}");
+    assert!(
+        report.lines().any(|l| l.starts_with("treasury ")
+            && l.contains("on chain, the ledger says")
+            && l.ends_with("DOES NOT ADD UP")),
+        "{report}"
     );
     let (code, caught) = verify(&[]);
     assert_eq!(code, Some(1), "{caught}");

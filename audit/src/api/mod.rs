@@ -159,19 +159,19 @@ async fn audit(
     State(state): State<ApiState>,
     Query(scope): Query<AuditScope>,
 ) -> Result<Json<Report>, ApiError> {
-    let models = match &state.vaults {
+    let chain = match &state.vaults {
         Some(vaults) => {
-            Some(within_deadline(vaults.check_models(&state.ledger, scope.model.as_deref())).await?)
+            Some(within_deadline(vaults.check(&state.ledger, scope.model.as_deref())).await?)
         }
         None => None,
     };
-    Ok(Json(Report::read(&state.ledger, &scope, models).await?))
+    Ok(Json(Report::read(&state.ledger, &scope, chain).await?))
 }
 
 /// `checks`, or a 504 when the chain does not answer within the deadline.
-async fn within_deadline(
-    checks: impl std::future::Future<Output = Result<Vec<ModelCheck>, AuditError>>,
-) -> Result<Vec<ModelCheck>, ApiError> {
+async fn within_deadline<T>(
+    checks: impl std::future::Future<Output = Result<T, AuditError>>,
+) -> Result<T, ApiError> {
     match tokio::time::timeout(CHAIN_DEADLINE, checks).await {
         Ok(checks) => Ok(checks?),
         Err(_) => Err(ApiError::ChainTimeout),

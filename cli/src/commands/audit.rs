@@ -95,8 +95,8 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let models = match &vaults {
-        Some(vaults) => Some(vaults.check_models(&ledger, args.model.as_deref()).await?),
+    let chain = match &vaults {
+        Some(vaults) => Some(vaults.check(&ledger, args.model.as_deref()).await?),
         None => None,
     };
     let scope = audit::AuditScope {
@@ -104,7 +104,7 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         from: args.from,
         to: args.to,
     };
-    let report = audit::Report::read(&ledger, &scope, models).await?;
+    let report = audit::Report::read(&ledger, &scope, chain).await?;
     let verified = match (&args.solana_rpc, args.verify_chain) {
         (Some(url), true) => {
             Some(crate::verify_chain::verify(&ledger, url, args.verify_sample).await?)

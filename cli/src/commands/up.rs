@@ -378,7 +378,7 @@ async fn start(
     let report = audit::Report::read(
         &ledger,
         &audit::AuditScope::default(),
-        Some(vaults.check_models(&ledger, None).await?),
+        Some(vaults.check(&ledger, None).await?),
     )
     .await?;
     for line in report.render(audit::Format::Table).lines() {
