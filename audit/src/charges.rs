@@ -159,8 +159,8 @@ struct Ours {
     treasuries: HashMap<Chain, HashSet<String>>,
     /// Slug → the vault owner its catalog entry records.
     catalog: HashMap<String, String>,
-    /// Every model account seen on chain.
-    on_chain: HashSet<String>,
+    /// Every model account seen on chain, with the slot it was tokenized at (if it was).
+    on_chain: HashMap<String, Option<i64>>,
     /// Slugs charges were made for.
     charged: HashSet<String>,
 }
@@ -182,7 +182,7 @@ impl Ours {
                 .known_models()
                 .await?
                 .into_iter()
-                .map(|m| m.model)
+                .map(|m| (m.model, m.tokenized_at))
                 .collect(),
             charged: charges.iter().map(|c| c.model.clone()).collect(),
         })
@@ -193,20 +193,28 @@ impl Ours {
             || self.catalog.contains_key(slug)
             || self
                 .on_chain
-                .contains(&model_vault_client::model_pda(slug).to_string())
+                .contains_key(&model_vault_client::model_pda(slug).to_string())
     }
 
-    /// Whether `pay_to` is ours for `charge`: a treasury of its chain, or (a call on Solana)
-    /// its model's vault.
-    fn pay_to(&self, charge: &SettledCharge) -> bool {
+    /// Whether `pay_to` is ours for `charge`, settled in slot (block) `block`: a treasury of
+    /// its chain, or (a call on Solana) its model's vault — once the model was tokenized, when
+    /// the chain showed the model (a vault before that is no payTo of ours).
+    fn pay_to(&self, charge: &SettledCharge, block: i64) -> bool {
         let treasury = self
             .treasuries
             .get(&charge.chain)
             .is_some_and(|t| t.contains(&charge.pay_to));
+        let model = model_vault_client::model_pda(&charge.model);
+        let tokenized_then = match self.on_chain.get(&model.to_string()) {
+            Some(tokenized_at) => tokenized_at.is_some_and(|slot| slot <= block),
+            // A model the chain never showed: only the catalog says where its vault is.
+            None => true,
+        };
         let vault = charge.chain == Chain::Solana
             && charge.purpose == <&str>::from(ledger::Purpose::Call)
             && (self.catalog.get(&charge.model) == Some(&charge.pay_to)
-                || vault_of(&model_vault_client::model_pda(&charge.model)) == charge.pay_to);
+                || vault_of(&model) == charge.pay_to)
+            && tokenized_then;
         treasury || vault
     }
 
@@ -215,7 +223,7 @@ impl Ours {
     fn watched(&self, chain: Chain, model: Option<&str>) -> Vec<String> {
         let mut owners: HashSet<String> = self.treasuries.get(&chain).cloned().unwrap_or_default();
         if chain == Chain::Solana {
-            let mut models: HashSet<String> = self.on_chain.clone();
+            let mut models: HashSet<String> = self.on_chain.keys().cloned().collect();
             models.extend(
                 self.catalog
                     .keys()
@@ -342,7 +350,7 @@ pub async fn audit_charges(ledger: &Ledger, scope: &AuditScope) -> Result<Charge
             let key = (leg.chain, leg.tx.clone(), leg.leg.clone());
             if result == Reconciliation::Matched {
                 used.insert(key.clone(), charge.id);
-                if !ours.pay_to(charge) {
+                if !ours.pay_to(charge, leg.block) {
                     result = Reconciliation::NotOurs {
                         found: charge.pay_to.clone(),
                     };

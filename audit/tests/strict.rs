@@ -71,6 +71,39 @@ async fn a_charge_matches_one_real_usdc_leg_of_its_payer_to_a_pay_to_of_ours(poo
     let failed = charge("failed", "vault").await;
     let payer = charge("not-the-payer", "vault").await;
     let stranger = charge("stranger", "stranger").await;
+    // gamma's vault was paid in slot 7; the chain shows gamma tokenized only in slot 9.
+    let gamma_model = model_vault_client::model_pda("gamma").to_string();
+    ledger
+        .record_model_creator("gamma", "creator", "gamma-vault")
+        .await
+        .unwrap();
+    write(
+        &ledger,
+        vec![leg("early", "gamma-vault", 1_000)],
+        vec![VaultEventRow {
+            signature: "tokenize-gamma".into(),
+            ix_path: "0".into(),
+            slot: 9,
+            block_time: None,
+            tx_index: 0,
+            kind: VaultEventKind::Tokenize,
+            model: Some(gamma_model),
+            actor: None,
+            usdc_amount: None,
+            token_amount: None,
+            success: true,
+        }],
+    )
+    .await;
+    let early = completed_charge(
+        &ledger,
+        "gamma",
+        Chain::Solana,
+        "early",
+        "gamma-vault",
+        1_000,
+    )
+    .await;
     // An insider who drops the one-settlement-per-charge index claims the good leg again.
     sqlx::query("DROP INDEX ledger.charges_settlement")
         .execute(&pool)
@@ -106,6 +139,12 @@ async fn a_charge_matches_one_real_usdc_leg_of_its_payer_to_a_pay_to_of_ours(poo
                 stranger,
                 Reconciliation::NotOurs {
                     found: "stranger".into()
+                }
+            ),
+            (
+                early,
+                Reconciliation::NotOurs {
+                    found: "gamma-vault".into()
                 }
             ),
             (
