@@ -1,12 +1,14 @@
-//! `paywire audit --verify-chain`: the ledger's Solana rows against the chain itself. Every
+//! `paywire audit --verify-chain`: the ledger's rows against the chains themselves. Every
 //! transaction behind the ledger's transfer rows (all, or a random sample) is read again from
-//! RPC and decoded as the indexer decodes it; a row the chain does not confirm — a transaction
-//! that does not exist, or a leg whose token, owners, amount or outcome differ, or a leg the
-//! ledger lacks — is reported. An insider who edits a charge and its transfer row alike can
-//! fool the matching; not this.
+//! RPC; a row the chain does not confirm is reported. On Solana the transaction is decoded as
+//! the indexer decodes it, and its legs must be the ledger's, no more, no less; on Base each
+//! row must be a `Transfer` log of a successful receipt, and each charge's EIP-3009 nonce the
+//! one its settlement used. An insider who edits a charge and its transfer row alike can fool
+//! the matching; not this.
 
 use std::str::FromStr;
 
+use alloy::sol_types::SolEvent;
 use anyhow::Context;
 use ledger::{Chain, Ledger, TransferRow};
 use rand::seq::SliceRandom;
@@ -22,9 +24,10 @@ pub struct Unconfirmed {
     pub why: String,
 }
 
-/// What `--verify-chain` read and found.
+/// What `--verify-chain` read and found on one chain.
 #[derive(Debug, Serialize)]
 pub struct ChainVerification {
+    pub chain: Chain,
     /// Transactions the ledger holds rows of.
     pub transactions: usize,
     /// Of them, how many were read again.
@@ -45,8 +48,10 @@ impl ChainVerification {
             format!("{} NOT CONFIRMED", self.unconfirmed.len())
         };
         let mut out = format!(
-            "verify-chain: {} of {} Solana transactions re-read from the chain: {verdict}\n",
-            self.checked, self.transactions
+            "verify-chain: {} of {} {} transactions re-read from the chain: {verdict}\n",
+            self.checked,
+            self.transactions,
+            self.chain.as_str()
         );
         if self.checked < self.transactions {
             // A forged share f of transactions escapes a sample of n with probability (1 − f)^n.
@@ -65,7 +70,7 @@ impl ChainVerification {
 
 /// Reads again from `rpc_url` every Solana transaction the ledger holds live transfer rows of
 /// (or `sample` of them, drawn at random) and compares each row with what the chain says.
-pub async fn verify(
+pub async fn verify_solana(
     ledger: &Ledger,
     rpc_url: &str,
     sample: Option<usize>,
@@ -90,6 +95,7 @@ pub async fn verify(
         }
     }
     Ok(ChainVerification {
+        chain: Chain::Solana,
         transactions,
         checked: txs.len(),
         unconfirmed,
@@ -116,6 +122,39 @@ fn key_of_chain(row: &TransferRow) -> Key {
         row.destination_owner.clone(),
         row.amount.to_string(),
         row.success,
+    )
+}
+
+/// The ledger's live rows of `tx`, as compared.
+async fn held_rows(ledger: &Ledger, chain: Chain, tx: &str) -> anyhow::Result<Vec<Key>> {
+    Ok(ledger
+        .transaction_rows(chain, tx)
+        .await?
+        .into_iter()
+        .map(row_key)
+        .collect())
+}
+
+/// A ledger row as compared.
+fn row_key(l: ledger::Leg) -> Key {
+    (
+        l.leg,
+        l.kind,
+        l.mint,
+        l.source_owner,
+        l.destination_owner,
+        l.amount,
+        l.success,
+    )
+}
+
+/// What is wrong with a ledger row the chain does not hold.
+fn not_on_chain((leg, kind, mint, from, to, amount, success): &Key) -> String {
+    format!(
+        "leg {leg} ({kind} of {amount} {mint} from {} to {}, {}) is not on chain",
+        from.as_deref().unwrap_or("?"),
+        to.as_deref().unwrap_or("?"),
+        if *success { "succeeded" } else { "failed" }
     )
 }
 
@@ -149,22 +188,7 @@ async fn check(rpc: &RpcClient, ledger: &Ledger, tx: &str) -> anyhow::Result<Opt
         .iter()
         .map(key_of_chain)
         .collect();
-    let mut held: Vec<Key> = ledger
-        .transaction_rows(Chain::Solana, tx)
-        .await?
-        .into_iter()
-        .map(|l| {
-            (
-                l.leg,
-                l.kind,
-                l.mint,
-                l.source_owner,
-                l.destination_owner,
-                l.amount,
-                l.success,
-            )
-        })
-        .collect();
+    let mut held = held_rows(ledger, Chain::Solana, tx).await?;
     held.sort();
     let mut chain = chain;
     chain.sort();
@@ -174,14 +198,7 @@ async fn check(rpc: &RpcClient, ledger: &Ledger, tx: &str) -> anyhow::Result<Opt
     let differs: Vec<String> = held
         .iter()
         .filter(|row| !chain.contains(row))
-        .map(|(leg, kind, mint, from, to, amount, success)| {
-            format!(
-                "leg {leg} ({kind} of {amount} {mint} from {} to {}, {}) is not on chain",
-                from.as_deref().unwrap_or("?"),
-                to.as_deref().unwrap_or("?"),
-                if *success { "succeeded" } else { "failed" }
-            )
-        })
+        .map(not_on_chain)
         .chain(
             chain
                 .iter()
@@ -190,4 +207,105 @@ async fn check(rpc: &RpcClient, ledger: &Ledger, tx: &str) -> anyhow::Result<Opt
         )
         .collect();
     Ok(Some(differs.join("; ")))
+}
+
+alloy::sol! {
+    event Transfer(address indexed from, address indexed to, uint256 value);
+    event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
+}
+
+/// Reads again from `rpc_url` every Base transaction the ledger holds live transfer rows of (or
+/// `sample` of them): each row must be a `Transfer` log of its token in a successful receipt
+/// (the follower records only the logs that touch the addresses it watches, so the chain may
+/// hold more); and every Base charge's EIP-3009 nonce must be the one its settlement used,
+/// for its payer (an `AuthorizationUsed` log of the receipt).
+pub async fn verify_base(
+    ledger: &Ledger,
+    rpc_url: &str,
+    sample: Option<usize>,
+) -> anyhow::Result<ChainVerification> {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let provider = ProviderBuilder::new().connect_http(
+        rpc_url
+            .parse()
+            .with_context(|| format!("--base-rpc {rpc_url} is not a URL"))?,
+    );
+    let mut txs = ledger.transactions(Chain::Base).await?;
+    let transactions = txs.len();
+    if let Some(n) = sample {
+        txs.shuffle(&mut rand::thread_rng());
+        txs.truncate(n);
+    }
+    let nonces = ledger.base_nonces().await?;
+    let mut unconfirmed = Vec::new();
+    for tx in &txs {
+        let why = match tx.parse::<alloy::primitives::TxHash>() {
+            Err(_) => Some("not a Base transaction hash".to_string()),
+            Ok(hash) => match provider
+                .get_transaction_receipt(hash)
+                .await
+                .with_context(|| format!("reading the receipt of {tx} at {rpc_url}"))?
+            {
+                None => Some("the chain has no such transaction".into()),
+                Some(receipt) if !receipt.status() => {
+                    Some("the transaction failed on chain".into())
+                }
+                Some(receipt) => {
+                    let logs = receipt.inner.logs();
+                    let chain: Vec<Key> = logs
+                        .iter()
+                        .filter_map(|log| {
+                            let event = Transfer::decode_log(&log.inner).ok()?;
+                            Some((
+                                log.log_index?.to_string(),
+                                <&str>::from(ledger::TransferKind::Erc20Transfer).to_string(),
+                                log.address().to_string(),
+                                Some(event.from.to_string()),
+                                Some(event.to.to_string()),
+                                event.value.to_string(),
+                                true,
+                            ))
+                        })
+                        .collect();
+                    let used: Vec<(String, String)> = logs
+                        .iter()
+                        .filter_map(|log| {
+                            let event = AuthorizationUsed::decode_log(&log.inner).ok()?;
+                            Some((event.authorizer.to_string(), event.nonce.to_string()))
+                        })
+                        .collect();
+                    let mut problems: Vec<String> = held_rows(ledger, Chain::Base, tx)
+                        .await?
+                        .into_iter()
+                        .filter(|row| !chain.contains(row))
+                        .map(|row| not_on_chain(&row))
+                        .collect();
+                    problems.extend(
+                        nonces
+                            .iter()
+                            .filter(|(t, ..)| t == tx)
+                            .filter(|(_, payer, nonce)| {
+                                !used.iter().any(|(a, n)| a == payer && n.eq_ignore_ascii_case(nonce))
+                            })
+                            .map(|(_, payer, nonce)| {
+                                format!("the charge's authorization nonce {nonce} of {payer} is not the one this settlement used")
+                            }),
+                    );
+                    (!problems.is_empty()).then(|| problems.join("; "))
+                }
+            },
+        };
+        if let Some(why) = why {
+            unconfirmed.push(Unconfirmed {
+                tx: tx.clone(),
+                why,
+            });
+        }
+    }
+    Ok(ChainVerification {
+        chain: Chain::Base,
+        transactions,
+        checked: txs.len(),
+        unconfirmed,
+    })
 }

@@ -689,6 +689,7 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     let mut suggestions = Vec::new();
     let mut model_suggestions = Vec::new();
     let mut ledger_page = None;
+    let mut base_rpc = None;
     let mut lines = BufReader::new(up.0.stderr.take().unwrap()).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
@@ -700,6 +701,9 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         }
         if let Some(rest) = line.trim().strip_prefix("ledger page") {
             ledger_page = rest.split_whitespace().next().map(String::from);
+        }
+        if let Some(rest) = line.trim().strip_prefix("Base (anvil)") {
+            base_rpc = rest.split_whitespace().next().map(String::from);
         }
         if line.contains("Ctrl-C stops everything") {
             break;
@@ -1123,9 +1127,31 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
             String::from_utf8_lossy(&out.stdout).to_string(),
         )
     };
-    let (code, verified) = verify(&[]);
+    let base_rpc = base_rpc.expect("paywire up prints its Base RPC");
+    let (code, verified) = verify(&["--base-rpc", &base_rpc]);
     assert_eq!(code, Some(0), "{verified}");
-    assert!(verified.contains(": every row confirmed"), "{verified}");
+    assert_eq!(
+        verified
+            .matches(" transactions re-read from the chain: every row confirmed")
+            .count(),
+        2,
+        "Solana and Base: {verified}"
+    );
+    // On Base, a charge's EIP-3009 nonce is the one its settlement used, for its payer.
+    let nonces = |edit: &str| {
+        ledger(&format!(
+            "UPDATE ledger.charges SET eip3009_nonce = {edit} WHERE chain = 'base' AND eip3009_nonce IS NOT NULL"
+        ))
+    };
+    nonces("eip3009_nonce || 'ff'");
+    let (code, caught) = verify(&["--base-rpc", &base_rpc]);
+    assert_eq!(code, Some(1), "{caught}");
+    assert!(
+        caught.contains("base transactions re-read from the chain: 1 NOT CONFIRMED")
+            && caught.contains("is not the one this settlement used"),
+        "{caught}"
+    );
+    nonces("left(eip3009_nonce, -2)");
     let (code, sampled) = verify(&["--verify-sample", "2"]);
     assert_eq!(code, Some(0), "{sampled}");
     assert!(

@@ -258,6 +258,18 @@ impl Ledger {
         .await?)
     }
 
+    /// Every settled Base charge's settlement, payer and EIP-3009 nonce.
+    pub async fn base_nonces(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
+        Ok(sqlx::query_as(
+            "SELECT settlement_tx, payer, eip3009_nonce FROM ledger.charges
+             WHERE chain = 'base' AND settlement_tx IS NOT NULL AND eip3009_nonce IS NOT NULL
+               AND status = ANY($1) ORDER BY id",
+        )
+        .bind(names(&SOLD))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The live transfer rows of one transaction.
     pub async fn transaction_rows(&self, chain: Chain, tx: &str) -> Result<Vec<Leg>, LedgerError> {
         Ok(sqlx::query_as(&format!(

@@ -45,10 +45,14 @@ pub struct AuditArgs {
     /// check that does not add up waits for it to reach the slot the chain answered at
     #[arg(long, default_value = indexer::config::SOLANA_CURSOR)]
     solana_cursor: String,
-    /// Also read again from the Solana RPC every transaction behind the ledger's transfer rows
-    /// and report any row the chain does not confirm (an edited or invented row, even one
-    /// edited alike in a charge and its transfer): needs --solana-rpc
-    #[arg(long, requires = "solana_rpc")]
+    /// Base JSON-RPC, for --verify-chain on Base
+    #[arg(long, env = "PAYWIRE_BASE_RPC")]
+    base_rpc: Option<String>,
+    /// Also read again from each chain whose RPC is given (--solana-rpc, --base-rpc) every
+    /// transaction behind the ledger's transfer rows and report any row the chain does not
+    /// confirm (an edited or invented row, even one edited alike in a charge and its transfer;
+    /// on Base, a charge's EIP-3009 nonce its settlement did not use)
+    #[arg(long)]
     verify_chain: bool,
     /// With --verify-chain: read only this many transactions, drawn at random (the report says
     /// what confidence that gives)
@@ -105,14 +109,23 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         to: args.to,
     };
     let report = audit::Report::read(&ledger, &scope, chain).await?;
-    let verified = match (&args.solana_rpc, args.verify_chain) {
-        (Some(url), true) => {
-            Some(crate::verify_chain::verify(&ledger, url, args.verify_sample).await?)
+    let mut verified = Vec::new();
+    if args.verify_chain {
+        anyhow::ensure!(
+            args.solana_rpc.is_some() || args.base_rpc.is_some(),
+            "--verify-chain reads the chains: pass --solana-rpc and/or --base-rpc"
+        );
+        if let Some(url) = &args.solana_rpc {
+            verified
+                .push(crate::verify_chain::verify_solana(&ledger, url, args.verify_sample).await?);
         }
-        _ => None,
-    };
+        if let Some(url) = &args.base_rpc {
+            verified
+                .push(crate::verify_chain::verify_base(&ledger, url, args.verify_sample).await?);
+        }
+    }
     print!("{}", report.render(args.format));
-    if let Some(verified) = &verified {
+    for verified in &verified {
         match args.format {
             audit::Format::Json => eprintln!("{}", serde_json::to_string(verified)?),
             _ => print!("{}", verified.summary()),
@@ -129,7 +142,7 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
             );
         }
     }
-    if !report.reconciled() || verified.is_some_and(|v| !v.confirmed()) {
+    if !report.reconciled() || verified.iter().any(|v| !v.confirmed()) {
         std::process::exit(1);
     }
     Ok(())
