@@ -1316,6 +1316,46 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         .collect();
     assert_eq!(statuses, ["sent", "sent", "failed", "sent"], "{report}");
 
+    // An outsider sends USDC straight into demo/tokenized's vault, no call behind it: a real
+    // transfer on chain, which the audit reports as an unexplained inflow, not as revenue.
+    let vault_owner = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let rpc = RpcClient::new_with_commitment(
+            after("--rpc-url"),
+            solana_commitment_config::CommitmentConfig::confirmed(),
+        );
+        let protocol = audit::vaults::protocol(&rpc).await.unwrap();
+        let keys = protocol.model("demo/tokenized");
+        let outsider = localnet::read_keypair(std::path::Path::new(&after("--keypair"))).unwrap();
+        let gift = spl_token_interface::instruction::transfer_checked(
+            &spl_token_interface::ID,
+            &protocol.usdc_account(&outsider.pubkey()),
+            &protocol.usdc_mint,
+            &keys.vault,
+            &outsider.pubkey(),
+            &[],
+            7_000,
+            6,
+        )
+        .unwrap();
+        let tx = solana_transaction::Transaction::new_signed_with_payer(
+            &[gift],
+            Some(&outsider.pubkey()),
+            &[&outsider],
+            rpc.get_latest_blockhash().await.unwrap(),
+        );
+        rpc.send_and_confirm_transaction(&tx).await.unwrap();
+        keys.vault_authority.to_string()
+    });
+    let donated = audit();
+    let report = String::from_utf8_lossy(&donated.stdout).to_string();
+    assert_eq!(donated.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!(
+            "unexplained inflow of 0.007000 to {vault_owner} on solana"
+        )),
+        "{report}"
+    );
+
     let refused = chat(&suggestions[0], &["--max-spend", "0.0001"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing was paid"));
