@@ -220,7 +220,7 @@ pub async fn audit_revenue(
             ModelRevenue {
                 earned: mine
                     .map(|l| Earned {
-                        rail: l.rail.0,
+                        rail: l.rail,
                         chain: l.chain,
                         calls: l.calls,
                         amount: Amount::read(&l.earned),

@@ -34,12 +34,39 @@ pub enum Released {
     Nothing(i128),
 }
 
+impl Released {
+    /// What a keeper says of it for `slug` (owed amounts wait for `minimum`), if anything.
+    pub fn said(&self, slug: &str, minimum: u64) -> Option<String> {
+        let usdc = ledger::format_usdc;
+        match self {
+            Released::Sent(amount, signature) => Some(format!(
+                "{slug}: released {} USDC of owed revenue to its vault ({signature})",
+                usdc(*amount)
+            )),
+            Released::Held(why) => Some(format!("{slug}: owed revenue not released — {why}")),
+            Released::Pending(signature) => Some(format!(
+                "{slug}: release sent, not confirmed yet ({signature}): the next round settles it"
+            )),
+            Released::Nothing(owed) if *owed < 0 => Some(format!(
+                "{slug}: its vault received {} USDC more than it earned (per-call surpluses credited to payers), netted against its next releases",
+                usdc(owed.unsigned_abs() as u64)
+            )),
+            Released::Nothing(owed) if *owed > 0 => Some(format!(
+                "{slug}: owed {} USDC, below the {} minimum release",
+                usdc(*owed as u64),
+                usdc(minimum)
+            )),
+            Released::Nothing(_) => None,
+        }
+    }
+}
+
 /// A model's revenue read as amounts.
-pub struct Owed {
-    pub earned: u128,
+struct Owed {
+    earned: u128,
     /// Paid into the vault directly, plus released (landed or in flight).
-    pub received: u128,
-    pub in_flight: u128,
+    received: u128,
+    in_flight: u128,
 }
 
 impl Owed {
@@ -63,7 +90,7 @@ impl Owed {
         })
     }
 
-    pub fn owed(&self) -> i128 {
+    fn owed(&self) -> i128 {
         self.earned as i128 - self.received as i128
     }
 }

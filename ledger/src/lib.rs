@@ -31,7 +31,7 @@ pub use charges::{
 pub use error::LedgerError;
 pub use keys::{ApiKey, NewKey};
 pub use reads::{BalanceView, BuybackView, ChargeView, CursorView, ModelRevenue, TransferView};
-pub use revenue::{EarnedLine, NewRelease, RailName, Release, ReleaseClaim, RevenueTotals};
+pub use revenue::{EarnedLine, NewRelease, Release, ReleaseClaim, RevenueTotals};
 pub use rows::{
     Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TrackedRow, TransferRow,
     VaultEventRow,

@@ -11,8 +11,7 @@ use crate::{Chain, ChargeStatus, HoldStatus, Ledger, LedgerError, PayoutStatus, 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct EarnedLine {
     pub model: String,
-    #[sqlx(try_from = "String")]
-    pub rail: RailName,
+    pub rail: Rail,
     pub chain: Chain,
     pub calls: i64,
     /// The calls' actual cost.
@@ -21,18 +20,6 @@ pub struct EarnedLine {
     pub direct: String,
     /// ... and the actual cost of those calls: the difference was credited to their payers.
     pub direct_earned: String,
-}
-
-/// A [`Rail`] read back from a query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RailName(pub Rail);
-
-impl TryFrom<String> for RailName {
-    type Error = strum::ParseError;
-
-    fn try_from(name: String) -> Result<Self, Self::Error> {
-        name.parse().map(RailName)
-    }
 }
 
 /// One model's revenue, summed (amounts as stored).
@@ -133,8 +120,8 @@ macro_rules! bind_earned {
     ($query:expr, $model:expr) => {
         $query
             .bind($model)
-            .bind(Rail::PerCall.as_ref())
-            .bind(Rail::Balance.as_ref())
+            .bind(Rail::PerCall)
+            .bind(Rail::Balance)
             .bind(Purpose::Call)
             .bind(ChargeStatus::Completed)
             .bind(HoldStatus::Charged)

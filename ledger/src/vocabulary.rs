@@ -247,7 +247,8 @@ word! {
 word! {
     /// How a model earned revenue: a call paid on its own (x402), or served from a balance
     /// (a wallet sign-in or an API key).
-    #[derive(serde::Serialize)]
+    #[derive(sqlx::Type, serde::Serialize)]
+    #[sqlx(type_name = "text", rename_all = "snake_case")]
     #[serde(rename_all = "snake_case")]
     pub enum Rail {
         PerCall,

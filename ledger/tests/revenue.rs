@@ -99,7 +99,7 @@ async fn owed_is_what_every_rail_earned_less_what_the_vault_received(pool: PgPoo
         .map(|l| {
             (
                 l.model,
-                l.rail.0,
+                l.rail,
                 l.chain,
                 l.calls,
                 l.earned,

@@ -12,10 +12,7 @@ use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_signer::Signer;
 
-use crate::{
-    release::{Keeper, Released},
-    settings::Settings,
-};
+use crate::{release::Keeper, settings::Settings};
 
 /// Release owed revenue to models' vaults, then buy back and burn.
 ///
@@ -48,7 +45,7 @@ pub struct CrankArgs {
     #[arg(long, env = "PAYWIRE_TREASURY_KEYPAIR")]
     treasury_keypair: Option<PathBuf>,
     /// Release a model's owed revenue once it reaches this many USDC
-    #[arg(long, default_value = "0.01", value_parser = usdc)]
+    #[arg(long, default_value = "0.01", value_parser = ledger::parse_usdc)]
     min_release: u64,
     /// Keep cranking, a round every this many seconds
     #[arg(long)]
@@ -67,10 +64,6 @@ pub async fn run(args: CrankArgs, settings: &Settings) -> anyhow::Result<()> {
         min_release: args.min_release,
     })
     .await
-}
-
-fn usdc(text: &str) -> Result<u64, String> {
-    ledger::parse_usdc(text)
 }
 
 /// What `crank` runs with, the config file's defaults applied.
@@ -188,27 +181,12 @@ pub async fn release_round(keeper: &Keeper<'_>, only: &[String]) -> anyhow::Resu
         if !only.is_empty() && !only.contains(&totals.model) {
             continue;
         }
-        let slug = &totals.model;
-        lines.extend(match keeper.release(&totals).await? {
-            Released::Sent(amount, signature) => Some(format!(
-                "{slug}: released {} USDC of owed revenue to its vault ({signature})",
-                ledger::format_usdc(amount)
-            )),
-            Released::Held(why) => Some(format!("{slug}: owed revenue not released — {why}")),
-            Released::Pending(signature) => Some(format!(
-                "{slug}: release sent, not confirmed yet ({signature}): the next round settles it"
-            )),
-            Released::Nothing(owed) if owed < 0 => Some(format!(
-                "{slug}: its vault received {} USDC more than it earned (per-call surpluses credited to payers), netted against its next releases",
-                ledger::format_usdc(owed.unsigned_abs() as u64)
-            )),
-            Released::Nothing(owed) if owed > 0 => Some(format!(
-                "{slug}: owed {} USDC, below the {} minimum release",
-                ledger::format_usdc(owed as u64),
-                ledger::format_usdc(keeper.minimum)
-            )),
-            Released::Nothing(_) => None,
-        });
+        lines.extend(
+            keeper
+                .release(&totals)
+                .await?
+                .said(&totals.model, keeper.minimum),
+        );
     }
     Ok(lines)
 }

@@ -205,21 +205,19 @@ async fn release_held(
         .with_context(|| {
             format!("{slug} is sold for no creator in this ledger's catalog: nothing is owed to it")
         })?;
-    match keeper.release(&totals).await? {
-        Released::Sent(amount, signature) => {
-            println!("transaction {signature}");
-            println!("released {} USDC of owed revenue", format_usdc(amount));
+    let released = keeper.release(&totals).await?;
+    let said = released.said(slug, 1);
+    match released {
+        Released::Held(_) | Released::Pending(_) => {
+            anyhow::bail!("not released: {}", said.unwrap_or_default())
         }
-        Released::Held(why) => anyhow::bail!("not released: {why}"),
-        Released::Pending(signature) => anyhow::bail!(
-            "release {signature} sent, not confirmed yet: run release-held again to settle it"
-        ),
-        Released::Nothing(owed) if owed < 0 => println!(
-            "nothing owed: its vault received {} USDC more than it earned (per-call surpluses credited to payers), netted against its next releases",
-            format_usdc(owed.unsigned_abs() as u64)
-        ),
-        Released::Nothing(_) => println!("nothing owed"),
+        Released::Sent(_, signature) => println!("transaction {signature}"),
+        Released::Nothing(_) => print!("nothing owed: "),
     }
+    println!(
+        "{}",
+        said.unwrap_or_else(|| format!("{slug} has received what it earned"))
+    );
     show(rpc, protocol, &protocol.model(slug)).await
 }
 
