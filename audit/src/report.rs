@@ -12,7 +12,7 @@ use crate::Amount;
 use crate::{
     audit_balances, audit_charges,
     revenue::audit_revenue,
-    vaults::{ChainChecks, TreasuryCheck, OUTFLOW_COLUMNS},
+    vaults::{ChainChecks, TreasuryCheck, UnrecordedModel, OUTFLOW_COLUMNS},
     AuditError, AuditScope, BalanceAudit, ChargeAudit, ChargeCheck, ModelCheck, RevenueAudit,
     UnexplainedInflow,
 };
@@ -24,8 +24,10 @@ pub struct Report {
     pub balances: BalanceAudit,
     /// The vault and supply checks; `None` when the chain was not read.
     pub models: Option<Vec<ModelCheck>>,
-    /// The Solana treasuries' balances against the ledger; `None` when the chain was not read.
+    /// The treasuries' balances against the ledger; `None` when the chain was not read.
     pub treasuries: Option<Vec<TreasuryCheck>>,
+    /// The models on chain the ledger has no record of; `None` when the chain was not read.
+    pub unrecorded_models: Option<Vec<UnrecordedModel>>,
 }
 
 impl Report {
@@ -36,9 +38,13 @@ impl Report {
         scope: &AuditScope,
         chain: Option<ChainChecks>,
     ) -> Result<Report, AuditError> {
-        let (models, treasuries) = match chain {
-            Some(c) => (Some(c.models), Some(c.treasuries)),
-            None => (None, None),
+        let (models, treasuries, unrecorded_models) = match chain {
+            Some(c) => (
+                Some(c.models),
+                Some(c.treasuries),
+                Some(c.unrecorded_models),
+            ),
+            None => (None, None, None),
         };
         let mut revenue = audit_revenue(ledger, None).await?;
         let balances = audit_balances(ledger, &revenue.owed_to_vaults()).await?;
@@ -52,6 +58,7 @@ impl Report {
             balances,
             models,
             treasuries,
+            unrecorded_models,
         })
     }
 
@@ -65,6 +72,7 @@ impl Report {
                 .flatten()
                 .all(|m| m.balance_adds_up() && m.supply_adds_up())
             && self.treasuries.iter().flatten().all(TreasuryCheck::adds_up)
+            && self.unrecorded_models.iter().flatten().next().is_none()
     }
 
     /// The report in `format`.
@@ -193,9 +201,16 @@ impl Report {
                 c.owes_vaults
             ));
         }
+        for m in self.unrecorded_models.iter().flatten() {
+            out.push_str(&format!(
+                "model,,{},solana,,{},,,unrecorded_model,{} on chain with no record in the ledger\n",
+                m.slug, m.model, m.missing
+            ));
+        }
         for t in self.treasuries.iter().flatten() {
             out.push_str(&format!(
-                "treasury_balance,,,solana,,{},{},,{},ledger says {}\n",
+                "treasury_balance,,,{},,{},{},,{},ledger says {}\n",
+                t.chain.as_str(),
                 t.treasury,
                 t.chain_balance,
                 if t.adds_up() {
@@ -270,11 +285,15 @@ impl Report {
                 .map(|(_, a)| *a)
                 .sum::<u128>();
             out.push_str(&format!(
-                "{}: revenue in {} (payments {}, held released {}) = vault {} + buybacks {} + protocol fees {} + claims {} + other {} → {}; minted {} − burned {} − burned by holders {} = supply {} → {}{}\n",
+                "{}: revenue in {} (payments {}, held released {}{}) = vault {} + buybacks {} + protocol fees {} + claims {} + other {} → {}; minted {} − burned {} − burned by holders {} = supply {} → {}{}\n",
                 m.slug,
                 optional(Some(f.inflow_total())),
                 optional(Some(f.inflow_of(FlowCause::Payment))),
                 optional(Some(f.inflow_of(FlowCause::HeldReleased))),
+                match f.inflow_of(FlowCause::Unexplained) {
+                    0 => String::new(),
+                    units => format!(", UNEXPLAINED {}", optional(Some(units))),
+                },
                 usdc(m.chain_balance),
                 optional(Some(f.outflow_of(FlowCause::Buyback))),
                 optional(Some(f.outflow_of(FlowCause::ProtocolFee))),
@@ -317,10 +336,17 @@ impl Report {
                 }
             ));
         }
+        for m in self.unrecorded_models.iter().flatten() {
+            out.push_str(&format!(
+                "model {} ({}) is {} on chain and THE LEDGER HAS NO RECORD of it: its vault's flows cannot be explained (is the indexer following the program?)\n",
+                m.slug, m.model, m.missing
+            ));
+        }
         for t in self.treasuries.iter().flatten() {
             out.push_str(&format!(
-                "treasury {} on solana: its USDC account {} holds {} on chain, the ledger says {} → {}\n",
+                "treasury {} on {}: its USDC account {} holds {} on chain, the ledger says {} → {}\n",
                 t.treasury,
+                t.chain.as_str(),
                 t.account,
                 ledger::format_usdc(t.chain_balance),
                 t.ledger_balance.usdc(),
@@ -465,8 +491,8 @@ fn unreadable(found: &[(String, String)]) -> String {
     format!("; unreadable: {}", list.join(", "))
 }
 
-/// `{reconciled, charges, unexplained_inflows, revenue, balances, models, treasuries}`; `models` and
-/// `treasuries` are null when the chain was not read.
+/// `{reconciled, charges, unexplained_inflows, revenue, balances, models, treasuries,
+/// unrecorded_models}`; the last three are null when the chain was not read.
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -478,6 +504,7 @@ impl Serialize for Report {
             balances: &'a BalanceAudit,
             models: Option<&'a [ModelCheck]>,
             treasuries: Option<&'a [TreasuryCheck]>,
+            unrecorded_models: Option<&'a [UnrecordedModel]>,
         }
         Shape {
             reconciled: self.reconciled(),
@@ -487,6 +514,7 @@ impl Serialize for Report {
             balances: &self.balances,
             models: self.models.as_deref(),
             treasuries: self.treasuries.as_deref(),
+            unrecorded_models: self.unrecorded_models.as_deref(),
         }
         .serialize(s)
     }

@@ -1,20 +1,33 @@
 //! Each tokenized model's vault and token as the ledger explains them, against the chain:
 //! revenue in (payments, held revenue released) = vault balance + what left, by cause
 //! (buybacks, their protocol fee, creator claims, anything else), and minted − burned by
-//! buybacks − burned by holders = supply.
-//! Used by `paywire audit` and the ledger API's `/ledger/models`.
+//! buybacks − burned by holders = supply; each treasury's USDC on chain against the ledger's
+//! flows; every model the program holds on chain against the ledger's records of it.
+//! Used by `paywire audit` and the ledger API.
 
 use std::{
-    str::FromStr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
+use alloy::{
+    eips::BlockId,
+    primitives::Address,
+    providers::{Provider, ProviderBuilder},
+    transports::http::reqwest::Url,
+};
 use anchor_lang::AccountDeserialize;
-use ledger::{FlowCause, Ledger};
+use anchor_lang::Discriminator;
+use ledger::{Chain, FlowCause, Ledger};
+use model_vault::{Model, ModelStatus};
 use model_vault_client::{config_pda, Protocol, PROGRAM_ID};
 use serde::{Serialize, Serializer};
-use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_account_decoder_client_types::UiAccountEncoding;
+use solana_client::{
+    nonblocking::rpc_client::RpcClient,
+    rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
+    rpc_filter::{Memcmp, RpcFilterType},
+};
 use solana_pubkey::Pubkey;
 
 use crate::AuditError;
@@ -176,24 +189,93 @@ pub async fn protocol(rpc: &RpcClient) -> Result<Protocol, AuditError> {
     Ok(Protocol::new(config.usdc_mint, config.treasury))
 }
 
-/// The slug of every model the ledger saw tokenized, read from its on-chain `Model`.
-pub async fn tokenized_slugs(rpc: &RpcClient, ledger: &Ledger) -> Result<Vec<String>, AuditError> {
-    let mut slugs = Vec::new();
-    for address in ledger.tokenized_models().await? {
-        let Ok(address) = Pubkey::from_str(&address) else {
-            continue;
-        };
-        let Ok(account) = rpc.get_account(&address).await else {
-            continue;
-        };
-        if account.owner != PROGRAM_ID {
-            continue;
-        }
-        if let Ok(model) = model_vault::Model::try_deserialize(&mut account.data.as_slice()) {
-            slugs.push(model.slug);
-        }
-    }
-    Ok(slugs)
+/// Every model account of the program on chain, by address (`getProgramAccounts`, so a model
+/// the ledger never saw is listed too).
+pub async fn models_on_chain(rpc: &RpcClient) -> Result<Vec<(Pubkey, Model)>, AuditError> {
+    let accounts = rpc
+        .get_program_ui_accounts_with_config(
+            &PROGRAM_ID,
+            RpcProgramAccountsConfig {
+                filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                    0,
+                    Model::DISCRIMINATOR.to_vec(),
+                ))]),
+                account_config: RpcAccountInfoConfig {
+                    encoding: Some(UiAccountEncoding::Base64),
+                    commitment: Some(rpc.commitment()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| rpc_error(rpc, "listing the model-vault's models", e))?;
+    let mut models: Vec<(Pubkey, Model)> = accounts
+        .into_iter()
+        .filter_map(|(address, account)| {
+            let data = account.data.decode()?;
+            Model::try_deserialize(&mut data.as_slice())
+                .ok()
+                .map(|model| (address, model))
+        })
+        .collect();
+    models.sort_by_key(|(address, _)| *address);
+    Ok(models)
+}
+
+/// The slug of every model tokenized on chain.
+pub async fn tokenized_slugs(rpc: &RpcClient) -> Result<Vec<String>, AuditError> {
+    Ok(models_on_chain(rpc)
+        .await?
+        .into_iter()
+        .filter(|(_, m)| m.status == ModelStatus::Tokenized)
+        .map(|(_, m)| m.slug)
+        .collect())
+}
+
+/// A model the chain holds that the ledger has no record of (its `register` or `tokenize`
+/// missing): the indexer missed it, or its rows were deleted — either way its vault's flows
+/// cannot be explained.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnrecordedModel {
+    pub model: String,
+    pub slug: String,
+    /// What the ledger lacks: `registered` (no record of the model) or `tokenized`.
+    pub missing: &'static str,
+}
+
+/// The models on chain the ledger has no record of, and the newest slot the chain answered at.
+async fn unrecorded_models(
+    rpc: &RpcClient,
+    ledger: &Ledger,
+) -> Result<(Vec<UnrecordedModel>, u64), AuditError> {
+    let on_chain = models_on_chain(rpc).await?;
+    let slot = rpc
+        .get_slot()
+        .await
+        .map_err(|e| rpc_error(rpc, "reading the slot", e))?;
+    let known: std::collections::HashMap<String, Option<i64>> = ledger
+        .known_models()
+        .await?
+        .into_iter()
+        .map(|m| (m.model, m.tokenized_at))
+        .collect();
+    let unrecorded = on_chain
+        .into_iter()
+        .filter_map(|(address, model)| {
+            let missing = match known.get(&address.to_string()) {
+                None => "registered",
+                Some(None) if model.status == ModelStatus::Tokenized => "tokenized",
+                Some(_) => return None,
+            };
+            Some(UnrecordedModel {
+                model: address.to_string(),
+                slug: model.slug,
+                missing,
+            })
+        })
+        .collect();
+    Ok((unrecorded, slot))
 }
 
 /// How long checks that do not add up are read again while the ledger catches up, unless
@@ -207,6 +289,7 @@ pub struct VaultAudit {
     rpc: Arc<RpcClient>,
     cursor: String,
     catch_up: Duration,
+    base: Option<BaseChain>,
 }
 
 impl VaultAudit {
@@ -219,6 +302,19 @@ impl VaultAudit {
             )),
             cursor: cursor.into(),
             catch_up: CATCH_UP,
+            base: None,
+        }
+    }
+
+    /// Also reads Base at `rpc_url` (the treasuries' USDC), at the block the ledger's cursor
+    /// `cursor` (the indexer's `[base] cursor`) has reached.
+    pub fn reading_base(self, rpc_url: Url, cursor: impl Into<String>) -> Self {
+        VaultAudit {
+            base: Some(BaseChain {
+                rpc_url,
+                cursor: cursor.into(),
+            }),
+            ..self
         }
     }
 
@@ -238,7 +334,7 @@ impl VaultAudit {
         let protocol = protocol(rpc).await?;
         let deadline = Instant::now() + self.catch_up;
         let mut checks = Vec::new();
-        for slug in tokenized_slugs(rpc, ledger).await? {
+        for slug in tokenized_slugs(rpc).await? {
             if only.is_some_and(|m| m != slug) {
                 continue;
             }
@@ -248,7 +344,7 @@ impl VaultAudit {
                 let figures = (check.chain_balance, check.chain_supply);
                 let adds_up = check.balance_adds_up() && check.supply_adds_up();
                 if catch_up
-                    .settled(self, ledger, adds_up, figures, slot)
+                    .settled(ledger, &self.cursor, adds_up, figures, slot)
                     .await?
                 {
                     break check;
@@ -260,12 +356,13 @@ impl VaultAudit {
     }
 }
 
-/// A Solana treasury's USDC account on chain against what the ledger saw move in and out of
-/// the treasury: rows deleted (or invented) in pairs — a charge with its transfer — show here.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A treasury's USDC on chain against what the ledger saw move in and out of it: rows deleted
+/// (or invented) in pairs — a charge with its transfer — show here.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TreasuryCheck {
+    pub chain: Chain,
     pub treasury: String,
-    /// Its USDC account (the associated one) read on chain.
+    /// Where its USDC is: on Solana its associated token account, on Base the treasury itself.
     pub account: String,
     /// In − out as the ledger has them (unreadable when they are not amounts, or more left
     /// than came in).
@@ -279,12 +376,25 @@ impl TreasuryCheck {
     }
 }
 
-/// What the chain was read for: each tokenized model's vault and supply, each Solana
-/// treasury's balance.
+/// With its verdict, `adds_up`; the chain's balance as a decimal string, like every amount.
+impl Serialize for TreasuryCheck {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::json!({
+            "chain": self.chain, "treasury": self.treasury, "account": self.account,
+            "ledger_balance": self.ledger_balance, "chain_balance": self.chain_balance.to_string(),
+            "adds_up": self.adds_up(),
+        })
+        .serialize(s)
+    }
+}
+
+/// What the chain was read for: each tokenized model's vault and supply, each treasury's
+/// balance, the models on chain the ledger has no record of.
 #[derive(Clone, Debug)]
 pub struct ChainChecks {
     pub models: Vec<ModelCheck>,
     pub treasuries: Vec<TreasuryCheck>,
+    pub unrecorded_models: Vec<UnrecordedModel>,
 }
 
 impl VaultAudit {
@@ -298,39 +408,48 @@ impl VaultAudit {
         Ok(ChainChecks {
             models: self.check_models(ledger, only).await?,
             treasuries: self.check_treasuries(ledger).await?,
+            unrecorded_models: self.check_recorded_models(ledger, only).await?,
         })
     }
 
-    /// Checks every Solana treasury a gateway recorded against its USDC account on chain,
-    /// reading again while the ledger catches up, as [`VaultAudit::check_models`] does.
+    /// The models on chain (or only `only`) the ledger has no record of, read again while the
+    /// ledger catches up.
+    pub async fn check_recorded_models(
+        &self,
+        ledger: &Ledger,
+        only: Option<&str>,
+    ) -> Result<Vec<UnrecordedModel>, AuditError> {
+        let mut catch_up = CatchUp::until(Instant::now() + self.catch_up);
+        loop {
+            let (mut unrecorded, slot) = unrecorded_models(&self.rpc, ledger).await?;
+            unrecorded.retain(|m| only.is_none_or(|slug| slug == m.slug));
+            let figures = unrecorded.clone();
+            if catch_up
+                .settled(ledger, &self.cursor, unrecorded.is_empty(), figures, slot)
+                .await?
+            {
+                return Ok(unrecorded);
+            }
+        }
+    }
+
+    /// Checks every treasury a gateway recorded — on Solana, and on Base when the audit reads
+    /// it — against its USDC on chain, reading again while the ledger catches up, as
+    /// [`VaultAudit::check_models`] does.
     pub async fn check_treasuries(
         &self,
         ledger: &Ledger,
     ) -> Result<Vec<TreasuryCheck>, AuditError> {
-        let rpc = &*self.rpc;
         let deadline = Instant::now() + self.catch_up;
         let mut checks = Vec::new();
         for flows in ledger.treasury_flows().await? {
-            if flows.chain != ledger::Chain::Solana {
-                continue;
-            }
-            let (Ok(owner), Ok(mint)) =
-                (flows.owner.parse::<Pubkey>(), flows.usdc.parse::<Pubkey>())
-            else {
-                continue;
-            };
-            let account = Protocol::new(mint, owner).treasury_usdc;
             let mut catch_up = CatchUp::until(deadline);
             let check = loop {
-                let balance = rpc
-                    .get_token_account_balance_with_commitment(&account, rpc.commitment())
-                    .await
-                    .map_err(|e| rpc_error(rpc, "reading the treasury's USDC balance", e))?;
-                let chain_balance = balance
-                    .value
-                    .amount
-                    .parse::<u64>()
-                    .map_err(|e| rpc_error(rpc, "reading the treasury's USDC balance", e))?;
+                let Some((account, chain_balance, cursor, at)) =
+                    self.treasury_on_chain(ledger, &flows).await?
+                else {
+                    break None;
+                };
                 let flows = ledger
                     .treasury_flows()
                     .await?
@@ -340,22 +459,110 @@ impl VaultAudit {
                     })
                     .unwrap_or_else(|| flows.clone());
                 let check = TreasuryCheck {
+                    chain: flows.chain,
                     treasury: flows.owner.clone(),
-                    account: account.to_string(),
+                    account,
                     ledger_balance: crate::balances::held_by(&flows),
                     chain_balance,
                 };
-                let slot = balance.context.slot;
                 if catch_up
-                    .settled(self, ledger, check.adds_up(), chain_balance, slot)
+                    .settled(ledger, cursor, check.adds_up(), chain_balance, at)
                     .await?
                 {
-                    break check;
+                    break Some(check);
                 }
             };
-            checks.push(check);
+            checks.extend(check);
         }
         Ok(checks)
+    }
+
+    /// The treasury's USDC account and its balance on chain, with the ledger cursor of its
+    /// chain and the slot (block) read at; `None` when this audit does not read that chain or
+    /// the treasury is no address there.
+    async fn treasury_on_chain(
+        &self,
+        ledger: &Ledger,
+        flows: &ledger::TreasuryFlows,
+    ) -> Result<Option<(String, u64, &str, u64)>, AuditError> {
+        match flows.chain {
+            Chain::Solana => {
+                let rpc = &*self.rpc;
+                let (Ok(owner), Ok(mint)) =
+                    (flows.owner.parse::<Pubkey>(), flows.usdc.parse::<Pubkey>())
+                else {
+                    return Ok(None);
+                };
+                let account = Protocol::new(mint, owner).treasury_usdc;
+                let what = "reading the treasury's USDC balance";
+                let balance = rpc
+                    .get_token_account_balance_with_commitment(&account, rpc.commitment())
+                    .await
+                    .map_err(|e| rpc_error(rpc, what, e))?;
+                let amount = balance
+                    .value
+                    .amount
+                    .parse::<u64>()
+                    .map_err(|e| rpc_error(rpc, what, e))?;
+                Ok(Some((
+                    account.to_string(),
+                    amount,
+                    &self.cursor,
+                    balance.context.slot,
+                )))
+            }
+            Chain::Base => {
+                let Some(base) = &self.base else {
+                    return Ok(None);
+                };
+                let (Ok(owner), Ok(usdc)) = (
+                    flows.owner.parse::<Address>(),
+                    flows.usdc.parse::<Address>(),
+                ) else {
+                    return Ok(None);
+                };
+                // At the block the ledger has followed Base to: what the chain held then is
+                // exactly what the ledger has seen move.
+                let provider = ProviderBuilder::new().connect_http(base.rpc_url.clone());
+                let block = match ledger.cursor(&base.cursor).await? {
+                    Some(block) => block,
+                    None => provider
+                        .get_block_number()
+                        .await
+                        .map_err(|e| base.error("reading Base's height", e))?,
+                };
+                let what = "reading the treasury's USDC balance on Base";
+                let balance = Erc20::new(usdc, provider)
+                    .balanceOf(owner)
+                    .block(BlockId::number(block))
+                    .call()
+                    .await
+                    .map_err(|e| base.error(what, e))?;
+                let amount = u64::try_from(balance).map_err(|e| base.error(what, e))?;
+                Ok(Some((owner.to_string(), amount, &base.cursor, block)))
+            }
+        }
+    }
+}
+
+/// Base, as the audit reads it.
+#[derive(Clone)]
+struct BaseChain {
+    rpc_url: Url,
+    /// The ledger's cursor of the indexer following Base.
+    cursor: String,
+}
+
+impl BaseChain {
+    fn error(&self, what: &str, e: impl std::fmt::Display) -> AuditError {
+        AuditError::Chain(format!("{what} at {}: {e}", self.rpc_url))
+    }
+}
+
+alloy::sol! {
+    #[sol(rpc)]
+    interface Erc20 {
+        function balanceOf(address owner) external view returns (uint256);
     }
 }
 
@@ -381,16 +588,13 @@ impl<F: PartialEq> CatchUp<F> {
     /// `slot`) is final; if not, waits a moment before the next read.
     async fn settled(
         &mut self,
-        audit: &VaultAudit,
         ledger: &Ledger,
+        cursor: &str,
         adds_up: bool,
         figures: F,
         slot: u64,
     ) -> Result<bool, AuditError> {
-        let caught_up = ledger
-            .cursor(&audit.cursor)
-            .await?
-            .is_some_and(|c| c >= slot);
+        let caught_up = ledger.cursor(cursor).await?.is_some_and(|c| c >= slot);
         if adds_up
             || Instant::now() >= self.deadline
             || (caught_up && self.figures.as_ref() == Some(&figures))

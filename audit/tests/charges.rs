@@ -2,7 +2,7 @@
 
 use audit::{audit_charges, vaults::AccountFlows, Amount, AuditScope, Reconciliation};
 use ledger::fixtures::{completed_charge, our_addresses, two_buybacks, usdc_leg as leg};
-use ledger::{Batch, Chain, Ledger, VaultEventRow};
+use ledger::{Batch, Chain, Ledger, TransferRow, VaultEventRow};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
@@ -145,10 +145,18 @@ async fn a_vaults_flows_are_told_apart_by_cause(pool: PgPool) {
     let mut batch = Batch::new(Chain::Solana, ledger::Ingest::Grpc);
     two_buybacks(&mut batch);
     batch.transfers.push(leg("paid", "alpha-vault", 3_000_000));
-    // the treasury releases revenue it held before tokenization
+    // a donation: no charge, no instruction
+    batch.transfers.push(leg("gift", "alpha-vault", 250));
+    // the treasury releases revenue it held before tokenization (the instruction's own leg) ...
     let mut release = leg("rel", "alpha-vault", 500_000);
+    release.leg = "0.0".into();
     release.source = Some("treasury-usdc".into());
-    batch.transfers.push(release);
+    // ... and a plain transfer in the same transaction, which the release did not move
+    let beside = TransferRow {
+        leg: "1".into(),
+        ..leg("rel", "alpha-vault", 40)
+    };
+    batch.transfers.extend([release, beside]);
     batch.vault_events.push(VaultEventRow {
         signature: "rel".into(),
         ix_path: "0".into(),
@@ -163,6 +171,15 @@ async fn a_vaults_flows_are_told_apart_by_cause(pool: PgPool) {
         success: true,
     });
     ledger.write(&batch).await.unwrap();
+    completed_charge(
+        &ledger,
+        "alpha",
+        Chain::Solana,
+        "paid",
+        "alpha-vault",
+        3_000_000,
+    )
+    .await;
 
     let flows = AccountFlows::read(&ledger, "alpha-vault-usdc", "treasury")
         .await
@@ -171,8 +188,10 @@ async fn a_vaults_flows_are_told_apart_by_cause(pool: PgPool) {
         flows.inflow,
         [
             ("held_released".to_string(), 500_000),
-            ("payment".to_string(), 3_000_000)
-        ]
+            ("payment".to_string(), 3_000_000),
+            ("unexplained".to_string(), 290),
+        ],
+        "only a charge's settlement is a payment; only the instruction's own legs are its"
     );
     assert_eq!(
         flows.outflow,
@@ -182,5 +201,5 @@ async fn a_vaults_flows_are_told_apart_by_cause(pool: PgPool) {
         ],
         "each buyback's leg to the treasury is its protocol fee"
     );
-    assert_eq!(flows.balance(), 1_500_000);
+    assert_eq!(flows.balance(), 1_500_290);
 }

@@ -295,18 +295,7 @@ async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) 
 
     // Base: 2 USDC from the demo payer to the treasury
     let base = state.base.as_ref().expect("base state");
-    let signer: alloy::signers::local::PrivateKeySigner = base.payer_private_key.parse().unwrap();
-    let provider = ProviderBuilder::new()
-        .wallet(alloy::network::EthereumWallet::from(signer))
-        .connect_http(base.rpc_url.parse().unwrap());
-    let receipt = TestUSDC::new(base.usdc, &provider)
-        .transfer(base.treasury, alloy::primitives::U256::from(2_000_000u64))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt = testkit::chains::base_payer_sends_usdc(base, base.treasury, 2_000_000).await;
     let base_tx = receipt.transaction_hash.to_string();
 
     let found = testkit::eventually("the indexer to record both payments", async || {
@@ -1317,7 +1306,9 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     assert_eq!(statuses, ["sent", "sent", "failed", "sent"], "{report}");
 
     // An outsider sends USDC straight into demo/tokenized's vault, no call behind it: a real
-    // transfer on chain, which the audit reports as an unexplained inflow, not as revenue.
+    // transfer on chain, which the audit reports as an unexplained inflow, not as revenue. The
+    // outsider's attempt to send 777,000 USDC it does not hold lands as a failed transaction,
+    // which moved nothing and is no inflow.
     let vault_owner = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let rpc = RpcClient::new_with_commitment(
             after("--rpc-url"),
@@ -1326,24 +1317,47 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
         let protocol = audit::vaults::protocol(&rpc).await.unwrap();
         let keys = protocol.model("demo/tokenized");
         let outsider = localnet::read_keypair(std::path::Path::new(&after("--keypair"))).unwrap();
-        let gift = spl_token_interface::instruction::transfer_checked(
-            &spl_token_interface::ID,
-            &protocol.usdc_account(&outsider.pubkey()),
-            &protocol.usdc_mint,
-            &keys.vault,
-            &outsider.pubkey(),
-            &[],
-            7_000,
-            6,
-        )
-        .unwrap();
-        let tx = solana_transaction::Transaction::new_signed_with_payer(
-            &[gift],
-            Some(&outsider.pubkey()),
-            &[&outsider],
-            rpc.get_latest_blockhash().await.unwrap(),
-        );
-        rpc.send_and_confirm_transaction(&tx).await.unwrap();
+        let gift = |amount, blockhash| {
+            let ix = spl_token_interface::instruction::transfer_checked(
+                &spl_token_interface::ID,
+                &protocol.usdc_account(&outsider.pubkey()),
+                &protocol.usdc_mint,
+                &keys.vault,
+                &outsider.pubkey(),
+                &[],
+                amount,
+                6,
+            )
+            .unwrap();
+            solana_transaction::Transaction::new_signed_with_payer(
+                &[ix],
+                Some(&outsider.pubkey()),
+                &[&outsider],
+                blockhash,
+            )
+        };
+        let failing = gift(777_000_000_000, rpc.get_latest_blockhash().await.unwrap());
+        let signature = rpc
+            .send_transaction_with_config(
+                &failing,
+                solana_client::rpc_config::RpcSendTransactionConfig {
+                    skip_preflight: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let landed = loop {
+            match rpc.get_signature_status(&signature).await.unwrap() {
+                Some(status) => break status,
+                None => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        };
+        assert!(landed.is_err(), "the transfer failed on chain: {landed:?}");
+        let blockhash = rpc.get_latest_blockhash().await.unwrap();
+        rpc.send_and_confirm_transaction(&gift(7_000, blockhash))
+            .await
+            .unwrap();
         keys.vault_authority.to_string()
     });
     let donated = audit();
@@ -1352,8 +1366,13 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     assert!(
         report.contains(&format!(
             "unexplained inflow of 0.007000 to {vault_owner} on solana"
-        )),
+        )) && report.contains(", UNEXPLAINED 0.007000) = vault"),
         "{report}"
+    );
+    assert_eq!(
+        report.matches("unexplained inflow").count(),
+        1,
+        "the failed transfer is no inflow: {report}"
     );
 
     let refused = chat(&suggestions[0], &["--max-spend", "0.0001"]);

@@ -72,8 +72,11 @@ pub const SOLANA_CURSOR: &str = "solana";
 fn solana_cursor() -> String {
     SOLANA_CURSOR.into()
 }
+/// The Base follower's cursor unless the config names another.
+pub const BASE_CURSOR: &str = "base";
+
 fn base_cursor() -> String {
-    "base".into()
+    BASE_CURSOR.into()
 }
 fn six() -> u8 {
     6

@@ -143,8 +143,9 @@ pub struct UncomputedRelease {
 /// What moved into and out of one token account, summed by cause: `(cause, amount as stored)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlowSums {
-    /// `payment` (no model-vault instruction: a paid call's settlement), `held_released`
-    /// (revenue the treasury held before tokenization), or the instruction.
+    /// `payment` (a paid call's settlement), `held_released` (revenue the treasury held
+    /// before tokenization), the instruction that moved it, or `unexplained` (none of these:
+    /// a donation, say).
     pub inflow: Vec<(String, String)>,
     /// `buyback` (USDC swapped into the pool), `protocol_fee` (the buyback's leg to the
     /// treasury), `claim` (the creator's share), another instruction, or `other` when none.
@@ -163,15 +164,22 @@ const LEGS: &str = "
     FROM ledger.transfers t";
 
 /// Live legs of successful transactions into (`destination`) or out of (`source`) an account,
-/// summed by cause.
+/// summed by cause: the model-vault instruction that moved the leg itself (its path is the
+/// leg's prefix), else a sold charge whose settlement it is (`payment`), else unexplained.
 const FLOWS_BY_CAUSE: &str = "
     SELECT CASE WHEN e.kind = $4 AND t.destination_owner = $2 THEN $5
                 WHEN e.kind = $6 THEN $7
-                ELSE coalesce(e.kind, $3) END,
+                WHEN e.kind IS NOT NULL THEN e.kind
+                WHEN EXISTS (SELECT 1 FROM ledger.charges c
+                             WHERE c.chain = t.chain AND c.settlement_tx = t.tx
+                               AND c.pay_to = t.destination_owner AND c.status = ANY($9)) THEN $8
+                ELSE $3 END,
            sum(t.amount)::text
     FROM ledger.transfers t
     LEFT JOIN LATERAL (SELECT kind FROM ledger.vault_events v
-                       WHERE v.signature = t.tx AND v.status <> 'rolled_back' LIMIT 1) e ON true
+                       WHERE v.signature = t.tx AND v.success AND v.status <> 'rolled_back'
+                         AND t.leg LIKE v.ix_path || '.%'
+                       LIMIT 1) e ON true
     WHERE t.{side} = $1 AND t.success AND t.status <> 'rolled_back'
     GROUP BY 1 ORDER BY 1";
 
@@ -339,7 +347,7 @@ impl Ledger {
     pub async fn flow_sums(&self, account: &str, treasury: &str) -> Result<FlowSums, LedgerError> {
         let mut sides = Vec::with_capacity(2);
         for (side, unexplained) in [
-            ("destination", FlowCause::Payment),
+            ("destination", FlowCause::Unexplained),
             ("source", FlowCause::Other),
         ] {
             let rows: Vec<(String, String)> =
@@ -351,6 +359,8 @@ impl Ledger {
                     .bind(FlowCause::ProtocolFee.as_ref())
                     .bind(VaultEventKind::Release.as_ref())
                     .bind(FlowCause::HeldReleased.as_ref())
+                    .bind(FlowCause::Payment.as_ref())
+                    .bind(names(&SOLD))
                     .fetch_all(self.pool())
                     .await?;
             sides.push(rows);

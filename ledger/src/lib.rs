@@ -120,17 +120,6 @@ impl Ledger {
         Ok(rows.into_iter().map(|(a, b)| (a, b as u64)).collect())
     }
 
-    /// Model accounts the indexer saw tokenized (successfully, not rolled back).
-    pub async fn tokenized_models(&self) -> Result<Vec<String>, LedgerError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT model FROM ledger.vault_events
-             WHERE kind = $1 AND success AND status <> 'rolled_back' AND model IS NOT NULL",
-        )
-        .bind(VaultEventKind::Tokenize.as_ref())
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     /// How many model-vault instructions of transaction `signature` are recorded.
     pub async fn vault_event_count(&self, signature: &str) -> Result<i64, LedgerError> {
         Ok(

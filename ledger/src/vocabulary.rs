@@ -76,8 +76,11 @@ word! {
     /// Why USDC moved into or out of a watched account, as the vault audit sums it: the
     /// model-vault instruction that moved it, named for what it meant to the vault.
     pub enum FlowCause {
-        /// No model-vault instruction: a paid call's settlement.
+        /// A paid call's settlement (a sold charge's transaction, to its payTo).
         Payment,
+        /// Into a vault with neither a charge nor a model-vault instruction behind it (a
+        /// donation, say): not revenue any call earned.
+        Unexplained,
         /// `release_held_revenue`: revenue the treasury held before tokenization.
         HeldReleased,
         /// `buyback_and_burn`'s USDC into the pool.

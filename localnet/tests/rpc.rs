@@ -306,6 +306,46 @@ async fn a_model_vault_instruction_over_rpc_changes_program_state() {
         anchor_lang::AccountDeserialize::try_deserialize(&mut account.data.as_slice()).unwrap();
     assert_eq!(state.admin, admin.pubkey());
     assert_eq!(state.usdc_mint, usdc);
+
+    // The program's accounts are listed as a node lists them, filters applied.
+    use anchor_lang::Discriminator;
+    use solana_client::{
+        rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
+        rpc_filter::{Memcmp, RpcFilterType},
+    };
+    let listed = |filters| {
+        client.get_program_ui_accounts_with_config(
+            &model_vault::ID,
+            RpcProgramAccountsConfig {
+                filters: Some(filters),
+                account_config: RpcAccountInfoConfig {
+                    encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+    };
+    let configs = listed(vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+        0,
+        model_vault::Config::DISCRIMINATOR.to_vec(),
+    ))])
+    .await
+    .unwrap();
+    assert_eq!(configs.len(), 1, "{configs:?}");
+    assert_eq!(configs[0].0, config);
+    assert_eq!(configs[0].1.data.decode().unwrap(), account.data);
+    let models = listed(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+        0,
+        model_vault::Model::DISCRIMINATOR,
+    ))])
+    .await
+    .unwrap();
+    assert!(models.is_empty(), "no model registered: {models:?}");
+    let sized = listed(vec![RpcFilterType::DataSize(account.data.len() as u64 + 1)])
+        .await
+        .unwrap();
+    assert!(sized.is_empty(), "{sized:?}");
 }
 
 async fn raw(url: &str, body: &str) -> Value {

@@ -43,3 +43,30 @@ pub async fn tokenized_model(net: &Localnet, slug: &str) -> ModelKeys {
     }
     keys
 }
+
+/// `amount` USDC base units sent on localnet's Base by the demo payer to `to` (a plain
+/// `transfer`); its receipt, after checking it succeeded.
+pub async fn base_payer_sends_usdc(
+    base: &localnet::BaseState,
+    to: alloy::primitives::Address,
+    amount: u64,
+) -> alloy::rpc::types::TransactionReceipt {
+    use alloy::providers::ProviderBuilder;
+    let payer: alloy::signers::local::PrivateKeySigner = base
+        .payer_private_key
+        .parse()
+        .expect("the demo payer's key");
+    let provider = ProviderBuilder::new()
+        .wallet(payer)
+        .connect_http(base.rpc_url.parse().expect("Base's RPC URL"));
+    let receipt = localnet::evm::TestUSDC::new(base.usdc, &provider)
+        .transfer(to, alloy::primitives::U256::from(amount))
+        .send()
+        .await
+        .expect("the transfer is sent")
+        .get_receipt()
+        .await
+        .expect("its receipt");
+    assert!(receipt.status(), "the transfer succeeded: {receipt:?}");
+    receipt
+}

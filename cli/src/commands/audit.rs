@@ -45,9 +45,13 @@ pub struct AuditArgs {
     /// check that does not add up waits for it to reach the slot the chain answered at
     #[arg(long, default_value = indexer::config::SOLANA_CURSOR)]
     solana_cursor: String,
-    /// Base JSON-RPC, for --verify-chain on Base
+    /// Base JSON-RPC: with --solana-rpc, also check the Base treasury's USDC on chain (at the
+    /// block the ledger's Base cursor has reached); and --verify-chain on Base
     #[arg(long, env = "PAYWIRE_BASE_RPC")]
     base_rpc: Option<String>,
+    /// The ledger's cursor of the indexer following Base (its `[base] cursor`)
+    #[arg(long, default_value = indexer::config::BASE_CURSOR)]
+    base_cursor: String,
     /// Also read again from each chain whose RPC is given (--solana-rpc, --base-rpc) every
     /// transaction behind the ledger's transfer rows and report any row the chain does not
     /// confirm (an edited or invented row, even one edited alike in a charge and its transfer;
@@ -79,10 +83,20 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         "no ledger: pass --database-url, set DATABASE_URL, or `paywire config set --database-url <url>`",
     )?;
     let ledger = ledger::Ledger::connect(&database_url).await?;
-    let vaults = args
-        .solana_rpc
-        .as_ref()
-        .map(|url| audit::VaultAudit::new(url.clone(), args.solana_cursor.clone()));
+    let base_rpc = match &args.base_rpc {
+        Some(url) => Some(
+            url.parse::<alloy::transports::http::reqwest::Url>()
+                .with_context(|| format!("--base-rpc {url} is not a URL"))?,
+        ),
+        None => None,
+    };
+    let vaults = args.solana_rpc.as_ref().map(|url| {
+        let audit = audit::VaultAudit::new(url.clone(), args.solana_cursor.clone());
+        match &base_rpc {
+            Some(base) => audit.reading_base(base.clone(), args.base_cursor.clone()),
+            None => audit,
+        }
+    });
     if let Some(address) = args.serve {
         let listener = tokio::net::TcpListener::bind(address)
             .await

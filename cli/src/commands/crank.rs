@@ -21,7 +21,7 @@ use crate::{release::Keeper, settings::Settings};
 /// less per-call surpluses its vault received), once, whoever else runs a crank. Then the
 /// program decides (cooldown, price deviation from the reference price, price-impact
 /// cap, nothing to buy back); the crank reports each refusal by name. Models come from
-/// --model, or from the ledger (--database-url) where the indexer recorded tokenizations.
+/// --model, or else every model tokenized on chain (the program's accounts).
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct CrankArgs {
@@ -35,7 +35,7 @@ pub struct CrankArgs {
     /// A model slug to crank (repeatable)
     #[arg(long = "model")]
     models: Vec<String>,
-    /// The ledger, to find every tokenized model [default: the config file's database_url]
+    /// The ledger, to release what it computes owed [default: the config file's database_url]
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
     /// A priority fee, in microlamports per compute unit (the unit limit is always set)
@@ -154,13 +154,12 @@ async fn crank(config: CrankConfig) -> anyhow::Result<()> {
                 println!("{line}");
             }
         }
-        let slugs = match &ledger {
-            _ if !config.models.is_empty() => config.models.clone(),
-            Some(ledger) => audit::vaults::tokenized_slugs(&rpc, ledger).await?,
-            None => Vec::new(),
+        let slugs = match config.models.is_empty() {
+            false => config.models.clone(),
+            true => audit::vaults::tokenized_slugs(&rpc).await?,
         };
         if slugs.is_empty() {
-            eprintln!("no tokenized model to crank (name them with --model, or pass --database-url to find them)");
+            eprintln!("no tokenized model to crank");
         }
         for slug in &slugs {
             buy_back(&rpc, &protocol, &payer, config.priority_fee, slug).await?;

@@ -63,10 +63,7 @@ pub async fn run(args: IndexerArgs) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         eprintln!("  ledger page on http://{address}/ledger/ (JSON API under /ledger/)");
         eprintln!("  Prometheus metrics on http://{address}/metrics");
-        let vaults = config
-            .solana
-            .as_ref()
-            .map(|s| audit::VaultAudit::new(s.rpc_url.clone(), s.cursor.clone()));
+        let vaults = chain_audit(&config)?;
         let api = audit::api::router(ledger.clone(), vaults).merge(metrics.router());
         tokio::spawn(async move { serve_ledger(listener, api).await });
     }
@@ -80,6 +77,26 @@ pub async fn run(args: IndexerArgs) -> anyhow::Result<()> {
 }
 
 /// The indexer config that follows everything a `paywire localnet` set up, from its state file.
+/// The audit's reads of the chains this indexer follows (none without Solana), each waiting on
+/// its follower's cursor.
+pub(super) fn chain_audit(
+    config: &indexer::IndexerConfig,
+) -> anyhow::Result<Option<audit::VaultAudit>> {
+    let Some(solana) = &config.solana else {
+        return Ok(None);
+    };
+    let audit = audit::VaultAudit::new(solana.rpc_url.clone(), solana.cursor.clone());
+    Ok(Some(match &config.base {
+        Some(base) => audit.reading_base(
+            base.rpc_url
+                .parse()
+                .with_context(|| format!("[base] rpc_url {} is not a URL", base.rpc_url))?,
+            base.cursor.clone(),
+        ),
+        None => audit,
+    }))
+}
+
 fn indexer_config_for_localnet(
     state_file: &std::path::Path,
 ) -> anyhow::Result<indexer::IndexerConfig> {

@@ -6,7 +6,7 @@
 use std::{net::Ipv4Addr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use audit::{Reconciliation, VaultAudit};
+use audit::Reconciliation;
 use clap::Args;
 use ledger::Ledger;
 use localnet::{DataDir, Localnet, LocalnetConfig, LocalnetState, OwnedLocalnet, ProgramBuild};
@@ -219,11 +219,8 @@ async fn start(
     step(3, "indexer (backfill, then Yellowstone gRPC and Base logs)");
     let indexer_config = super::indexer::for_localnet(&net.state);
     // The vault checks wait on the cursor of the Solana follower this indexer runs.
-    let vaults = indexer_config
-        .solana
-        .as_ref()
-        .map(|s| VaultAudit::new(s.rpc_url.clone(), s.cursor.clone()))
-        .context("the indexer follows Solana")?;
+    let vaults =
+        super::indexer::chain_audit(&indexer_config)?.context("the indexer follows Solana")?;
     let indexer_ledger = ledger.clone();
     let metrics = indexer::Metrics::default();
     let indexer_metrics = metrics.clone();

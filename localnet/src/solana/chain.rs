@@ -301,6 +301,26 @@ impl Chain {
         Ok(inner.ctx.banks_client.get_account(*address).await?)
     }
 
+    /// Every account owned by `program` that a transaction touched, by address. Like a node's
+    /// account index: accounts only ever set up at genesis (and never touched) are not listed.
+    pub async fn accounts_owned_by(
+        &self,
+        program: &Pubkey,
+    ) -> Result<Vec<(Pubkey, Account)>, LocalnetError> {
+        let inner = self.inner.lock().await;
+        let mut addresses: Vec<Pubkey> = inner.history.keys().copied().collect();
+        addresses.sort();
+        let mut owned = Vec::new();
+        for address in addresses {
+            if let Some(account) = inner.ctx.banks_client.get_account(address).await? {
+                if account.owner == *program {
+                    owned.push((address, account));
+                }
+            }
+        }
+        Ok(owned)
+    }
+
     pub async fn rent_exempt_minimum(&self, len: usize) -> Result<u64, LocalnetError> {
         let inner = self.inner.lock().await;
         Ok(inner

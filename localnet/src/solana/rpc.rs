@@ -11,8 +11,12 @@ use solana_account_decoder_client_types::token::UiTokenAmount;
 use solana_hash::Hash;
 use solana_pubkey::Pubkey;
 use solana_rpc_client_api::custom_error as codes;
-use solana_rpc_client_types::response::{
-    RpcBlockhash, RpcConfirmedTransactionStatusWithSignature, RpcSimulateTransactionResult,
+use solana_rpc_client_types::{
+    config::RpcProgramAccountsConfig,
+    filter::RpcFilterType,
+    response::{
+        RpcBlockhash, RpcConfirmedTransactionStatusWithSignature, RpcSimulateTransactionResult,
+    },
 };
 use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
@@ -212,6 +216,42 @@ async fn dispatch(chain: &Chain, method: &str, params: &[Value]) -> RpcResult {
             let (supply, decimals) = token::mint_supply(&account)
                 .ok_or_else(|| RpcError::invalid_params("Invalid param: not a Token mint"))?;
             with_context(chain, commitment, json!(ui_token_amount(supply, decimals))).await
+        }
+        "getProgramAccounts" => {
+            let program = pubkey_param(params, 0)?;
+            let encoding = account_encoding(&config)?;
+            let config: RpcProgramAccountsConfig = match config {
+                Value::Null => RpcProgramAccountsConfig::default(),
+                config => serde_json::from_value(config)
+                    .map_err(|e| RpcError::invalid_params(format!("Invalid params: {e}")))?,
+            };
+            let filters = config.filters.unwrap_or_default();
+            for filter in &filters {
+                filter
+                    .verify()
+                    .map_err(|e| RpcError::invalid_params(format!("Invalid param: {e}")))?;
+            }
+            let mut values = Vec::new();
+            for (address, account) in chain.accounts_owned_by(&program).await? {
+                let kept = filters.iter().all(|filter| match filter {
+                    RpcFilterType::DataSize(size) => account.data.len() as u64 == *size,
+                    RpcFilterType::Memcmp(compare) => compare.bytes_match(&account.data),
+                    RpcFilterType::TokenAccountState => {
+                        token::parse_token_account(&account).is_some()
+                    }
+                });
+                if kept {
+                    values.push(json!({
+                        "pubkey": address.to_string(),
+                        "account": encode_ui_account(&address, &account, encoding, None, None),
+                    }));
+                }
+            }
+            if config.with_context == Some(true) {
+                with_context(chain, commitment, json!(values)).await
+            } else {
+                Ok(json!(values))
+            }
         }
         "getMinimumBalanceForRentExemption" => {
             let len = params
