@@ -342,6 +342,24 @@ impl Report {
                 m.slug, m.model, m.missing
             ));
         }
+        if let Some(read) = &self.treasuries {
+            // Said, so a report never reads as if it had checked what it did not.
+            for c in b.coverage.iter().filter(|c| {
+                !read
+                    .iter()
+                    .any(|t| t.chain == c.chain && t.treasury == c.treasury)
+            }) {
+                out.push_str(&format!(
+                    "treasury {} on {}: its USDC on chain was not read{}\n",
+                    c.treasury,
+                    c.chain.as_str(),
+                    match c.chain {
+                        ledger::Chain::Base => " (pass --base-rpc)",
+                        ledger::Chain::Solana => "",
+                    }
+                ));
+            }
+        }
         for t in self.treasuries.iter().flatten() {
             out.push_str(&format!(
                 "treasury {} on {}: its USDC account {} holds {} on chain, the ledger says {} → {}\n",

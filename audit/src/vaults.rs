@@ -13,7 +13,7 @@ use std::{
 use alloy::{
     eips::BlockId,
     primitives::Address,
-    providers::{Provider, ProviderBuilder},
+    providers::{DynProvider, Provider, ProviderBuilder},
     transports::http::reqwest::Url,
 };
 use anchor_lang::AccountDeserialize;
@@ -36,8 +36,9 @@ use crate::AuditError;
 /// of each movement's transaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AccountFlows {
-    /// What came in: `payment` (no model-vault instruction: a paid call's settlement),
-    /// `held_released` (revenue the treasury held before tokenization), or the instruction.
+    /// What came in: `payment` (a charge's settlement), `held_released` (revenue the treasury
+    /// held before tokenization), the instruction that moved it, or `unexplained` (a donation:
+    /// reported apart, and as an unexplained inflow by the charges' audit).
     pub inflow: Vec<(String, u128)>,
     /// What left: `buyback` (USDC swapped into the pool), `protocol_fee` (the buyback's leg to
     /// the treasury), `claim` (the creator's share), another instruction, or `other` when none.
@@ -210,15 +211,24 @@ pub async fn models_on_chain(rpc: &RpcClient) -> Result<Vec<(Pubkey, Model)>, Au
         )
         .await
         .map_err(|e| rpc_error(rpc, "listing the model-vault's models", e))?;
-    let mut models: Vec<(Pubkey, Model)> = accounts
+    // A model account this audit cannot read would go unchecked: it cannot audit.
+    let mut models = accounts
         .into_iter()
-        .filter_map(|(address, account)| {
-            let data = account.data.decode()?;
-            Model::try_deserialize(&mut data.as_slice())
-                .ok()
+        .map(|(address, account)| {
+            account
+                .data
+                .decode()
+                .and_then(|data| Model::try_deserialize(&mut data.as_slice()).ok())
                 .map(|model| (address, model))
+                .ok_or_else(|| {
+                    rpc_error(
+                        rpc,
+                        "reading the model-vault's models",
+                        format!("{address} does not decode as a Model (is this paywire built for the deployed program?)"),
+                    )
+                })
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     models.sort_by_key(|(address, _)| *address);
     Ok(models)
 }
@@ -282,13 +292,15 @@ async fn unrecorded_models(
 /// [`VaultAudit::catching_up_for`] says otherwise.
 const CATCH_UP: Duration = Duration::from_secs(20);
 
-/// The vault and supply checks against the chain at one Solana RPC, waiting on the ledger's
-/// Solana cursor of a given name (the indexer's `[solana] cursor`).
+/// The checks against the chains: Solana at one RPC, waiting on the ledger's Solana cursor of a
+/// given name (the indexer's `[solana] cursor`), and Base if given one.
 #[derive(Clone)]
 pub struct VaultAudit {
     rpc: Arc<RpcClient>,
     cursor: String,
     catch_up: Duration,
+    /// Set by [`VaultAudit::check`]: its checks share one catch-up time.
+    deadline: Option<Instant>,
     base: Option<BaseChain>,
 }
 
@@ -302,8 +314,15 @@ impl VaultAudit {
             )),
             cursor: cursor.into(),
             catch_up: CATCH_UP,
+            deadline: None,
             base: None,
         }
+    }
+
+    /// When the catch-up time of the checks being made ends.
+    fn deadline(&self) -> Instant {
+        self.deadline
+            .unwrap_or_else(|| Instant::now() + self.catch_up)
     }
 
     /// Also reads Base at `rpc_url` (the treasuries' USDC), at the block the ledger's cursor
@@ -311,6 +330,9 @@ impl VaultAudit {
     pub fn reading_base(self, rpc_url: Url, cursor: impl Into<String>) -> Self {
         VaultAudit {
             base: Some(BaseChain {
+                provider: ProviderBuilder::new()
+                    .connect_http(rpc_url.clone())
+                    .erased(),
                 rpc_url,
                 cursor: cursor.into(),
             }),
@@ -323,8 +345,8 @@ impl VaultAudit {
         VaultAudit { catch_up, ..self }
     }
 
-    /// Checks every tokenized model the ledger knows (or only `only`) against the chain, each
-    /// read again while the ledger catches up (see [`CatchUp`]).
+    /// Checks every model tokenized on chain (or only `only`), each read again while the
+    /// ledger catches up (see [`CatchUp`]).
     pub async fn check_models(
         &self,
         ledger: &Ledger,
@@ -332,7 +354,7 @@ impl VaultAudit {
     ) -> Result<Vec<ModelCheck>, AuditError> {
         let rpc = &*self.rpc;
         let protocol = protocol(rpc).await?;
-        let deadline = Instant::now() + self.catch_up;
+        let deadline = self.deadline();
         let mut checks = Vec::new();
         for slug in tokenized_slugs(rpc).await? {
             if only.is_some_and(|m| m != slug) {
@@ -398,17 +420,21 @@ pub struct ChainChecks {
 }
 
 impl VaultAudit {
-    /// The vault and supply checks of every tokenized model (or only `only`), and the
-    /// treasuries' balances.
+    /// The vault and supply checks of every tokenized model (or only `only`), the treasuries'
+    /// balances and the models the ledger has no record of, within one catch-up time.
     pub async fn check(
         &self,
         ledger: &Ledger,
         only: Option<&str>,
     ) -> Result<ChainChecks, AuditError> {
+        let audit = VaultAudit {
+            deadline: Some(self.deadline()),
+            ..self.clone()
+        };
         Ok(ChainChecks {
-            models: self.check_models(ledger, only).await?,
-            treasuries: self.check_treasuries(ledger).await?,
-            unrecorded_models: self.check_recorded_models(ledger, only).await?,
+            models: audit.check_models(ledger, only).await?,
+            treasuries: audit.check_treasuries(ledger).await?,
+            unrecorded_models: audit.check_recorded_models(ledger, only).await?,
         })
     }
 
@@ -419,7 +445,7 @@ impl VaultAudit {
         ledger: &Ledger,
         only: Option<&str>,
     ) -> Result<Vec<UnrecordedModel>, AuditError> {
-        let mut catch_up = CatchUp::until(Instant::now() + self.catch_up);
+        let mut catch_up = CatchUp::until(self.deadline());
         loop {
             let (mut unrecorded, slot) = unrecorded_models(&self.rpc, ledger).await?;
             unrecorded.retain(|m| only.is_none_or(|slug| slug == m.slug));
@@ -440,7 +466,7 @@ impl VaultAudit {
         &self,
         ledger: &Ledger,
     ) -> Result<Vec<TreasuryCheck>, AuditError> {
-        let deadline = Instant::now() + self.catch_up;
+        let deadline = self.deadline();
         let mut checks = Vec::new();
         for flows in ledger.treasury_flows().await? {
             let mut catch_up = CatchUp::until(deadline);
@@ -521,23 +547,38 @@ impl VaultAudit {
                 ) else {
                     return Ok(None);
                 };
-                // At the block the ledger has followed Base to: what the chain held then is
-                // exactly what the ledger has seen move.
-                let provider = ProviderBuilder::new().connect_http(base.rpc_url.clone());
-                let block = match ledger.cursor(&base.cursor).await? {
-                    Some(block) => block,
-                    None => provider
-                        .get_block_number()
-                        .await
-                        .map_err(|e| base.error("reading Base's height", e))?,
-                };
+                // At the block the ledger has followed Base to, what the chain held is exactly
+                // what the ledger has seen move. A node that no longer keeps that block's state
+                // (not an archive node, and the indexer minutes behind) is read at its head,
+                // and the ledger waited for, as on Solana.
                 let what = "reading the treasury's USDC balance on Base";
-                let balance = Erc20::new(usdc, provider)
-                    .balanceOf(owner)
-                    .block(BlockId::number(block))
-                    .call()
-                    .await
-                    .map_err(|e| base.error(what, e))?;
+                let token = Erc20::new(usdc, &base.provider);
+                let balance_at = |block: u64| {
+                    let token = &token;
+                    async move {
+                        token
+                            .balanceOf(owner)
+                            .block(BlockId::number(block))
+                            .call()
+                            .await
+                    }
+                };
+                let at_cursor = match ledger.cursor(&base.cursor).await? {
+                    Some(block) => balance_at(block).await.ok().map(|b| (b, block)),
+                    None => None,
+                };
+                let (balance, block) = match at_cursor {
+                    Some(read) => read,
+                    None => {
+                        let head = base
+                            .provider
+                            .get_block_number()
+                            .await
+                            .map_err(|e| base.error("reading Base's height", e))?;
+                        let balance = balance_at(head).await.map_err(|e| base.error(what, e))?;
+                        (balance, head)
+                    }
+                };
                 let amount = u64::try_from(balance).map_err(|e| base.error(what, e))?;
                 Ok(Some((owner.to_string(), amount, &base.cursor, block)))
             }
@@ -549,6 +590,7 @@ impl VaultAudit {
 #[derive(Clone)]
 struct BaseChain {
     rpc_url: Url,
+    provider: DynProvider,
     /// The ledger's cursor of the indexer following Base.
     cursor: String,
 }

@@ -3,12 +3,14 @@
 //! it does not, then by polling the head. Reorg-safe: each step first checks that the block
 //! at the cursor is still canonical (walking back over stored hashes to the last one that is,
 //! and rolling everything after it back), each range's first block must name the cursor's
-//! block as its parent, and rows become final `confirmations` blocks below the head.
+//! block as its parent, and rows become final `confirmations` blocks below the head. Started
+//! after block 0, it first records what the tracked addresses held just before (their opening
+//! balances), so the audit can weigh the balances on chain against the ledger.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use alloy::{
-    eips::BlockNumberOrTag,
+    eips::{BlockId, BlockNumberOrTag},
     primitives::{Address, B256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{Filter, Log},
@@ -16,12 +18,17 @@ use alloy::{
     sol_types::SolEvent,
 };
 use chrono::{DateTime, Utc};
-use ledger::{Batch, BlockRow, Chain, Cursor, Ledger, TransferRow};
+use ledger::{Batch, BlockRow, Chain, Cursor, Ledger, OpeningBalance, TransferRow};
 
 use crate::{retry::Retry, IndexerError, Metrics};
 
 sol! {
     event Transfer(address indexed from, address indexed to, uint256 value);
+
+    #[sol(rpc)]
+    interface Erc20 {
+        function balanceOf(address owner) external view returns (uint256);
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -143,6 +150,9 @@ impl BaseFollower {
         };
 
         let mut batch = Batch::new(Chain::Base, ledger::Ingest::EvmLogs);
+        if cursor.is_none() && from > 0 {
+            batch.openings = self.openings(from - 1).await?;
+        }
         let mut headers: BTreeMap<u64, BlockRow> = BTreeMap::new();
         for number in logs.iter().filter_map(|l| l.block_number).chain([from, to]) {
             if let std::collections::btree_map::Entry::Vacant(slot) = headers.entry(number) {
@@ -232,6 +242,32 @@ impl BaseFollower {
             }
         }
         Ok(logs.into_values().collect())
+    }
+
+    /// What each tracked address held at the end of `block`, the one before the first this
+    /// follower reads: the audit starts from it.
+    async fn openings(&self, block: u64) -> Result<Vec<OpeningBalance>, IndexerError> {
+        let token = Erc20::new(self.config.usdc, &self.provider);
+        let mut openings = Vec::new();
+        for owner in &self.config.tracked {
+            let amount = token
+                .balanceOf(*owner)
+                .block(BlockId::number(block))
+                .call()
+                .await
+                .map_err(source_error)?;
+            openings.push(OpeningBalance {
+                owner: owner.to_string(),
+                mint: self.config.usdc.to_string(),
+                block,
+                amount: u64::try_from(amount).map_err(|_| {
+                    IndexerError::Source(format!(
+                        "{owner} holds {amount} base units: more than a u64"
+                    ))
+                })?,
+            });
+        }
+        Ok(openings)
     }
 
     fn transfer_row(

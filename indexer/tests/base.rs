@@ -48,6 +48,16 @@ impl Chain {
     }
 
     fn follower(&self, rpc_url: &str, pool: &PgPool, confirmations: u64) -> BaseFollower {
+        self.follower_from(rpc_url, pool, confirmations, Some(0))
+    }
+
+    fn follower_from(
+        &self,
+        rpc_url: &str,
+        pool: &PgPool,
+        confirmations: u64,
+        start_block: Option<u64>,
+    ) -> BaseFollower {
         BaseFollower::new(
             BaseConfig {
                 rpc_url: rpc_url.to_string(),
@@ -55,7 +65,7 @@ impl Chain {
                 usdc_decimals: 6,
                 tracked: vec![self.treasury],
                 cursor: "base".into(),
-                start_block: Some(0),
+                start_block,
                 confirmations,
                 poll_interval: Duration::from_millis(50),
                 max_range: 1_000,
@@ -201,6 +211,54 @@ async fn transfers_and_eip3009_authorizations_to_the_treasury_appear_once(pool: 
     chain.mine(2).await;
     catch_up(&mut follower).await;
     assert_eq!(rows(&pool).await, expected);
+}
+
+/// A follower started at the head, after the treasury was paid, records what the treasury held
+/// just before its first block: the ledger's flows of the treasury start from it.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn a_follower_started_late_records_what_the_treasury_already_held(pool: PgPool) {
+    let chain = start().await;
+    chain.transfer(chain.treasury, 1_500_000).await;
+    chain.mine(1).await;
+    let head = chain.provider().get_block_number().await.unwrap();
+    let mut follower = chain.follower_from(&chain.node.rpc_url, &pool, 0, None);
+    catch_up(&mut follower).await;
+    let later = chain.transfer(chain.treasury, 250_000).await;
+    catch_up(&mut follower).await;
+
+    let deployer = chain.node.deployer.address();
+    assert_eq!(
+        rows(&pool).await,
+        [row(&later, deployer, chain.treasury, 250_000, "finalized")]
+    );
+    let opening: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT owner, block, amount::text FROM ledger.opening_balances WHERE chain = 'base'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        opening,
+        [(
+            chain.treasury.to_string(),
+            head as i64 - 1,
+            "1500000".to_string()
+        )]
+    );
+    let ledger = Ledger::from_pool(pool.clone());
+    ledger
+        .record_treasury(
+            ledger::Chain::Base,
+            &chain.treasury.to_string(),
+            &chain.node.usdc.to_string(),
+        )
+        .await
+        .unwrap();
+    let flows = ledger.treasury_flows().await.unwrap();
+    assert_eq!(
+        (flows[0].inflow.as_str(), flows[0].outflow.as_str()),
+        ("1750000", "0")
+    );
 }
 
 #[sqlx::test(migrator = "ledger::MIGRATOR")]

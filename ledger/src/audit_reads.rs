@@ -107,7 +107,8 @@ pub struct WithdrawalLeg {
     pub found: Option<String>,
 }
 
-/// A treasury and the USDC the ledger saw move in and out of it (amounts as stored).
+/// A treasury and the USDC the ledger saw move in and out of it (amounts as stored); `inflow`
+/// starts from its opening balance, if the follower recorded one.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct TreasuryFlows {
     pub chain: Chain,
@@ -164,23 +165,24 @@ const LEGS: &str = "
     FROM ledger.transfers t";
 
 /// Live legs of successful transactions into (`destination`) or out of (`source`) an account,
-/// summed by cause: the model-vault instruction that moved the leg itself (its path is the
-/// leg's prefix), else a sold charge whose settlement it is (`payment`), else unexplained.
+/// summed by cause: the model-vault instruction that moved the leg itself (the innermost whose
+/// path is the leg's prefix), else (an inflow) a sold charge whose settlement it is
+/// (`payment`), else unexplained (inflows) or other (outflows).
 const FLOWS_BY_CAUSE: &str = "
     SELECT CASE WHEN e.kind = $4 AND t.destination_owner = $2 THEN $5
                 WHEN e.kind = $6 THEN $7
                 WHEN e.kind IS NOT NULL THEN e.kind
-                WHEN EXISTS (SELECT 1 FROM ledger.charges c
-                             WHERE c.chain = t.chain AND c.settlement_tx = t.tx
-                               AND c.pay_to = t.destination_owner AND c.status = ANY($9)) THEN $8
+                WHEN $10 AND EXISTS (SELECT 1 FROM ledger.charges c
+                                     WHERE c.chain = t.chain AND c.settlement_tx = t.tx
+                                       AND c.pay_to = t.destination_owner AND c.status = ANY($9)) THEN $8
                 ELSE $3 END,
            sum(t.amount)::text
     FROM ledger.transfers t
     LEFT JOIN LATERAL (SELECT kind FROM ledger.vault_events v
                        WHERE v.signature = t.tx AND v.success AND v.status <> 'rolled_back'
                          AND t.leg LIKE v.ix_path || '.%'
-                       LIMIT 1) e ON true
-    WHERE t.{side} = $1 AND t.success AND t.status <> 'rolled_back'
+                       ORDER BY length(v.ix_path) DESC LIMIT 1) e ON true
+    WHERE t.chain = 'solana' AND t.{side} = $1 AND t.success AND t.status <> 'rolled_back'
     GROUP BY 1 ORDER BY 1";
 
 impl Ledger {
@@ -361,6 +363,7 @@ impl Ledger {
                     .bind(FlowCause::HeldReleased.as_ref())
                     .bind(FlowCause::Payment.as_ref())
                     .bind(names(&SOLD))
+                    .bind(side == "destination")
                     .fetch_all(self.pool())
                     .await?;
             sides.push(rows);
@@ -455,7 +458,9 @@ impl Ledger {
     pub async fn treasury_flows(&self) -> Result<Vec<TreasuryFlows>, LedgerError> {
         Ok(sqlx::query_as(
             "SELECT r.chain, r.owner, r.usdc,
-                    coalesce(sum(t.amount) FILTER (WHERE t.destination_owner = r.owner), 0)::text AS inflow,
+                    (coalesce(sum(t.amount) FILTER (WHERE t.destination_owner = r.owner), 0)
+                     + coalesce((SELECT o.amount FROM ledger.opening_balances o
+                                 WHERE o.chain = r.chain AND o.owner = r.owner AND o.mint = r.usdc), 0))::text AS inflow,
                     coalesce(sum(t.amount) FILTER (WHERE t.source_owner = r.owner), 0)::text AS outflow
              FROM ledger.treasuries r
              LEFT JOIN ledger.transfers t

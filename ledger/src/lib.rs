@@ -33,8 +33,8 @@ pub use keys::{ApiKey, NewKey};
 pub use reads::{BalanceView, BuybackView, ChargeView, CursorView, ModelRevenue, TransferView};
 pub use revenue::{EarnedLine, NewRelease, Release, ReleaseClaim, RevenueTotals};
 pub use rows::{
-    Batch, BlockRow, Chain, Cursor, DiscrepancyRow, RowStatus, TrackedRow, TransferRow,
-    VaultEventRow,
+    Batch, BlockRow, Chain, Cursor, DiscrepancyRow, OpeningBalance, RowStatus, TrackedRow,
+    TransferRow, VaultEventRow,
 };
 pub use scratch::ScratchDatabase;
 pub use usdc::{format_usdc, parse_usdc, Usdc};

@@ -120,7 +120,19 @@ pub struct Batch {
     pub discrepancies: Vec<DiscrepancyRow>,
     pub blocks: Vec<BlockRow>,
     pub tracked: Vec<TrackedRow>,
+    /// What accounts held before the first block this follower reads (its first batch only).
+    pub openings: Vec<OpeningBalance>,
     pub cursor: Option<Cursor>,
+}
+
+/// What `owner` held of `mint` at the end of `block`, the block before a follower's first: the
+/// flows before it are not in the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpeningBalance {
+    pub owner: String,
+    pub mint: String,
+    pub block: u64,
+    pub amount: u64,
 }
 
 impl Batch {
@@ -133,6 +145,7 @@ impl Batch {
             discrepancies: Vec::new(),
             blocks: Vec::new(),
             tracked: Vec::new(),
+            openings: Vec::new(),
             cursor: None,
         }
     }

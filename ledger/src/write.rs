@@ -31,6 +31,7 @@ impl Ledger {
         insert_discrepancies(&mut tx, batch).await?;
         upsert_blocks(&mut tx, batch).await?;
         insert_tracked(&mut tx, batch).await?;
+        insert_openings(&mut tx, batch).await?;
         if let Some(cursor) = &batch.cursor {
             // Never backwards: a replayed block (a resubscription from an earlier slot) must not
             // undo progress. Only `roll_back` moves a cursor back.
@@ -459,5 +460,26 @@ async fn insert_tracked(
     .bind(rows.iter().map(|r| r.tx.clone()).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// The first reading of each account stands: a follower restarted from scratch reads later.
+async fn insert_openings(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+) -> Result<(), LedgerError> {
+    for opening in &batch.openings {
+        sqlx::query(
+            "INSERT INTO ledger.opening_balances (chain, owner, mint, block, amount)
+             VALUES ($1, $2, $3, $4, $5::numeric) ON CONFLICT (chain, owner, mint) DO NOTHING",
+        )
+        .bind(batch.chain)
+        .bind(&opening.owner)
+        .bind(&opening.mint)
+        .bind(opening.block as i64)
+        .bind(opening.amount.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }

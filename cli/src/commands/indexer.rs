@@ -76,7 +76,6 @@ pub async fn run(args: IndexerArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The indexer config that follows everything a `paywire localnet` set up, from its state file.
 /// The audit's reads of the chains this indexer follows (none without Solana), each waiting on
 /// its follower's cursor.
 pub(super) fn chain_audit(
@@ -97,6 +96,7 @@ pub(super) fn chain_audit(
     }))
 }
 
+/// The indexer config that follows everything a `paywire localnet` set up, from its state file.
 fn indexer_config_for_localnet(
     state_file: &std::path::Path,
 ) -> anyhow::Result<indexer::IndexerConfig> {
