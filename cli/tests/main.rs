@@ -72,6 +72,37 @@ fn mode(path: &std::path::Path) -> u32 {
 
 /// `paywire localnet` on free ports, once its state file is written; the directory holding
 /// its data goes when the last value is dropped (after the localnet, which is dropped first).
+/// `amount` USDC base units from localnet's demo payer to the Solana treasury, confirmed; its
+/// signature.
+async fn solana_payer_pays_the_treasury(s: &localnet::SolanaState, amount: u64) -> String {
+    let rpc = RpcClient::new_with_commitment(
+        s.rpc_url.clone(),
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    );
+    let payer = localnet::read_keypair(&s.payer_keypair).unwrap();
+    let ix = spl_token_interface::instruction::transfer_checked(
+        &spl_token_interface::ID,
+        &s.payer_usdc,
+        &s.usdc_mint,
+        &s.treasury_usdc,
+        &payer.pubkey(),
+        &[],
+        amount,
+        6,
+    )
+    .unwrap();
+    let tx = solana_transaction::Transaction::new_signed_with_payer(
+        &[ix],
+        Some(&payer.pubkey()),
+        &[&payer],
+        rpc.get_latest_blockhash().await.unwrap(),
+    );
+    rpc.send_and_confirm_transaction(&tx)
+        .await
+        .unwrap()
+        .to_string()
+}
+
 async fn spawn_localnet(name: &str) -> (Stop, LocalnetState, PathBuf, tempfile::TempDir) {
     let dir = temp_dir(name);
     let data_dir = dir.path().join("data");
@@ -264,34 +295,7 @@ async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) 
     );
 
     // Solana: 1 USDC from the demo payer to the treasury
-    let s = &state.solana;
-    let rpc = RpcClient::new_with_commitment(
-        s.rpc_url.clone(),
-        solana_commitment_config::CommitmentConfig::confirmed(),
-    );
-    let payer = localnet::read_keypair(&s.payer_keypair).unwrap();
-    let ix = spl_token_interface::instruction::transfer_checked(
-        &spl_token_interface::ID,
-        &s.payer_usdc,
-        &s.usdc_mint,
-        &s.treasury_usdc,
-        &payer.pubkey(),
-        &[],
-        1_000_000,
-        6,
-    )
-    .unwrap();
-    let tx = solana_transaction::Transaction::new_signed_with_payer(
-        &[ix],
-        Some(&payer.pubkey()),
-        &[&payer],
-        rpc.get_latest_blockhash().await.unwrap(),
-    );
-    let solana_tx = rpc
-        .send_and_confirm_transaction(&tx)
-        .await
-        .unwrap()
-        .to_string();
+    let solana_tx = solana_payer_pays_the_treasury(&state.solana, 1_000_000).await;
 
     // Base: 2 USDC from the demo payer to the treasury
     let base = state.base.as_ref().expect("base state");
@@ -351,6 +355,84 @@ async fn indexer_command_follows_a_localnet_into_the_ledger(pool: sqlx::PgPool) 
     // the indexer's Solana RPC reads the chain for the vault checks: none tokenized yet
     let models = get(format!("http://{api}/ledger/models")).await;
     assert_eq!(models, serde_json::json!([]));
+}
+
+/// Two `paywire indexer` processes on one ledger: the first follows both chains, the second
+/// stands by. The first is killed (SIGKILL, no goodbye) while payments keep coming; the second
+/// takes over each chain from its cursor, and every payment is in the ledger, once.
+#[sqlx::test(migrations = false)]
+async fn a_standby_indexer_takes_over_when_the_active_one_is_killed(pool: sqlx::PgPool) {
+    let (_localnet, state, state_file, dir) = spawn_localnet("standby").await;
+    let url = database_url(&pool);
+    let indexer = |name: &str| {
+        let log = dir.path().join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_paywire"))
+            .args(["indexer", "--database-url", &url, "--localnet"])
+            .arg(&state_file)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("run paywire indexer");
+        (Stop(child), log)
+    };
+    let leases = async || -> Vec<(String, i64)> {
+        sqlx::query_as("SELECT name, epoch FROM ledger.leases ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default()
+    };
+    let (mut first, _) = indexer("first");
+    testkit::eventually("the first indexer to hold both leases", async || {
+        (leases().await.len() == 2).then_some(())
+    })
+    .await;
+    let (_second, second_log) = indexer("second");
+    let log_of = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+    testkit::eventually(
+        "the second indexer to stand by on both chains",
+        async || (log_of(&second_log).matches("standing by").count() == 2).then_some(()),
+    )
+    .await;
+
+    let base = state.base.as_ref().expect("base state");
+    let mut paid = Vec::new();
+    for i in 1..=8u64 {
+        if i == 4 {
+            first.0.kill().unwrap();
+            first.0.wait().unwrap();
+        }
+        paid.push(solana_payer_pays_the_treasury(&state.solana, 1_000 * i).await);
+        if i % 3 == 0 {
+            let receipt = testkit::chains::base_payer_sends_usdc(base, base.treasury, i).await;
+            paid.push(receipt.transaction_hash.to_string());
+        }
+    }
+
+    let legs = testkit::eventually("every payment in the ledger", async || {
+        let legs: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT tx, count(*) FROM ledger.transfers WHERE tx = ANY($1) GROUP BY tx",
+        )
+        .bind(&paid)
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+        (legs.len() == paid.len()).then_some(legs)
+    })
+    .await;
+    assert!(
+        legs.iter().all(|(_, n)| *n == 1),
+        "each payment once: {legs:?}"
+    );
+    assert_eq!(
+        leases().await,
+        [("base".to_string(), 2), ("solana".to_string(), 2)],
+        "the second indexer took each lease over once"
+    );
+    let log = log_of(&second_log);
+    assert!(
+        log.contains("took over base") && log.contains("took over solana"),
+        "{log}"
+    );
 }
 
 #[test]

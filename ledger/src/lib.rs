@@ -11,6 +11,7 @@ mod error;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 mod keys;
+mod lease;
 mod reads;
 mod revenue;
 mod rows;
@@ -30,6 +31,7 @@ pub use charges::{
 };
 pub use error::LedgerError;
 pub use keys::{ApiKey, NewKey};
+pub use lease::Lease;
 pub use reads::{BalanceView, BuybackView, ChargeView, CursorView, ModelRevenue, TransferView};
 pub use revenue::{EarnedLine, NewRelease, Release, ReleaseClaim, RevenueTotals};
 pub use rows::{
@@ -53,6 +55,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 #[derive(Clone)]
 pub struct Ledger {
     pool: PgPool,
+    /// Set on a follower's ledger (see [`Ledger::fenced`]): its writes need the lease.
+    fence: Option<std::sync::Arc<lease::Fence>>,
 }
 
 impl Ledger {
@@ -68,13 +72,13 @@ impl Ledger {
                 url: redact(url),
                 source: e,
             })?;
-        let ledger = Ledger { pool };
+        let ledger = Ledger { pool, fence: None };
         ledger.migrate().await?;
         Ok(ledger)
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
-        Ledger { pool }
+        Ledger { pool, fence: None }
     }
 
     pub async fn migrate(&self) -> Result<(), LedgerError> {

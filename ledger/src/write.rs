@@ -24,6 +24,7 @@ impl Ledger {
     /// none, so a follower resuming from the cursor neither loses nor doubles a row.
     pub async fn write(&self, batch: &Batch) -> Result<WriteOutcome, LedgerError> {
         let mut tx = self.pool().begin().await?;
+        self.check_fence(&mut tx).await?;
         let outcome = WriteOutcome {
             transfers: insert_transfers(&mut tx, batch).await?,
             vault_events: insert_vault_events(&mut tx, batch).await?,
@@ -53,6 +54,7 @@ impl Ledger {
     /// Promotes everything of `chain` at or below `block` from confirmed to finalized.
     pub async fn finalize(&self, chain: Chain, block: u64) -> Result<(), LedgerError> {
         let mut tx = self.pool().begin().await?;
+        self.check_fence(&mut tx).await?;
         for (table, column) in TABLES_BY_BLOCK {
             sqlx::query(&format!(
                 "UPDATE {table} SET status = 'finalized' WHERE chain = $1 AND {column} <= $2 AND status = 'confirmed'"
@@ -83,6 +85,7 @@ impl Ledger {
         cursor: Option<&str>,
     ) -> Result<u64, LedgerError> {
         let mut tx = self.pool().begin().await?;
+        self.check_fence(&mut tx).await?;
         let mut rolled = 0;
         for (table, column) in TABLES_BY_BLOCK {
             let affected = sqlx::query(&format!(

@@ -1,6 +1,7 @@
 //! The ledger against a real Postgres (each test gets its own database from `#[sqlx::test]`).
 
 mod balances;
+mod lease;
 mod reads;
 mod revenue;
 
