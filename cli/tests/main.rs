@@ -447,6 +447,9 @@ fn bench_gateway_prints_every_figure_as_json() {
             "direct_p99_ms",
             "paid_p99_ms",
             "settle_p50_ms",
+            "direct_ttft_ms",
+            "paid_ttft_ms",
+            "serial_ttft_ms",
         ],
     );
 }

@@ -23,12 +23,26 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::{
-    app::App, bill::Bill, catalog::Model, metrics::Metrics, request::Priced, tokens, GatewayError,
+    app::App,
+    bill::Bill,
+    catalog::Model,
+    metrics::Metrics,
+    request::Priced,
+    tokens,
+    upstream::{self, AllFailed},
+    GatewayError,
 };
 
+/// Calls the upstream, then answers with what it says.
 pub async fn answer(app: &App, priced: &Priced, bill: Bill) -> Result<Response, GatewayError> {
-    let answer = match app
-        .upstreams
+    let called = call_upstream(app, priced).await;
+    answer_from(app, priced, bill, called).await
+}
+
+/// `priced`'s request to its providers, cheapest healthy first: it returns once one answers
+/// (its status and headers); nothing of its body is read until [`answer_from`] reads it.
+pub async fn call_upstream(app: &App, priced: &Priced) -> Result<upstream::Answer, AllFailed> {
+    app.upstreams
         .chat(
             &priced.model,
             &priced.body,
@@ -36,7 +50,16 @@ pub async fn answer(app: &App, priced: &Priced, bill: Bill) -> Result<Response, 
             priced.max_tokens,
         )
         .await
-    {
+}
+
+/// Answers with what the upstream `called` says (or its failure), booking `bill`.
+pub async fn answer_from(
+    app: &App,
+    priced: &Priced,
+    bill: Bill,
+    called: Result<upstream::Answer, AllFailed>,
+) -> Result<Response, GatewayError> {
+    let answer = match called {
         Ok(answer) => answer,
         Err(failed) => {
             app.metrics.upstream_failures.inc();

@@ -54,6 +54,8 @@ pub struct App {
     pub pricing: Arc<Semaphore>,
     /// How long a paying client waits for settlement before it is told to come back.
     pub settle_wait: Duration,
+    /// Whether a paid call's upstream request starts with its settlement.
+    pub settle_overlap: bool,
     /// How long a call served from a balance may hold it before the sweep gives it back:
     /// longer than any answer takes.
     pub hold_ttl: Duration,
@@ -190,6 +192,7 @@ impl App {
                     .as_ref()
                     .map_or(30, |s| s.confirm_timeout_secs),
             ),
+            settle_overlap: config.settle_overlap,
             facilitator_key: config.facilitator_key.clone(),
         })
     }

@@ -35,6 +35,11 @@ pub struct GatewayConfig {
     pub quote_ttl_secs: u64,
     #[serde(default = "two_minutes")]
     pub upstream_timeout_secs: u64,
+    /// Start a paid call's upstream request together with its settlement (nothing reaches the
+    /// client before settlement confirms): time to first token is the longer of the two, not
+    /// their sum. `false` settles first, then calls the upstream.
+    #[serde(default = "yes")]
+    pub settle_overlap: bool,
     /// Paid calls per payer per minute.
     #[serde(default = "per_minute")]
     pub rate_limit_per_minute: u32,
@@ -106,6 +111,9 @@ fn five_minutes() -> u64 {
 fn two_minutes() -> u64 {
     120
 }
+fn yes() -> bool {
+    true
+}
 fn per_minute() -> u32 {
     120
 }
@@ -150,6 +158,7 @@ impl GatewayConfig {
             facilitator_key: None,
             quote_ttl_secs: five_minutes(),
             upstream_timeout_secs: two_minutes(),
+            settle_overlap: yes(),
             rate_limit_per_minute: per_minute(),
             client_rate_limit_per_minute: client_per_minute(),
             solana: None,
@@ -276,6 +285,7 @@ mod tests {
                 facilitator_key,
                 quote_ttl_secs,
                 upstream_timeout_secs,
+                settle_overlap,
                 rate_limit_per_minute,
                 client_rate_limit_per_minute,
                 solana,

@@ -1,7 +1,9 @@
 //! A deterministic OpenAI-compatible upstream for demos, tests and benchmarks: it answers
 //! every chat request with "Hello world" (JSON, or SSE ending with a usage chunk) and, by the
 //! model name it is asked for, misbehaves the way real providers do: `fail-500`, `fail-429`,
-//! `dies` (streams two chunks, then drops the connection) and `slow` (a chunk per second).
+//! `dies` (streams two chunks, then drops the connection) and `slow` (a chunk per second); and
+//! `ttft-<ms>` streams its first token <ms> after its headers (benchmarks of time to first
+//! token).
 
 use std::{
     sync::{Arc, Mutex},
@@ -99,8 +101,13 @@ fn answer(calls: &Calls, body: Value) -> axum::response::Response {
                 "rambles" => 0,
                 _ => 20,
             });
-            let paced = futures::stream::iter(events).then(move |event| async move {
-                tokio::time::sleep(pause).await;
+            // `ttft-<ms>`: the first token <ms> after the headers, as a model thinking first.
+            let first = model
+                .strip_prefix("ttft-")
+                .and_then(|ms| ms.parse().ok())
+                .map_or(pause, Duration::from_millis);
+            let paced = futures::stream::iter(events.into_iter().enumerate()).then(move |(i, event)| async move {
+                tokio::time::sleep(if i == 0 { first } else { pause }).await;
                 event
             });
             Sse::new(paced).into_response()

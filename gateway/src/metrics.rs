@@ -27,6 +27,9 @@ pub struct Metrics {
     pub released_units: IntCounter,
     pub balance_short: IntCounter,
     pub holds_expired: IntCounter,
+    /// Upstream calls started with a settlement and then dropped (the settlement failed, or
+    /// the client left a stream before it confirmed).
+    pub upstream_abandoned: IntCounter,
     provider_cooldown: GaugeVec,
 }
 
@@ -84,6 +87,10 @@ impl Default for Metrics {
             holds_expired: counter(
                 "paywire_holds_expired_total",
                 "holds released by the sweep after their gateway never came back",
+            ),
+            upstream_abandoned: counter(
+                "paywire_upstream_abandoned_total",
+                "upstream calls started with a settlement and dropped (their prompt is absorbed)",
             ),
             provider_cooldown: register_gauge_vec_with_registry!(
                 "paywire_provider_cooldown_seconds",

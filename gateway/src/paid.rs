@@ -1,9 +1,11 @@
 //! The paid section of a sale — claim, settle, then deliver (answer the call, or credit the
-//! top-up) — on a task of its own, so that it runs to its end whatever the client does: a client that disconnects drops the handler, not the
+//! top-up; a call's upstream request starts with the settlement, and is read only once it
+//! confirmed) — on a task of its own, so that it runs to its end whatever the client does: a client that disconnects drops the handler, not the
 //! task, and one still waiting after `settle_wait` is told (202) to come back with the same
 //! payment for the answer, which is then kept for it.
 
 use std::{
+    future::Future,
     sync::{
         atomic::{AtomicU8, Ordering},
         Arc,
@@ -12,15 +14,19 @@ use std::{
 };
 
 use axum::response::Response;
+use futures::future::BoxFuture;
 use ledger::{Claim, NewCharge};
 use tracing::Instrument;
 
 use crate::{
     app::App,
     bill::Bill,
+    metrics::Metrics,
     paywall::{still_settling, Failure},
     receipt::{replay, seen_before, Receipt},
+    request::Priced,
     sale::Sale,
+    upstream::{self, AllFailed},
     GatewayError,
 };
 use x402::{
@@ -128,14 +134,24 @@ impl Paid {
                 );
             }
         };
+        // With the overlap the upstream request starts now, beside the settlement; its body is
+        // not read — nothing reaches the client — until the settlement has confirmed.
+        let mut upstream = match &self.sale {
+            Sale::Call(priced) if app.settle_overlap => Some(Overlapped::start(app, priced)),
+            _ => None,
+        };
         let settle_started = Instant::now();
-        let settlement = match app
+        let settle = app
             .payments
-            .settle(&self.accepted, &self.payment, &self.required)
-            .await
-        {
+            .settle(&self.accepted, &self.payment, &self.required);
+        let settled = match &mut upstream {
+            Some(upstream) => upstream.beside(settle).await,
+            None => settle.await,
+        };
+        let settlement = match settled {
             Ok(tx) => tx,
             Err(rejection) => {
+                // Dropping `upstream` stops the call: no answer without a confirmed payment.
                 app.ledger
                     .charge_failed(charge_id, &rejection.to_string())
                     .await
@@ -183,15 +199,83 @@ impl Paid {
             );
         }
         let client_waits = handover.answer();
+        let streamed = matches!(&self.sale, Sale::Call(priced) if priced.stream);
+        // A stream nobody waits for is asked again, whole (this one is dropped).
+        let called = match (upstream, client_waits || !streamed) {
+            (Some(upstream), true) => Some(upstream.called().await),
+            _ => None,
+        };
         match &mut self.sale {
             Sale::Call(priced) => {
+                let bill = Bill::Payment(receipt);
                 if !client_waits {
                     // Nobody to stream to: the answer is kept whole for the retry.
                     priced.unstreamed();
                 }
-                Ok(crate::answer::answer(app, priced, Bill::Payment(receipt)).await?)
+                Ok(match called {
+                    Some(called) => crate::answer::answer_from(app, priced, bill, called).await?,
+                    None => crate::answer::answer(app, priced, bill).await?,
+                })
             }
             Sale::TopUp { .. } => Ok(crate::top_up::credit(app, receipt).await?),
+        }
+    }
+}
+
+type Called = Result<upstream::Answer, AllFailed>;
+
+/// An upstream call started beside a settlement. Dropped before it is answered from (the
+/// settlement failed, the charge was taken over, nobody waits for its stream), it stops, is
+/// counted as abandoned, and its prompt is counted as absorbed: the provider may bill it.
+struct Overlapped<'a> {
+    call: Option<BoxFuture<'a, Called>>,
+    done: Option<Called>,
+    metrics: &'a Metrics,
+    prompt_cost: u64,
+}
+
+impl<'a> Overlapped<'a> {
+    fn start(app: &'a App, priced: &'a Priced) -> Self {
+        Overlapped {
+            call: Some(Box::pin(crate::answer::call_upstream(app, priced))),
+            done: None,
+            metrics: &app.metrics,
+            prompt_cost: priced.model.price.cost(priced.prompt_tokens, 0),
+        }
+    }
+
+    /// `work`'s output, the call going on meanwhile.
+    async fn beside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        let (Some(call), done) = (self.call.as_mut(), &mut self.done) else {
+            return work.await;
+        };
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                called = call.as_mut(), if done.is_none() => *done = Some(called),
+            }
+        }
+    }
+
+    /// What the upstream answered, waiting for it if it has not yet.
+    async fn called(mut self) -> Called {
+        let call = self
+            .call
+            .take()
+            .expect("an overlapped call is answered from once");
+        match self.done.take() {
+            Some(called) => called,
+            None => call.await,
+        }
+    }
+}
+
+impl Drop for Overlapped<'_> {
+    fn drop(&mut self) {
+        if self.call.is_some() {
+            self.metrics.upstream_abandoned.inc();
+            self.metrics.absorbed_units.inc_by(self.prompt_cost);
         }
     }
 }

@@ -8,6 +8,7 @@ mod hardening;
 mod interop;
 mod keys;
 mod once;
+mod overlap;
 mod paid;
 mod refused;
 mod support;

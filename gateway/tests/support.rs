@@ -259,8 +259,13 @@ pub async fn pay_v1_solana(w: &World, gateway: &str, body: &Value) -> reqwest::R
 
 /// The gateway's `/metrics` text.
 pub async fn metrics(w: &World) -> String {
+    metrics_at(w, &w.gateway).await
+}
+
+/// The `/metrics` text of the gateway at `gateway`.
+pub async fn metrics_at(w: &World, gateway: &str) -> String {
     w.http
-        .get(format!("{}/metrics", w.gateway))
+        .get(format!("{gateway}/metrics"))
         .send()
         .await
         .unwrap()

@@ -37,9 +37,13 @@ pub struct BenchGatewayArgs {
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
     /// Solana slot time of the local chain, in milliseconds
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 400)]
     slot_ms: u64,
-    /// Print one JSON object (direct_rps, paid_rps, direct_p50_ms, paid_p50_ms, direct_p99_ms, paid_p99_ms, settle_p50_ms, …)
+    /// For the time-to-first-token figures: the upstream's first token comes this long after
+    /// its headers
+    #[arg(long, default_value_t = 300)]
+    upstream_ttft_ms: u64,
+    /// Print one JSON object (direct_rps, paid_rps, direct_p50_ms, paid_p50_ms, direct_p99_ms, paid_p99_ms, settle_p50_ms, direct_ttft_ms, paid_ttft_ms, serial_ttft_ms, …)
     #[arg(long)]
     json: bool,
 }
@@ -54,6 +58,7 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<()> {
         requests: args.requests,
         concurrency: args.concurrency,
         slot_ms: args.slot_ms.max(1),
+        upstream_ttft_ms: args.upstream_ttft_ms,
     };
     let r = benchmark(config, |step| eprintln!("  … {step}")).await?;
     if args.json {
@@ -82,6 +87,14 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<()> {
             r.paid_p50_ms / r.direct_p50_ms,
             100.0 * r.paid_rps / r.direct_rps
         );
+        println!(
+            "time to first token (upstream's first token after {} ms), p50: direct {:.1} ms, paid {:.1} ms with settlement overlapped, {:.1} ms settling first ({:.2}× the direct)",
+            r.upstream_ttft_ms,
+            r.direct_ttft_ms,
+            r.paid_ttft_ms,
+            r.serial_ttft_ms,
+            r.paid_ttft_ms / r.direct_ttft_ms
+        );
     }
     Ok(())
 }
@@ -91,6 +104,7 @@ pub struct BenchConfig {
     pub requests: usize,
     pub concurrency: usize,
     pub slot_ms: u64,
+    pub upstream_ttft_ms: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +122,13 @@ pub struct BenchReport {
     pub settle_p50_ms: f64,
     /// paid_p50_ms − direct_p50_ms: what the gateway adds, settlement excluded.
     pub added_p50_ms: f64,
+    pub upstream_ttft_ms: u64,
+    /// Time to the first token of a streamed call, p50: straight to the upstream ...
+    pub direct_ttft_ms: f64,
+    /// ... paid, settlement overlapped with the upstream call (≈ max(settle, upstream)) ...
+    pub paid_ttft_ms: f64,
+    /// ... and paid with the overlap switched off (≈ settle + upstream).
+    pub serial_ttft_ms: f64,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -166,17 +187,30 @@ async fn measure(
     );
     gateway_config.rate_limit_per_minute = 1_000_000;
     gateway_config.client_rate_limit_per_minute = 1_000_000;
-    gateway_config.models = vec![gateway::catalog::ModelEntry {
+    let model = |slug: &str, provider_model: &str| gateway::catalog::ModelEntry {
         providers: vec![gateway::catalog::ProviderEntry::new(
-            "demo", &upstream, "demo", "0", "0",
+            "demo",
+            &upstream,
+            provider_model,
+            "0",
+            "0",
         )],
-        ..gateway::catalog::ModelEntry::new("bench", "1", "1", "0.000001", 16)
-    }];
-    let ledger = ledger::Ledger::connect(url).await?;
-    let app = Arc::new(gateway::App::new(&gateway_config, ledger).await?);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let gateway_url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(gateway::serve(listener, app, std::future::pending()));
+        ..gateway::catalog::ModelEntry::new(slug, "1", "1", "0.000001", 16)
+    };
+    let ttft_model = format!("ttft-{}", config.upstream_ttft_ms);
+    gateway_config.models = vec![model("bench", "demo"), model("bench-ttft", &ttft_model)];
+    // Two gateways on one ledger: settling first (what the gateway adds shows as total −
+    // settle), and with the upstream call overlapped with settlement (time to first token).
+    let mut gateways = Vec::new();
+    for overlap in [false, true] {
+        gateway_config.settle_overlap = overlap;
+        let ledger = ledger::Ledger::connect(url).await?;
+        let app = Arc::new(gateway::App::new(&gateway_config, ledger).await?);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        gateways.push(format!("http://{}", listener.local_addr()?));
+        tokio::spawn(gateway::serve(listener, app, std::future::pending()));
+    }
+    let (gateway_url, overlapped_url) = (gateways[0].clone(), gateways[1].clone());
 
     let http = reqwest::Client::new();
     let body = json!({ "model": "bench", "messages": [{ "role": "user", "content": "Say hello" }], "max_tokens": 16 });
@@ -244,26 +278,7 @@ async fn measure(
                 rpc.clone(),
             );
             async move {
-                // Client-side work (quote, signing) is not what is measured.
-                let quote: Value = http
-                    .post(format!("{gateway_url}/v1/quote"))
-                    .json(&body)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                let offer: wire::PaymentRequirements =
-                    serde_json::from_value(quote["accepts"][0].clone())?;
-                let payment =
-                    client::solana_exact(&offer, &payer, rpc.get_latest_blockhash().await?)
-                        .map_err(anyhow::Error::msg)?;
-                let t = Instant::now();
-                let response = http
-                    .post(format!("{gateway_url}/v1/chat/completions"))
-                    .header(wire::PAYMENT_SIGNATURE, wire::encode_header(&payment))
-                    .json(&body)
-                    .send()
-                    .await?;
+                let (t, response) = pay(&http, &gateway_url, &body, &payer, &rpc).await?;
                 let status = response.status();
                 let server_timing = response
                     .headers()
@@ -285,6 +300,33 @@ async fn measure(
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
     paid_time += started.elapsed();
+
+    let ttft_requests = config.requests.min(20);
+    progress(&format!(
+        "(c) time to first token, {ttft_requests} streamed calls each: straight to an upstream whose first token comes after {} ms, paid with settlement overlapped, paid settling first",
+        config.upstream_ttft_ms
+    ));
+    let stream_body = json!({ "model": "bench-ttft", "messages": body["messages"], "max_tokens": 16, "stream": true });
+    let direct_stream_body = json!({ "model": ttft_model, "messages": body["messages"], "max_tokens": 16, "stream": true });
+    let mut ttft: [Vec<f64>; 3] = Default::default();
+    for _ in 0..ttft_requests {
+        let t = Instant::now();
+        let direct = http
+            .post(format!("{upstream}/chat/completions"))
+            .json(&direct_stream_body)
+            .send()
+            .await?;
+        ttft[0].push(first_token(t, direct).await?);
+        for (i, gateway) in [(1, &overlapped_url), (2, &gateway_url)] {
+            // At a random point of the slot: a loop in step with the slots would always find
+            // the same wait for the next one.
+            let phase = rand::Rng::gen_range(&mut rand::thread_rng(), 0..config.slot_ms);
+            tokio::time::sleep(Duration::from_millis(phase)).await;
+            let (t, response) = pay(&http, gateway, &stream_body, &payer, &rpc).await?;
+            ttft[i].push(first_token(t, response).await?);
+        }
+    }
+    let [direct_ttft, paid_ttft, serial_ttft] = ttft.map(|v| percentile(&sorted(v), 0.5));
     drop(net);
 
     let direct = sorted(direct);
@@ -309,7 +351,61 @@ async fn measure(
         verify_p50_ms: percentile(&verify, 0.5),
         settle_p50_ms: percentile(&settle, 0.5),
         added_p50_ms: paid_p50_ms - direct_p50_ms,
+        upstream_ttft_ms: config.upstream_ttft_ms,
+        direct_ttft_ms: direct_ttft,
+        paid_ttft_ms: paid_ttft,
+        serial_ttft_ms: serial_ttft,
     })
+}
+
+/// A paid call of `body` at `gateway`: quoted and signed first (client-side work is not what
+/// is measured), then sent; when it was sent, and the response.
+async fn pay(
+    http: &reqwest::Client,
+    gateway: &str,
+    body: &Value,
+    payer: &solana_keypair::Keypair,
+    rpc: &RpcClient,
+) -> anyhow::Result<(Instant, reqwest::Response)> {
+    let quote: Value = http
+        .post(format!("{gateway}/v1/quote"))
+        .json(body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let offer: wire::PaymentRequirements = serde_json::from_value(quote["accepts"][0].clone())?;
+    let payment = client::solana_exact(&offer, payer, rpc.get_latest_blockhash().await?)
+        .map_err(anyhow::Error::msg)?;
+    let t = Instant::now();
+    let response = http
+        .post(format!("{gateway}/v1/chat/completions"))
+        .header(wire::PAYMENT_SIGNATURE, wire::encode_header(&payment))
+        .json(body)
+        .send()
+        .await?;
+    Ok((t, response))
+}
+
+/// Milliseconds from `t` to the first content token of the streamed `response` (read to its
+/// end).
+async fn first_token(t: Instant, response: reqwest::Response) -> anyhow::Result<f64> {
+    let status = response.status();
+    anyhow::ensure!(
+        status.is_success(),
+        "answered {status}: {}",
+        response.text().await?
+    );
+    let mut stream = response.bytes_stream();
+    let mut seen = String::new();
+    let mut first = None;
+    while let Some(chunk) = stream.next().await {
+        seen.push_str(&String::from_utf8_lossy(&chunk?));
+        if first.is_none() && seen.contains("\"content\"") {
+            first = Some(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    first.context("the stream carried no token")
 }
 
 #[cfg(test)]
