@@ -70,8 +70,6 @@ fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// `paywire localnet` on free ports, once its state file is written; the directory holding
-/// its data goes when the last value is dropped (after the localnet, which is dropped first).
 /// `amount` USDC base units from localnet's demo payer to the Solana treasury, confirmed; its
 /// signature.
 async fn solana_payer_pays_the_treasury(s: &localnet::SolanaState, amount: u64) -> String {
@@ -103,6 +101,8 @@ async fn solana_payer_pays_the_treasury(s: &localnet::SolanaState, amount: u64) 
         .to_string()
 }
 
+/// `paywire localnet` on free ports, once its state file is written; the directory holding
+/// its data goes when the last value is dropped (after the localnet, which is dropped first).
 async fn spawn_localnet(name: &str) -> (Stop, LocalnetState, PathBuf, tempfile::TempDir) {
     let dir = temp_dir(name);
     let data_dir = dir.path().join("data");

@@ -1,5 +1,6 @@
-//! Once a call is paid for (settled, or held on the payer's balance): the upstream call and
-//! the answer. A JSON answer is read whole and returned with the receipt in headers. A stream
+//! A paid call's upstream call (for a stream paid per call, started while its payment
+//! settles) and, once the call is paid for (settled, or held on the payer's balance), the
+//! answer. A JSON answer is read whole and returned with the receipt in headers. A stream
 //! is passed through event by event as it arrives, watching for usage; it ends with a
 //! `paywire.receipt` event. Whatever happens — every provider down, the upstream dying
 //! mid-stream, the client going away — the [`Bill`] is booked with what was actually

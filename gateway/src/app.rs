@@ -171,16 +171,20 @@ impl App {
             solana: config.solana.clone(),
             base: config.base.clone(),
             pay_to,
-            ledger,
+            ledger: ledger.clone(),
             upstreams: Upstreams::new(Duration::from_secs(config.upstream_timeout_secs)),
             // Longer than any answer takes (a stream has no total timeout): the hour the
             // reconciler gives a paid call too.
             hold_ttl: Duration::from_secs(
                 (2 * config.upstream_timeout_secs + 60).max(crate::reconcile::SETTLED_SECS),
             ),
-            limiter: RateLimiter::new(config.rate_limit_per_minute),
-            clients: RateLimiter::new(config.client_rate_limit_per_minute),
-            key_limits: KeyLimits::default(),
+            limiter: RateLimiter::shared(config.rate_limit_per_minute, ledger.clone(), "payer"),
+            clients: RateLimiter::shared(
+                config.client_rate_limit_per_minute,
+                ledger.clone(),
+                "client",
+            ),
+            key_limits: KeyLimits::new(ledger.clone()),
             treasury: Treasury::new(config.solana.as_ref(), config.base.as_ref())?,
             metrics: Arc::default(),
             pricing: Arc::new(Semaphore::new(

@@ -33,9 +33,9 @@ pub async fn serve(
     key: Option<ApiKey>,
 ) -> Result<Response, Failure> {
     if let Some(key) = &key {
-        app.key_limits.admit(key, &priced.model.slug)?;
+        app.key_limits.admit(key, &priced.model.slug).await?;
     }
-    if let Err(wait) = app.limiter.take(&payer.address) {
+    if let Err(wait) = app.limiter.take(&payer.address).await {
         return Err(GatewayError::RateLimited {
             who: payer.address,
             retry_after_secs: wait.as_secs().max(1),

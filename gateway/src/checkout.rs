@@ -88,7 +88,7 @@ pub async fn checkout(
         .map_err(refuse)?;
     let verify_ms = verify_started.elapsed().as_secs_f64() * 1e3;
     let key = accepted.key.clone();
-    if let Err(wait) = app.limiter.take(&key.payer) {
+    if let Err(wait) = app.limiter.take(&key.payer).await {
         return Err(GatewayError::RateLimited {
             who: key.payer,
             retry_after_secs: wait.as_secs().max(1),

@@ -12,7 +12,7 @@ use axum::{
     Json,
 };
 use chrono::{DateTime, Utc};
-use ledger::{format_usdc, parse_usdc, ApiKey, LimitPeriod, NewKey};
+use ledger::{format_usdc, parse_usdc, ApiKey, Ledger, LimitPeriod, NewKey};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -76,13 +76,23 @@ pub async fn bearer(
     )))
 }
 
-/// Per-key request limits, one governor per distinct allowance (per process).
-#[derive(Default)]
-pub struct KeyLimits(Mutex<HashMap<u32, Arc<RateLimiter>>>);
+/// Per-key request limits, one limiter per distinct allowance, shared by every gateway
+/// process on the ledger.
+pub struct KeyLimits {
+    ledger: Ledger,
+    limiters: Mutex<HashMap<u32, Arc<RateLimiter>>>,
+}
 
 impl KeyLimits {
+    pub fn new(ledger: Ledger) -> Self {
+        KeyLimits {
+            ledger,
+            limiters: Mutex::default(),
+        }
+    }
+
     /// Whether `key` may call `model` now.
-    pub fn admit(&self, key: &ApiKey, model: &str) -> Result<(), GatewayError> {
+    pub async fn admit(&self, key: &ApiKey, model: &str) -> Result<(), GatewayError> {
         if let Some(models) = &key.models {
             if !models.iter().any(|m| m == model) {
                 return Err(GatewayError::Forbidden(format!(
@@ -94,14 +104,17 @@ impl KeyLimits {
         }
         if let Some(per_minute) = key.requests_per_minute {
             let limiter = self
-                .0
+                .limiters
                 .lock()
                 .expect("not poisoned")
                 .entry(per_minute)
-                .or_insert_with(|| Arc::new(RateLimiter::new(per_minute)))
+                .or_insert_with(|| {
+                    Arc::new(RateLimiter::shared(per_minute, self.ledger.clone(), "key"))
+                })
                 .clone();
             limiter
                 .take(&key.id.to_string())
+                .await
                 .map_err(|wait| GatewayError::RateLimited {
                     who: format!("key {}…", key.prefix),
                     retry_after_secs: wait.as_secs().max(1),

@@ -98,7 +98,7 @@ async fn limit_clients(State(app): State<Arc<App>>, request: Request, next: Next
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
-    match app.clients.take(&client) {
+    match app.clients.take(&client).await {
         Ok(()) => next.run(request).await,
         Err(wait) => GatewayError::RateLimited {
             who: client,

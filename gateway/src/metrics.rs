@@ -27,8 +27,8 @@ pub struct Metrics {
     pub released_units: IntCounter,
     pub balance_short: IntCounter,
     pub holds_expired: IntCounter,
-    /// Upstream calls started with a settlement and then dropped (the settlement failed, or
-    /// the client left a stream before it confirmed).
+    /// Streamed upstream calls started with a settlement and then dropped (the settlement
+    /// failed, the reconciler took the charge over, or the client left before it confirmed).
     pub upstream_abandoned: IntCounter,
     provider_cooldown: GaugeVec,
 }

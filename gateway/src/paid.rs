@@ -1,8 +1,9 @@
 //! The paid section of a sale — claim, settle, then deliver (answer the call, or credit the
-//! top-up; a call's upstream request starts with the settlement, and is read only once it
-//! confirmed) — on a task of its own, so that it runs to its end whatever the client does: a client that disconnects drops the handler, not the
-//! task, and one still waiting after `settle_wait` is told (202) to come back with the same
-//! payment for the answer, which is then kept for it.
+//! top-up; a stream's upstream request starts with the settlement and is read only once it
+//! confirmed) — on a task of its own, so that it runs to its end whatever the client does: a
+//! client that disconnects drops the handler, not the task, and one still waiting after
+//! `settle_wait` is told (202) to come back with the same payment for the answer, which is
+//! then kept for it.
 
 use std::{
     future::Future,
@@ -134,10 +135,14 @@ impl Paid {
                 );
             }
         };
-        // With the overlap the upstream request starts now, beside the settlement; its body is
-        // not read — nothing reaches the client — until the settlement has confirmed.
+        // With the overlap a stream's upstream request starts now, beside the settlement; its
+        // body is not read — nothing reaches the client — until the settlement has confirmed.
+        // Streams only: a failed settlement stops a stream after a few tokens, while a JSON
+        // answer would be generated (and billed) whole before anyone could stop it.
         let mut upstream = match &self.sale {
-            Sale::Call(priced) if app.settle_overlap => Some(Overlapped::start(app, priced)),
+            Sale::Call(priced) if app.settle_overlap && priced.stream => {
+                Some(Overlapped::start(app, priced))
+            }
             _ => None,
         };
         let settle_started = Instant::now();
@@ -224,9 +229,10 @@ impl Paid {
 
 type Called = Result<upstream::Answer, AllFailed>;
 
-/// An upstream call started beside a settlement. Dropped before it is answered from (the
-/// settlement failed, the charge was taken over, nobody waits for its stream), it stops, is
-/// counted as abandoned, and its prompt is counted as absorbed: the provider may bill it.
+/// A streamed upstream call started beside a settlement. Dropped before it is answered from
+/// (the settlement failed, the charge was taken over by the reconciler, nobody waits for its
+/// stream), it stops, is counted as abandoned, and its prompt is counted as absorbed: the
+/// provider may bill it.
 struct Overlapped<'a> {
     call: Option<BoxFuture<'a, Called>>,
     done: Option<Called>,
@@ -273,7 +279,8 @@ impl<'a> Overlapped<'a> {
 
 impl Drop for Overlapped<'_> {
     fn drop(&mut self) {
-        if self.call.is_some() {
+        // Not answered from, and not a call no provider took (nothing to bill).
+        if self.call.is_some() && !matches!(self.done, Some(Err(_))) {
             self.metrics.upstream_abandoned.inc();
             self.metrics.absorbed_units.inc_by(self.prompt_cost);
         }

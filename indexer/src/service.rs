@@ -55,7 +55,21 @@ pub async fn run(
             cursor,
             progress,
             move |ledger| async move {
-                let read = catch_up_solana(section, &ledger, metrics).await?;
+                // A source or database that fails now is waited for, as the follower waits.
+                let mut retry = crate::retry::Retry::default();
+                let read = loop {
+                    match catch_up_solana(section, &ledger, metrics).await {
+                        Ok(read) => break read,
+                        Err(e @ IndexerError::Ledger(ledger::LedgerError::LeaseLost(_))) => {
+                            return Err(e)
+                        }
+                        Err(e) => {
+                            let wait = retry.next_wait();
+                            tracing::warn!(chain = "solana", error = %e, retry_in = ?wait, "backfill failed; retrying");
+                            tokio::time::sleep(wait).await;
+                        }
+                    }
+                };
                 progress(&format!(
                     "Solana backfill read {read} transactions; following {} live",
                     section.grpc_url
@@ -123,7 +137,12 @@ where
             standing_by = false;
         }
         tokio::select! {
-            result = follow(ledger.fenced(&lease)) => return result,
+            result = follow(ledger.fenced(&lease)) => match result {
+                Err(IndexerError::Ledger(ledger::LedgerError::LeaseLost(_))) => {
+                    tracing::warn!(cursor, "another indexer took over; standing by");
+                }
+                result => return result,
+            },
             () = lease.lost() => {
                 tracing::warn!(cursor, "lost the lease (the connection holding it broke); standing by");
             }

@@ -8,7 +8,7 @@ pub enum LedgerError {
     #[error("conflict: {0}")]
     Conflict(String),
     /// Another process took the lease this writer held (see `Ledger::try_lease`).
-    #[error("another process took over the lease on {0}; this one stands by")]
+    #[error("another process took over the lease on {0}")]
     LeaseLost(String),
     #[error("migrating the ledger schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

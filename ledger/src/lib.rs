@@ -12,6 +12,7 @@ mod error;
 pub mod fixtures;
 mod keys;
 mod lease;
+mod rate;
 mod reads;
 mod revenue;
 mod rows;

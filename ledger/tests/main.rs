@@ -2,6 +2,7 @@
 
 mod balances;
 mod lease;
+mod rate;
 mod reads;
 mod revenue;
 

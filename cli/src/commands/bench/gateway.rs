@@ -401,7 +401,9 @@ async fn first_token(t: Instant, response: reqwest::Response) -> anyhow::Result<
     let mut first = None;
     while let Some(chunk) = stream.next().await {
         seen.push_str(&String::from_utf8_lossy(&chunk?));
-        if first.is_none() && seen.contains("\"content\"") {
+        // A token: content that is not empty (a role-only first chunk carries none).
+        let token = |after: &str| !after.starts_with('"');
+        if first.is_none() && seen.split("\"content\":\"").skip(1).any(token) {
             first = Some(t.elapsed().as_secs_f64() * 1e3);
         }
     }
