@@ -156,6 +156,8 @@ impl Ledger {
                      completion_tokens = $6, closed_at = now()
                  WHERE id = $1 AND status = $7
                  RETURNING payer, chain, amount, actual_cost, api_key),
+             key_locked AS (
+                 SELECT a.id FROM ledger.api_keys a, closed c WHERE a.id = c.api_key FOR UPDATE OF a),
              key AS (
                  UPDATE ledger.api_keys a
                  SET period_spent = greatest(0, a.period_spent - (c.amount - c.actual_cost))
@@ -165,6 +167,7 @@ impl Ledger {
                  SET available = b.available + c.amount - c.actual_cost, held = b.held - c.amount,
                      updated_at = now()
                  FROM closed c WHERE b.payer = c.payer AND b.chain = c.chain
+                   AND (SELECT count(*) FROM key_locked) >= 0
                  RETURNING b.available),
              entries AS (
                  INSERT INTO ledger.balance_entries (payer, chain, kind, amount, hold_id)
@@ -311,6 +314,9 @@ const RELEASE: &str = "WITH closed AS (
          UPDATE ledger.holds SET status = $2, closed_at = now()
          WHERE status = $3 AND (id = $1 OR ($5 AND $1 IS NULL AND expires_at < now()))
          RETURNING id, payer, chain, amount, api_key),
+     keys_locked AS (
+         SELECT a.id FROM ledger.api_keys a WHERE a.id IN (SELECT api_key FROM closed)
+         ORDER BY a.id FOR UPDATE),
      keys AS (
          UPDATE ledger.api_keys a SET period_spent = greatest(0, a.period_spent - t.amount)
          FROM (SELECT api_key, sum(amount) AS amount FROM closed WHERE api_key IS NOT NULL
@@ -322,6 +328,7 @@ const RELEASE: &str = "WITH closed AS (
          UPDATE ledger.balances b
          SET available = b.available + t.amount, held = b.held - t.amount, updated_at = now()
          FROM totals t WHERE b.payer = t.payer AND b.chain = t.chain
+           AND (SELECT count(*) FROM keys_locked) >= 0
          RETURNING b.available),
      entries AS (
          INSERT INTO ledger.balance_entries (payer, chain, kind, amount, hold_id)
@@ -329,10 +336,11 @@ const RELEASE: &str = "WITH closed AS (
      SELECT available::text, (SELECT count(*) FROM closed) FROM balance";
 
 /// Runs `statement` again when Postgres aborted it to break a deadlock or a serialization
-/// conflict with another gateway's statement (it wrote nothing then). A key's hold locks the
-/// key, then the balance; closing one locks the balance, then the key: two gateways can meet
-/// the other way round. Every statement here is guarded by a status, so running it again
-/// applies it once.
+/// conflict with another gateway's statement (it wrote nothing then). Holding and closing
+/// both lock a key before its balance (closing reads `key_locked` before it updates the
+/// balance): the other order deadlocked with every concurrent hold, and Postgres breaks a
+/// deadlock only after `deadlock_timeout` (1 s). Every statement here is guarded by a status,
+/// so running it again applies it once.
 async fn retried<T, F, Fut>(mut statement: F) -> Result<T, LedgerError>
 where
     F: FnMut() -> Fut,

@@ -516,3 +516,60 @@ async fn a_withdrawal_pays_once_per_key_and_never_more_than_the_balance(pool: Pg
         "the balance is the sum of its entries"
     );
 }
+
+/// Closing a key's hold takes the key's lock before the balance's, as a hold does: closing it
+/// while another call holds the key (a hold in progress) leaves the balance free for that
+/// call. The other order deadlocked with every concurrent hold on the key, and Postgres breaks
+/// a deadlock only after a second (`deadlock_timeout`): calls on one key took a second each.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn closing_a_keys_hold_locks_the_key_before_the_balance(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    credited(&ledger, PAYER, Chain::Solana, "tx-1", 1_000).await;
+    let key = daily_key(&ledger, 1_000).await;
+    let Held::Held { hold_id, .. } = ledger
+        .hold(&NewHold {
+            api_key: Some(key.id),
+            ..hold(100)
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("held");
+    };
+    // Another call's hold, half-way: it has the key and wants the balance next.
+    let mut holding = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM ledger.api_keys WHERE id = $1 FOR UPDATE")
+        .bind(key.id)
+        .execute(&mut *holding)
+        .await
+        .unwrap();
+    let closing = tokio::spawn({
+        let ledger = ledger.clone();
+        async move { ledger.charge_hold(hold_id, &used(40)).await }
+    });
+    // Wait until the close is waiting for a lock (the key's, once fixed).
+    for _ in 0..200 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let balance_free = sqlx::query(
+        "SELECT 1 FROM ledger.balances WHERE payer = $1 AND chain = 'solana' FOR UPDATE NOWAIT",
+    )
+    .bind(PAYER)
+    .execute(&mut *holding)
+    .await;
+    assert!(
+        balance_free.is_ok(),
+        "the closing call holds the balance while it waits for the key: {balance_free:?}"
+    );
+    holding.rollback().await.unwrap();
+    assert_eq!(closing.await.unwrap().unwrap(), Some(960));
+}

@@ -43,7 +43,7 @@ pub struct BenchGatewayArgs {
     /// its headers
     #[arg(long, default_value_t = 300)]
     upstream_ttft_ms: u64,
-    /// Print one JSON object (direct_rps, paid_rps, direct_p50_ms, paid_p50_ms, direct_p99_ms, paid_p99_ms, settle_p50_ms, direct_ttft_ms, paid_ttft_ms, serial_ttft_ms, …)
+    /// Print one JSON object (direct_rps, paid_rps, direct_p50_ms, paid_p50_ms, direct_p99_ms, paid_p99_ms, settle_p50_ms, key_added_p50_ms, key_added_p99_ms, paid_added_p50_ms, paid_added_p99_ms, direct_ttft_ms, paid_ttft_ms, serial_ttft_ms, …)
     #[arg(long)]
     json: bool,
 }
@@ -78,11 +78,24 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<()> {
             r.paid_rps, r.paid_p50_ms, r.paid_p99_ms
         );
         println!(
+            "on an API key       {:>8}  {:>9.2}  {:>9.2}   (balance held and charged)",
+            "", r.key_p50_ms, r.key_p99_ms
+        );
+        println!(
             "payment verification p50: {:.2} ms; settlement p50: {:.2} ms",
             r.verify_p50_ms, r.settle_p50_ms
         );
         println!(
-            "the gateway adds {:.2} ms at p50 ({:.1}× the direct p50); paid throughput is {:.0}% of direct",
+            "added over the direct upstream, p50 / p99: on a key {:.2} / {:.2} ms ({:.1}×), paid {:.2} / {:.2} ms ({:.1}×)",
+            r.key_added_p50_ms,
+            r.key_added_p99_ms,
+            r.key_p50_ratio,
+            r.paid_added_p50_ms,
+            r.paid_added_p99_ms,
+            r.paid_p50_ratio
+        );
+        println!(
+            "the gateway adds {:.2} ms at p50 ({:.1}× the direct p50); paid throughput is {:.2}% of direct",
             r.added_p50_ms,
             r.paid_p50_ms / r.direct_p50_ms,
             100.0 * r.paid_rps / r.direct_rps
@@ -122,6 +135,18 @@ pub struct BenchReport {
     pub settle_p50_ms: f64,
     /// paid_p50_ms − direct_p50_ms: what the gateway adds, settlement excluded.
     pub added_p50_ms: f64,
+    /// Calls on an API key, from a balance (hold, then charge at actual usage).
+    pub key_p50_ms: f64,
+    pub key_p99_ms: f64,
+    /// What the gateway adds over calling the upstream directly: on a key ...
+    pub key_added_p50_ms: f64,
+    pub key_added_p99_ms: f64,
+    /// ... and paid per call, settlement excluded.
+    pub paid_added_p50_ms: f64,
+    pub paid_added_p99_ms: f64,
+    /// The same as ratios to the direct p50 measured in the same run.
+    pub key_p50_ratio: f64,
+    pub paid_p50_ratio: f64,
     pub upstream_ttft_ms: u64,
     /// Time to the first token of a streamed call, p50: straight to the upstream ...
     pub direct_ttft_ms: f64,
@@ -231,30 +256,11 @@ async fn measure(
         config.requests, config.concurrency
     ));
     let started = Instant::now();
-    let direct: Vec<f64> = futures::stream::iter(0..config.requests)
-        .map(|_| {
-            let (http, url, body) = (
-                http.clone(),
-                format!("{upstream}/chat/completions"),
-                direct_body.clone(),
-            );
-            async move {
-                let t = Instant::now();
-                let response = http.post(url).json(&body).send().await?;
-                anyhow::ensure!(
-                    response.status().is_success(),
-                    "upstream answered {}",
-                    response.status()
-                );
-                response.bytes().await?;
-                Ok(t.elapsed().as_secs_f64() * 1e3)
-            }
-        })
-        .buffer_unordered(config.concurrency)
-        .collect::<Vec<anyhow::Result<f64>>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
+    let direct = timed(config, || {
+        http.post(format!("{upstream}/chat/completions"))
+            .json(&direct_body)
+    })
+    .await?;
     let direct_rps = config.requests as f64 / started.elapsed().as_secs_f64();
 
     progress(&format!(
@@ -301,9 +307,28 @@ async fn measure(
         .collect::<anyhow::Result<_>>()?;
     paid_time += started.elapsed();
 
+    progress(&format!(
+        "(c) {} calls through the gateway on an API key, from a balance topped up on localnet, {} at a time",
+        config.requests, config.concurrency
+    ));
+    let key = api_key(
+        &http,
+        &gateway_url,
+        &payer,
+        &s.rpc_url,
+        &s.usdc_mint.to_string(),
+    )
+    .await?;
+    let on_key = timed(config, || {
+        http.post(format!("{gateway_url}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&body)
+    })
+    .await?;
+
     let ttft_requests = config.requests.min(20);
     progress(&format!(
-        "(c) time to first token, {ttft_requests} streamed calls each: straight to an upstream whose first token comes after {} ms, paid with settlement overlapped, paid settling first",
+        "(d) time to first token, {ttft_requests} streamed calls each: straight to an upstream whose first token comes after {} ms, paid with settlement overlapped, paid settling first",
         config.upstream_ttft_ms
     ));
     let stream_body = json!({ "model": "bench-ttft", "messages": body["messages"], "max_tokens": 16, "stream": true });
@@ -338,6 +363,10 @@ async fn measure(
     let verify = sorted(paid.iter().map(|(_, v, _)| *v).collect());
     let settle = sorted(paid.iter().map(|(_, _, s)| *s).collect());
     let (direct_p50_ms, paid_p50_ms) = (percentile(&direct, 0.5), percentile(&paid_ex_settle, 0.5));
+    let direct_p99_ms = percentile(&direct, 0.99);
+    let paid_p99_ms = percentile(&paid_ex_settle, 0.99);
+    let on_key = sorted(on_key);
+    let (key_p50_ms, key_p99_ms) = (percentile(&on_key, 0.5), percentile(&on_key, 0.99));
     Ok(BenchReport {
         requests: config.requests,
         concurrency: config.concurrency,
@@ -346,8 +375,16 @@ async fn measure(
         paid_rps: config.requests as f64 / paid_time.as_secs_f64(),
         direct_p50_ms,
         paid_p50_ms,
-        direct_p99_ms: percentile(&direct, 0.99),
-        paid_p99_ms: percentile(&paid_ex_settle, 0.99),
+        direct_p99_ms,
+        paid_p99_ms,
+        key_p50_ms,
+        key_p99_ms,
+        key_added_p50_ms: key_p50_ms - direct_p50_ms,
+        key_added_p99_ms: key_p99_ms - direct_p99_ms,
+        paid_added_p50_ms: paid_p50_ms - direct_p50_ms,
+        paid_added_p99_ms: paid_p99_ms - direct_p99_ms,
+        key_p50_ratio: key_p50_ms / direct_p50_ms,
+        paid_p50_ratio: paid_p50_ms / direct_p50_ms,
         verify_p50_ms: percentile(&verify, 0.5),
         settle_p50_ms: percentile(&settle, 0.5),
         added_p50_ms: paid_p50_ms - direct_p50_ms,
@@ -356,6 +393,69 @@ async fn measure(
         paid_ttft_ms: paid_ttft,
         serial_ttft_ms: serial_ttft,
     })
+}
+
+/// `config.requests` requests `request` builds, `config.concurrency` at a time: each one's
+/// milliseconds to its whole answer, which must be a success.
+async fn timed(
+    config: &BenchConfig,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> anyhow::Result<Vec<f64>> {
+    futures::stream::iter(0..config.requests)
+        .map(|_| {
+            let request = request();
+            async move {
+                let t = Instant::now();
+                let response = request.send().await?;
+                let status = response.status();
+                let text = response.text().await?;
+                anyhow::ensure!(status.is_success(), "answered {status}: {text}");
+                Ok(t.elapsed().as_secs_f64() * 1e3)
+            }
+        })
+        .buffer_unordered(config.concurrency)
+        .collect::<Vec<anyhow::Result<f64>>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// An API key of `payer`'s at `gateway`, over a balance topped up with 1 USDC paid on Solana.
+async fn api_key(
+    http: &reqwest::Client,
+    gateway: &str,
+    payer: &solana_keypair::Keypair,
+    rpc_url: &str,
+    usdc: &str,
+) -> anyhow::Result<String> {
+    use crate::commands::wallet::{json as answer, Wallet};
+    let wallet = Wallet::Solana(payer.insecure_clone());
+    let url = format!("{gateway}/v1/balance/top-up");
+    let body = json!({ "amount": "1" });
+    let required: wire::PaymentRequired = http.post(&url).json(&body).send().await?.json().await?;
+    let payment = wallet
+        .pay(wallet.offer(&required)?, rpc_url, Some(usdc))
+        .await?;
+    answer(
+        http.post(&url)
+            .header(wire::PAYMENT_SIGNATURE, wire::encode_header(&payment))
+            .json(&body)
+            .send()
+            .await?,
+    )
+    .await
+    .context("topping up the bench payer's balance")?;
+    let key = answer(
+        wallet
+            .signed_in(|| http.post(format!("{gateway}/v1/keys")).json(&json!({})))
+            .await?,
+    )
+    .await
+    .context("creating an API key")?;
+    key["key"]
+        .as_str()
+        .map(str::to_string)
+        .context("the gateway showed no key")
 }
 
 /// A paid call of `body` at `gateway`: quoted and signed first (client-side work is not what
