@@ -225,7 +225,7 @@ fn help_documents_the_state_file() {
 }
 
 /// `paywire bench <args> --json` prints one JSON object with every figure a positive number.
-fn bench_prints_every_figure(args: &[&str], figures: &[&str]) {
+fn bench_prints_every_figure(args: &[&str], figures: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_paywire"))
         .arg("bench")
         .args(args)
@@ -245,6 +245,7 @@ fn bench_prints_every_figure(args: &[&str], figures: &[&str]) {
             .unwrap_or_else(|| panic!("{field} missing"));
         assert!(value > 0.0, "{field} = {value}");
     }
+    report
 }
 
 #[test]
@@ -437,8 +438,18 @@ async fn a_standby_indexer_takes_over_when_the_active_one_is_killed(pool: sqlx::
 
 #[test]
 fn bench_gateway_prints_every_figure_as_json() {
-    bench_prints_every_figure(
-        &["gateway", "--requests", "8", "--concurrency", "2"],
+    let report = bench_prints_every_figure(
+        &[
+            "gateway",
+            "--requests",
+            "8",
+            "--concurrency",
+            "2",
+            "--sweep",
+            "2",
+            "--gateways",
+            "2",
+        ],
         &[
             "direct_rps",
             "paid_rps",
@@ -455,6 +466,15 @@ fn bench_gateway_prints_every_figure_as_json() {
             "serial_ttft_ms",
         ],
     );
+    // The sweep: a step per chain, every call answered, none charged twice.
+    let steps: Vec<(&str, u64)> = report["sweep"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["chain"].as_str().unwrap(), s["errors"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(steps, [("solana", 0), ("base", 0)], "{report}");
+    assert_eq!(report["double_charges"], 0, "{report}");
 }
 
 #[test]

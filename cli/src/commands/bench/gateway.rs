@@ -43,6 +43,14 @@ pub struct BenchGatewayArgs {
     /// its headers
     #[arg(long, default_value_t = 300)]
     upstream_ttft_ms: u64,
+    /// Then a throughput sweep: paid calls at each of these numbers in flight (e.g.
+    /// 1,16,64,256), on Solana and on Base (starts anvil), spread over --gateways gateways on
+    /// one ledger
+    #[arg(long, value_delimiter = ',')]
+    sweep: Vec<usize>,
+    /// Gateways the sweep spreads its calls over
+    #[arg(long, default_value_t = 2)]
+    gateways: usize,
     /// Print one JSON object (direct_rps, paid_rps, direct_p50_ms, paid_p50_ms, direct_p99_ms, paid_p99_ms, settle_p50_ms, key_added_p50_ms, key_added_p99_ms, paid_added_p50_ms, paid_added_p99_ms, direct_ttft_ms, paid_ttft_ms, serial_ttft_ms, …)
     #[arg(long)]
     json: bool,
@@ -59,6 +67,8 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         slot_ms: args.slot_ms.max(1),
         upstream_ttft_ms: args.upstream_ttft_ms,
+        sweep: args.sweep,
+        gateways: args.gateways.max(1),
     };
     let r = benchmark(config, |step| eprintln!("  … {step}")).await?;
     if args.json {
@@ -100,6 +110,15 @@ pub async fn run(args: BenchGatewayArgs) -> anyhow::Result<()> {
             r.paid_p50_ms / r.direct_p50_ms,
             100.0 * r.paid_rps / r.direct_rps
         );
+        for step in &r.sweep {
+            println!(
+                "sweep {:>4} in flight on {:<6}: {:>7.1} req/s, p50 {:>8.1} ms, p99 {:>8.1} ms, {} errors of {}",
+                step.concurrency, step.chain, step.rps, step.p50_ms, step.p99_ms, step.errors, step.requests
+            );
+        }
+        if !r.sweep.is_empty() {
+            println!("double charges: {}", r.double_charges);
+        }
         println!(
             "time to first token (upstream's first token after {} ms), p50: direct {:.1} ms, paid {:.1} ms with settlement overlapped, {:.1} ms settling first ({:.2}× the direct)",
             r.upstream_ttft_ms,
@@ -118,6 +137,9 @@ pub struct BenchConfig {
     pub concurrency: usize,
     pub slot_ms: u64,
     pub upstream_ttft_ms: u64,
+    /// Numbers of calls in flight to sweep through (none: no sweep).
+    pub sweep: Vec<usize>,
+    pub gateways: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -154,6 +176,22 @@ pub struct BenchReport {
     pub paid_ttft_ms: f64,
     /// ... and paid with the overlap switched off (≈ settle + upstream).
     pub serial_ttft_ms: f64,
+    /// The throughput sweep, a step per chain and number in flight.
+    pub sweep: Vec<SweepStep>,
+    /// Settlement transactions the sweep's completed charges share (must be 0).
+    pub double_charges: i64,
+}
+
+/// Paid calls at `concurrency` in flight on `chain`, through every gateway of the sweep.
+#[derive(Debug, Serialize)]
+pub struct SweepStep {
+    pub chain: &'static str,
+    pub concurrency: usize,
+    pub requests: usize,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: usize,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -198,7 +236,10 @@ async fn measure(
     // Its key files go with it, on every way out of here.
     let net = localnet::Localnet::start_in(
         localnet::DataDir::temporary("paywire-bench-")?,
-        localnet::LocalnetConfig::free_ports(Duration::from_millis(config.slot_ms), false),
+        localnet::LocalnetConfig::free_ports(
+            Duration::from_millis(config.slot_ms),
+            !config.sweep.is_empty(),
+        ),
         |_| {},
     )
     .await?;
@@ -268,23 +309,29 @@ async fn measure(
         config.requests, config.concurrency
     ));
     let payer = Arc::new(localnet::read_keypair(&s.payer_keypair)?);
-    let rpc = Arc::new(RpcClient::new_with_commitment(
-        s.rpc_url.clone(),
-        solana_commitment_config::CommitmentConfig::confirmed(),
-    ));
+    let payers = Arc::new(Payers {
+        solana: payer.clone(),
+        base: match &net.state.base {
+            Some(base) => Some(base.payer_private_key.parse()?),
+            None => None,
+        },
+        rpc: RpcClient::new_with_commitment(
+            s.rpc_url.clone(),
+            solana_commitment_config::CommitmentConfig::confirmed(),
+        ),
+    });
     let started = Instant::now();
     let mut paid_time = Duration::ZERO;
     let paid: Vec<(f64, f64, f64)> = futures::stream::iter(0..config.requests)
         .map(|_| {
-            let (http, gateway_url, body, payer, rpc) = (
+            let (http, gateway_url, body, payers) = (
                 http.clone(),
                 gateway_url.clone(),
                 body.clone(),
-                payer.clone(),
-                rpc.clone(),
+                payers.clone(),
             );
             async move {
-                let (t, response) = pay(&http, &gateway_url, &body, &payer, &rpc).await?;
+                let (t, response) = pay(&http, &gateway_url, &body, &payers, "solana").await?;
                 let status = response.status();
                 let server_timing = response
                     .headers()
@@ -347,11 +394,47 @@ async fn measure(
             // the same wait for the next one.
             let phase = rand::Rng::gen_range(&mut rand::thread_rng(), 0..config.slot_ms);
             tokio::time::sleep(Duration::from_millis(phase)).await;
-            let (t, response) = pay(&http, gateway, &stream_body, &payer, &rpc).await?;
+            let (t, response) = pay(&http, gateway, &stream_body, &payers, "solana").await?;
             ttft[i].push(first_token(t, response).await?);
         }
     }
     let [direct_ttft, paid_ttft, serial_ttft] = ttft.map(|v| percentile(&sorted(v), 0.5));
+    let sweep = match config.sweep.is_empty() {
+        true => Vec::new(),
+        false => {
+            let mut urls = Vec::new();
+            gateway_config.settle_overlap = true;
+            for _ in 0..config.gateways {
+                let ledger = ledger::Ledger::connect(url).await?;
+                let app = Arc::new(gateway::App::new(&gateway_config, ledger).await?);
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                urls.push(format!("http://{}", listener.local_addr()?));
+                tokio::spawn(gateway::serve(listener, app, std::future::pending()));
+            }
+            let mut steps = Vec::new();
+            for &in_flight in &config.sweep {
+                for chain in ["solana", "base"] {
+                    progress(&format!(
+                        "(e) sweep: {in_flight} paid calls in flight on {chain}, over {} gateways",
+                        urls.len()
+                    ));
+                    steps.push(sweep_step(&http, &urls, &body, &payers, chain, in_flight).await);
+                }
+            }
+            steps
+        }
+    };
+    // Every answered call charged once, no settlement named by two charges.
+    let completed: Vec<_> = ledger::Ledger::connect(url)
+        .await?
+        .charges(None, i64::MAX)
+        .await?
+        .into_iter()
+        .filter(|c| c.status == "completed")
+        .map(|c| (c.chain, c.settlement_tx))
+        .collect();
+    let distinct: std::collections::HashSet<_> = completed.iter().collect();
+    let double_charges = (completed.len() - distinct.len()) as i64;
     drop(net);
 
     let direct = sorted(direct);
@@ -392,7 +475,66 @@ async fn measure(
         direct_ttft_ms: direct_ttft,
         paid_ttft_ms: paid_ttft,
         serial_ttft_ms: serial_ttft,
+        sweep,
+        double_charges,
     })
+}
+
+/// Who pays: the demo payers of localnet's chains (Base's when it runs).
+struct Payers {
+    solana: Arc<solana_keypair::Keypair>,
+    base: Option<alloy::signers::local::PrivateKeySigner>,
+    rpc: RpcClient,
+}
+
+/// `in_flight` × 4 (at least 32) paid calls of `body` on `chain`, `in_flight` at a time, each
+/// to the next of `gateways`; a call that fails is counted, not fatal.
+async fn sweep_step(
+    http: &reqwest::Client,
+    gateways: &[String],
+    body: &Value,
+    payers: &Payers,
+    chain: &'static str,
+    in_flight: usize,
+) -> SweepStep {
+    let requests = (in_flight * 4).max(32);
+    let started = Instant::now();
+    let outcomes: Vec<anyhow::Result<f64>> = futures::stream::iter(0..requests)
+        .map(|i| {
+            let gateway = &gateways[i % gateways.len()];
+            async move {
+                let (t, response) = pay(http, gateway, body, payers, chain).await?;
+                let status = response.status();
+                let text = response.text().await?;
+                anyhow::ensure!(status.is_success(), "answered {status}: {text}");
+                Ok(t.elapsed().as_secs_f64() * 1e3)
+            }
+        })
+        .buffer_unordered(in_flight)
+        .collect()
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut errors = 0;
+    let mut latencies = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(ms) => latencies.push(ms),
+            Err(e) => {
+                errors += 1;
+                tracing::warn!(chain, in_flight, error = %e, "a sweep call failed");
+            }
+        }
+    }
+    let latencies = sorted(latencies);
+    SweepStep {
+        chain,
+        concurrency: in_flight,
+        requests,
+        rps: (requests - errors) as f64 / elapsed,
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+        errors,
+    }
 }
 
 /// `config.requests` requests `request` builds, `config.concurrency` at a time: each one's
@@ -458,14 +600,14 @@ async fn api_key(
         .context("the gateway showed no key")
 }
 
-/// A paid call of `body` at `gateway`: quoted and signed first (client-side work is not what
-/// is measured), then sent; when it was sent, and the response.
+/// A paid call of `body` at `gateway` on `chain` ("solana" or "base"): quoted and signed first
+/// (client-side work is not what is measured), then sent; when it was sent, and the response.
 async fn pay(
     http: &reqwest::Client,
     gateway: &str,
     body: &Value,
-    payer: &solana_keypair::Keypair,
-    rpc: &RpcClient,
+    payers: &Payers,
+    chain: &str,
 ) -> anyhow::Result<(Instant, reqwest::Response)> {
     let quote: Value = http
         .post(format!("{gateway}/v1/quote"))
@@ -474,9 +616,25 @@ async fn pay(
         .await?
         .json()
         .await?;
-    let offer: wire::PaymentRequirements = serde_json::from_value(quote["accepts"][0].clone())?;
-    let payment = client::solana_exact(&offer, payer, rpc.get_latest_blockhash().await?)
-        .map_err(anyhow::Error::msg)?;
+    let offers: Vec<wire::PaymentRequirements> = serde_json::from_value(quote["accepts"].clone())?;
+    let prefix = if chain == "solana" {
+        "solana:"
+    } else {
+        "eip155:"
+    };
+    let offer = offers
+        .iter()
+        .find(|o| o.network.starts_with(prefix))
+        .with_context(|| format!("no offer on {chain}"))?;
+    let payment = match &payers.base {
+        Some(base) if chain == "base" => client::base_payment(offer, base).await,
+        _ => client::solana_exact(
+            offer,
+            &payers.solana,
+            payers.rpc.get_latest_blockhash().await?,
+        ),
+    }
+    .map_err(anyhow::Error::msg)?;
     let t = Instant::now();
     let response = http
         .post(format!("{gateway}/v1/chat/completions"))
