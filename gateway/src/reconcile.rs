@@ -116,6 +116,7 @@ pub async fn reconcile(
     }
     app.metrics.holds_expired.inc_by(done.expired_holds);
     app.ledger.forget_sign_in_nonces().await?;
+    app.ledger.forget_rate_limits().await?;
     Ok(done)
 }
 

@@ -48,4 +48,15 @@ impl Ledger {
         .unwrap_or(interval);
         Ok(Err(Duration::from_secs_f64(wait)))
     }
+
+    /// Forgets the keys whose whole burst is back (their time has passed): the same as never
+    /// seen. Returns how many.
+    pub async fn forget_rate_limits(&self) -> Result<u64, LedgerError> {
+        Ok(
+            sqlx::query("DELETE FROM ledger.rate_limits WHERE tat < clock_timestamp()")
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
+    }
 }

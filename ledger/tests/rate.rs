@@ -38,3 +38,31 @@ async fn a_burst_taken_at_once_from_two_pools_is_granted_exactly(pool: PgPool) {
         "per scope"
     );
 }
+
+/// A key whose whole burst is back is forgotten (one row per client ever seen would grow for
+/// ever); one still spending its burst is kept.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn keys_with_their_burst_back_are_forgotten(pool: PgPool) {
+    let ledger = Ledger::from_pool(pool.clone());
+    // 60,000 a minute: one back every millisecond.
+    assert_eq!(
+        ledger.take_rate("client", "quick", 60_000).await.unwrap(),
+        Ok(())
+    );
+    assert_eq!(ledger.take_rate("client", "slow", 1).await.unwrap(), Ok(()));
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(ledger.forget_rate_limits().await.unwrap(), 1);
+    let kept: Vec<String> = sqlx::query_scalar("SELECT key FROM ledger.rate_limits")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, ["slow"]);
+    assert!(
+        ledger
+            .take_rate("client", "slow", 1)
+            .await
+            .unwrap()
+            .is_err(),
+        "still limited"
+    );
+}
