@@ -1,5 +1,6 @@
 //! The indexer's Prometheus metrics, served at `/metrics` next to the ledger API: how far each
-//! chain's follower is behind the chain's head, where each cursor stands, and the rows written.
+//! chain's follower is behind the chain's head, where each cursor stands, the rows written,
+//! and whether this indexer holds each cursor's lease or stands by.
 //!
 //! Built on the `prometheus` crate with a registry per [`Metrics`] rather than on the `metrics`
 //! facade, whose recorder is global to the process: several indexers in one process (the test
@@ -25,6 +26,7 @@ struct Inner {
     head: IntGaugeVec,
     lag: IntGaugeVec,
     follower_errors: IntCounterVec,
+    lease_held: IntGaugeVec,
     /// Per chain: the head seen last and the cursor written last, for the lag.
     positions: Mutex<HashMap<Chain, (Option<u64>, Option<u64>)>>,
 }
@@ -63,6 +65,11 @@ impl Default for Metrics {
                 "paywire_indexer_follower_errors_total",
                 "Errors a follower recovered from by retrying (see the logs for each)",
                 &["chain"],
+            ),
+            lease_held: gauge(
+                "paywire_indexer_lease_held",
+                "1 while this indexer holds the cursor's lease and follows, 0 while it stands by",
+                &["cursor"],
             ),
             registry,
             positions: Mutex::default(),
@@ -111,6 +118,14 @@ impl Metrics {
     /// The chain reported `head` as its newest slot or block.
     pub fn head(&self, chain: Chain, head: u64) {
         self.record(chain, Some(head), None);
+    }
+
+    /// This indexer took (`true`) or is standing by for (`false`) the lease on `cursor`.
+    pub fn lease(&self, cursor: &str, held: bool) {
+        self.0
+            .lease_held
+            .with_label_values(&[cursor])
+            .set(i64::from(held));
     }
 
     /// A follower hit an error and will retry.

@@ -39,19 +39,26 @@ pub async fn run(
     if let Some(section) = &config.base {
         let follower = section.follower(metrics);
         let cursor = follower.cursor.clone();
-        followers.push(Box::pin(leading(ledger, cursor, progress, move |ledger| {
-            let follower = BaseFollower::new(follower.clone(), ledger);
-            progress(&format!(
-                "following USDC on Base at {} (treasury {})",
-                section.rpc_url, section.treasury
-            ));
-            async move { follower?.run().await }
-        })));
+        followers.push(Box::pin(leading(
+            ledger,
+            metrics,
+            cursor,
+            progress,
+            move |ledger| {
+                let follower = BaseFollower::new(follower.clone(), ledger);
+                progress(&format!(
+                    "following USDC on Base at {} (treasury {})",
+                    section.rpc_url, section.treasury
+                ));
+                async move { follower?.run().await }
+            },
+        )));
     }
     if let Some(section) = &config.solana {
         let cursor = section.cursor.clone();
         followers.push(Box::pin(leading(
             ledger,
+            metrics,
             cursor,
             progress,
             move |ledger| async move {
@@ -92,6 +99,7 @@ const STANDBY_POLL: Duration = Duration::from_millis(500);
 /// Postgres broke, and another took over).
 async fn leading<Fut>(
     ledger: &Ledger,
+    metrics: &Metrics,
     cursor: String,
     progress: &(impl Fn(&str) + Sync),
     follow: impl Fn(Ledger) -> Fut,
@@ -110,6 +118,7 @@ where
         let mut lease = match ledger.try_lease(&cursor, &holder).await {
             Ok(Some(lease)) => lease,
             Ok(None) => {
+                metrics.lease(&cursor, false);
                 if !standing_by {
                     let by = match ledger.lease_holder(&cursor).await {
                         Ok(Some((holder, ..))) => holder,
@@ -129,6 +138,7 @@ where
                 continue;
             }
         };
+        metrics.lease(&cursor, true);
         if standing_by {
             progress(&format!(
                 "took over {cursor} (lease epoch {}): resuming from the cursor",
@@ -147,6 +157,7 @@ where
                 tracing::warn!(cursor, "lost the lease (the connection holding it broke); standing by");
             }
         }
+        metrics.lease(&cursor, false);
     }
 }
 

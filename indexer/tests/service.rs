@@ -329,6 +329,15 @@ async fn metrics_show_the_cursor_lag_and_rows_written(pool: PgPool) {
         .await
         .unwrap()
         .expect("cursor written");
+    assert_eq!(
+        samples(
+            &exposition,
+            "paywire_indexer_lease_held",
+            &[("cursor", "solana")]
+        ),
+        [1],
+        "this indexer follows Solana, not standing by"
+    );
     let given_id = reqwest::Client::new()
         .get(url.replace("/metrics", "/ledger/cursors"))
         .header("x-request-id", "operator-7")
