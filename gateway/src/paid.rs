@@ -204,9 +204,8 @@ impl Paid {
             );
         }
         let client_waits = handover.answer();
-        let streamed = matches!(&self.sale, Sale::Call(priced) if priced.stream);
-        // A stream nobody waits for is asked again, whole (this one is dropped).
-        let called = match (upstream, client_waits || !streamed) {
+        // Only streams overlap: one nobody waits for is asked again, whole (this one is dropped).
+        let called = match (upstream, client_waits) {
             (Some(upstream), true) => Some(upstream.called().await),
             _ => None,
         };

@@ -306,12 +306,7 @@ async fn a_payment_the_client_stopped_waiting_for_is_answered_on_retry(pool: PgP
     // and the answer asked again, whole, for the retry.
     assert_eq!(*calls.lock().unwrap(), ["ok", "ok"]);
     let metrics = metrics_at(&w, &gateway).await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == "paywire_upstream_abandoned_total 1"),
-        "{metrics}"
-    );
+    assert_eq!(counter(&metrics, "paywire_upstream_abandoned_total"), 1);
     let charges = charges(&w.pool).await;
     assert_eq!(charges.len(), 1);
     assert_eq!(charges[0].status, "completed");
@@ -713,12 +708,7 @@ async fn a_client_that_disconnects_while_its_payment_settles_gets_the_answer_lat
     // Answered once to the payer; if it left after the claim, the stream started with the
     // settlement had nobody to go to and was dropped (counted), the answer asked whole.
     let calls = w.calls.lock().unwrap().len() as u64;
-    let abandoned = metrics(&w)
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix("paywire_upstream_abandoned_total "))
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap();
+    let abandoned = counter(&metrics(&w).await, "paywire_upstream_abandoned_total");
     assert_eq!(
         calls,
         1 + abandoned,

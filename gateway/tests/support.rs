@@ -262,6 +262,14 @@ pub async fn metrics(w: &World) -> String {
     metrics_at(w, &w.gateway).await
 }
 
+/// The value of the unlabelled counter `name` in a `/metrics` text.
+pub fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no counter {name} in {metrics}"))
+}
+
 /// The `/metrics` text of the gateway at `gateway`.
 pub async fn metrics_at(w: &World, gateway: &str) -> String {
     w.http
