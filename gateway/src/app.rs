@@ -185,7 +185,7 @@ impl App {
                 "client",
             ),
             key_limits: KeyLimits::new(ledger.clone()),
-            treasury: Treasury::new(config.solana.as_ref(), config.base.as_ref())?,
+            treasury: Treasury::new(config.solana.as_ref(), config.base.as_ref(), ledger.clone())?,
             metrics: Arc::default(),
             pricing: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -310,19 +310,9 @@ fn local_evm(b: &BasePayments) -> Result<EvmExact, GatewayError> {
         None => std::env::var("PAYWIRE_BASE_FACILITATOR_KEY")
             .map_err(|_| bad("[base] needs facilitator_private_key, PAYWIRE_BASE_FACILITATOR_KEY or a facilitator_url".into()))?,
     };
-    let chain_id = b
-        .network
-        .strip_prefix("eip155:")
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| {
-            bad(format!(
-                "[base] network {} is not eip155:<chain id>",
-                b.network
-            ))
-        })?;
     EvmExact::new(EvmConfig {
         network: b.network.clone(),
-        chain_id,
+        chain_id: b.chain_id()?,
         usdc: b.usdc,
         usdc_name: b.usdc_name.clone(),
         usdc_version: b.usdc_version.clone(),

@@ -102,6 +102,21 @@ pub struct BasePayments {
     pub treasury_private_key: Option<String>,
 }
 
+impl BasePayments {
+    /// The chain id in `network` (`eip155:<chain id>`).
+    pub fn chain_id(&self) -> Result<u64, GatewayError> {
+        self.network
+            .strip_prefix("eip155:")
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| {
+                GatewayError::Config(format!(
+                    "[base] network {} is not eip155:<chain id>",
+                    self.network
+                ))
+            })
+    }
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8402))
 }

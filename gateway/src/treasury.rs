@@ -1,16 +1,14 @@
 //! Paying out of the treasury: a withdrawal's USDC back to its wallet, on the wallet's chain.
 //! The transfer's id is written to the ledger once signed and before it is sent, so a
 //! withdrawal whose answer is lost can still be found on chain, and one that may have been
-//! broadcast is never credited back before the chain says it failed. On Base, gateways sharing
-//! the treasury key take turns under a lock in Postgres (nonces).
+//! broadcast is never credited back before the chain says it failed. On Base, the treasury
+//! key's nonces are handed out by the ledger, so gateways sharing it send at once.
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use alloy::{
-    consensus::TxEnvelope,
-    network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
     primitives::{Address, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
 use ledger::{Chain, Ledger, Withdrawal};
@@ -27,7 +25,10 @@ use crate::{
     config::{read_keypair, BasePayments, SolanaPayments},
     GatewayError,
 };
-use x402::eip3009::Eip3009Token;
+use x402::{
+    eip3009::Eip3009Token,
+    sender::{Sender, Sent},
+};
 
 /// USDC's decimals, on both chains.
 const USDC_DECIMALS: u8 = 6;
@@ -58,9 +59,9 @@ struct SolanaTreasury {
 }
 
 struct BaseTreasury {
+    /// Reads and receipts.
     provider: DynProvider,
-    wallet: EthereumWallet,
-    address: Address,
+    sender: Sender,
     usdc: Address,
 }
 
@@ -69,6 +70,7 @@ impl Treasury {
     pub fn new(
         solana: Option<&SolanaPayments>,
         base: Option<&BasePayments>,
+        ledger: Ledger,
     ) -> Result<Self, GatewayError> {
         let solana = match solana {
             Some(s) => match &s.treasury_keypair {
@@ -116,16 +118,15 @@ impl Treasury {
                         let url = b.rpc_url.parse().map_err(|e| {
                             GatewayError::Config(format!("[base] rpc_url {}: {e}", b.rpc_url))
                         })?;
-                        // No fillers: the transfer is filled and signed here, so its hash is
-                        // known (and recorded) before it is sent.
+                        // No fillers: the transfer is filled and signed by the sender, so its
+                        // hash is known (and recorded) before it is sent.
                         let provider = ProviderBuilder::new()
                             .disable_recommended_fillers()
                             .connect_http(url)
                             .erased();
                         Some(BaseTreasury {
+                            sender: Sender::new(provider.clone(), signer, b.chain_id()?, ledger),
                             provider,
-                            wallet: EthereumWallet::from(signer),
-                            address: b.treasury,
                             usdc: b.usdc,
                         })
                     }
@@ -262,74 +263,50 @@ impl BaseTreasury {
         let Ok(to) = Address::from_str(&withdrawal.payer) else {
             return Payout::Failed(format!("{} is not a Base address", withdrawal.payer));
         };
-        // One send at a time per treasury key, across gateways: nonces.
-        let _turn = match ledger.signer_turn(&self.address.to_string()).await {
-            Ok(turn) => turn,
-            Err(e) => return Payout::Failed(format!("waiting for the treasury key: {e}")),
-        };
-        let envelope = match self.signed_transfer(to, amount).await {
-            Ok(envelope) => envelope,
+        let transfer = Eip3009Token::new(self.usdc, &self.provider)
+            .transfer(to, U256::from(amount))
+            .into_transaction_request();
+        let unsent = match self.sender.prepare(transfer, None).await {
+            Ok(unsent) => unsent,
             // Nothing was sent: the node refused to estimate it (the treasury lacks the USDC,
             // say) or did not answer.
-            Err(e) => return Payout::Failed(format!("refused: {}", x402::redact(&e))),
+            Err(e) => return Payout::Failed(format!("refused: {e}")),
         };
-        let hash = envelope.tx_hash().to_string();
-        if let Err(e) = ledger.withdrawal_signed(withdrawal.id, &hash).await {
-            return Payout::Failed(format!("recording the transfer: {e}"));
-        }
-        let pending = match self.provider.send_tx_envelope(envelope).await {
-            Ok(pending) => pending,
-            Err(e) => {
-                tracing::warn!(hash, error = %x402::redact(&e.to_string()), "withdrawal may not have been sent");
-                return Payout::Pending(hash);
-            }
+        let signed = match self.sender.sign(&unsent).await {
+            Ok(signed) => signed,
+            Err(e) => return Payout::Failed(format!("taking a nonce for the treasury key: {e}")),
         };
-        match pending
-            .with_timeout(Some(BASE_RECEIPT_WAIT))
-            .get_receipt()
+        let hash = signed.hash();
+        if let Err(e) = ledger
+            .withdrawal_signed(withdrawal.id, &hash.to_string())
             .await
         {
-            Ok(receipt) if receipt.status() => Payout::Sent(hash),
+            self.sender.unsent(signed).await;
+            return Payout::Failed(format!("recording the transfer: {e}"));
+        }
+        match self.sender.send(signed).await {
+            Sent::Taken(_) => {}
+            Sent::Unknown(_) => {
+                tracing::warn!(%hash, "withdrawal may not have been sent");
+                return Payout::Pending(hash.to_string());
+            }
+            Sent::NonceUsed => return Payout::Failed(
+                "its nonce was used by another transaction of the treasury key; nothing was sent"
+                    .into(),
+            ),
+            Sent::Refused(e) => return Payout::Failed(format!("refused: {e}")),
+        }
+        let receipt = PendingTransactionBuilder::new(self.provider.root().clone(), hash)
+            .with_timeout(Some(BASE_RECEIPT_WAIT))
+            .get_receipt()
+            .await;
+        match receipt {
+            Ok(receipt) if receipt.status() => Payout::Sent(hash.to_string()),
             Ok(_) => Payout::Failed(format!("transfer {hash} reverted")),
             Err(e) => {
-                tracing::warn!(hash, error = %x402::redact(&e.to_string()), "withdrawal sent, not confirmed");
-                Payout::Pending(hash)
+                tracing::warn!(%hash, error = %x402::redact(&e.to_string()), "withdrawal sent, not confirmed");
+                Payout::Pending(hash.to_string())
             }
         }
-    }
-
-    /// The USDC transfer of `amount` to `to`, filled (nonce, gas, fees, chain) and signed.
-    async fn signed_transfer(&self, to: Address, amount: u64) -> Result<TxEnvelope, String> {
-        let text = |e: &dyn std::fmt::Display| e.to_string();
-        let request = Eip3009Token::new(self.usdc, &self.provider)
-            .transfer(to, U256::from(amount))
-            .into_transaction_request()
-            .with_from(self.address);
-        let nonce = self
-            .provider
-            .get_transaction_count(self.address)
-            .pending()
-            .await
-            .map_err(|e| text(&e))?;
-        let gas = self
-            .provider
-            .estimate_gas(request.clone())
-            .await
-            .map_err(|e| text(&e))?;
-        let fees = self
-            .provider
-            .estimate_eip1559_fees()
-            .await
-            .map_err(|e| text(&e))?;
-        let chain_id = self.provider.get_chain_id().await.map_err(|e| text(&e))?;
-        request
-            .with_nonce(nonce)
-            .with_gas_limit(gas)
-            .with_max_fee_per_gas(fees.max_fee_per_gas)
-            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
-            .with_chain_id(chain_id)
-            .build(&self.wallet)
-            .await
-            .map_err(|e| text(&e))
     }
 }

@@ -523,7 +523,7 @@ async fn two_gateways_sharing_a_base_key_settle_concurrently(pool: PgPool) {
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn an_authorization_used_by_someone_else_is_paid(pool: PgPool) {
     use x402::evm::{EvmConfig, EvmExact};
-    let w = world(pool, "ok").await;
+    let w = world(pool.clone(), "ok").await;
     let b = w.net.state.base.as_ref().unwrap();
     let config = |key: &str| EvmConfig {
         network: "eip155:84532".into(),
@@ -542,12 +542,22 @@ async fn an_authorization_used_by_someone_else_is_paid(pool: PgPool) {
         .unwrap();
     let verified = ours.verify(&payment, &required).await.unwrap();
 
+    let ledger = ledger::Ledger::from_pool(pool);
     let front_run = theirs
-        .submit(&verified)
+        .sender(ledger.clone())
+        .submit(theirs.settlement(&verified), None)
         .await
         .expect("the payer sends it first");
-    let ours_sent = ours.submit(&verified).await;
-    let settled = ours.confirm(&verified, ours_sent).await.unwrap();
+    // Ours is refused at estimation (the authorization is used): nothing sent, and still paid.
+    let ours_sent = ours
+        .sender(ledger)
+        .submit(ours.settlement(&verified), None)
+        .await;
+    assert!(
+        matches!(ours_sent, Err(x402::sender::NotSent::Refused(_))),
+        "{ours_sent:?}"
+    );
+    let settled = ours.confirm(&verified, None).await.unwrap();
     assert_eq!(settled, front_run.to_string());
 }
 

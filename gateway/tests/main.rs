@@ -7,6 +7,7 @@ mod faults;
 mod hardening;
 mod interop;
 mod keys;
+mod nonces;
 mod once;
 mod overlap;
 mod paid;

@@ -25,6 +25,7 @@ async fn start() -> Chain {
     let node = EvmNode::start(EvmConfig {
         port: 0,
         anvil: None,
+        block_time: None,
     })
     .await
     .expect("anvil starts (npm install --prefix localnet/evm installs it)");

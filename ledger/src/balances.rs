@@ -111,7 +111,7 @@ impl Ledger {
         .bind(hold.ttl.as_secs_f64())
         .bind(EntryKind::Hold.as_ref())
         .bind(hold.api_key)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.calls())
         })
         .await?;
         if let Some((hold_id, available)) = held {
@@ -184,7 +184,7 @@ impl Ledger {
             .bind(HoldStatus::Open)
             .bind(EntryKind::Release.as_ref())
             .bind(EntryKind::Charge.as_ref())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.calls())
         })
         .await?;
         available.as_deref().map(units).transpose()
@@ -200,7 +200,7 @@ impl Ledger {
                 .bind(HoldStatus::Open)
                 .bind(EntryKind::Release.as_ref())
                 .bind(false)
-                .fetch_optional(self.pool())
+                .fetch_optional(self.calls())
         })
         .await?;
         released.map(|(available, _)| units(&available)).transpose()

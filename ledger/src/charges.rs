@@ -72,12 +72,6 @@ impl Completion {
     }
 }
 
-/// A signer's turn to send (a Postgres transaction holding an advisory lock; dropping it
-/// rolls back and frees the lock).
-pub struct SignerTurn {
-    _lock: sqlx::Transaction<'static, sqlx::Postgres>,
-}
-
 /// A charge a gateway left half-way (see [`Ledger::stale_charges`]).
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct StaleCharge {
@@ -308,17 +302,6 @@ impl Ledger {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// Waits for `signer`'s turn to send a transaction, across every process sharing this
-    /// database; the turn ends when the returned guard is dropped.
-    pub async fn signer_turn(&self, signer: &str) -> Result<SignerTurn, LedgerError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("paywire.signer.{signer}"))
-            .execute(&mut *tx)
-            .await?;
-        Ok(SignerTurn { _lock: tx })
     }
 
     /// How many of `payer`'s payments passed verification and then failed on chain (our fee

@@ -12,6 +12,7 @@ mod error;
 pub mod fixtures;
 mod keys;
 mod lease;
+mod nonces;
 mod rate;
 mod reads;
 mod revenue;
@@ -27,9 +28,7 @@ pub use audit_reads::{
     TreasuryFlows, UncausedOutflow, UncomputedRelease, WithdrawalLeg,
 };
 pub use balances::{Balance, BalanceEntry, Held, HoldUsage, NewHold};
-pub use charges::{
-    ChargeRecord, Claim, Completion, NewCharge, SettlementOutcome, SignerTurn, StaleCharge,
-};
+pub use charges::{ChargeRecord, Claim, Completion, NewCharge, SettlementOutcome, StaleCharge};
 pub use error::LedgerError;
 pub use keys::{ApiKey, NewKey};
 pub use lease::Lease;
@@ -48,7 +47,13 @@ pub use vocabulary::{
 pub use withdrawals::{Requested, Withdrawal};
 pub use write::{copy_format, WriteOutcome, TRANSFER_COPY};
 
-use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool};
+use std::str::FromStr;
+
+use sqlx::{
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool,
+};
 
 /// The ledger's migrations, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -56,6 +61,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 #[derive(Clone)]
 pub struct Ledger {
     pool: PgPool,
+    /// Connections whose commits do not wait for the disk, for the bookkeeping of calls served
+    /// from a balance (a hold and its close): a Postgres crash can forget the last fraction
+    /// of a second of them, which costs us the calls, never a payer (see docs/decisions.md).
+    calls: PgPool,
     /// Set on a follower's ledger (see [`Ledger::fenced`]): its writes need the lease.
     fence: Option<std::sync::Arc<lease::Fence>>,
 }
@@ -63,23 +72,39 @@ pub struct Ledger {
 impl Ledger {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            // Fail fast with a clear message rather than retry for sqlx's default 30 s.
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
-            .await
-            .map_err(|e| LedgerError::Connect {
-                url: redact(url),
-                source: e,
-            })?;
-        let ledger = Ledger { pool, fence: None };
+        let connect_error = |e| LedgerError::Connect {
+            url: redact(url),
+            source: e,
+        };
+        let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
+        let pool = |options: PgConnectOptions| {
+            PgPoolOptions::new()
+                .max_connections(8)
+                // Fail fast with a clear message rather than retry for sqlx's default 30 s.
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                // No round trip to test a connection before each statement: a broken one
+                // fails its statement and is dropped.
+                .test_before_acquire(false)
+                .connect_with(options)
+        };
+        let ledger = Ledger {
+            pool: pool(options.clone()).await.map_err(connect_error)?,
+            calls: pool(options.options([("synchronous_commit", "off")]))
+                .await
+                .map_err(connect_error)?,
+            fence: None,
+        };
         ledger.migrate().await?;
         Ok(ledger)
     }
 
+    /// A ledger on `pool` alone (every commit waited for).
     pub fn from_pool(pool: PgPool) -> Self {
-        Ledger { pool, fence: None }
+        Ledger {
+            calls: pool.clone(),
+            pool,
+            fence: None,
+        }
     }
 
     pub async fn migrate(&self) -> Result<(), LedgerError> {
@@ -89,6 +114,11 @@ impl Ledger {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The pool for a balance-served call's hold and its close.
+    pub(crate) fn calls(&self) -> &PgPool {
+        &self.calls
     }
 
     /// Where the follower `name` has durably ingested up to.

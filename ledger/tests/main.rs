@@ -2,6 +2,7 @@
 
 mod balances;
 mod lease;
+mod nonces;
 mod rate;
 mod reads;
 mod revenue;

@@ -66,6 +66,9 @@ pub struct EvmConfig {
     pub port: u16,
     /// The anvil binary; `None` looks for it (see [`find_anvil`]).
     pub anvil: Option<PathBuf>,
+    /// Mine a block this often, with every transaction sent meanwhile, as a real chain does;
+    /// `None` mines one block per transaction, at once.
+    pub block_time: Option<std::time::Duration>,
 }
 
 /// A running anvil with TestUSDC deployed. Dropping it kills anvil.
@@ -96,6 +99,13 @@ impl EvmNode {
                 &CHAIN_ID.to_string(),
                 "--silent",
             ])
+            .args(
+                config
+                    .block_time
+                    .map(|t| ["--block-time".to_string(), t.as_secs_f64().to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             // anvil must not hold our stderr: a test runner waits for every holder to close it.

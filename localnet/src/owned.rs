@@ -64,6 +64,7 @@ impl LocalnetConfig {
             slot_time,
             program: Default::default(),
             evm,
+            evm_block_time: None,
             anvil: None,
             data_dir: Default::default(),
         }

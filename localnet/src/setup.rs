@@ -47,6 +47,8 @@ pub struct LocalnetConfig {
     pub program: ProgramBuild,
     /// Start anvil too.
     pub evm: bool,
+    /// anvil's block time (`None`: a block per transaction).
+    pub evm_block_time: Option<Duration>,
     pub anvil: Option<PathBuf>,
     /// Where keypair files are written.
     pub data_dir: PathBuf,
@@ -153,6 +155,7 @@ impl Localnet {
             let evm = EvmNode::start(EvmConfig {
                 port: config.evm_port,
                 anvil: config.anvil.clone(),
+                block_time: config.evm_block_time,
             })
             .await?;
             let base = set_up_base(&evm).await?;

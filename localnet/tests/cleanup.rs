@@ -60,6 +60,7 @@ fn anvil_dies_when_its_owner_panics() {
             let evm = EvmNode::start(EvmConfig {
                 port: 0,
                 anvil: None,
+                block_time: None,
             })
             .await
             .unwrap();

@@ -38,6 +38,7 @@ async fn local_usdc() -> (
     let evm = EvmNode::start(EvmConfig {
         port: 0,
         anvil: None,
+        block_time: None,
     })
     .await
     .expect("start anvil");

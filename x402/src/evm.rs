@@ -5,16 +5,16 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, Bytes, FixedBytes, Signature, TxHash, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::Filter,
+    rpc::types::{Filter, TransactionRequest},
     signers::local::PrivateKeySigner,
     sol_types::{Eip712Domain, SolEvent, SolStruct},
 };
 
 use super::{
     eip3009::{self, address, Eip3009Payload, Eip3009Token, Signed, TransferWithAuthorization},
+    sender::Sender,
     wire::{PaymentPayload, PaymentRequirements},
     Reason, Rejection,
 };
@@ -51,6 +51,8 @@ pub struct VerifiedEvm {
     pub amount: u64,
     /// The chain's height when it was verified: whatever uses the authorization comes after.
     pub verified_at_block: u64,
+    /// The gas its settlement needs, as the node estimated it when verifying.
+    pub gas: u64,
 }
 
 pub struct EvmExact {
@@ -70,17 +72,22 @@ impl EvmExact {
             .rpc_url
             .parse()
             .map_err(|e| format!("base rpc_url {}: {e}", config.rpc_url))?;
-        // Nonces are read from the node (pending) at each send, not cached in this process:
-        // gateways sharing one key take turns under a lock in Postgres (see the facilitator).
+        // Reads and simulations only: settlements are sent by a [`Sender`].
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
-            .with_gas_estimation()
-            .with_simple_nonce_management()
-            .fetch_chain_id()
-            .wallet(EthereumWallet::from(config.facilitator.clone()))
             .connect_http(url)
             .erased();
         Ok(EvmExact { config, provider })
+    }
+
+    /// A sender of this facilitator key's transactions, its nonces from `ledger`.
+    pub fn sender(&self, ledger: ledger::Ledger) -> Sender {
+        Sender::new(
+            self.provider.clone(),
+            self.config.facilitator.clone(),
+            self.config.chain_id,
+            ledger,
+        )
     }
 
     pub fn domain(&self) -> Eip712Domain {
@@ -176,7 +183,12 @@ impl EvmExact {
         let unexpected =
             |e: alloy::contract::Error| super::chain_unavailable("reading USDC on Base", &e);
         let state = token.authorizationState(authorization.from, authorization.nonce);
-        let (used, height) = tokio::join!(state.call(), self.provider.get_block_number());
+        let balance = token.balanceOf(authorization.from);
+        let (used, height, held) = tokio::join!(
+            state.call(),
+            self.provider.get_block_number(),
+            balance.call()
+        );
         let verified_at_block =
             height.map_err(|e| super::chain_unavailable("reading Base's height", &e))?;
         if used.map_err(unexpected)? {
@@ -185,20 +197,17 @@ impl EvmExact {
                 "this authorization was already used",
             ));
         }
-        if token
-            .balanceOf(authorization.from)
-            .call()
-            .await
-            .map_err(unexpected)?
-            < authorization.value
-        {
+        if held.map_err(unexpected)? < authorization.value {
             return Err(Rejection::new(
                 Reason::InsufficientFunds,
                 format!("{} holds less than {amount} USDC units", authorization.from),
             ));
         }
-        self.call(&authorization, &signature_bytes)
-            .call()
+        // Simulated by estimating it: a call that would revert is refused, and settlement
+        // sends it with this gas without asking the node again.
+        let gas = self
+            .call(&authorization, &signature_bytes)
+            .estimate_gas()
             .await
             .map_err(|e| {
                 Rejection::new(
@@ -215,6 +224,7 @@ impl EvmExact {
             signature: signature_bytes,
             amount,
             verified_at_block,
+            gas,
         })
     }
 
@@ -236,19 +246,10 @@ impl EvmExact {
         alloy::contract::SolCallBuilder::new_sol(&self.provider, &self.config.usdc, &call)
     }
 
-    /// Sends `transferWithAuthorization`; the transaction's hash if the node took it.
-    pub async fn submit(&self, verified: &VerifiedEvm) -> Option<TxHash> {
-        match self
-            .call(&verified.authorization, &verified.signature)
-            .send()
-            .await
-        {
-            Ok(pending) => Some(*pending.tx_hash()),
-            Err(e) => {
-                tracing::warn!(error = %super::redact(&e.to_string()), "submitting an authorization");
-                None
-            }
-        }
+    /// The `transferWithAuthorization` that settles `verified`.
+    pub fn settlement(&self, verified: &VerifiedEvm) -> TransactionRequest {
+        self.call(&verified.authorization, &verified.signature)
+            .into_transaction_request()
     }
 
     /// Waits for the authorization submitted as `ours` (if it was) to be used, or to expire;

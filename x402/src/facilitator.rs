@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     evm::{EvmExact, Usage, VerifiedEvm},
+    sender::{NotSent, Sender},
     svm::{SvmExact, VerifiedSvm},
     wire::{
         FacilitatorRequest, PaymentPayload, PaymentRequirements, SettlementResponse,
@@ -45,7 +46,8 @@ pub struct Facilitator {
     ledger: Ledger,
     /// Base sends queue here first, so a process waits for the signer's turn in Postgres
     /// with one database connection, not one per waiting settlement.
-    base_sends: tokio::sync::Mutex<()>,
+    /// Sends Base settlements from the facilitator's key.
+    base_sender: Option<Sender>,
 }
 
 /// A payment that passed verification.
@@ -126,10 +128,10 @@ impl Verified {
 impl Facilitator {
     pub fn new(svm: Option<SvmExact>, evm: Option<EvmExact>, ledger: Ledger) -> Self {
         Facilitator {
+            base_sender: evm.as_ref().map(|evm| evm.sender(ledger.clone())),
             svm,
             evm,
             ledger,
-            base_sends: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -264,19 +266,20 @@ impl Facilitator {
         outcome
     }
 
-    /// Sends an authorization in this key's turn — one sender at a time across every gateway
-    /// process, each reading the next nonce from the node after the previous one's
-    /// transaction is in — then waits for its outcome outside it.
+    /// Sends an authorization — its nonce handed out by the ledger, so every gateway process
+    /// sharing the key sends at once — then waits for its outcome. One the node will not take
+    /// (someone used the authorization first, say) is still waited for: it may be paid.
     async fn settle_base(&self, v: &VerifiedEvm) -> Result<String, Rejection> {
         let evm = self.evm.as_ref().expect("verified on base");
-        let queued = self.base_sends.lock().await;
-        let turn = self
-            .ledger
-            .signer_turn(&evm.config.facilitator.address().to_string())
-            .await
-            .map_err(|e| ledger_unavailable("waiting for the Base signer", &e))?;
-        let ours = evm.submit(v).await;
-        drop((turn, queued));
+        let sender = self.base_sender.as_ref().expect("made with evm");
+        let ours = match sender.submit(evm.settlement(v), Some(v.gas)).await {
+            Ok(hash) => Some(hash),
+            Err(NotSent::Ledger(e)) => return Err(ledger_unavailable("taking a nonce", &e)),
+            Err(NotSent::Refused(e)) => {
+                tracing::warn!(error = %e, "submitting an authorization");
+                None
+            }
+        };
         evm.confirm(v, ours).await
     }
 

@@ -8,6 +8,7 @@ pub mod evm;
 pub mod facilitator;
 pub mod payments;
 mod reason;
+pub mod sender;
 pub mod siwx;
 pub mod svm;
 pub mod wire;

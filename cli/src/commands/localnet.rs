@@ -93,6 +93,7 @@ pub async fn run(args: LocalnetArgs) -> anyhow::Result<()> {
         evm_port: args.evm_port,
         slot_time: Duration::from_millis(args.slot_ms),
         evm: !args.no_evm,
+        evm_block_time: None,
         anvil: args.anvil,
         data_dir: data_dir.clone(),
         program: program_build(&args.program)?,

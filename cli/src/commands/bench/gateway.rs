@@ -236,10 +236,15 @@ async fn measure(
     // Its key files go with it, on every way out of here.
     let net = localnet::Localnet::start_in(
         localnet::DataDir::temporary("paywire-bench-")?,
-        localnet::LocalnetConfig::free_ports(
-            Duration::from_millis(config.slot_ms),
-            !config.sweep.is_empty(),
-        ),
+        localnet::LocalnetConfig {
+            // Base mines a block per slot too, with every transaction sent meanwhile, as the
+            // chain does (one block per transaction would measure anvil's mining, not us).
+            evm_block_time: Some(Duration::from_millis(config.slot_ms)),
+            ..localnet::LocalnetConfig::free_ports(
+                Duration::from_millis(config.slot_ms),
+                !config.sweep.is_empty(),
+            )
+        },
         |_| {},
     )
     .await?;
