@@ -312,12 +312,7 @@ async fn start(
     let agent = Agent::new(&net.state)?;
     let http = reqwest::Client::new();
     for i in 0..config.calls {
-        let model = if i % 2 == 0 { TOKENIZED } else { HELD };
-        let chain = if (i / 2) % 2 == 0 {
-            "solana:"
-        } else {
-            "eip155:"
-        };
+        let (model, chain) = demo_call(i);
         let receipt = agent.call(&http, &gateway_url, model, chain, i).await?;
         eprintln!(
             "      call {:>2}: {model:<15} {:<7} charged {} → {}",
@@ -764,9 +759,25 @@ async fn wait_for_audit(ledger: &Ledger, signatures: &[String]) -> anyhow::Resul
     }
 }
 
+/// The demo's `i`th call: chains alternate from the first call (two calls pay on both), the
+/// model every second call (four cover each model on each chain).
+fn demo_call(i: usize) -> (&'static str, &'static str) {
+    let model = if (i / 2) % 2 == 0 { TOKENIZED } else { HELD };
+    let chain = if i % 2 == 0 { "solana:" } else { "eip155:" };
+    (model, chain)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_demo_calls_pay_on_both_chains_and_four_cover_each_model_on_each() {
+        let chains: Vec<_> = (0..2).map(|i| demo_call(i).1).collect();
+        assert_eq!(chains, ["solana:", "eip155:"]);
+        let four: std::collections::BTreeSet<_> = (0..4).map(demo_call).collect();
+        assert_eq!(four.len(), 4, "{four:?}");
+    }
 
     /// A localnet's state with its key files under `dir`.
     fn state(dir: &str) -> LocalnetState {
