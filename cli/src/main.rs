@@ -66,6 +66,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // First, while one thread runs: errors capture a backtrace only when it will be printed.
+    logs::capture_backtraces();
     let cli = Cli::parse();
     logs::init(cli.log_format);
     let format = cli.log_format;
