@@ -1,8 +1,9 @@
 //! A paid call's upstream call (for a stream paid per call, started while its payment
 //! settles) and, once the call is paid for (settled, or held on the payer's balance), the
 //! answer. A JSON answer is read whole and returned with the receipt in headers. A stream
-//! is passed through event by event as it arrives, watching for usage; it ends with a
-//! `paywire.receipt` event. Whatever happens — every provider down, the upstream dying
+//! is passed through event by event as it arrives, watching for usage; it ends with the
+//! receipt, as a chunk before `[DONE]` (where OpenAI SDKs still read) and as a
+//! `paywire.receipt` event after it. Whatever happens — every provider down, the upstream dying
 //! mid-stream, the client going away — the [`Bill`] is booked with what was actually
 //! delivered and the rest goes back to the payer.
 
@@ -311,7 +312,9 @@ impl StreamTask {
             };
             let data = event.data.trim();
             if data == "[DONE]" {
+                // Held back: the receipt chunk goes before it, where OpenAI SDKs still read.
                 done = true;
+                continue;
             } else if let Ok(json) = serde_json::from_str::<Value>(data) {
                 if let Some(u) = usage_of(&json) {
                     usage = Some(u);
@@ -417,6 +420,18 @@ impl StreamTask {
                 .await;
         }
         if !client_gone {
+            // The receipt as an OpenAI chunk with no choices (SDKs surface extra fields), then
+            // the [DONE] the upstream sent, then as its own event for x402-aware clients.
+            let chunk = json!({
+                "object": "chat.completion.chunk",
+                "model": self.slug,
+                "choices": [],
+                "paywire_receipt": receipt,
+            });
+            let _ = tx.send(Event::default().data(chunk.to_string())).await;
+            if done {
+                let _ = tx.send(Event::default().data("[DONE]")).await;
+            }
             let _ = tx
                 .send(
                     Event::default()

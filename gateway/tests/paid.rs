@@ -138,16 +138,23 @@ async fn a_streamed_solana_call_passes_events_through_and_ends_with_the_receipt(
     assert!(response.headers().contains_key(wire::PAYMENT_RESPONSE));
     let text = response.text().await.unwrap();
     let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
-    assert_eq!(events.len(), 5, "{text}");
+    assert_eq!(events.len(), 6, "{text}");
     assert!(events[0].contains("Hello") && events[1].contains(" world"));
     assert!(events[2].contains("\"usage\""));
-    assert_eq!(events[3], "data: [DONE]");
+    // Before [DONE], where OpenAI SDKs still read: a chunk with no choices carrying the
+    // receipt as an extra field.
+    let chunk: Value =
+        serde_json::from_str(events[3].strip_prefix("data: ").expect("a data event")).unwrap();
+    assert_eq!(chunk["object"], "chat.completion.chunk");
+    assert_eq!(chunk["choices"], serde_json::json!([]));
+    assert_eq!(events[4], "data: [DONE]");
     let receipt: Value = serde_json::from_str(
-        events[4]
+        events[5]
             .strip_prefix("event: paywire.receipt\ndata: ")
             .expect("the receipt comes last"),
     )
     .unwrap();
+    assert_eq!(chunk["paywire_receipt"], receipt, "the same receipt twice");
     assert_eq!(receipt["charged"], "0.002090");
     assert_eq!(receipt["actual_cost"], "0.001000");
     assert_eq!(receipt["credit"], "0.001090");
