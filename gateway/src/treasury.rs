@@ -274,7 +274,7 @@ impl BaseTreasury {
         };
         let signed = match self.sender.sign(&unsent).await {
             Ok(signed) => signed,
-            Err(e) => return Payout::Failed(format!("taking a nonce for the treasury key: {e}")),
+            Err(e) => return Payout::Failed(format!("the treasury key sent nothing: {e}")),
         };
         let hash = signed.hash();
         if let Err(e) = ledger

@@ -101,7 +101,7 @@ async fn gaps(pool: &PgPool) -> i64 {
 
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn a_refused_transactions_nonce_is_filled_and_the_next_ones_land(pool: PgPool) {
-    let (_w, key, sender) = setup(&pool).await;
+    let (w, key, sender) = setup(&pool).await;
     let before = key.count().await;
     let unsent = sender.prepare(heavy(), None).await.unwrap();
     // Between the estimate and the send, the key's ETH went (another process spent it).
@@ -124,7 +124,7 @@ async fn a_refused_transactions_nonce_is_filled_and_the_next_ones_land(pool: PgP
     // next one handed out steps over it.
     let elsewhere = ProviderBuilder::new()
         .wallet(EthereumWallet::from(key.key.clone()))
-        .connect_http(_w.net.state.base.as_ref().unwrap().rpc_url.parse().unwrap());
+        .connect_http(w.net.state.base.as_ref().unwrap().rpc_url.parse().unwrap());
     elsewhere
         .send_transaction(heavy())
         .await
@@ -138,7 +138,7 @@ async fn a_refused_transactions_nonce_is_filled_and_the_next_ones_land(pool: PgP
 
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
 async fn a_nonce_nothing_could_fill_is_given_back_and_taken_by_the_next_transaction(pool: PgPool) {
-    let (_w, key, sender) = setup(&pool).await;
+    let (_world, key, sender) = setup(&pool).await;
     let before = key.count().await;
     let unsent = sender.prepare(heavy(), None).await.unwrap();
     // No ETH at all: neither it nor its filler can be sent.

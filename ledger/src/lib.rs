@@ -62,8 +62,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 pub struct Ledger {
     pool: PgPool,
     /// Connections whose commits do not wait for the disk, for the bookkeeping of calls served
-    /// from a balance (a hold and its close): a Postgres crash can forget the last fraction
-    /// of a second of them, which costs us the calls, never a payer (see docs/decisions.md).
+    /// from a balance (a hold and its close) and for handing out nonces: a Postgres crash can
+    /// forget the last fraction of a second of them, which costs us calls, never a payer, and
+    /// a nonce handed out again is found used (see docs/decisions.md).
     calls: PgPool,
     /// Set on a follower's ledger (see [`Ledger::fenced`]): its writes need the lease.
     fence: Option<std::sync::Arc<lease::Fence>>,
@@ -77,21 +78,20 @@ impl Ledger {
             source: e,
         };
         let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
-        let pool = |options: PgConnectOptions| {
-            PgPoolOptions::new()
-                .max_connections(8)
-                // Fail fast with a clear message rather than retry for sqlx's default 30 s.
-                .acquire_timeout(std::time::Duration::from_secs(5))
-                // No round trip to test a connection before each statement: a broken one
-                // fails its statement and is dropped.
-                .test_before_acquire(false)
-                .connect_with(options)
-        };
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            // Fail fast with a clear message rather than retry for sqlx's default 30 s.
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            // No round trip to test a connection before each statement: a broken one fails
+            // its statement and is dropped.
+            .test_before_acquire(false);
         let ledger = Ledger {
-            pool: pool(options.clone()).await.map_err(connect_error)?,
-            calls: pool(options.options([("synchronous_commit", "off")]))
-                .await
-                .map_err(connect_error)?,
+            // Connected now, so an unreachable database is said at once; the other pool
+            // connects when first used (only gateways use it).
+            calls: pool
+                .clone()
+                .connect_lazy_with(options.clone().options([("synchronous_commit", "off")])),
+            pool: pool.connect_with(options).await.map_err(connect_error)?,
             fence: None,
         };
         ledger.migrate().await?;
@@ -116,7 +116,7 @@ impl Ledger {
         &self.pool
     }
 
-    /// The pool for a balance-served call's hold and its close.
+    /// The pool whose commits do not wait for the disk (see the field).
     pub(crate) fn calls(&self) -> &PgPool {
         &self.calls
     }

@@ -14,7 +14,7 @@ use alloy::{
     providers::{DynProvider, Provider},
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
-    transports::TransportError,
+    transports::{RpcError, TransportError, TransportErrorKind},
 };
 use ledger::{Chain, Ledger, LedgerError};
 
@@ -71,13 +71,41 @@ pub enum Sent {
     Unknown(TxHash),
 }
 
-/// Why [`Sender::submit`] sent nothing.
-#[derive(Debug)]
+/// Why nothing was sent.
+#[derive(Debug, thiserror::Error)]
 pub enum NotSent {
     /// No nonce: the ledger did not answer.
+    #[error("taking a nonce: {0}")]
     Ledger(LedgerError),
-    /// The node refused it (or would not estimate it).
+    /// The node refused it (or would not estimate it), or it could not be signed.
+    #[error("{0}")]
     Refused(String),
+}
+
+/// What the node's error answer to a sent transaction says about its nonce.
+enum Said {
+    /// In its pool (taken now, or already).
+    Took,
+    /// Another transaction of this key has the nonce.
+    NonceUsed,
+    /// Refused: the nonce is still free.
+    Refused,
+    /// No answer: it may have been taken.
+    Nothing,
+}
+
+fn said(e: &RpcError<TransportErrorKind>) -> Said {
+    let Some(refusal) = e.as_error_resp() else {
+        return Said::Nothing;
+    };
+    let m = refusal.message.to_lowercase();
+    if m.contains("already known") || m.contains("already imported") {
+        Said::Took
+    } else if m.contains("nonce too low") || m.contains("replacement") {
+        Said::NonceUsed
+    } else {
+        Said::Refused
+    }
 }
 
 impl Sender {
@@ -147,11 +175,12 @@ impl Sender {
     }
 
     /// `unsent` signed with the next nonce the ledger hands this key.
-    pub async fn sign(&self, unsent: &Unsent) -> Result<Signed, LedgerError> {
+    pub async fn sign(&self, unsent: &Unsent) -> Result<Signed, NotSent> {
         let nonce = self
             .ledger
             .take_nonce(Chain::Base, &self.address.to_string(), unsent.sent_before)
-            .await?;
+            .await
+            .map_err(NotSent::Ledger)?;
         let fees = (
             unsent.request.max_fee_per_gas.unwrap_or_default(),
             unsent.request.max_priority_fee_per_gas.unwrap_or_default(),
@@ -165,7 +194,7 @@ impl Sender {
             }),
             Err(e) => {
                 self.give_back(nonce).await;
-                Err(LedgerError::Conflict(format!("signing a transaction: {e}")))
+                Err(NotSent::Refused(format!("signing a transaction: {e}")))
             }
         }
     }
@@ -174,21 +203,17 @@ impl Sender {
     /// refused for any other reason is filled or given back before this returns.
     pub async fn send(&self, signed: Signed) -> Sent {
         let hash = signed.hash();
-        match self.provider.send_tx_envelope(signed.envelope).await {
-            Ok(_) => Sent::Taken(hash),
-            Err(e) => match e.as_error_resp().map(|r| r.message.to_lowercase()) {
-                Some(m) if m.contains("already known") || m.contains("already imported") => {
-                    Sent::Taken(hash)
-                }
-                Some(m) if m.contains("nonce too low") || m.contains("replacement") => {
-                    Sent::NonceUsed
-                }
-                Some(_) => {
-                    self.fill(signed.nonce, signed.fees).await;
-                    Sent::Refused(crate::redact(&e.to_string()))
-                }
-                None => Sent::Unknown(hash),
-            },
+        let Err(e) = self.provider.send_tx_envelope(signed.envelope).await else {
+            return Sent::Taken(hash);
+        };
+        match said(&e) {
+            Said::Took => Sent::Taken(hash),
+            Said::NonceUsed => Sent::NonceUsed,
+            Said::Nothing => Sent::Unknown(hash),
+            Said::Refused => {
+                self.fill(signed.nonce, signed.fees).await;
+                Sent::Refused(crate::redact(&e.to_string()))
+            }
         }
     }
 
@@ -204,7 +229,7 @@ impl Sender {
                 .prepare(request.clone(), gas)
                 .await
                 .map_err(NotSent::Refused)?;
-            let signed = self.sign(&unsent).await.map_err(NotSent::Ledger)?;
+            let signed = self.sign(&unsent).await?;
             match self.send(signed).await {
                 Sent::Taken(hash) | Sent::Unknown(hash) => return Ok(hash),
                 Sent::Refused(why) => return Err(NotSent::Refused(why)),
@@ -230,23 +255,20 @@ impl Sender {
             .with_max_priority_fee_per_gas(priority_fee)
             .with_chain_id(self.chain_id);
         let filled = match self.signed(nothing, nonce).await {
-            Ok(envelope) => self.provider.send_tx_envelope(envelope).await.map(|_| ()),
+            Ok(envelope) => self.provider.send_tx_envelope(envelope).await,
             Err(e) => {
                 tracing::warn!(nonce, error = %e, "signing a filler");
                 return self.give_back(nonce).await;
             }
         };
-        match filled {
-            Ok(()) => tracing::info!(nonce, "a refused transaction's nonce was filled"),
-            // Used after all (what was refused reached the node some other way).
-            Err(e)
-                if e.as_error_resp().is_some_and(|r| {
-                    let m = r.message.to_lowercase();
-                    m.contains("nonce too low")
-                        || m.contains("replacement")
-                        || m.contains("already")
-                }) => {}
-            Err(e) => {
+        let Err(e) = filled else {
+            return tracing::info!(nonce, "a refused transaction's nonce was filled");
+        };
+        match said(&e) {
+            // In the pool, or used after all (what was refused reached the node some other
+            // way).
+            Said::Took | Said::NonceUsed => {}
+            Said::Refused | Said::Nothing => {
                 tracing::warn!(nonce, error = %crate::redact(&e.to_string()), "filling a refused transaction's nonce");
                 self.give_back(nonce).await;
             }
