@@ -205,6 +205,15 @@ struct Usage {
 }
 
 impl Usage {
+    /// As OpenAI spells usage.
+    fn openai(&self) -> Value {
+        json!({
+            "prompt_tokens": self.prompt,
+            "completion_tokens": self.completion,
+            "total_tokens": self.prompt + self.completion,
+        })
+    }
+
     fn from_body(body: &Value, priced: &Priced) -> Usage {
         match usage_of(body) {
             Some(u) => u,
@@ -296,6 +305,9 @@ impl StreamTask {
         // Completion tokens streamed so far, counted as they pass.
         let mut streamed = 0u64;
         let mut cut = false;
+        // The upstream's completion id and time, for the chunk and answer we add.
+        let mut id = None;
+        let mut created = None;
         loop {
             let event = tokio::select! {
                 event = upstream.next() => event,
@@ -319,6 +331,8 @@ impl StreamTask {
                 if let Some(u) = usage_of(&json) {
                     usage = Some(u);
                 }
+                id = id.or_else(|| json["id"].as_str().map(str::to_string));
+                created = created.or_else(|| json["created"].as_i64());
                 for choice in json["choices"].as_array().into_iter().flatten() {
                     let delta = &choice["delta"];
                     if let Some(t) = delta["content"].as_str() {
@@ -375,11 +389,15 @@ impl StreamTask {
             interrupted,
             None,
         );
+        let id = id.unwrap_or_else(|| self.bill.completion_id());
+        let created = created.unwrap_or_else(|| chrono::Utc::now().timestamp());
         let body = json!({
+            "id": id,
             "object": "chat.completion",
+            "created": created,
             "model": self.slug,
             "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": if interrupted { Value::Null } else { json!("stop") } }],
-            "usage": { "prompt_tokens": usage.prompt, "completion_tokens": usage.completion },
+            "usage": usage.openai(),
             "paywire_receipt": receipt,
         });
         let stored = self.bill.stored(
@@ -409,8 +427,27 @@ impl StreamTask {
             ),
             None => receipt,
         };
+        if client_gone {
+            return;
+        }
+        // The receipt as an OpenAI chunk with no choices (SDKs surface extra fields); a cut
+        // answer's error as OpenAI sends one mid-stream (SDKs raise it); the [DONE] the upstream
+        // sent; then the receipt as its own event for x402-aware clients.
+        let chunk = json!({
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": self.slug,
+            "choices": [],
+            "paywire_receipt": receipt,
+        });
+        let _ = tx.send(Event::default().data(chunk.to_string())).await;
         if cut {
-            let error = json!({ "message": format!("the answer went past the {} completion tokens paid for and was cut", self.ceiling) });
+            let error = json!({ "error": {
+                "message": format!("the answer went past the {} completion tokens paid for and was cut; what was streamed is charged, nothing more", self.ceiling),
+                "type": "paid_ceiling_reached",
+                "code": "stream_cut",
+            } });
             let _ = tx
                 .send(
                     Event::default()
@@ -419,27 +456,16 @@ impl StreamTask {
                 )
                 .await;
         }
-        if !client_gone {
-            // The receipt as an OpenAI chunk with no choices (SDKs surface extra fields), then
-            // the [DONE] the upstream sent, then as its own event for x402-aware clients.
-            let chunk = json!({
-                "object": "chat.completion.chunk",
-                "model": self.slug,
-                "choices": [],
-                "paywire_receipt": receipt,
-            });
-            let _ = tx.send(Event::default().data(chunk.to_string())).await;
-            if done {
-                let _ = tx.send(Event::default().data("[DONE]")).await;
-            }
-            let _ = tx
-                .send(
-                    Event::default()
-                        .event("paywire.receipt")
-                        .data(receipt.to_string()),
-                )
-                .await;
+        if done {
+            let _ = tx.send(Event::default().data("[DONE]")).await;
         }
+        let _ = tx
+            .send(
+                Event::default()
+                    .event("paywire.receipt")
+                    .data(receipt.to_string()),
+            )
+            .await;
     }
 }
 

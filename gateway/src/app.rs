@@ -61,6 +61,10 @@ pub struct App {
     pub hold_ttl: Duration,
     /// The facilitator API's key, when it is served.
     facilitator_key: Option<String>,
+    /// What the node behind each advertised network id is.
+    pub networks: Vec<crate::networks::Network>,
+    /// When this gateway started serving its catalog (unix seconds): the models' `created`.
+    pub started_at: i64,
 }
 
 fn bad(what: String) -> GatewayError {
@@ -150,6 +154,13 @@ impl App {
                 }
             }
         }
+        let mut networks = Vec::new();
+        if let Some(s) = &config.solana {
+            networks.push(crate::networks::solana(s).await);
+        }
+        if let Some(b) = &config.base {
+            networks.push(crate::networks::base(b).await);
+        }
         let secret = match &config.quote_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => {
@@ -198,6 +209,8 @@ impl App {
             ),
             settle_overlap: config.settle_overlap,
             facilitator_key: config.facilitator_key.clone(),
+            networks,
+            started_at: chrono::Utc::now().timestamp(),
         })
     }
 

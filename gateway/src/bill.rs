@@ -34,6 +34,15 @@ impl Bill {
         }
     }
 
+    /// A completion id for answers the gateway writes itself (an upstream's own id is kept):
+    /// the charge's or the hold's, unique in the ledger.
+    pub fn completion_id(&self) -> String {
+        match self {
+            Bill::Payment(receipt) => format!("chatcmpl-paywire-charge-{}", receipt.charge_id),
+            Bill::Balance(hold) => format!("chatcmpl-paywire-hold-{}", hold.hold_id),
+        }
+    }
+
     /// The settlement's transaction, for a payment.
     pub fn transaction(&self) -> Option<&str> {
         match self {

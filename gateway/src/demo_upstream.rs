@@ -63,35 +63,49 @@ fn answer(calls: &Calls, body: Value) -> axum::response::Response {
         "fail-429" => (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response(),
         // Answers with the names of the request's fields, so tests see what was forwarded.
         "echo-fields" => {
-            let mut fields: Vec<&String> = body.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+            let mut fields: Vec<&String> = body
+                .as_object()
+                .map(|o| o.keys().collect())
+                .unwrap_or_default();
             fields.sort();
-            let content = fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",");
-            Json(json!({
-                "object": "chat.completion", "model": model,
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }],
-                "usage": { "prompt_tokens": 12, "completion_tokens": 2 },
-            }))
-            .into_response()
+            let content = fields
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            Json(completion(&model, &content)).into_response()
         }
-        _ if !stream => Json(json!({
-            "id": "cmpl-demo", "object": "chat.completion", "model": model,
-            "choices": [{ "index": 0, "message": { "role": "assistant", "content": "Hello world" }, "finish_reason": "stop" }],
-            "usage": { "prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14 },
-        }))
-        .into_response(),
+        _ if !stream => Json(completion(&model, "Hello world")).into_response(),
         _ => {
-            let chunk = |content: &str| {
-                Event::default().data(json!({ "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": { "content": content } }] }).to_string())
+            let id = completion_id();
+            let created = unix_now();
+            // OpenAI's chunk: the same id and time in each, the role in the first delta.
+            let chunk = |delta: Value, finish_reason: Value| {
+                Event::default().data(json!({
+                    "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason }],
+                }).to_string())
             };
-            let mut events: Vec<Result<Event, std::io::Error>> = vec![Ok(chunk("Hello")), Ok(chunk(" world"))];
+            let text = |content: &str| chunk(json!({ "content": content }), Value::Null);
+            let mut events: Vec<Result<Event, std::io::Error>> = vec![
+                Ok(chunk(
+                    json!({ "role": "assistant", "content": "Hello" }),
+                    Value::Null,
+                )),
+                Ok(text(" world")),
+            ];
             if model == "rambles" {
                 // A provider that ignores max_tokens.
-                events.extend((0..2_000).map(|_| Ok(chunk(" hello"))));
+                events.extend((0..2_000).map(|_| Ok(text(" hello"))));
             }
             if model == "dies" {
                 events.push(Err(std::io::Error::other("upstream died")));
             } else {
-                let usage = json!({ "object": "chat.completion.chunk", "choices": [], "usage": { "prompt_tokens": 12, "completion_tokens": 2 } });
+                events.push(Ok(chunk(json!({}), json!("stop"))));
+                let usage = json!({
+                    "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [], "usage": usage(),
+                });
                 events.push(Ok(Event::default().data(usage.to_string())));
                 events.push(Ok(Event::default().data("[DONE]")));
             }
@@ -106,11 +120,40 @@ fn answer(calls: &Calls, body: Value) -> axum::response::Response {
                 .strip_prefix("ttft-")
                 .and_then(|ms| ms.parse().ok())
                 .map_or(pause, Duration::from_millis);
-            let paced = futures::stream::iter(events.into_iter().enumerate()).then(move |(i, event)| async move {
-                tokio::time::sleep(if i == 0 { first } else { pause }).await;
-                event
-            });
+            let paced = futures::stream::iter(events.into_iter().enumerate()).then(
+                move |(i, event)| async move {
+                    tokio::time::sleep(if i == 0 { first } else { pause }).await;
+                    event
+                },
+            );
             Sse::new(paced).into_response()
         }
     }
+}
+
+/// A whole answer in OpenAI's shape.
+fn completion(model: &str, content: &str) -> Value {
+    json!({
+        "id": completion_id(), "object": "chat.completion", "created": unix_now(), "model": model,
+        "choices": [{
+            "index": 0,
+            "message": { "role": "assistant", "content": content, "refusal": null },
+            "logprobs": null,
+            "finish_reason": "stop",
+        }],
+        "usage": usage(),
+    })
+}
+
+/// Every answer counts 12 prompt tokens and 2 completion tokens ("Hello world").
+fn usage() -> Value {
+    json!({ "prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14 })
+}
+
+fn completion_id() -> String {
+    format!("chatcmpl-demo-{:016x}", rand::random::<u64>())
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
 }

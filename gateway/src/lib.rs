@@ -20,6 +20,7 @@ mod error;
 mod keys;
 mod limiter;
 mod metrics;
+mod networks;
 mod paid;
 pub mod pay_to;
 mod paywall;

@@ -84,18 +84,39 @@ pub fn payment_required(
     let status = rejection
         .as_ref()
         .map_or(StatusCode::PAYMENT_REQUIRED, |r| r.status);
-    required(
-        app,
-        CHAT_PATH,
-        status,
-        rejection.map(|r| format!("{}: {}", r.code, r.message)),
-        accepts,
+    // Always a sentence: OpenAI SDKs show it as the exception's text.
+    let error = match rejection {
+        Some(r) => format!("{}: {}", r.code, r.message),
+        None => unpaid(&accepts),
+    };
+    required(app, CHAT_PATH, status, error, accepts)
+}
+
+/// Why an unpaid call gets a 402, and the ways to pay it.
+fn unpaid(accepts: &[PaymentRequirements]) -> String {
+    let most = accepts
+        .iter()
+        .filter_map(|a| a.amount.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    let networks: Vec<&str> = accepts.iter().map(|a| a.network.as_str()).collect();
+    format!(
+        "payment_required: this call costs at most {} USDC (the surplus over actual usage is \
+         credited to the payer); pay it with x402 on {} (see accepts), or sign in with a wallet \
+         that has a paywire balance (extensions.sign-in-with-x), or call with an API key",
+        ledger::format_usdc(most),
+        networks.join(" or ")
     )
 }
 
 /// The 402 of another paid route than chat (a top-up at `path`).
 pub fn payment_required_at(app: &App, path: &str, accepts: Vec<PaymentRequirements>) -> Response {
-    required(app, path, StatusCode::PAYMENT_REQUIRED, None, accepts)
+    let networks: Vec<&str> = accepts.iter().map(|a| a.network.as_str()).collect();
+    let error = format!(
+        "payment_required: pay this with x402 on {} (see accepts)",
+        networks.join(" or ")
+    );
+    required(app, path, StatusCode::PAYMENT_REQUIRED, error, accepts)
 }
 
 /// A 402 for a call the payer's balance cannot serve (`why`: a refused sign-in, a balance
@@ -105,13 +126,7 @@ pub fn unserved_from_balance(
     why: String,
     accepts: Vec<PaymentRequirements>,
 ) -> Response {
-    required(
-        app,
-        CHAT_PATH,
-        StatusCode::PAYMENT_REQUIRED,
-        Some(why),
-        accepts,
-    )
+    required(app, CHAT_PATH, StatusCode::PAYMENT_REQUIRED, why, accepts)
 }
 
 /// The wallet signed in on `path`, a route that needs one (keys, the balance, withdrawals), or
@@ -122,15 +137,7 @@ pub async fn wallet(
     headers: &axum::http::HeaderMap,
     path: &str,
 ) -> Result<Payer, Response> {
-    let refused = |why: String| {
-        required(
-            app,
-            path,
-            StatusCode::PAYMENT_REQUIRED,
-            Some(why),
-            Vec::new(),
-        )
-    };
+    let refused = |why: String| required(app, path, StatusCode::PAYMENT_REQUIRED, why, Vec::new());
     match signed_in(app, headers, path).await {
         Ok(Some(payer)) => Ok(payer),
         Ok(None) => Err(refused(
@@ -145,14 +152,14 @@ fn required(
     app: &App,
     path: &str,
     status: StatusCode,
-    error: Option<String>,
+    error: String,
     accepts: Vec<PaymentRequirements>,
 ) -> Response {
     // A sign-in answers the challenge of one route, and only that route takes it.
     let sign_in = sign_in::challenge(app, path).extension(&sign_in::chains(app));
     let required = PaymentRequired {
         x402_version: wire::X402_VERSION,
-        error,
+        error: Some(error),
         resource: resource(app, path),
         accepts,
         extensions: Some(json!({
@@ -165,7 +172,13 @@ fn required(
             },
         })),
     };
-    let mut response = (status, Json(&required)).into_response();
+    // The reason's code: the text before its first colon ("blockhash_expired: …").
+    let code = required
+        .error
+        .as_deref()
+        .and_then(|e| e.split_once(':'))
+        .map_or("payment_required", |(code, _)| code);
+    let mut response = (status, Json(required.body(code))).into_response();
     response.headers_mut().insert(
         wire::PAYMENT_REQUIRED,
         HeaderValue::from_str(&wire::encode_header(&required)).expect("base64 is a valid header"),

@@ -48,6 +48,7 @@ pub async fn models(State(app): State<Arc<App>>) -> Result<Json<Value>, GatewayE
         data.push(json!({
             "id": model.slug,
             "object": "model",
+            "created": app.started_at,
             "owned_by": "paywire",
             "description": model.description,
             "pricing": {
@@ -66,7 +67,9 @@ pub async fn models(State(app): State<Arc<App>>) -> Result<Json<Value>, GatewayE
             "payment": accepts.iter().map(|a| json!({ "network": a.network, "asset": a.asset, "payTo": a.pay_to })).collect::<Vec<_>>(),
         }));
     }
-    Ok(Json(json!({ "object": "list", "data": data })))
+    Ok(Json(
+        json!({ "object": "list", "data": data, "networks": app.networks }),
+    ))
 }
 
 /// `GET /.well-known/x402`: the paid resources of this server.

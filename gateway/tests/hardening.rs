@@ -271,12 +271,13 @@ async fn a_payer_whose_payments_keep_failing_on_chain_is_refused(pool: PgPool) {
     let refused = expect_status(pay(&w, &body, &solana_header(&w, &offer).await).await, 402).await;
     let answer: Value = refused.json().await.unwrap();
     assert!(
-        answer["error"]
+        answer["error"]["message"]
             .as_str()
             .unwrap()
             .starts_with("payer_refused"),
         "{answer}"
     );
+    assert_eq!(answer["error"]["code"], "payer_refused", "{answer}");
 }
 
 /// M3: a client that stops waiting for confirmation (here at once) is told to come back; the
@@ -427,15 +428,7 @@ async fn a_squatted_slug_is_paid_to_the_treasury_not_the_squatters_vault(pool: P
     assert_ne!(solana.pay_to, keys.vault_authority.to_string());
     assert_eq!(solana.extra.as_ref().unwrap()["tokenized"], false);
 
-    let models: Value = w
-        .http
-        .get(format!("{}/v1/models", w.gateway))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = get_json(&w, format!("{}/v1/models", w.gateway)).await;
     let beta = models["data"]
         .as_array()
         .unwrap()

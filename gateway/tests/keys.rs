@@ -8,7 +8,10 @@ use solana_signer::Signer;
 use sqlx::PgPool;
 use x402::{siwx, wire};
 
-use crate::{interop::node, support::*};
+use crate::{
+    interop::{node, python},
+    support::*,
+};
 
 /// A Solana sign-in of the demo payer for `path`.
 fn sign_in(w: &World, path: &str) -> String {
@@ -97,6 +100,9 @@ async fn a_key_spends_the_wallets_balance_from_the_official_openai_client(pool: 
     assert_eq!(sdk["streamed"], "Hello world", "{sdk}");
     assert_eq!(sdk["charge"], "0.001000");
     assert_eq!(sdk["balance"], "0.099000");
+    // The streamed call's receipt, read by the SDK from the chunk before [DONE].
+    assert_eq!(sdk["streamedReceipt"]["charged"], "0.001000", "{sdk}");
+    assert_eq!(sdk["streamedReceipt"]["balance"], "0.098000", "{sdk}");
     assert_eq!(
         ledger.balance(&payer, Chain::Solana).await.unwrap(),
         ledger::Balance {
@@ -161,11 +167,21 @@ async fn a_key_spends_the_wallets_balance_from_the_official_openai_client(pool: 
         let refused = error_of(with_key(&w, gateway, &key, &chat("beta", false)).await, 401).await;
         assert!(refused.starts_with("revoked_api_key"), "{refused}");
     }
-    let sdk = node("openai.mjs", &[&format!("{}/v1", w.gateway), &key, "beta"]).await;
+    let base_url = format!("{}/v1", w.gateway);
+    let sdk = node("openai.mjs", &[&base_url, &key, "beta"]).await;
     assert_eq!(sdk["status"], 401, "{sdk}");
     assert!(
         sdk["error"].as_str().unwrap().contains("revoked_api_key"),
         "the SDK shows why: {sdk}"
+    );
+    let sdk = python("openai_client.py", &[&base_url, &key, "beta"]).await;
+    assert_eq!(sdk["status"], 401, "{sdk}");
+    assert!(
+        sdk["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Error code: 401 - revoked_api_key"),
+        "the Python SDK shows why: {sdk}"
     );
     let unknown = error_of(
         with_key(&w, &w.gateway, "pw_nothing", &chat("beta", false)).await,

@@ -17,10 +17,10 @@ async fn payer_usdc(w: &World) -> u64 {
 async fn error_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or_default();
-    let error = body["error"]
+    let error = body["error"]["message"]
         .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| body["error"]["message"].to_string());
+        .unwrap_or_default()
+        .to_string();
     (status, error)
 }
 

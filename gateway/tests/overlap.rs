@@ -17,9 +17,9 @@ use crate::support::*;
 /// Whether the upstream had been called when each settlement was asked for.
 type Seen = Arc<Mutex<Vec<bool>>>;
 
-/// A facilitator in front of `facilitator`: `/settle` first waits (up to 200 ms — with the
-/// overlap the upstream request starts within milliseconds of the claim, and localnet's
-/// blockhashes live about a second, issue #18) for `calls` to show the upstream called and
+/// A facilitator in front of `facilitator`: `/settle` first waits (up to 1 s — with the
+/// overlap the upstream request starts within milliseconds of the claim; a blockhash outlives
+/// that many times over) for `calls` to show the upstream called and
 /// notes whether it was; then it settles through `facilitator`,
 /// or, with `refuse`, answers that it did not.
 async fn settling_facilitator(facilitator: String, calls: Calls, refuse: bool) -> (String, Seen) {
@@ -34,7 +34,7 @@ async fn settling_facilitator(facilitator: String, calls: Calls, refuse: bool) -
                 if uri.path().ends_with("/settle") {
                     let asked = Instant::now();
                     while calls.lock().unwrap().is_empty()
-                        && asked.elapsed() < Duration::from_millis(200)
+                        && asked.elapsed() < Duration::from_secs(1)
                     {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }

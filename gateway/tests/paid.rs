@@ -53,6 +53,70 @@ async fn an_unpaid_call_gets_a_402_offering_both_chains_at_the_quoted_price(pool
         w.calls.lock().unwrap().is_empty(),
         "no upstream call before payment"
     );
+
+    // The body says why in OpenAI's shape (SDKs show it); the header keeps x402's string.
+    let unpaid = w
+        .http
+        .post(format!("{}/v1/chat/completions", w.gateway))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let header: wire::PaymentRequired =
+        wire::decode_header(unpaid.headers()[wire::PAYMENT_REQUIRED].to_str().unwrap()).unwrap();
+    let answer: Value = unpaid.json().await.unwrap();
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert_eq!(Some(message), header.error.as_deref());
+    assert!(
+        message.starts_with(
+            "payment_required: this call costs at most 0.002090 USDC (the surplus over actual usage is credited"
+        ),
+        "{message}"
+    );
+    assert_eq!(answer["error"]["code"], "payment_required");
+}
+
+/// `/v1/models` in OpenAI's shape, and the truth about the networks behind its ids: localnet's
+/// Solana carries devnet's id with a genesis hash of its own, its anvil Base Sepolia's chain id.
+#[sqlx::test(migrator = "ledger::MIGRATOR")]
+async fn the_models_list_says_which_chains_the_network_ids_stand_for(pool: PgPool) {
+    let w = world(pool, "ok").await;
+    let models = get_json(&w, format!("{}/v1/models", w.gateway)).await;
+    assert_eq!(models["object"], "list");
+    for model in models["data"].as_array().unwrap() {
+        assert_eq!(model["object"], "model", "{model}");
+        assert!(
+            model["id"].is_string() && model["owned_by"].is_string(),
+            "{model}"
+        );
+        assert!(
+            model["created"].as_i64().is_some_and(|t| t > 1_700_000_000),
+            "{model}"
+        );
+    }
+    let networks = models["networks"].as_array().unwrap();
+    let solana = &networks[0];
+    assert_eq!(solana["network"], "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1");
+    let genesis = w.rpc.get_genesis_hash().await.unwrap().to_string();
+    assert_eq!(solana["node"], genesis.as_str());
+    assert_eq!(solana["is_the_named_chain"], false, "{solana}");
+    assert!(
+        solana["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("not Solana devnet: a chain of its own"),
+        "{solana}"
+    );
+    let base = &networks[1];
+    assert_eq!(base["network"], "eip155:84532");
+    assert!(
+        base["node"]
+            .as_str()
+            .unwrap()
+            .starts_with("eip155:84532 (anvil"),
+        "{base}"
+    );
+    assert_eq!(base["is_the_named_chain"], false, "{base}");
 }
 
 #[sqlx::test(migrator = "ledger::MIGRATOR")]
@@ -138,18 +202,32 @@ async fn a_streamed_solana_call_passes_events_through_and_ends_with_the_receipt(
     assert!(response.headers().contains_key(wire::PAYMENT_RESPONSE));
     let text = response.text().await.unwrap();
     let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
-    assert_eq!(events.len(), 6, "{text}");
-    assert!(events[0].contains("Hello") && events[1].contains(" world"));
-    assert!(events[2].contains("\"usage\""));
+    assert_eq!(events.len(), 7, "{text}");
+    let data = |i: usize| -> Value {
+        serde_json::from_str(events[i].strip_prefix("data: ").expect("a data event")).unwrap()
+    };
+    // The upstream's chunks pass through as they are, in OpenAI's shape.
+    let first = data(0);
+    assert_eq!(first["choices"][0]["delta"]["content"], "Hello");
+    assert!(
+        first["id"].is_string() && first["created"].is_i64(),
+        "{first}"
+    );
+    assert_eq!(data(1)["choices"][0]["delta"]["content"], " world");
+    assert_eq!(data(2)["choices"][0]["finish_reason"], "stop");
+    assert_eq!(data(3)["usage"]["total_tokens"], 14);
     // Before [DONE], where OpenAI SDKs still read: a chunk with no choices carrying the
-    // receipt as an extra field.
-    let chunk: Value =
-        serde_json::from_str(events[3].strip_prefix("data: ").expect("a data event")).unwrap();
+    // receipt as an extra field, with the stream's id and time (strict clients want them).
+    let chunk = data(4);
     assert_eq!(chunk["object"], "chat.completion.chunk");
     assert_eq!(chunk["choices"], serde_json::json!([]));
-    assert_eq!(events[4], "data: [DONE]");
+    assert_eq!(
+        (&chunk["id"], &chunk["created"]),
+        (&first["id"], &first["created"])
+    );
+    assert_eq!(events[5], "data: [DONE]");
     let receipt: Value = serde_json::from_str(
-        events[5]
+        events[6]
             .strip_prefix("event: paywire.receipt\ndata: ")
             .expect("the receipt comes last"),
     )

@@ -19,9 +19,16 @@ async fn refused(w: &World, body: &Value, header: &str, status: u16, code: &str)
     assert!(!settlement.success);
     let reason = settlement.error_reason.as_deref().unwrap_or_default();
     assert!(reason.starts_with(code), "{code}: {settlement:?}");
+    // The body's error in OpenAI's shape, its code the reason's.
     let answer: Value = response.json().await.unwrap();
-    let error = answer["error"].as_str().unwrap_or_default();
+    let error = answer["error"]["message"].as_str().unwrap_or_default();
     assert!(error.starts_with(code), "expected {code}, got {answer}");
+    assert!(
+        answer["error"]["code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with(code)),
+        "{answer}"
+    );
     assert_eq!(
         usdc_balance(w, &payer_usdc).await,
         before,
@@ -238,9 +245,25 @@ async fn unsafe_or_stale_solana_transactions_are_refused(pool: PgPool) {
     )
     .await;
 
-    // Signed long enough ago that its blockhash expired (localnet retires them within ~1 s).
+    // Signed long enough ago that its blockhash expired (150 slots, as on a cluster).
     let stale = solana_header(&w, &offer).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let payment: wire::PaymentPayload = wire::decode_header(&stale).unwrap();
+    let tx: solana_transaction::versioned::VersionedTransaction = bincode::deserialize(
+        &base64::Engine::decode(&engine, payment.payload["transaction"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let blockhash = *tx.message.recent_blockhash();
+    while w
+        .rpc
+        .is_blockhash_valid(
+            &blockhash,
+            solana_commitment_config::CommitmentConfig::processed(),
+        )
+        .await
+        .unwrap()
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     refused(
         &w,
         &body,

@@ -163,6 +163,11 @@ pub async fn offers(w: &World, body: &Value) -> Vec<wire::PaymentRequirements> {
 }
 
 /// [`offers`] of the gateway at `gateway`.
+/// `GET url` as JSON.
+pub async fn get_json(w: &World, url: String) -> Value {
+    w.http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 pub async fn offers_from(w: &World, gateway: &str, body: &Value) -> Vec<wire::PaymentRequirements> {
     let response = w
         .http

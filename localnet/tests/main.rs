@@ -1,5 +1,6 @@
 //! localnet's test suite: production clients against the local chains.
 
+mod blockhashes;
 mod cleanup;
 mod evm;
 mod grpc;

@@ -4,9 +4,12 @@ use std::time::Duration;
 
 use localnet::solana::{SolanaConfig, SolanaNode};
 use serde_json::{json, Value};
+use solana_account_decoder::{UiAccountData, UiAccountEncoding};
 use solana_client::{
-    nonblocking::rpc_client::RpcClient, rpc_client::GetConfirmedSignaturesForAddress2Config,
-    rpc_config::RpcTransactionConfig,
+    nonblocking::rpc_client::RpcClient,
+    rpc_client::GetConfirmedSignaturesForAddress2Config,
+    rpc_config::{RpcAccountInfoConfig, RpcTransactionConfig},
+    rpc_request::TokenAccountsFilter,
 };
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
@@ -14,7 +17,7 @@ use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 use solana_transaction_status_client_types::{
-    option_serializer::OptionSerializer, UiTransactionEncoding,
+    option_serializer::OptionSerializer, EncodedTransaction, UiMessage, UiTransactionEncoding,
 };
 use spl_associated_token_account_interface::{
     address::get_associated_token_address, instruction::create_associated_token_account_idempotent,
@@ -204,6 +207,120 @@ async fn usdc_transfer_round_trip_through_rpc_client() {
     assert_eq!(amount_of(&post, &alice_ata).as_deref(), Some("8500000"));
     assert!(post.iter().all(|b| b.mint == usdc.to_string()));
     assert!(tx.block_time.is_some());
+
+    // what wallets and SDKs read: token accounts by owner and delegate, parsed as nodes parse
+    let carol = Keypair::new();
+    let approve = spl_token_interface::instruction::approve(
+        &TOKEN,
+        &bob_ata,
+        &carol.pubkey(),
+        &bob.pubkey(),
+        &[],
+        700_000,
+    )
+    .unwrap();
+    send(&client, &[approve], &alice, &[&bob]).await;
+    let by_mint = client
+        .get_token_accounts_by_owner(&bob.pubkey(), TokenAccountsFilter::Mint(usdc))
+        .await
+        .unwrap();
+    let by_program = client
+        .get_token_accounts_by_owner(&bob.pubkey(), TokenAccountsFilter::ProgramId(TOKEN))
+        .await
+        .unwrap();
+    // RpcClient 3.1's get_token_accounts_by_delegate sends getTokenAccountsByOwner: by hand.
+    let by_delegate: solana_rpc_client_api::response::Response<
+        Vec<solana_client::rpc_response::RpcKeyedAccount>,
+    > = client
+        .send(
+            solana_client::rpc_request::RpcRequest::GetTokenAccountsByDelegate,
+            json!([carol.pubkey().to_string(), {"mint": usdc.to_string()}, {"encoding": "jsonParsed"}]),
+        )
+        .await
+        .unwrap();
+    let by_delegate = by_delegate.value;
+    for (how, listed) in [
+        ("by mint", &by_mint),
+        ("by program", &by_program),
+        ("by delegate", &by_delegate),
+    ] {
+        assert_eq!(listed.len(), 1, "{how}: {listed:?}");
+        assert_eq!(listed[0].pubkey, bob_ata.to_string());
+        let UiAccountData::Json(parsed) = &listed[0].account.data else {
+            panic!("jsonParsed asked, {:?} answered", listed[0].account.data);
+        };
+        assert_eq!(parsed.program, "spl-token");
+        let info = &parsed.parsed["info"];
+        assert_eq!(info["tokenAmount"]["amount"], "1500000");
+        assert_eq!(info["tokenAmount"]["uiAmountString"], "1.5");
+        assert_eq!(info["delegate"], carol.pubkey().to_string());
+        assert_eq!(info["delegatedAmount"]["amount"], "700000");
+    }
+    assert!(client
+        .get_token_accounts_by_owner(&carol.pubkey(), TokenAccountsFilter::Mint(usdc))
+        .await
+        .unwrap()
+        .is_empty());
+    let mint = client
+        .get_ui_account_with_config(
+            &usdc,
+            RpcAccountInfoConfig {
+                encoding: Some(UiAccountEncoding::JsonParsed),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    let UiAccountData::Json(parsed) = mint.data else {
+        panic!("the mint was not parsed: {:?}", mint.data);
+    };
+    assert_eq!(parsed.parsed["type"], "mint");
+    assert_eq!(parsed.parsed["info"]["decimals"], 6);
+    assert_eq!(parsed.parsed["info"]["supply"], "10000000");
+
+    let epoch = client.get_epoch_info().await.unwrap();
+    assert_eq!(epoch.block_height, client.get_block_height().await.unwrap());
+    assert!(epoch.slot_index < epoch.slots_in_epoch);
+    assert!(
+        epoch.transaction_count.unwrap() >= 5,
+        "airdrop, mint, accounts, transfer, approve"
+    );
+
+    // transactions in `json`, and `jsonParsed` refused rather than answered in base64
+    let as_json = client
+        .get_transaction_with_config(
+            &sig,
+            RpcTransactionConfig {
+                encoding: Some(UiTransactionEncoding::Json),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .unwrap();
+    let EncodedTransaction::Json(ui) = as_json.transaction.transaction else {
+        panic!("json asked, another encoding answered");
+    };
+    assert_eq!(ui.signatures, vec![sig.to_string()]);
+    let UiMessage::Raw(message) = ui.message else {
+        panic!("json is the raw message");
+    };
+    assert_eq!(message.account_keys[0], alice.pubkey().to_string());
+    assert_eq!(message.instructions.len(), 1);
+    let err = client
+        .get_transaction_with_config(
+            &sig,
+            RpcTransactionConfig {
+                encoding: Some(UiTransactionEncoding::JsonParsed),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unsupported encoding"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -348,7 +465,7 @@ async fn a_model_vault_instruction_over_rpc_changes_program_state() {
     assert!(sized.is_empty(), "{sized:?}");
 }
 
-async fn raw(url: &str, body: &str) -> Value {
+pub async fn raw(url: &str, body: &str) -> Value {
     reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
@@ -417,38 +534,4 @@ async fn bad_input_gets_the_standard_errors() {
     tx.signatures[0] = solana_signature::Signature::from([7u8; 64]);
     let err = client.send_transaction(&tx).await.unwrap_err();
     assert!(err.to_string().contains("signature verification"), "{err}");
-}
-
-/// program-test retires blockhashes within about a second; the RPC must say so rather than
-/// promise the ~60 s of a cluster.
-#[tokio::test(flavor = "multi_thread")]
-async fn blockhash_validity_is_reported_as_the_bank_enforces_it() {
-    let (_node, client) = node().await;
-    let payer = funded(&client).await;
-    let (hash, last_valid) = client
-        .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
-        .await
-        .unwrap();
-    let height = client.get_block_height().await.unwrap();
-    assert!(
-        last_valid <= height + 20,
-        "lastValidBlockHeight {last_valid} promises more than the bank keeps (height {height})"
-    );
-    assert!(client
-        .is_blockhash_valid(&hash, CommitmentConfig::processed())
-        .await
-        .unwrap());
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert!(!client
-        .is_blockhash_valid(&hash, CommitmentConfig::processed())
-        .await
-        .unwrap());
-    let ix = solana_system_interface::instruction::transfer(
-        &payer.pubkey(),
-        &Pubkey::new_unique(),
-        1_000,
-    );
-    let tx = Transaction::new_signed_with_payer(&[ix], Some(&payer.pubkey()), &[&payer], hash);
-    let err = client.send_transaction(&tx).await.unwrap_err();
-    assert!(err.to_string().contains("Blockhash not found"), "{err}");
 }

@@ -54,17 +54,54 @@ pub struct ResourceInfo {
     pub mime_type: Option<String>,
 }
 
-/// The body (and `PAYMENT-REQUIRED` header) of a 402.
+/// The `PAYMENT-REQUIRED` header of a 402, and its body but for `error` (see
+/// [`PaymentRequired::body`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequired {
     pub x402_version: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Why payment is required: a string in the header, OpenAI's `{ "message": … }` in the
+    /// body; either reads as the string.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "error_text"
+    )]
     pub error: Option<String>,
     pub resource: ResourceInfo,
     pub accepts: Vec<PaymentRequirements>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extensions: Option<Value>,
+}
+
+impl PaymentRequired {
+    /// The 402's JSON body: the header's fields, with `error` in OpenAI's shape
+    /// (`{ "message", "type", "code" }`) so that OpenAI SDKs show it as the exception's text.
+    /// x402 v2 clients read the header; a v1 client could not pay from this body anyway (v2
+    /// requirements).
+    pub fn body(&self, code: &str) -> Value {
+        let mut body = serde_json::to_value(self).expect("plain data serializes");
+        if let Some(message) = &self.error {
+            body["error"] = serde_json::json!({
+                "message": message,
+                "type": "payment_required",
+                "code": code,
+            });
+        }
+        body
+    }
+}
+
+fn error_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Plain(String),
+        OpenAi { message: String },
+    }
+    Ok(Option::<Text>::deserialize(d)?.map(|text| match text {
+        Text::Plain(s) | Text::OpenAi { message: s } => s,
+    }))
 }
 
 /// What the client sends back: the requirements it chose and the scheme's payload.

@@ -15,17 +15,16 @@ use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
-use tokio::sync::{broadcast, Mutex};
+use tokio::sync::broadcast;
 
+use super::bank_thread::{BankThread, LocalFuture};
 use crate::{error::LocalnetError, program::ProgramBuild};
 
 /// How many slots behind the newest closed slot a slot becomes finalized.
 pub const FINALIZATION_DEPTH: u64 = 2;
-/// How long the bank accepts a blockhash. program-test registers a new blockhash every 6.4 ms
-/// (not configurable in 3.1) and the runtime accepts the newest 150, so a blockhash lives
-/// about 960 ms here, not the ~60 s of a cluster; this leaves a margin below that. Clients
-/// must sign right before sending; `lastValidBlockHeight` and `isBlockhashValid` say so.
-pub const BLOCKHASH_LIFETIME: std::time::Duration = std::time::Duration::from_millis(800);
+/// How many blocks after it became the newest a blockhash is still accepted: 150, as on a
+/// cluster, so a blockhash lives 150 slots (one is registered per slot, see `bank_thread`).
+const MAX_PROCESSING_AGE: u64 = solana_clock::MAX_PROCESSING_AGE as u64;
 
 /// One token account's balance before or after a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,14 +107,16 @@ struct Inner {
     transactions: HashMap<Signature, TxRecord>,
     /// Per address, the signatures that touched it, oldest first.
     history: HashMap<Pubkey, Vec<Signature>>,
-    /// Blockhashes handed out, with when they were first handed out.
-    issued_blockhashes: HashMap<Hash, std::time::Instant>,
-    slot_time: std::time::Duration,
+    /// Every blockhash the bank still keeps, with the block height at which it became the
+    /// newest; it is accepted through that height + `MAX_PROCESSING_AGE`.
+    blockhashes: HashMap<Hash, u64>,
+    newest_blockhash: Hash,
+    /// Sent from the bank's thread, so `subscribe_from` sees each event exactly once.
+    events: broadcast::Sender<ChainEvent>,
 }
 
 pub struct Chain {
-    inner: Mutex<Inner>,
-    events: broadcast::Sender<ChainEvent>,
+    bank: BankThread<Inner>,
     genesis_hash: Hash,
     faucet: solana_keypair::Keypair,
 }
@@ -135,52 +136,14 @@ pub fn native_entry(
 }
 
 impl Chain {
-    pub async fn start(
-        slot_time: std::time::Duration,
-        program: &ProgramBuild,
-    ) -> Result<Self, LocalnetError> {
-        let pt = match program.elf()? {
-            None => {
-                let mut pt =
-                    ProgramTest::new("model_vault", model_vault::ID, processor!(native_entry));
-                pt.prefer_bpf(false);
-                pt
-            }
-            // Loaded the way program-test loads a `.so` it finds itself, from any path.
-            Some(elf) => {
-                let mut pt = ProgramTest::default();
-                pt.add_account(
-                    model_vault::ID,
-                    Account {
-                        lamports: Rent::default().minimum_balance(elf.len()).max(1),
-                        data: elf,
-                        owner: bpf_loader::ID,
-                        executable: true,
-                        rent_epoch: 0,
-                    },
-                );
-                pt
-            }
-        };
-        let ctx = pt.start_with_context().await;
-        let genesis_hash = ctx.last_blockhash;
-        let faucet = ctx.payer.insecure_clone();
-        let clock: solana_clock::Clock = ctx.banks_client.get_sysvar().await?;
-        let working_slot = clock.slot;
-        let (events, _) = broadcast::channel(4096);
+    pub async fn start(program: &ProgramBuild) -> Result<Self, LocalnetError> {
+        let elf = program.elf()?;
+        let bank = BankThread::start(move || Inner::start(elf)).await?;
+        let (genesis_hash, faucet) = bank
+            .read(|inner| (inner.newest_blockhash, inner.ctx.payer.insecure_clone()))
+            .await;
         Ok(Chain {
-            inner: Mutex::new(Inner {
-                ctx,
-                working_slot,
-                working_signatures: Vec::new(),
-                working_previous_blockhash: genesis_hash,
-                blocks: BTreeMap::new(),
-                transactions: HashMap::new(),
-                history: HashMap::new(),
-                issued_blockhashes: HashMap::new(),
-                slot_time,
-            }),
-            events,
+            bank,
             genesis_hash,
             faucet,
         })
@@ -192,37 +155,9 @@ impl Chain {
 
     /// Closes the working slot and opens the next one.
     pub async fn advance_slot(&self) -> Result<u64, LocalnetError> {
-        let mut inner = self.inner.lock().await;
-        let slot = inner.working_slot;
-        let next = slot + 1;
-        inner
-            .ctx
-            .warp_to_slot(next)
-            .map_err(|e| LocalnetError::Bank(format!("{e:?}")))?;
-        let blockhash = inner.ctx.banks_client.get_latest_blockhash().await?;
-        let parent_slot = inner
-            .blocks
-            .keys()
-            .next_back()
-            .copied()
-            .unwrap_or(slot.saturating_sub(1));
-        let block = Block {
-            slot,
-            parent_slot,
-            blockhash,
-            previous_blockhash: inner.working_previous_blockhash,
-            block_height: inner.blocks.len() as u64 + 1,
-            block_time: unix_now(),
-            signatures: std::mem::take(&mut inner.working_signatures),
-        };
-        inner.working_previous_blockhash = blockhash;
-        inner.working_slot = next;
-        inner.blocks.insert(slot, block.clone());
-        // Announced under the lock, so `subscribe_from` sees each event exactly once.
-        for event in slot_events(block, next) {
-            let _ = self.events.send(event);
-        }
-        Ok(next)
+        self.bank
+            .run(|inner: &mut Inner| -> LocalFuture<'_, _> { Box::pin(inner.advance_slot()) })
+            .await
     }
 
     /// A receiver of everything from now on, and the events since `from_slot` that it will
@@ -231,74 +166,99 @@ impl Chain {
         &self,
         from_slot: Option<u64>,
     ) -> (broadcast::Receiver<ChainEvent>, Vec<ChainEvent>) {
-        let inner = self.inner.lock().await;
-        let receiver = self.events.subscribe();
-        let Some(from) = from_slot else {
-            return (receiver, Vec::new());
-        };
-        let mut backlog = Vec::new();
-        for (slot, block) in inner.blocks.range(from..) {
-            for s in &block.signatures {
-                if let Some(r) = inner.transactions.get(s) {
-                    backlog.push(ChainEvent::Transaction(Box::new(r.clone())));
+        self.bank
+            .read(move |inner| {
+                let receiver = inner.events.subscribe();
+                let Some(from) = from_slot else {
+                    return (receiver, Vec::new());
+                };
+                let mut backlog = Vec::new();
+                for (slot, block) in inner.blocks.range(from..) {
+                    for s in &block.signatures {
+                        if let Some(r) = inner.transactions.get(s) {
+                            backlog.push(ChainEvent::Transaction(Box::new(r.clone())));
+                        }
+                    }
+                    let next = inner
+                        .blocks
+                        .range(slot + 1..)
+                        .next()
+                        .map_or(inner.working_slot, |(s, _)| *s);
+                    backlog.extend(slot_events(block.clone(), next));
                 }
-            }
-            let next = inner
-                .blocks
-                .range(slot + 1..)
-                .next()
-                .map_or(inner.working_slot, |(s, _)| *s);
-            backlog.extend(slot_events(block.clone(), next));
-        }
-        if inner.working_slot >= from {
-            for s in &inner.working_signatures {
-                if let Some(r) = inner.transactions.get(s) {
-                    backlog.push(ChainEvent::Transaction(Box::new(r.clone())));
+                if inner.working_slot >= from {
+                    for s in &inner.working_signatures {
+                        if let Some(r) = inner.transactions.get(s) {
+                            backlog.push(ChainEvent::Transaction(Box::new(r.clone())));
+                        }
+                    }
                 }
-            }
-        }
-        (receiver, backlog)
+                (receiver, backlog)
+            })
+            .await
     }
 
     /// The newest slot at `commitment`.
     pub async fn slot(&self, commitment: Commitment) -> u64 {
-        let inner = self.inner.lock().await;
-        inner.slot_at(commitment)
+        self.bank.read(move |inner| inner.slot_at(commitment)).await
     }
 
     pub async fn block_height(&self, commitment: Commitment) -> u64 {
-        let inner = self.inner.lock().await;
-        let slot = inner.slot_at(commitment);
-        inner.blocks.range(..=slot).count() as u64
+        self.bank
+            .read(move |inner| inner.block_height_at(commitment))
+            .await
     }
 
-    /// A recent blockhash and the last block height at which it is still accepted.
-    pub async fn latest_blockhash(&self) -> Result<(Hash, u64), LocalnetError> {
-        let mut inner = self.inner.lock().await;
-        let hash = inner.ctx.banks_client.get_latest_blockhash().await?;
-        inner
-            .issued_blockhashes
-            .retain(|_, at| at.elapsed() < 4 * BLOCKHASH_LIFETIME);
-        let issued = *inner
-            .issued_blockhashes
-            .entry(hash)
-            .or_insert_with(std::time::Instant::now);
-        let remaining = BLOCKHASH_LIFETIME.saturating_sub(issued.elapsed());
-        let blocks_left = (remaining.as_millis() / inner.slot_time.as_millis().max(1)) as u64;
-        Ok((hash, inner.blocks.len() as u64 + blocks_left))
+    /// Where `commitment`'s newest slot sits in its epoch.
+    pub async fn epoch_info(&self, commitment: Commitment) -> solana_epoch_info::EpochInfo {
+        self.bank
+            .read(move |inner| {
+                let slot = inner.slot_at(commitment);
+                let schedule = &inner.ctx.genesis_config().epoch_schedule;
+                let (epoch, slot_index) = schedule.get_epoch_and_slot_index(slot);
+                solana_epoch_info::EpochInfo {
+                    epoch,
+                    slot_index,
+                    slots_in_epoch: schedule.get_slots_in_epoch(epoch),
+                    absolute_slot: slot,
+                    block_height: inner.block_height_at(commitment),
+                    transaction_count: Some(
+                        inner
+                            .transactions
+                            .values()
+                            .filter(|r| r.meta.err.is_none())
+                            .count() as u64,
+                    ),
+                }
+            })
+            .await
     }
 
+    /// The newest blockhash and the last block height at which it is still accepted.
+    pub async fn latest_blockhash(&self) -> (Hash, u64) {
+        self.bank
+            .read(|inner| {
+                let hash = inner.newest_blockhash;
+                (hash, inner.last_valid_block_height(&hash).unwrap_or(0))
+            })
+            .await
+    }
+
+    /// Whether a transaction with this blockhash is still accepted.
     pub async fn is_blockhash_valid(&self, hash: &Hash) -> bool {
-        let inner = self.inner.lock().await;
-        inner
-            .issued_blockhashes
-            .get(hash)
-            .is_some_and(|issued| issued.elapsed() < BLOCKHASH_LIFETIME)
+        let hash = *hash;
+        self.bank
+            .read(move |inner| inner.is_blockhash_valid(&hash))
+            .await
     }
 
     pub async fn account(&self, address: &Pubkey) -> Result<Option<Account>, LocalnetError> {
-        let inner = self.inner.lock().await;
-        Ok(inner.ctx.banks_client.get_account(*address).await?)
+        let address = *address;
+        self.bank
+            .run(move |inner: &mut Inner| -> LocalFuture<'_, _> {
+                Box::pin(async move { Ok(inner.ctx.banks_client.get_account(address).await?) })
+            })
+            .await
     }
 
     /// Every account owned by `program` that a transaction touched, by address. Like a node's
@@ -307,70 +267,103 @@ impl Chain {
         &self,
         program: &Pubkey,
     ) -> Result<Vec<(Pubkey, Account)>, LocalnetError> {
-        let inner = self.inner.lock().await;
-        let mut addresses: Vec<Pubkey> = inner.history.keys().copied().collect();
-        addresses.sort();
-        let mut owned = Vec::new();
-        for address in addresses {
-            if let Some(account) = inner.ctx.banks_client.get_account(address).await? {
-                if account.owner == *program {
-                    owned.push((address, account));
-                }
-            }
-        }
-        Ok(owned)
+        let program = *program;
+        self.bank
+            .run(move |inner: &mut Inner| -> LocalFuture<'_, _> {
+                Box::pin(async move {
+                    let mut addresses: Vec<Pubkey> = inner.history.keys().copied().collect();
+                    addresses.sort();
+                    let mut owned = Vec::new();
+                    for address in addresses {
+                        if let Some(account) = inner.ctx.banks_client.get_account(address).await? {
+                            if account.owner == program {
+                                owned.push((address, account));
+                            }
+                        }
+                    }
+                    Ok(owned)
+                })
+            })
+            .await
     }
 
     pub async fn rent_exempt_minimum(&self, len: usize) -> Result<u64, LocalnetError> {
-        let inner = self.inner.lock().await;
-        Ok(inner
-            .ctx
-            .banks_client
-            .get_rent()
-            .await?
-            .minimum_balance(len))
+        self.bank
+            .run(move |inner: &mut Inner| -> LocalFuture<'_, _> {
+                Box::pin(async move {
+                    Ok(inner
+                        .ctx
+                        .banks_client
+                        .get_rent()
+                        .await?
+                        .minimum_balance(len))
+                })
+            })
+            .await
     }
 
     pub async fn fee_for_message(
         &self,
         message: solana_message::Message,
     ) -> Result<Option<u64>, LocalnetError> {
-        let inner = self.inner.lock().await;
-        Ok(inner.ctx.banks_client.get_fee_for_message(message).await?)
+        self.bank
+            .run(move |inner: &mut Inner| -> LocalFuture<'_, _> {
+                Box::pin(
+                    async move { Ok(inner.ctx.banks_client.get_fee_for_message(message).await?) },
+                )
+            })
+            .await
     }
 
-    /// Runs a transaction without committing it.
+    /// Runs a transaction without committing it. A blockhash the bank no longer accepts fails
+    /// it, as a node's preflight does (the bank's own simulation does not look).
     pub async fn simulate(&self, tx: VersionedTransaction) -> Result<Simulation, LocalnetError> {
-        let mut inner = self.inner.lock().await;
-        inner.simulate(tx).await
+        self.bank
+            .run(move |inner: &mut Inner| -> LocalFuture<'_, _> {
+                Box::pin(async move {
+                    if !inner.is_blockhash_valid(tx.message.recent_blockhash()) {
+                        return Ok(Simulation::refused(TransactionError::BlockhashNotFound));
+                    }
+                    inner.simulate(tx).await
+                })
+            })
+            .await
     }
 
     /// Processes a transaction in the working slot and records it, failed or not (a failed
     /// transaction still pays its fee). Errors before execution (bad signature, unknown
     /// blockhash, replay) come back as `Err` and record nothing.
     pub async fn process(&self, tx: VersionedTransaction) -> Result<TxRecord, LocalnetError> {
-        let mut inner = self.inner.lock().await;
-        let record = inner.process(tx).await?;
-        // Announced under the lock, so `subscribe_from` sees each event exactly once.
-        let _ = self
-            .events
-            .send(ChainEvent::Transaction(Box::new(record.clone())));
-        Ok(record)
+        self.bank
+            .run(move |inner: &mut Inner| -> LocalFuture<'_, _> {
+                Box::pin(async move {
+                    let record = inner.process(tx).await?;
+                    let _ = inner
+                        .events
+                        .send(ChainEvent::Transaction(Box::new(record.clone())));
+                    Ok(record)
+                })
+            })
+            .await
     }
 
     pub async fn transaction(
         &self,
         signature: &Signature,
     ) -> Option<(TxRecord, Option<i64>, Commitment)> {
-        let inner = self.inner.lock().await;
-        let record = inner.transactions.get(signature)?.clone();
-        let block_time = inner.blocks.get(&record.slot).map(|b| b.block_time);
-        let commitment = inner.commitment_of(record.slot);
-        Some((record, block_time, commitment))
+        let signature = *signature;
+        self.bank
+            .read(move |inner| {
+                let record = inner.transactions.get(&signature)?.clone();
+                let block_time = inner.blocks.get(&record.slot).map(|b| b.block_time);
+                let commitment = inner.commitment_of(record.slot);
+                Some((record, block_time, commitment))
+            })
+            .await
     }
 
     pub async fn commitment_of(&self, slot: u64) -> Commitment {
-        self.inner.lock().await.commitment_of(slot)
+        self.bank.read(move |inner| inner.commitment_of(slot)).await
     }
 
     /// Signatures touching `address`, newest first, starting after `before` and stopping at
@@ -382,59 +375,58 @@ impl Chain {
         until: Option<Signature>,
         limit: usize,
     ) -> Vec<(TxRecord, Option<i64>, Commitment)> {
-        let inner = self.inner.lock().await;
-        let Some(all) = inner.history.get(address) else {
-            return Vec::new();
-        };
-        let mut newest_first = all.iter().rev().peekable();
-        if let Some(before) = before {
-            for s in newest_first.by_ref() {
-                if *s == before {
-                    break;
+        let address = *address;
+        self.bank
+            .read(move |inner| {
+                let Some(all) = inner.history.get(&address) else {
+                    return Vec::new();
+                };
+                let mut newest_first = all.iter().rev().peekable();
+                if let Some(before) = before {
+                    for s in newest_first.by_ref() {
+                        if *s == before {
+                            break;
+                        }
+                    }
                 }
-            }
-        }
-        newest_first
-            .take_while(|s| Some(**s) != until)
-            .take(limit)
-            .filter_map(|s| inner.transactions.get(s))
-            .map(|r| {
-                (
-                    r.clone(),
-                    inner.blocks.get(&r.slot).map(|b| b.block_time),
-                    inner.commitment_of(r.slot),
-                )
+                newest_first
+                    .take_while(|s| Some(**s) != until)
+                    .take(limit)
+                    .filter_map(|s| inner.transactions.get(s))
+                    .map(|r| {
+                        (
+                            r.clone(),
+                            inner.blocks.get(&r.slot).map(|b| b.block_time),
+                            inner.commitment_of(r.slot),
+                        )
+                    })
+                    .collect()
             })
-            .collect()
+            .await
     }
 
     /// A closed block and its transactions.
     pub async fn block(&self, slot: u64) -> Option<(Block, Vec<TxRecord>, Commitment)> {
-        let inner = self.inner.lock().await;
-        let block = inner.blocks.get(&slot)?.clone();
-        let txs = block
-            .signatures
-            .iter()
-            .filter_map(|s| inner.transactions.get(s).cloned())
-            .collect();
-        Some((block, txs, inner.commitment_of(slot)))
+        self.bank
+            .read(move |inner| {
+                let block = inner.blocks.get(&slot)?.clone();
+                let txs = inner.block_transactions(&block);
+                Some((block, txs, inner.commitment_of(slot)))
+            })
+            .await
     }
 
     /// Closed blocks from `from` on, oldest first (for replay to late subscribers).
     pub async fn blocks_since(&self, from: u64) -> Vec<(Block, Vec<TxRecord>)> {
-        let inner = self.inner.lock().await;
-        inner
-            .blocks
-            .range(from..)
-            .map(|(_, b)| {
-                let txs = b
-                    .signatures
-                    .iter()
-                    .filter_map(|s| inner.transactions.get(s).cloned())
-                    .collect();
-                (b.clone(), txs)
+        self.bank
+            .read(move |inner| {
+                inner
+                    .blocks
+                    .range(from..)
+                    .map(|(_, b)| (b.clone(), inner.block_transactions(b)))
+                    .collect()
             })
-            .collect()
+            .await
     }
 
     /// Names `authority` as model-vault's upgrade authority, as deploying it with the
@@ -443,11 +435,14 @@ impl Chain {
     #[allow(deprecated)] // `set_account` is "Agave Unstable API" in program-test 3.1
     pub async fn set_program_upgrade_authority(&self, authority: &Pubkey) {
         let account = model_vault_client::program_data_account(authority);
-        let mut inner = self.inner.lock().await;
-        inner.ctx.set_account(
-            &model_vault_client::program_data_pda(),
-            &solana_account::AccountSharedData::from(account),
-        );
+        self.bank
+            .read(move |inner| {
+                inner.ctx.set_account(
+                    &model_vault_client::program_data_pda(),
+                    &solana_account::AccountSharedData::from(account),
+                )
+            })
+            .await
     }
 
     /// Sends `lamports` from the faucet.
@@ -464,7 +459,7 @@ impl Chain {
         instructions: &[solana_instruction::Instruction],
         signers: &[&solana_keypair::Keypair],
     ) -> Result<TxRecord, LocalnetError> {
-        let (blockhash, _) = self.latest_blockhash().await?;
+        let (blockhash, _) = self.latest_blockhash().await;
         let mut all = vec![&self.faucet];
         all.extend_from_slice(signers);
         let tx = solana_transaction::Transaction::new_signed_with_payer(
@@ -489,7 +484,124 @@ pub struct Simulation {
     pub inner_instructions: Vec<InnerInstructions>,
 }
 
+impl Simulation {
+    /// A transaction refused before it ran.
+    fn refused(err: TransactionError) -> Self {
+        Simulation {
+            err: Some(err),
+            logs: Vec::new(),
+            units_consumed: 0,
+            inner_instructions: Vec::new(),
+        }
+    }
+}
+
 impl Inner {
+    /// Starts the bank (on its thread): model-vault natively, or the given SBF build.
+    async fn start(elf: Option<Vec<u8>>) -> Result<Self, LocalnetError> {
+        let pt = match elf {
+            None => {
+                let mut pt =
+                    ProgramTest::new("model_vault", model_vault::ID, processor!(native_entry));
+                pt.prefer_bpf(false);
+                pt
+            }
+            // Loaded the way program-test loads a `.so` it finds itself, from any path.
+            Some(elf) => {
+                let mut pt = ProgramTest::default();
+                pt.add_account(
+                    model_vault::ID,
+                    Account {
+                        lamports: Rent::default().minimum_balance(elf.len()).max(1),
+                        data: elf,
+                        owner: bpf_loader::ID,
+                        executable: true,
+                        rent_epoch: 0,
+                    },
+                );
+                pt
+            }
+        };
+        let ctx = pt.start_with_context().await;
+        let genesis_hash = ctx.last_blockhash;
+        let clock: solana_clock::Clock = ctx.banks_client.get_sysvar().await?;
+        let (events, _) = broadcast::channel(4096);
+        Ok(Inner {
+            ctx,
+            working_slot: clock.slot,
+            working_signatures: Vec::new(),
+            working_previous_blockhash: genesis_hash,
+            blocks: BTreeMap::new(),
+            transactions: HashMap::new(),
+            history: HashMap::new(),
+            blockhashes: HashMap::from([(genesis_hash, 0)]),
+            newest_blockhash: genesis_hash,
+            events,
+        })
+    }
+
+    /// Closes the working slot (the bank registers one blockhash for it) and opens the next.
+    async fn advance_slot(&mut self) -> Result<u64, LocalnetError> {
+        let slot = self.working_slot;
+        let next = slot + 1;
+        self.ctx
+            .warp_to_slot(next)
+            .map_err(|e| LocalnetError::Bank(format!("{e:?}")))?;
+        let blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
+        let parent_slot = self
+            .blocks
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(slot.saturating_sub(1));
+        let block_height = self.blocks.len() as u64 + 1;
+        let block = Block {
+            slot,
+            parent_slot,
+            blockhash,
+            previous_blockhash: self.working_previous_blockhash,
+            block_height,
+            block_time: unix_now(),
+            signatures: std::mem::take(&mut self.working_signatures),
+        };
+        self.working_previous_blockhash = blockhash;
+        self.working_slot = next;
+        self.blocks.insert(slot, block.clone());
+        self.newest_blockhash = blockhash;
+        self.blockhashes.insert(blockhash, block_height);
+        self.blockhashes
+            .retain(|_, height| *height + MAX_PROCESSING_AGE >= block_height);
+        for event in slot_events(block, next) {
+            let _ = self.events.send(event);
+        }
+        Ok(next)
+    }
+
+    /// Closed blocks up to the newest slot at `commitment`.
+    fn block_height_at(&self, commitment: Commitment) -> u64 {
+        let slot = self.slot_at(commitment);
+        self.blocks.range(..=slot).count() as u64
+    }
+
+    fn last_valid_block_height(&self, hash: &Hash) -> Option<u64> {
+        self.blockhashes
+            .get(hash)
+            .map(|height| height + MAX_PROCESSING_AGE)
+    }
+
+    fn is_blockhash_valid(&self, hash: &Hash) -> bool {
+        self.last_valid_block_height(hash)
+            .is_some_and(|last| self.blocks.len() as u64 <= last)
+    }
+
+    fn block_transactions(&self, block: &Block) -> Vec<TxRecord> {
+        block
+            .signatures
+            .iter()
+            .filter_map(|s| self.transactions.get(s).cloned())
+            .collect()
+    }
+
     fn slot_at(&self, commitment: Commitment) -> u64 {
         let confirmed = self.blocks.keys().next_back().copied().unwrap_or(0);
         match commitment {

@@ -230,11 +230,7 @@ impl Geyser for GeyserService {
         &self,
         _: Request<GetLatestBlockhashRequest>,
     ) -> Result<Response<GetLatestBlockhashResponse>, Status> {
-        let (hash, last_valid_block_height) = self
-            .chain
-            .latest_blockhash()
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let (hash, last_valid_block_height) = self.chain.latest_blockhash().await;
         Ok(Response::new(GetLatestBlockhashResponse {
             slot: self.chain.slot(Commitment::Processed).await,
             blockhash: hash.to_string(),

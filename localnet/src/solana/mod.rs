@@ -1,5 +1,6 @@
 //! The Solana side of localnet: the chain, its JSON-RPC face, and the slot clock.
 
+mod bank_thread;
 pub mod chain;
 pub mod grpc;
 pub mod rpc;
@@ -33,7 +34,7 @@ pub struct SolanaNode {
 
 impl SolanaNode {
     pub async fn start(config: SolanaConfig) -> Result<Self, LocalnetError> {
-        let chain = Arc::new(Chain::start(config.slot_time, &config.program).await?);
+        let chain = Arc::new(Chain::start(&config.program).await?);
         let listener = tokio::net::TcpListener::bind(config.rpc_addr).await?;
         let rpc_addr = listener.local_addr()?;
         let app = rpc::router(chain.clone());

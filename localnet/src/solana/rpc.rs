@@ -6,7 +6,11 @@ use std::{str::FromStr, sync::Arc};
 use axum::{extract::State, routing::post, Json, Router};
 use base64::{prelude::BASE64_STANDARD, Engine};
 use serde_json::{json, Value};
-use solana_account_decoder::{encode_ui_account, UiAccountEncoding};
+use solana_account_decoder::{
+    encode_ui_account,
+    parse_account_data::{AccountAdditionalDataV3, SplTokenAdditionalDataV2},
+    UiAccount, UiAccountEncoding,
+};
 use solana_account_decoder_client_types::token::UiTokenAmount;
 use solana_hash::Hash;
 use solana_pubkey::Pubkey;
@@ -23,8 +27,9 @@ use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_status_client_types::{
     EncodedConfirmedTransactionWithStatusMeta, EncodedTransaction,
     EncodedTransactionWithStatusMeta, TransactionBinaryEncoding, TransactionConfirmationStatus,
-    UiCompiledInstruction, UiConfirmedBlock, UiInnerInstructions, UiInstruction,
-    UiTransactionStatusMeta, UiTransactionTokenBalance,
+    UiCompiledInstruction, UiConfirmedBlock, UiInnerInstructions, UiInstruction, UiMessage,
+    UiRawMessage, UiTransaction, UiTransactionEncoding, UiTransactionStatusMeta,
+    UiTransactionTokenBalance,
 };
 
 use super::{
@@ -66,10 +71,7 @@ impl From<LocalnetError> for RpcError {
     fn from(e: LocalnetError) -> Self {
         match e {
             LocalnetError::Invalid(m) => Self::invalid_params(m),
-            LocalnetError::Rejected(err) => Self::new(
-                codes::JSON_RPC_SERVER_ERROR_SEND_TRANSACTION_PREFLIGHT_FAILURE,
-                format!("Transaction simulation failed: {err}"),
-            ),
+            LocalnetError::Rejected(err) => preflight_failure(err, Vec::new(), 0),
             other => Self::new(INTERNAL_ERROR, other.to_string()),
         }
     }
@@ -146,7 +148,7 @@ async fn dispatch(chain: &Chain, method: &str, params: &[Value]) -> RpcResult {
         "getSlot" => Ok(json!(chain.slot(commitment).await)),
         "getBlockHeight" => Ok(json!(chain.block_height(commitment).await)),
         "getLatestBlockhash" => {
-            let (hash, last_valid_block_height) = chain.latest_blockhash().await?;
+            let (hash, last_valid_block_height) = chain.latest_blockhash().await;
             let value = RpcBlockhash {
                 blockhash: hash.to_string(),
                 last_valid_block_height,
@@ -170,8 +172,10 @@ async fn dispatch(chain: &Chain, method: &str, params: &[Value]) -> RpcResult {
         "getAccountInfo" => {
             let address = pubkey_param(params, 0)?;
             let encoding = account_encoding(&config)?;
-            let account = chain.account(&address).await?;
-            let value = account.map(|a| encode_ui_account(&address, &a, encoding, None, None));
+            let value = match chain.account(&address).await? {
+                Some(account) => Some(ui_account(chain, &address, &account, encoding).await?),
+                None => None,
+            };
             with_context(chain, commitment, json!(value)).await
         }
         "getMultipleAccounts" => {
@@ -183,8 +187,10 @@ async fn dispatch(chain: &Chain, method: &str, params: &[Value]) -> RpcResult {
             let mut values = Vec::with_capacity(addresses.len());
             for a in addresses {
                 let address = parse_pubkey(a.as_str().unwrap_or_default())?;
-                let account = chain.account(&address).await?;
-                values.push(account.map(|a| encode_ui_account(&address, &a, encoding, None, None)));
+                values.push(match chain.account(&address).await? {
+                    Some(account) => Some(ui_account(chain, &address, &account, encoding).await?),
+                    None => None,
+                });
             }
             with_context(chain, commitment, json!(values)).await
         }
@@ -243,7 +249,7 @@ async fn dispatch(chain: &Chain, method: &str, params: &[Value]) -> RpcResult {
                 if kept {
                     values.push(json!({
                         "pubkey": address.to_string(),
-                        "account": encode_ui_account(&address, &account, encoding, None, None),
+                        "account": ui_account(chain, &address, &account, encoding).await?,
                     }));
                 }
             }
@@ -253,6 +259,9 @@ async fn dispatch(chain: &Chain, method: &str, params: &[Value]) -> RpcResult {
                 Ok(json!(values))
             }
         }
+        "getTokenAccountsByOwner" => token_accounts_by(chain, params, |t| Some(t.owner)).await,
+        "getTokenAccountsByDelegate" => token_accounts_by(chain, params, |t| t.delegate).await,
+        "getEpochInfo" => Ok(json!(chain.epoch_info(commitment).await)),
         "getMinimumBalanceForRentExemption" => {
             let len = params
                 .first()
@@ -420,21 +429,36 @@ async fn send_transaction(chain: &Chain, params: &[Value], config: &Value) -> Rp
     if !skip_preflight {
         let sim = chain.simulate(tx.clone()).await?;
         if let Some(err) = sim.err {
-            let mut e = RpcError::new(
-                codes::JSON_RPC_SERVER_ERROR_SEND_TRANSACTION_PREFLIGHT_FAILURE,
-                format!("Transaction simulation failed: {err}"),
-            );
-            e.data = Some(json!(RpcSimulateTransactionResult {
-                err: Some(err.into()),
-                logs: Some(sim.logs),
-                units_consumed: Some(sim.units_consumed),
-                ..empty_simulation()
-            }));
-            return Err(e);
+            return Err(preflight_failure(err, sim.logs, sim.units_consumed));
         }
     }
-    let record = chain.process(tx).await?;
-    Ok(json!(record.signature().to_string()))
+    // Without preflight a cluster would take the transaction and drop it unseen (the client
+    // waits for its blockhash to expire); here the bank says why at once, in the shape of a
+    // preflight failure, the only -32002 clients know (solders cannot read one without data).
+    match chain.process(tx).await {
+        Ok(record) => Ok(json!(record.signature().to_string())),
+        Err(LocalnetError::Rejected(err)) => Err(preflight_failure(err, Vec::new(), 0)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `-32002` with the simulation's result as `data`, as a node answers a refused transaction.
+fn preflight_failure(
+    err: solana_transaction_error::TransactionError,
+    logs: Vec<String>,
+    units_consumed: u64,
+) -> RpcError {
+    let mut e = RpcError::new(
+        codes::JSON_RPC_SERVER_ERROR_SEND_TRANSACTION_PREFLIGHT_FAILURE,
+        format!("Transaction simulation failed: {err}"),
+    );
+    e.data = Some(json!(RpcSimulateTransactionResult {
+        err: Some(err.into()),
+        logs: Some(logs),
+        units_consumed: Some(units_consumed),
+        ..empty_simulation()
+    }));
+    e
 }
 
 async fn simulate_transaction(
@@ -450,7 +474,7 @@ async fn simulate_transaction(
         .unwrap_or(false);
     let mut replacement = None;
     if replace {
-        let (hash, last_valid_block_height) = chain.latest_blockhash().await?;
+        let (hash, last_valid_block_height) = chain.latest_blockhash().await;
         tx.message.set_recent_blockhash(hash);
         replacement = Some(RpcBlockhash {
             blockhash: hash.to_string(),
@@ -545,24 +569,108 @@ fn account_encoding(config: &Value) -> Result<UiAccountEncoding, RpcError> {
         Some("base58") => UiAccountEncoding::Base58,
         Some("base64") => UiAccountEncoding::Base64,
         Some("base64+zstd") => UiAccountEncoding::Base64Zstd,
-        // No parsers here: like a node without one, answer in base64.
-        Some("jsonParsed") => UiAccountEncoding::Base64,
+        Some("jsonParsed") => UiAccountEncoding::JsonParsed,
         Some(other) => {
             return Err(RpcError::invalid_params(format!(
-                "unsupported encoding {other}"
+                "unsupported encoding: {other}. Supported encodings: binary, base58, base64, base64+zstd, jsonParsed"
             )))
         }
     })
 }
 
-fn tx_encoding(config: &Value) -> Result<TransactionBinaryEncoding, RpcError> {
-    match config.get("encoding").and_then(Value::as_str) {
-        None | Some("json") | Some("base64") | Some("jsonParsed") => {
-            Ok(TransactionBinaryEncoding::Base64)
+/// An account as `encoding` asks. For `jsonParsed` a token account's amounts need its mint's
+/// decimals, read as a node reads them; accounts no parser knows come in base64, as a node
+/// answers them.
+async fn ui_account(
+    chain: &Chain,
+    address: &Pubkey,
+    account: &solana_account::Account,
+    encoding: UiAccountEncoding,
+) -> Result<UiAccount, RpcError> {
+    let mut additional = None;
+    if encoding == UiAccountEncoding::JsonParsed {
+        if let Some(parsed) = token::parse_token_account(account) {
+            if let Some(decimals) = chain
+                .account(&parsed.mint)
+                .await?
+                .and_then(|mint| token::mint_decimals(&mint))
+            {
+                additional = Some(AccountAdditionalDataV3 {
+                    spl_token_additional_data: Some(SplTokenAdditionalDataV2::with_decimals(
+                        decimals,
+                    )),
+                });
+            }
         }
-        Some("base58") => Ok(TransactionBinaryEncoding::Base58),
+    }
+    Ok(encode_ui_account(
+        address, account, encoding, additional, None,
+    ))
+}
+
+/// `getTokenAccountsByOwner` / `…ByDelegate`: the token accounts whose `role` (owner or
+/// delegate) is `params[0]`, of one mint or of one token program.
+async fn token_accounts_by(
+    chain: &Chain,
+    params: &[Value],
+    role: impl Fn(&token::ParsedTokenAccount) -> Option<Pubkey>,
+) -> RpcResult {
+    let who = pubkey_param(params, 0)?;
+    let filter = params.get(1).and_then(Value::as_object);
+    let (mint, programs) = match (
+        filter.and_then(|f| f.get("mint")).and_then(Value::as_str),
+        filter.and_then(|f| f.get("programId")).and_then(Value::as_str),
+    ) {
+        (Some(mint), None) => (
+            Some(parse_pubkey(mint)?),
+            vec![spl_token_interface::ID, spl_token_2022_interface::ID],
+        ),
+        (None, Some(program)) => {
+            let program = parse_pubkey(program)?;
+            if !token::is_token_program(&program) {
+                return Err(RpcError::invalid_params(format!(
+                    "Invalid param: unrecognized Token program id {program}"
+                )));
+            }
+            (None, vec![program])
+        }
+        _ => {
+            return Err(RpcError::invalid_params(
+                "Invalid params: expected {\"mint\": <address>} or {\"programId\": <address>} at params[1]",
+            ))
+        }
+    };
+    // Here the config is the third parameter (the second is the filter).
+    let config = params.get(2).cloned().unwrap_or(Value::Null);
+    let encoding = account_encoding(&config)?;
+    let commitment = commitment(&config)?;
+    let mut values = Vec::new();
+    for program in programs {
+        for (address, account) in chain.accounts_owned_by(&program).await? {
+            let Some(parsed) = token::parse_token_account(&account) else {
+                continue;
+            };
+            if role(&parsed) == Some(who) && mint.is_none_or(|m| m == parsed.mint) {
+                values.push(json!({
+                    "pubkey": address.to_string(),
+                    "account": ui_account(chain, &address, &account, encoding).await?,
+                }));
+            }
+        }
+    }
+    with_context(chain, commitment, json!(values)).await
+}
+
+/// How `getTransaction` / `getBlock` spell a transaction: binary, or `json` (the raw message
+/// as JSON). `jsonParsed` would need every program's instruction parser: refused, not
+/// answered in another encoding.
+fn tx_encoding(config: &Value) -> Result<UiTransactionEncoding, RpcError> {
+    match config.get("encoding").and_then(Value::as_str) {
+        None | Some("json") => Ok(UiTransactionEncoding::Json),
+        Some("base64") => Ok(UiTransactionEncoding::Base64),
+        Some("base58") => Ok(UiTransactionEncoding::Base58),
         Some(other) => Err(RpcError::invalid_params(format!(
-            "unsupported encoding {other}"
+            "unsupported encoding: {other}. Supported encodings: json, base58, base64"
         ))),
     }
 }
@@ -644,13 +752,19 @@ fn ui_inner_instructions(
 
 fn encode_transaction(
     record: &TxRecord,
-    encoding: TransactionBinaryEncoding,
+    encoding: UiTransactionEncoding,
 ) -> EncodedTransactionWithStatusMeta {
-    let bytes =
-        bincode::serialize(&record.transaction).expect("a processed transaction serializes");
-    let blob = match encoding {
-        TransactionBinaryEncoding::Base58 => bs58::encode(bytes).into_string(),
-        TransactionBinaryEncoding::Base64 => BASE64_STANDARD.encode(bytes),
+    let transaction = match encoding.into_binary_encoding() {
+        Some(binary) => {
+            let bytes = bincode::serialize(&record.transaction)
+                .expect("a processed transaction serializes");
+            let blob = match binary {
+                TransactionBinaryEncoding::Base58 => bs58::encode(bytes).into_string(),
+                TransactionBinaryEncoding::Base64 => BASE64_STANDARD.encode(bytes),
+            };
+            EncodedTransaction::Binary(blob, binary)
+        }
+        None => EncodedTransaction::Json(json_transaction(&record.transaction)),
     };
     let m = &record.meta;
     let meta = UiTransactionStatusMeta {
@@ -676,13 +790,38 @@ fn encode_transaction(
             solana_transaction_status_client_types::option_serializer::OptionSerializer::Skip,
     };
     EncodedTransactionWithStatusMeta {
-        transaction: EncodedTransaction::Binary(blob, encoding),
+        transaction,
         meta: Some(meta),
         version: Some(match record.transaction.version() {
             solana_transaction::versioned::TransactionVersion::Legacy(_) => {
                 solana_transaction::versioned::TransactionVersion::LEGACY
             }
             v => v,
+        }),
+    }
+}
+
+/// The `json` encoding: the message as it was compiled, keys and data spelled out.
+fn json_transaction(tx: &VersionedTransaction) -> UiTransaction {
+    let message = &tx.message;
+    UiTransaction {
+        signatures: tx.signatures.iter().map(ToString::to_string).collect(),
+        message: UiMessage::Raw(UiRawMessage {
+            header: *message.header(),
+            account_keys: message
+                .static_account_keys()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            recent_blockhash: message.recent_blockhash().to_string(),
+            instructions: message
+                .instructions()
+                .iter()
+                .map(|i| UiCompiledInstruction::from(i, None))
+                .collect(),
+            address_table_lookups: message
+                .address_table_lookups()
+                .map(|lookups| lookups.iter().map(Into::into).collect()),
         }),
     }
 }

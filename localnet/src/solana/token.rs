@@ -11,9 +11,10 @@ pub struct ParsedTokenAccount {
     pub mint: Pubkey,
     pub owner: Pubkey,
     pub amount: u64,
+    pub delegate: Option<Pubkey>,
 }
 
-fn is_token_program(owner: &Pubkey) -> bool {
+pub fn is_token_program(owner: &Pubkey) -> bool {
     *owner == spl_token_interface::ID || *owner == spl_token_2022_interface::ID
 }
 
@@ -26,6 +27,7 @@ pub fn parse_token_account(account: &Account) -> Option<ParsedTokenAccount> {
         mint: Pubkey::from(state.base.mint.to_bytes()),
         owner: Pubkey::from(state.base.owner.to_bytes()),
         amount: state.base.amount,
+        delegate: state.base.delegate.into(),
     })
 }
 
