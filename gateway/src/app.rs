@@ -161,6 +161,9 @@ impl App {
         if let Some(b) = &config.base {
             networks.push(crate::networks::base(b).await);
         }
+        for network in &networks {
+            network.warn_if_not_the_named_chain();
+        }
         let secret = match &config.quote_secret {
             Some(s) => s.as_bytes().to_vec(),
             None => {

@@ -4,6 +4,8 @@
 //! under Base Sepolia's chain id. `GET /v1/models` says what the node behind each id is, so
 //! no one signs a payment believing it goes to the public network.
 
+use std::time::Duration;
+
 use alloy::providers::{Provider, ProviderBuilder};
 use serde::Serialize;
 use solana_client::nonblocking::rpc_client::RpcClient;
@@ -24,11 +26,23 @@ pub struct Network {
 
 /// CAIP-2 references of the public Solana clusters: the first 32 characters of their genesis
 /// hashes.
+/// How long start-up waits for a node to say what it is.
+const ASK: Duration = Duration::from_secs(5);
+
 const SOLANA_CLUSTERS: [(&str, &str); 3] = [
     ("5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp", "mainnet-beta"),
     ("EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "devnet"),
     ("4uhcVJyU9pJkvQyS88uRDiswHXSCkY3z", "testnet"),
 ];
+
+impl Network {
+    /// Logged at start when the node is not the chain its id names, for operators.
+    pub fn warn_if_not_the_named_chain(&self) {
+        if self.is_the_named_chain == Some(false) {
+            tracing::warn!(network = %self.network, node = ?self.node, "{}", self.note);
+        }
+    }
+}
 
 pub async fn solana(config: &SolanaPayments) -> Network {
     let reference = config
@@ -39,7 +53,7 @@ pub async fn solana(config: &SolanaPayments) -> Network {
         .iter()
         .find(|(r, _)| *r == reference)
         .map_or("an unknown Solana cluster", |(_, name)| name);
-    let genesis = RpcClient::new(config.rpc_url.clone())
+    let genesis = RpcClient::new_with_timeout(config.rpc_url.clone(), ASK)
         .get_genesis_hash()
         .await
         .map(|h| h.to_string());
@@ -69,19 +83,19 @@ pub async fn base(config: &BasePayments) -> Network {
         .network
         .strip_prefix("eip155:")
         .and_then(|id| id.parse::<u64>().ok());
-    let asked = match config.rpc_url.parse() {
-        Ok(url) => {
-            let provider = ProviderBuilder::new().connect_http(url);
-            let id = provider.get_chain_id().await;
-            let client = provider.get_client_version().await;
-            id.and_then(|id| client.map(|c| (id, c)))
-                .map_err(|e| x402::redact(&e.to_string()))
-        }
-        Err(e) => Err(e.to_string()),
+    let provider = match config.rpc_url.parse() {
+        Ok(url) => ProviderBuilder::new().connect_http(url),
+        Err(e) => return unknown(&config.network, &e.to_string()),
     };
-    let (id, client) = match asked {
-        Ok(answer) => answer,
-        Err(e) => return unknown(&config.network, &e),
+    let id = match tokio::time::timeout(ASK, provider.get_chain_id()).await {
+        Ok(Ok(id)) => id,
+        Ok(Err(e)) => return unknown(&config.network, &x402::redact(&e.to_string())),
+        Err(_) => return unknown(&config.network, "no answer in 5 s"),
+    };
+    // Which client it is only tells a development node apart; not knowing is no failure.
+    let client = match tokio::time::timeout(ASK, provider.get_client_version()).await {
+        Ok(Ok(client)) => client,
+        _ => "client unknown".to_string(),
     };
     // A development node runs under whatever chain id it is given.
     let dev_node = ["anvil", "hardhat", "ganache"]

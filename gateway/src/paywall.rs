@@ -178,7 +178,13 @@ fn required(
         .as_deref()
         .and_then(|e| e.split_once(':'))
         .map_or("payment_required", |(code, _)| code);
-    let mut response = (status, Json(required.body(code))).into_response();
+    // A 400 is a payment that could not be read, not one that is missing.
+    let kind = if status == StatusCode::BAD_REQUEST {
+        "invalid_payment"
+    } else {
+        "payment_required"
+    };
+    let mut response = (status, Json(required.body(kind, code))).into_response();
     response.headers_mut().insert(
         wire::PAYMENT_REQUIRED,
         HeaderValue::from_str(&wire::encode_header(&required)).expect("base64 is a valid header"),

@@ -162,12 +162,12 @@ pub async fn offers(w: &World, body: &Value) -> Vec<wire::PaymentRequirements> {
     offers_from(w, &w.gateway, body).await
 }
 
-/// [`offers`] of the gateway at `gateway`.
 /// `GET url` as JSON.
 pub async fn get_json(w: &World, url: String) -> Value {
     w.http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// [`offers`] of the gateway at `gateway`.
 pub async fn offers_from(w: &World, gateway: &str, body: &Value) -> Vec<wire::PaymentRequirements> {
     let response = w
         .http

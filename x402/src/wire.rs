@@ -75,16 +75,16 @@ pub struct PaymentRequired {
 }
 
 impl PaymentRequired {
-    /// The 402's JSON body: the header's fields, with `error` in OpenAI's shape
+    /// The 402's (or 400's) JSON body: the header's fields, with `error` in OpenAI's shape
     /// (`{ "message", "type", "code" }`) so that OpenAI SDKs show it as the exception's text.
     /// x402 v2 clients read the header; a v1 client could not pay from this body anyway (v2
     /// requirements).
-    pub fn body(&self, code: &str) -> Value {
+    pub fn body(&self, kind: &str, code: &str) -> Value {
         let mut body = serde_json::to_value(self).expect("plain data serializes");
         if let Some(message) = &self.error {
             body["error"] = serde_json::json!({
                 "message": message,
-                "type": "payment_required",
+                "type": kind,
                 "code": code,
             });
         }

@@ -273,7 +273,7 @@ async fn stream(response: reqwest::Response) -> anyhow::Result<Value> {
             "paywire.receipt" => receipt = json,
             "paywire.error" => eprintln!(
                 "\n{}",
-                json["message"]
+                json["error"]["message"]
                     .as_str()
                     .unwrap_or("the gateway cut the answer")
             ),

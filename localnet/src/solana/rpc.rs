@@ -621,10 +621,17 @@ async fn token_accounts_by(
         filter.and_then(|f| f.get("mint")).and_then(Value::as_str),
         filter.and_then(|f| f.get("programId")).and_then(Value::as_str),
     ) {
-        (Some(mint), None) => (
-            Some(parse_pubkey(mint)?),
-            vec![spl_token_interface::ID, spl_token_2022_interface::ID],
-        ),
+        (Some(mint), None) => {
+            let mint = parse_pubkey(mint)?;
+            // As a node answers a mint it does not have.
+            let program = chain
+                .account(&mint)
+                .await?
+                .filter(|a| token::mint_decimals(a).is_some())
+                .map(|a| a.owner)
+                .ok_or_else(|| RpcError::invalid_params("Invalid param: could not find mint"))?;
+            (Some(mint), vec![program])
+        }
         (None, Some(program)) => {
             let program = parse_pubkey(program)?;
             if !token::is_token_program(&program) {

@@ -45,6 +45,8 @@ pub enum ModelVaultError {
     NotUpgradeAuthority,
     #[msg("the USDC mint has a Token-2022 extension the vault arithmetic cannot handle")]
     UnsupportedMint,
+    #[msg("the account already exists")]
+    AccountExists,
 }
 
 impl From<CurveError> for ModelVaultError {

@@ -13,6 +13,7 @@ use anchor_lang::prelude::*;
 
 mod checks;
 pub mod constants;
+mod create;
 pub mod curve;
 pub mod error;
 mod instructions;

@@ -538,16 +538,6 @@ pub fn swap_account(ix: &mut Instruction, from: Pubkey, to: Pubkey) {
     assert!(found, "{from} is not an account of this instruction");
 }
 
-/// Asserts that the model-vault instruction (index 1, after the compute-budget one) failed,
-/// whatever refused it.
-#[track_caller]
-pub fn assert_refused(result: Result<(), TransactionError>) {
-    assert!(
-        matches!(result, Err(TransactionError::InstructionError(1, _))),
-        "expected the program instruction to fail, got {result:?}"
-    );
-}
-
 /// The custom error code a failed transaction's instruction returned.
 pub fn custom_code(result: Result<(), TransactionError>) -> u32 {
     match result {

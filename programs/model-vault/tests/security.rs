@@ -245,16 +245,23 @@ async fn the_same_account_twice_as_writable_is_refused() {
     );
 }
 
-/// `init` refuses an account that already exists. Anchor 1.2 creates over existing lamports
-/// with the system program's `CreateAccountAllowPrefund` (SIMD-0312), which refuses an allocated
-/// account on clusters that have it; the 3.1 runtime of program-test does not know that
-/// instruction at all (`InvalidInstructionData`), so the exact error here is not ours to assert.
+/// An account that exists is never created again: the config, a model, a pool.
 #[tokio::test]
 async fn reinitialisation_is_refused() {
     let mut env = Env::new().await;
     let stranger = env.funded_keypair().await;
+    // Refused at the loader's record first: only the upgrade authority initializes.
     let ix = env.initialize_ix(&stranger.pubkey(), default_params());
-    assert_refused(env.send(&[ix], &[&stranger]).await);
+    assert_error(
+        env.send(&[ix], &[&stranger]).await,
+        ModelVaultError::NotUpgradeAuthority,
+    );
+    let admin = env.admin.insecure_clone();
+    let ix = env.initialize_ix(&admin.pubkey(), default_params());
+    assert_error(
+        env.send(&[ix], &[&admin]).await,
+        ModelVaultError::AccountExists,
+    );
     assert_eq!(
         env.account::<model_vault::Config>(&config_pda())
             .await
@@ -264,11 +271,77 @@ async fn reinitialisation_is_refused() {
 
     let (creator, keys) = env.tokenized_model("once", 1_000).await;
     let ix = env.register_ix(&stranger, &keys, 0);
-    assert_refused(env.send(&[ix], &[&stranger]).await);
+    assert_error(
+        env.send(&[ix], &[&stranger]).await,
+        ModelVaultError::AccountExists,
+    );
     let ix = env.tokenize_ix(&creator, &keys);
-    assert_refused(env.send(&[ix], &[&creator]).await);
+    assert_error(
+        env.send(&[ix], &[&creator]).await,
+        ModelVaultError::AlreadyTokenized,
+    );
     let model: model_vault::Model = env.account(&keys.model).await;
     assert_eq!(model.creator, creator.pubkey());
+}
+
+/// Anyone may send lamports to an address before its account exists. Anchor 1.2's `init`
+/// creates over them with an instruction runtimes before SIMD-0312 lack, so one transfer could
+/// block a model for good; the program creates its PDAs itself, and cannot be blocked.
+#[tokio::test]
+async fn lamports_sent_to_a_models_addresses_first_cannot_block_it() {
+    let mut env = Env::new().await;
+    let squatter = env.funded_keypair().await;
+    let keys = env.model_keys("prefunded");
+    // Every address register and tokenize create, funded first (an empty account holds at
+    // least the rent-exempt minimum for no data); the pool's 2 SOL is more than it needs.
+    for (address, lamports) in [
+        (keys.model, 1_000_000),
+        (keys.pool, 2_000_000_000),
+        (keys.mint, 1_000_000),
+        (keys.pool_token_vault, 1_000_000),
+    ] {
+        let ix = anchor_lang::solana_program::system_instruction::transfer(
+            &squatter.pubkey(),
+            &address,
+            lamports,
+        );
+        env.send(&[ix], &[&squatter]).await.expect("prefund");
+    }
+    let creator = env.funded_keypair().await;
+    env.register(&creator, "prefunded", 1_000)
+        .await
+        .expect("register over a prefunded address");
+    let ix = env.tokenize_ix(&creator, &keys);
+    env.send(&[ix], &[&creator])
+        .await
+        .expect("tokenize over prefunded addresses");
+
+    let model: model_vault::Model = env.account(&keys.model).await;
+    assert_eq!(model.creator, creator.pubkey());
+    assert_eq!(model.mint, keys.mint);
+    let pool: model_vault::Pool = env.account(&keys.pool).await;
+    assert_eq!(pool.mint, keys.mint);
+    let pool_account = env.raw_account(&keys.pool).await.unwrap();
+    assert_eq!(
+        pool_account.lamports, 2_000_000_000,
+        "what was sent stays with the account; nothing more was taken from the creator"
+    );
+    let mint = env.mint_state(&keys.mint).await;
+    assert_eq!(mint.supply, default_params().curve.token_supply);
+    assert!(
+        mint.mint_authority.is_none(),
+        "the mint authority is revoked"
+    );
+    assert_eq!(
+        env.balance(&keys.pool_token_vault).await,
+        default_params().curve.token_supply,
+        "the pool holds the supply"
+    );
+    // And it trades like any other model.
+    let trader = env.trader(&keys, 10 * USDC).await;
+    env.buy(&keys, &trader, USDC, 1)
+        .await
+        .expect("a prefunded model trades");
 }
 
 #[tokio::test]

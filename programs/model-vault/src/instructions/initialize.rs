@@ -7,7 +7,9 @@ use anchor_spl::{
     token_interface::{Mint, TokenInterface},
 };
 
-use crate::{constants::CONFIG_SEED, error::ModelVaultError, state::*};
+use crate::{
+    constants::CONFIG_SEED, create::create_program_account, error::ModelVaultError, state::*,
+};
 
 /// Token-2022 extensions a USDC mint may carry. Anything else can make a transfer move less
 /// than asked (transfer fee), fail (hook, default-frozen, pausable, non-transferable,
@@ -19,8 +21,10 @@ const SAFE_USDC_EXTENSIONS: [ExtensionType; 2] =
 pub struct Initialize<'info> {
     #[account(mut)]
     pub admin: Signer<'info>,
-    #[account(init, payer = admin, space = 8 + Config::INIT_SPACE, seeds = [CONFIG_SEED], bump)]
-    pub config: Account<'info, Config>,
+    /// The config, created by the handler: lamports sent to its address first cannot block it.
+    /// CHECK: its seeds are checked here; the handler refuses a second initialize.
+    #[account(mut, seeds = [CONFIG_SEED], bump)]
+    pub config: UncheckedAccount<'info>,
     /// The loader's record of this program. Only its upgrade authority may initialize, so
     /// nobody can slip in between deployment and initialization.
     #[account(
@@ -45,15 +49,20 @@ pub(crate) fn handler(
 ) -> Result<()> {
     params.validate()?;
     require_plain_mint(&ctx.accounts.usdc_mint.to_account_info())?;
-    ctx.accounts.config.set_inner(Config {
+    let config = Config {
         admin: ctx.accounts.admin.key(),
         usdc_mint: ctx.accounts.usdc_mint.key(),
         treasury,
         params,
         paused: false,
         bump: ctx.bumps.config,
-    });
-    Ok(())
+    };
+    create_program_account(
+        &ctx.accounts.admin.to_account_info(),
+        &ctx.accounts.config.to_account_info(),
+        &[CONFIG_SEED, &[ctx.bumps.config]],
+        &config,
+    )
 }
 
 /// The vault books every transfer at face value, so the mint must move exactly what it is

@@ -2,6 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::{
     constants::{CONFIG_SEED, MAX_SLUG_LEN, MODEL_SEED, VAULT_SEED},
+    create::create_program_account,
     error::ModelVaultError,
     state::*,
 };
@@ -13,14 +14,10 @@ pub struct RegisterModel<'info> {
     pub creator: Signer<'info>,
     #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
-    #[account(
-        init,
-        payer = creator,
-        space = 8 + Model::INIT_SPACE,
-        seeds = [MODEL_SEED, model_id.as_ref()],
-        bump
-    )]
-    pub model: Account<'info, Model>,
+    /// The model, created by the handler: lamports sent to its address first cannot block it.
+    /// CHECK: its seeds are checked here; the handler refuses one that exists.
+    #[account(mut, seeds = [MODEL_SEED, model_id.as_ref()], bump)]
+    pub model: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
 }
 
@@ -44,7 +41,7 @@ pub(crate) fn handler(
     let model_key = ctx.accounts.model.key();
     let (_, vault_bump) =
         Pubkey::find_program_address(&[VAULT_SEED, model_key.as_ref()], ctx.program_id);
-    ctx.accounts.model.set_inner(Model {
+    let model = Model {
         model_id,
         creator: ctx.accounts.creator.key(),
         slug,
@@ -58,6 +55,12 @@ pub(crate) fn handler(
         bump: ctx.bumps.model,
         vault_bump,
         pending_creator_share_bps: None,
-    });
-    Ok(())
+    };
+    let bump = [ctx.bumps.model];
+    create_program_account(
+        &ctx.accounts.creator.to_account_info(),
+        &ctx.accounts.model.to_account_info(),
+        &[MODEL_SEED, model_id.as_ref(), &bump],
+        &model,
+    )
 }

@@ -1,15 +1,23 @@
 use anchor_lang::{prelude::*, system_program};
 use anchor_spl::{
-    associated_token::AssociatedToken,
+    associated_token::{self, AssociatedToken},
     token_2022::{
-        self, spl_token_2022::instruction::AuthorityType, MintTo, SetAuthority, Token2022,
+        self,
+        spl_token_2022::{extension::ExtensionType, instruction::AuthorityType},
+        InitializeMint2, MintTo, SetAuthority, Token2022,
     },
     token_interface::{
-        token_metadata_initialize, Mint, TokenAccount, TokenInterface, TokenMetadataInitialize,
+        find_mint_account_size, metadata_pointer_initialize, token_metadata_initialize,
+        MetadataPointerInitialize, Mint, TokenAccount, TokenInterface, TokenMetadataInitialize,
     },
 };
 
-use crate::{constants::*, error::ModelVaultError, state::*};
+use crate::{
+    constants::*,
+    create::{create_pda, create_program_account},
+    error::ModelVaultError,
+    state::*,
+};
 
 #[derive(Accounts)]
 pub struct TokenizeModel<'info> {
@@ -24,36 +32,26 @@ pub struct TokenizeModel<'info> {
         has_one = creator
     )]
     pub model: Box<Account<'info, Model>>,
+    /// The pool, created by the handler: lamports sent to its address first cannot block it.
+    /// CHECK: its seeds are checked here; the handler refuses one that exists.
+    #[account(mut, seeds = [POOL_SEED, model.key().as_ref()], bump)]
+    pub pool: UncheckedAccount<'info>,
+    /// Token-2022 mint at a PDA, so tokenizing needs no extra keypair, created by the handler
+    /// with a metadata pointer to itself. No freeze authority; the mint authority (the pool)
+    /// is revoked once the supply is minted.
+    /// CHECK: its seeds are checked here; the handler refuses one that exists.
+    #[account(mut, seeds = [MINT_SEED, model.key().as_ref()], bump)]
+    pub mint: UncheckedAccount<'info>,
+    /// The pool's associated account of the new mint, created by the handler through the
+    /// associated token program (which takes lamports sent to it first in its stride).
+    /// CHECK: the associated-token address of (pool, token program, mint), checked here.
     #[account(
-        init,
-        payer = creator,
-        space = 8 + Pool::INIT_SPACE,
-        seeds = [POOL_SEED, model.key().as_ref()],
-        bump
-    )]
-    pub pool: Box<Account<'info, Pool>>,
-    /// Token-2022 mint at a PDA, so tokenizing needs no extra keypair. No freeze authority;
-    /// the mint authority (the pool) is revoked once the supply is minted.
-    #[account(
-        init,
-        payer = creator,
-        seeds = [MINT_SEED, model.key().as_ref()],
+        mut,
+        seeds = [pool.key().as_ref(), token_program.key().as_ref(), mint.key().as_ref()],
         bump,
-        mint::decimals = MODEL_TOKEN_DECIMALS,
-        mint::authority = pool,
-        mint::token_program = token_program,
-        extensions::metadata_pointer::authority = pool,
-        extensions::metadata_pointer::metadata_address = mint
+        seeds::program = associated_token_program.key()
     )]
-    pub mint: Box<InterfaceAccount<'info, Mint>>,
-    #[account(
-        init,
-        payer = creator,
-        associated_token::mint = mint,
-        associated_token::authority = pool,
-        associated_token::token_program = token_program
-    )]
-    pub pool_token_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub pool_token_vault: UncheckedAccount<'info>,
     // `init_if_needed`: anyone can create a PDA's associated account ahead of time, and
     // that must not block tokenization.
     #[account(
@@ -102,16 +100,78 @@ pub(crate) fn handler(
     let pool_seeds: &[&[u8]] = &[POOL_SEED, model_key.as_ref(), &pool_bump];
     let signer = &[pool_seeds];
     let program = a.token_program.key();
+    let creator = a.creator.to_account_info();
+    let pool_info = a.pool.to_account_info();
+    let mint_info = a.mint.to_account_info();
+
+    let mut pool = Pool {
+        model: model_key,
+        mint: a.mint.key(),
+        virtual_quote: curve.virtual_quote,
+        real_quote: 0,
+        token_reserve: curve.token_supply,
+        fee_bps: curve.fee_bps,
+        reference_price: 0,
+        reference_slot: Clock::get()?.slot,
+        bump: ctx.bumps.pool,
+        mint_bump: ctx.bumps.mint,
+    };
+    pool.reference_price = pool.reserves().spot_price()?;
+    create_program_account(&creator, &pool_info, pool_seeds, &pool)?;
+
+    // The mint, as Anchor's `init` with a metadata pointer would make it.
+    let space = find_mint_account_size(Some(&vec![ExtensionType::MetadataPointer]))?;
+    let mint_bump = [ctx.bumps.mint];
+    create_pda(
+        &creator,
+        &mint_info,
+        space,
+        &program,
+        &[MINT_SEED, model_key.as_ref(), &mint_bump],
+    )?;
+    metadata_pointer_initialize(
+        CpiContext::new(
+            program,
+            MetadataPointerInitialize {
+                token_program_id: a.token_program.to_account_info(),
+                mint: mint_info.clone(),
+            },
+        ),
+        Some(pool_info.key()),
+        Some(mint_info.key()),
+    )?;
+    token_2022::initialize_mint2(
+        CpiContext::new(
+            program,
+            InitializeMint2 {
+                mint: mint_info.clone(),
+            },
+        ),
+        MODEL_TOKEN_DECIMALS,
+        &pool_info.key(),
+        None,
+    )?;
+    associated_token::create(CpiContext::new(
+        a.associated_token_program.key(),
+        associated_token::Create {
+            payer: creator.clone(),
+            associated_token: a.pool_token_vault.to_account_info(),
+            authority: pool_info.clone(),
+            mint: mint_info.clone(),
+            system_program: a.system_program.to_account_info(),
+            token_program: a.token_program.to_account_info(),
+        },
+    ))?;
 
     token_metadata_initialize(
         CpiContext::new_with_signer(
             program,
             TokenMetadataInitialize {
                 program_id: a.token_program.to_account_info(),
-                metadata: a.mint.to_account_info(),
-                update_authority: a.pool.to_account_info(),
-                mint_authority: a.pool.to_account_info(),
-                mint: a.mint.to_account_info(),
+                metadata: mint_info.clone(),
+                update_authority: pool_info.clone(),
+                mint_authority: pool_info.clone(),
+                mint: mint_info.clone(),
             },
             signer,
         ),
@@ -120,7 +180,6 @@ pub(crate) fn handler(
         uri,
     )?;
     // The metadata grew the mint account; keep it rent-exempt.
-    let mint_info = a.mint.to_account_info();
     let needed = Rent::get()?.minimum_balance(mint_info.data_len());
     let missing = needed.saturating_sub(mint_info.lamports());
     if missing > 0 {
@@ -128,7 +187,7 @@ pub(crate) fn handler(
             CpiContext::new(
                 a.system_program.key(),
                 system_program::Transfer {
-                    from: a.creator.to_account_info(),
+                    from: creator,
                     to: mint_info.clone(),
                 },
             ),
@@ -142,7 +201,7 @@ pub(crate) fn handler(
             MintTo {
                 mint: mint_info.clone(),
                 to: a.pool_token_vault.to_account_info(),
-                authority: a.pool.to_account_info(),
+                authority: pool_info.clone(),
             },
             signer,
         ),
@@ -152,7 +211,7 @@ pub(crate) fn handler(
         CpiContext::new_with_signer(
             program,
             SetAuthority {
-                current_authority: a.pool.to_account_info(),
+                current_authority: pool_info,
                 account_or_mint: mint_info,
             },
             signer,
@@ -160,22 +219,6 @@ pub(crate) fn handler(
         AuthorityType::MintTokens,
         None,
     )?;
-
-    let slot = Clock::get()?.slot;
-    let mut pool = Pool {
-        model: model_key,
-        mint: a.mint.key(),
-        virtual_quote: curve.virtual_quote,
-        real_quote: 0,
-        token_reserve: curve.token_supply,
-        fee_bps: curve.fee_bps,
-        reference_price: 0,
-        reference_slot: slot,
-        bump: ctx.bumps.pool,
-        mint_bump: ctx.bumps.mint,
-    };
-    pool.reference_price = pool.reserves().spot_price()?;
-    a.pool.set_inner(pool);
 
     a.model.status = ModelStatus::Tokenized;
     a.model.mint = a.mint.key();
