@@ -24,11 +24,11 @@ pub struct Network {
     pub note: String,
 }
 
-/// CAIP-2 references of the public Solana clusters: the first 32 characters of their genesis
-/// hashes.
 /// How long start-up waits for a node to say what it is.
 const ASK: Duration = Duration::from_secs(5);
 
+/// CAIP-2 references of the public Solana clusters: the first 32 characters of their genesis
+/// hashes.
 const SOLANA_CLUSTERS: [(&str, &str); 3] = [
     ("5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp", "mainnet-beta"),
     ("EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "devnet"),

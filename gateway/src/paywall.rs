@@ -99,22 +99,26 @@ fn unpaid(accepts: &[PaymentRequirements]) -> String {
         .filter_map(|a| a.amount.parse::<u64>().ok())
         .max()
         .unwrap_or(0);
-    let networks: Vec<&str> = accepts.iter().map(|a| a.network.as_str()).collect();
     format!(
         "payment_required: this call costs at most {} USDC (the surplus over actual usage is \
          credited to the payer); pay it with x402 on {} (see accepts), or sign in with a wallet \
          that has a paywire balance (extensions.sign-in-with-x), or call with an API key",
         ledger::format_usdc(most),
-        networks.join(" or ")
+        networks(&accepts)
     )
+}
+
+/// The networks `accepts` offers, as a sentence says them.
+fn networks(accepts: &[PaymentRequirements]) -> String {
+    let networks: Vec<&str> = accepts.iter().map(|a| a.network.as_str()).collect();
+    networks.join(" or ")
 }
 
 /// The 402 of another paid route than chat (a top-up at `path`).
 pub fn payment_required_at(app: &App, path: &str, accepts: Vec<PaymentRequirements>) -> Response {
-    let networks: Vec<&str> = accepts.iter().map(|a| a.network.as_str()).collect();
     let error = format!(
         "payment_required: pay this with x402 on {} (see accepts)",
-        networks.join(" or ")
+        networks(&accepts)
     );
     required(app, path, StatusCode::PAYMENT_REQUIRED, error, accepts)
 }

@@ -172,10 +172,7 @@ async fn dispatch(chain: &Chain, method: &str, params: &[Value]) -> RpcResult {
         "getAccountInfo" => {
             let address = pubkey_param(params, 0)?;
             let encoding = account_encoding(&config)?;
-            let value = match chain.account(&address).await? {
-                Some(account) => Some(ui_account(chain, &address, &account, encoding).await?),
-                None => None,
-            };
+            let value = account_at(chain, &address, encoding).await?;
             with_context(chain, commitment, json!(value)).await
         }
         "getMultipleAccounts" => {
@@ -187,10 +184,7 @@ async fn dispatch(chain: &Chain, method: &str, params: &[Value]) -> RpcResult {
             let mut values = Vec::with_capacity(addresses.len());
             for a in addresses {
                 let address = parse_pubkey(a.as_str().unwrap_or_default())?;
-                values.push(match chain.account(&address).await? {
-                    Some(account) => Some(ui_account(chain, &address, &account, encoding).await?),
-                    None => None,
-                });
+                values.push(account_at(chain, &address, encoding).await?);
             }
             with_context(chain, commitment, json!(values)).await
         }
@@ -434,12 +428,10 @@ async fn send_transaction(chain: &Chain, params: &[Value], config: &Value) -> Rp
     }
     // Without preflight a cluster would take the transaction and drop it unseen (the client
     // waits for its blockhash to expire); here the bank says why at once, in the shape of a
-    // preflight failure, the only -32002 clients know (solders cannot read one without data).
-    match chain.process(tx).await {
-        Ok(record) => Ok(json!(record.signature().to_string())),
-        Err(LocalnetError::Rejected(err)) => Err(preflight_failure(err, Vec::new(), 0)),
-        Err(other) => Err(other.into()),
-    }
+    // preflight failure (`From<LocalnetError>`), the only -32002 clients know (solders cannot
+    // read one without data).
+    let record = chain.process(tx).await?;
+    Ok(json!(record.signature().to_string()))
 }
 
 /// `-32002` with the simulation's result as `data`, as a node answers a refused transaction.
@@ -576,6 +568,18 @@ fn account_encoding(config: &Value) -> Result<UiAccountEncoding, RpcError> {
             )))
         }
     })
+}
+
+/// The account at `address`, if any, as `encoding` asks.
+async fn account_at(
+    chain: &Chain,
+    address: &Pubkey,
+    encoding: UiAccountEncoding,
+) -> Result<Option<UiAccount>, RpcError> {
+    match chain.account(address).await? {
+        Some(account) => Ok(Some(ui_account(chain, address, &account, encoding).await?)),
+        None => Ok(None),
+    }
 }
 
 /// An account as `encoding` asks. For `jsonParsed` a token account's amounts need its mint's
