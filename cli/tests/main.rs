@@ -1364,16 +1364,25 @@ fn chat_pays_a_running_up_on_both_chains_the_crank_burns_and_max_spend_holds() {
     // A keeper that recorded a release and stopped before sending it: the next one waits for
     // its blockhash to expire, finds it never landed, and releases what is owed, once.
     held_from_balance();
-    let blockhash = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        RpcClient::new(after("--rpc-url"))
-            .get_latest_blockhash()
-            .await
-            .unwrap()
-    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let rpc = RpcClient::new(after("--rpc-url"));
+    let blockhash = runtime.block_on(rpc.get_latest_blockhash()).unwrap();
     ledger(&format!(
         "INSERT INTO ledger.revenue_releases (model, amount, earned, received, tx, blockhash)
          VALUES ('demo/held', 1000, 4000, 3000, '{}', '{blockhash}')",
         solana_keypair::Keypair::new().sign_message(b"a release never sent")
+    ));
+    // A blockhash lives 150 slots, as on a cluster: until then the release may still land.
+    runtime.block_on(testkit::wait_until(
+        "the unsent release's blockhash to expire",
+        async || {
+            !rpc.is_blockhash_valid(
+                &blockhash,
+                solana_commitment_config::CommitmentConfig::processed(),
+            )
+            .await
+            .unwrap()
+        },
     ));
     let mut released = String::new();
     for _ in 0..40 {
